@@ -1,0 +1,23 @@
+//! Camera sources: one GStreamer pipeline per camera, decoding to RGB frames through an
+//! appsink, with frames not due for analysis dropped before colour conversion and scaling.
+//!
+//! The hand-off to analysis is a single-frame slot (latest frame wins): a slow detector makes
+//! the camera drop frames, counted, and never builds an unbounded queue.
+
+mod pipeline;
+mod slot;
+mod supervisor;
+
+pub use pipeline::{CameraSpec, PipelineError};
+pub use slot::FrameSlot;
+pub use supervisor::{Backoff, CameraExit, run_camera};
+
+use std::sync::Once;
+
+/// Initialises GStreamer once per process.
+pub fn init_gstreamer() -> Result<(), gstreamer::glib::Error> {
+    static INIT: Once = Once::new();
+    let mut result = Ok(());
+    INIT.call_once(|| result = gstreamer::init());
+    result
+}

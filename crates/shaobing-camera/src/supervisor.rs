@@ -1,0 +1,181 @@
+use crate::pipeline::{CameraPipeline, CameraSpec, build};
+use crate::FrameSlot;
+use futures_util::StreamExt;
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use shaobing_core::UnixMillis;
+use shaobing_metrics::CameraMetrics;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Why a camera's supervisor returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraExit {
+    Cancelled,
+    /// The stream ended and the camera is configured to stop at end of stream.
+    EndOfStream,
+}
+
+/// One pipeline run's end.
+#[derive(Debug)]
+enum Outcome {
+    Cancelled,
+    Eos,
+    /// `reason` is a fixed code (a metric label); `detail` is for the log only.
+    Failed { reason: &'static str, detail: String },
+}
+
+/// Capped exponential backoff with ±25 % jitter, so that cameras that failed together do not
+/// reconnect together.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    base: Duration,
+    cap: Duration,
+    attempt: u32,
+    seed: u64,
+}
+
+impl Backoff {
+    pub fn new(base: Duration, cap: Duration, seed: u64) -> Self {
+        Self { base, cap, attempt: 0, seed: seed | 1 }
+    }
+
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    pub fn next_delay(&mut self) -> Duration {
+        let exp = self.base.saturating_mul(1u32 << self.attempt.min(16)).min(self.cap);
+        self.attempt = self.attempt.saturating_add(1);
+        // xorshift64: jitter needs no cryptographic quality and no extra dependency.
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let unit = (self.seed % 1000) as f64 / 1000.0; // 0..1
+        exp.mul_f64(0.75 + unit * 0.5).min(self.cap)
+    }
+}
+
+/// Runs a camera until cancelled (or, for a finite clip, until its end), restarting the
+/// pipeline with backoff after errors, end of stream and stalls.
+pub async fn run_camera(spec: CameraSpec, slot: Arc<FrameSlot>, metrics: CameraMetrics, cancel: CancellationToken) -> CameraExit {
+    let seed = spec.id.0.bytes().fold(UnixMillis::now().0 as u64, |h, b| h.rotate_left(5) ^ u64::from(b));
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30), seed);
+    let exit = loop {
+        let started = tokio::time::Instant::now();
+        let outcome = run_once(&spec, &slot, &metrics, &cancel).await;
+        metrics.up.set(0);
+        match outcome {
+            Outcome::Cancelled => break CameraExit::Cancelled,
+            Outcome::Eos if !spec.restart_on_eos => break CameraExit::EndOfStream,
+            Outcome::Eos => {
+                tracing::info!(camera = %spec.id, "end of stream; reconnecting");
+                metrics.restarted("eos");
+            }
+            Outcome::Failed { reason, detail } => {
+                tracing::warn!(camera = %spec.id, reason, %detail, "camera pipeline failed; retrying");
+                metrics.restarted(reason);
+            }
+        }
+        // A pipeline that ran well for a while earns a fresh start of the backoff.
+        if started.elapsed() > Duration::from_secs(60) {
+            backoff.reset();
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => break CameraExit::Cancelled,
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
+        }
+    };
+    slot.close();
+    exit
+}
+
+async fn run_once(spec: &CameraSpec, slot: &Arc<FrameSlot>, metrics: &CameraMetrics, cancel: &CancellationToken) -> Outcome {
+    let CameraPipeline { pipeline, last_frame_ms } = match build(spec, slot.clone(), metrics.clone()) {
+        Ok(p) => p,
+        Err(e) => return Outcome::Failed { reason: "start_failed", detail: e.to_string() },
+    };
+    let outcome = match pipeline.set_state(gst::State::Playing) {
+        Ok(_) => watch(spec, &pipeline, &last_frame_ms, metrics, cancel).await,
+        Err(e) => Outcome::Failed { reason: "start_failed", detail: e.to_string() },
+    };
+    teardown(pipeline).await;
+    outcome
+}
+
+async fn watch(
+    spec: &CameraSpec,
+    pipeline: &gst::Pipeline,
+    last_frame_ms: &std::sync::atomic::AtomicI64,
+    metrics: &CameraMetrics,
+    cancel: &CancellationToken,
+) -> Outcome {
+    let Some(bus) = pipeline.bus() else {
+        return Outcome::Failed { reason: "start_failed", detail: "pipeline has no bus".into() };
+    };
+    let mut messages = bus.stream();
+    let started = UnixMillis::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Outcome::Cancelled,
+            msg = messages.next() => match msg {
+                None => return Outcome::Failed { reason: "bus_closed", detail: "bus closed".into() },
+                Some(msg) => if let Some(outcome) = classify(&msg) { return outcome },
+            },
+            _ = tick.tick() => {
+                let last = UnixMillis(last_frame_ms.load(Ordering::Relaxed));
+                let now = UnixMillis::now();
+                let fresh = last >= started && now.since(last) < spec.watchdog;
+                metrics.up.set(i64::from(fresh));
+                if !fresh && now.since(last.max(started)) >= spec.watchdog {
+                    let detail = format!("no frame decoded for {:?}", spec.watchdog);
+                    return Outcome::Failed { reason: "stalled", detail };
+                }
+            }
+        }
+    }
+}
+
+fn classify(msg: &gst::Message) -> Option<Outcome> {
+    match msg.view() {
+        gst::MessageView::Eos(_) => Some(Outcome::Eos),
+        gst::MessageView::Error(e) => {
+            let src = e.src().map(|s| s.path_string().to_string()).unwrap_or_default();
+            let detail = format!("{src}: {} ({})", e.error(), e.debug().unwrap_or_default());
+            Some(Outcome::Failed { reason: "stream_error", detail })
+        }
+        _ => None,
+    }
+}
+
+/// Stopping an RTSP pipeline can block on a dead socket: do it off the async runtime, and
+/// never let it hold up the supervisor for more than a few seconds.
+async fn teardown(pipeline: gst::Pipeline) {
+    let stop = tokio::task::spawn_blocking(move || {
+        let _ = pipeline.set_state(gst::State::Null);
+    });
+    if tokio::time::timeout(Duration::from_secs(5), stop).await.is_err() {
+        tracing::warn!("camera pipeline took over 5 s to stop; left to finish in the background");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(30), 42);
+        let delays: Vec<Duration> = (0..10).map(|_| b.next_delay()).collect();
+        assert!(delays[0] >= Duration::from_millis(750) && delays[0] <= Duration::from_millis(1250));
+        assert!(delays[3] >= Duration::from_secs(6), "{delays:?}");
+        assert!(delays.iter().all(|d| *d <= Duration::from_secs(30)), "{delays:?}");
+        assert!(delays[8] >= Duration::from_millis(22_500), "{delays:?}");
+        b.reset();
+        assert!(b.next_delay() <= Duration::from_millis(1250));
+    }
+}

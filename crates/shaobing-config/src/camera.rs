@@ -1,0 +1,156 @@
+use crate::{ConfigError, validate_identifier};
+use serde::Deserialize;
+use shaobing_core::{Polygon, ZoneId};
+
+/// One camera.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// Identifier, unique on this box; the `camera` label of every metric.
+    pub id: String,
+    /// Any GStreamer URI: `rtsp://`, `file://`, `http://`. Must not embed credentials, so
+    /// that URIs can always be logged.
+    pub uri: String,
+    /// RTSP lower transport. `tcp` survives lossy links and NAT; `udp` has less latency.
+    #[serde(default)]
+    pub transport: Transport,
+    /// Name of the model in the manifest that analyses this camera.
+    #[serde(default = "default_model")]
+    pub model: String,
+    /// Frames analysed per second; others are dropped before colour conversion and scaling.
+    #[serde(default = "default_analysis_fps")]
+    pub analysis_fps: f64,
+    /// What to do at end of stream: `restart` (a live camera) or `stop` (a finite clip).
+    #[serde(default)]
+    pub on_eos: OnEos,
+    /// Seconds without a decoded frame after which a playing stream counts as stalled and is
+    /// restarted: catches cameras that keep the connection open but stop sending.
+    #[serde(default = "default_watchdog_secs")]
+    pub watchdog_secs: f64,
+    /// Latitude of the place the camera watches (WGS-84).
+    #[serde(default)]
+    pub lat: Option<f64>,
+    /// Longitude of the place the camera watches (WGS-84).
+    #[serde(default)]
+    pub lon: Option<f64>,
+    /// Street address of the place the camera watches.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// City-management grid cell (网格) of the place.
+    #[serde(default)]
+    pub grid_cell: Option<String>,
+    /// Zones in the camera's view.
+    #[serde(default)]
+    pub zones: Vec<ZoneConfig>,
+}
+
+fn default_model() -> String {
+    "centernet-mobilenetv3-coco".into()
+}
+
+fn default_analysis_fps() -> f64 {
+    1.0
+}
+
+fn default_watchdog_secs() -> f64 {
+    10.0
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnEos {
+    #[default]
+    Restart,
+    Stop,
+}
+
+/// A polygon in the camera's view, in normalised coordinates ([0,0] top left, [1,1] bottom
+/// right). Objects are judged by the bottom centre of their box.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneConfig {
+    /// Identifier, unique within the camera.
+    pub id: ZoneId,
+    /// What the zone forbids.
+    pub kind: ZoneKind,
+    /// At least three `[x, y]` points in 0..=1.
+    pub polygon: Polygon,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZoneKind {
+    /// Motor vehicles must not stay here (机动车乱停放).
+    NoParking,
+}
+
+impl CameraConfig {
+    pub(crate) fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        validate_identifier(&format!("{key}.id"), &self.id)?;
+        validate_uri(&format!("{key}.uri"), &self.uri)?;
+        let fps = self.analysis_fps;
+        if !(fps.is_finite() && fps > 0.0 && fps <= 30.0) {
+            return Err(ConfigError::invalid(
+                format!("{key}.analysis_fps"),
+                format!("expected frames per second in (0, 30], got {fps}"),
+            ));
+        }
+        let w = self.watchdog_secs;
+        if !(w.is_finite() && (1.0..=3600.0).contains(&w)) {
+            return Err(ConfigError::invalid(format!("{key}.watchdog_secs"), format!("expected seconds in 1..=3600, got {w}")));
+        }
+        self.validate_position(key)?;
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, zone) in self.zones.iter().enumerate() {
+            let zkey = format!("{key}.zones[{i}].id");
+            validate_identifier(&zkey, &zone.id.0)?;
+            if !ids.insert(&zone.id) {
+                return Err(ConfigError::invalid(zkey, format!("zone id `{}` is used twice", zone.id)));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_position(&self, key: &str) -> Result<(), ConfigError> {
+        if let Some(lat) = self.lat.filter(|l| !(-90.0..=90.0).contains(l)) {
+            return Err(ConfigError::invalid(format!("{key}.lat"), format!("expected -90..=90, got {lat}")));
+        }
+        if let Some(lon) = self.lon.filter(|l| !(-180.0..=180.0).contains(l)) {
+            return Err(ConfigError::invalid(format!("{key}.lon"), format!("expected -180..=180, got {lon}")));
+        }
+        Ok(())
+    }
+}
+
+/// Rejects URIs GStreamer cannot open and URIs that carry credentials: credentials belong in
+/// separate secret fields so that a URI can always be logged.
+fn validate_uri(key: &str, uri: &str) -> Result<(), ConfigError> {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return Err(ConfigError::invalid(key, format!("expected a URI such as rtsp://host/path, got `{uri}`")));
+    };
+    let scheme_ok = !scheme.is_empty()
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok {
+        return Err(ConfigError::invalid(key, format!("`{scheme}` is not a URI scheme")));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err(ConfigError::invalid(
+            key,
+            "the URI embeds credentials (user:password@host); put them in the camera's \
+             credential fields instead, so the URI can be logged safely",
+        ));
+    }
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigError::invalid(key, "the URI contains whitespace or control characters"));
+    }
+    Ok(())
+}

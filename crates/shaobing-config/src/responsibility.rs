@@ -1,0 +1,84 @@
+use crate::ConfigError;
+use serde::Deserialize;
+use shaobing_core::{Category, EscalationTier, Responsibility};
+
+/// Who is responsible for a category of problem, and how it is resolved.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponsibilityEntry {
+    /// The department that reports in (报到) when the whistle blows.
+    pub department: String,
+    /// `street_to_district` (街道吹哨、部门报到) or `community_to_street` (社区吹哨、科室报到).
+    pub tier: EscalationTier,
+    /// The suggested resolution path written into each issue.
+    pub resolution_path: String,
+}
+
+impl ResponsibilityEntry {
+    pub(crate) fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if self.department.trim().is_empty() {
+            return Err(ConfigError::invalid(format!("{key}.department"), "expected a department name"));
+        }
+        if self.resolution_path.trim().is_empty() {
+            return Err(ConfigError::invalid(format!("{key}.resolution_path"), "expected a resolution path"));
+        }
+        Ok(())
+    }
+
+    pub fn to_domain(&self) -> Responsibility {
+        Responsibility {
+            department: self.department.clone(),
+            tier: self.tier,
+            resolution_path: self.resolution_path.clone(),
+        }
+    }
+}
+
+/// The built-in map, following how Sanlitun assigns these problems; a deployment overrides
+/// it under `[responsibility.<category>]`.
+pub fn default_responsibility(category: Category) -> ResponsibilityEntry {
+    use EscalationTier::*;
+    let (department, tier, path) = match category {
+        Category::IllegalParking => (
+            "区交通支队 (district traffic police)",
+            StreetToDistrict,
+            "交通支队现场劝离或贴单；屡次占用时街道协调设置隔离设施",
+        ),
+        Category::StreetVending => (
+            "区城管执法局 (city-management law enforcement)",
+            StreetToDistrict,
+            "城管执法队劝离、暂扣经营工具；社区引导入市经营",
+        ),
+        Category::UnlicensedTricycle => (
+            "区交通支队 (district traffic police)",
+            StreetToDistrict,
+            "交通支队会同城管、派出所联合查扣非法营运三轮车",
+        ),
+        Category::FireSmoke => (
+            "区消防救援支队 (fire and rescue)",
+            StreetToDistrict,
+            "应急吹哨：立即通知消防、公安、街道领导，现场设立指挥部",
+        ),
+        Category::AirPollution => (
+            "区生态环境局 (ecology and environment)",
+            StreetToDistrict,
+            "生态环境局溯源排查污染源，城管落实扬尘、露天烧烤管控",
+        ),
+        Category::ParkingSaturated => (
+            "街道城市管理办公室 (sub-district city management office)",
+            CommunityToStreet,
+            "启用错时共享停车位并在诱导屏发布空位信息",
+        ),
+        Category::Congestion => (
+            "区交通支队 (district traffic police)",
+            StreetToDistrict,
+            "交通支队疏导并调整信号配时；街道排查占道因素",
+        ),
+        Category::DeviceMaintenance => (
+            "街道网格化服务管理中心 (grid management centre)",
+            CommunityToStreet,
+            "安排运维人员检修设备并核对数据接入",
+        ),
+    };
+    ResponsibilityEntry { department: department.into(), tier, resolution_path: path.into() }
+}

@@ -1,0 +1,109 @@
+use super::*;
+use std::path::Path;
+
+const GOOD: &str = r#"
+[daemon]
+box_id = "sanlitun-01"
+
+[[cameras]]
+id = "gongti-north"
+uri = "rtsp://127.0.0.1:8554/vtest"
+analysis_fps = 2.0
+
+[[cameras.zones]]
+id = "kerb"
+kind = "no_parking"
+polygon = [[0.8, 0.05], [1.0, 0.05], [1.0, 0.3], [0.8, 0.3]]
+
+[rules.illegal_parking]
+dwell_secs = 20
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("test.toml"))
+}
+
+fn error_of(text: &str) -> String {
+    match parse(text) {
+        Ok(_) => panic!("config was accepted:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn good_config_parses_with_defaults() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.daemon.box_id, "sanlitun-01");
+    assert_eq!(c.cameras[0].transport, Transport::Tcp);
+    assert_eq!(c.cameras[0].model, "centernet-mobilenetv3-coco");
+    assert_eq!(c.cameras[0].zones[0].kind, ZoneKind::NoParking);
+    assert_eq!(c.rules.illegal_parking.dwell_secs, 20.0);
+    assert_eq!(c.rules.illegal_parking.vehicle_classes[0], "car");
+    assert_eq!(c.metrics.listen.to_string(), "127.0.0.1:9464");
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let e = error_of(&GOOD.replace("analysis_fps", "analysis_fsp"));
+    assert!(e.contains("analysis_fsp"), "{e}");
+    assert!(e.contains("test.toml"), "{e}");
+}
+
+#[test]
+fn credentials_in_uri_are_rejected() {
+    let e = error_of(&GOOD.replace("rtsp://127.0.0.1", "rtsp://admin:hunter2@127.0.0.1"));
+    assert!(e.starts_with("cameras[0].uri:"), "{e}");
+    assert!(e.contains("credentials"), "{e}");
+    assert!(!e.contains("hunter2"), "the error must not echo the password: {e}");
+}
+
+#[test]
+fn bad_values_point_at_their_key() {
+    let cases = [
+        (GOOD.replace("analysis_fps = 2.0", "analysis_fps = 0"), "cameras[0].analysis_fps:"),
+        (GOOD.replace("sanlitun-01", "san litun"), "daemon.box_id:"),
+        (GOOD.replace("rtsp://127.0.0.1:8554/vtest", "not a uri"), "cameras[0].uri:"),
+        (GOOD.replace("dwell_secs = 20", "dwell_secs = -1"), "rules.illegal_parking.dwell_secs:"),
+        (format!("{GOOD}\n[responsibility.fire_smoke]\ndepartment = \"\"\ntier = \"street_to_district\"\nresolution_path = \"x\"\n"),
+            "responsibility.fire_smoke.department:"),
+    ];
+    for (text, prefix) in cases {
+        let e = error_of(&text);
+        assert!(e.starts_with(prefix), "expected `{prefix}`, got: {e}");
+    }
+}
+
+#[test]
+fn duplicate_camera_and_bad_polygon() {
+    let dup = format!("{GOOD}\n[[cameras]]\nid = \"gongti-north\"\nuri = \"file:///x.mp4\"\n");
+    assert!(error_of(&dup).starts_with("cameras[1].id:"));
+    let e = error_of(&GOOD.replace("[1.0, 0.3], [0.8, 0.3]", "[1.0, 1.3]"));
+    assert!(e.contains("outside the normalised range"), "{e}");
+}
+
+#[test]
+fn responsibility_falls_back_to_built_in_and_can_be_overridden() {
+    let c = parse(GOOD).unwrap();
+    assert!(c.responsibility_for(Category::FireSmoke).department.contains("消防"));
+    let text = format!(
+        "{GOOD}\n[responsibility.illegal_parking]\ndepartment = \"朝阳交通支队\"\ntier = \"street_to_district\"\nresolution_path = \"贴单\"\n"
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.responsibility_for(Category::IllegalParking).department, "朝阳交通支队");
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shaobing.toml");
+    std::fs::write(&path, GOOD).unwrap();
+    let c = Config::load(&path).unwrap();
+    assert_eq!(c.daemon.data_dir, dir.path().join("var"));
+    assert_eq!(c.models.manifest, None);
+    let with = Config::parse(&format!("[models]\nmanifest = \"m/manifest.toml\"\n{GOOD}"), &path).unwrap();
+    let mut with = with;
+    with.resolve_paths_against(dir.path());
+    assert_eq!(with.models.manifest, Some(dir.path().join("m/manifest.toml")));
+    let missing = Config::load(&dir.path().join("nope.toml")).unwrap_err().to_string();
+    assert!(missing.contains("nope.toml"), "{missing}");
+}

@@ -1,0 +1,155 @@
+use crate::DetectError;
+use crate::head::OutputFormat;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// `models/manifest.toml`: every model the box may load, with its checksum and I/O contract.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manifest {
+    #[serde(rename = "model")]
+    pub models: Vec<ModelSpec>,
+    /// Directory of the manifest; model files are relative to it.
+    #[serde(skip)]
+    pub dir: PathBuf,
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelSpec {
+    pub name: String,
+    pub file: PathBuf,
+    pub sha256: String,
+    pub licence: String,
+    pub input: InputSpec,
+    pub output: OutputSpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Layout {
+    NHWC,
+    NCHW,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InputSpec {
+    pub name: String,
+    pub layout: Layout,
+    pub width: u32,
+    pub height: u32,
+    /// Channel order the model expects; only `RGB` and `BGR` exist in practice.
+    pub color: String,
+    /// Multiplier applied to 0..255 pixel values.
+    pub scale: f32,
+    /// Subtracted per channel after scaling.
+    pub mean: [f32; 3],
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutputSpec {
+    pub format: OutputFormat,
+    pub name: String,
+    /// `pixels` (of the model input) or `normalised` (0..1 of the model input).
+    pub box_units: String,
+    pub class_names: Vec<String>,
+}
+
+impl Manifest {
+    pub fn load(path: &Path) -> Result<Self, DetectError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| DetectError::ManifestRead { path: path.to_path_buf(), source })?;
+        let mut manifest: Manifest = toml::from_str(&text)
+            .map_err(|e| DetectError::ManifestInvalid { path: path.to_path_buf(), message: e.to_string() })?;
+        manifest.dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        manifest.path = path.to_path_buf();
+        Ok(manifest)
+    }
+
+    pub fn get(&self, name: &str) -> Result<&ModelSpec, DetectError> {
+        self.models.iter().find(|m| m.name == name).ok_or_else(|| DetectError::UnknownModel {
+            name: name.to_string(),
+            manifest: self.path.clone(),
+            known: self.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    pub fn file_of(&self, spec: &ModelSpec) -> PathBuf {
+        self.dir.join(&spec.file)
+    }
+
+    /// Reads the model file and checks it against the manifest's sha256.
+    pub fn read_verified(&self, spec: &ModelSpec) -> Result<Vec<u8>, DetectError> {
+        let path = self.file_of(spec);
+        let mut bytes = Vec::new();
+        std::fs::File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(|source| DetectError::ModelRead { path: path.clone(), source })?;
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if !actual.eq_ignore_ascii_case(spec.sha256.trim()) {
+            return Err(DetectError::ChecksumMismatch { path, expected: spec.sha256.clone(), actual });
+        }
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest_with(dir: &Path, file_bytes: &[u8], sha: &str) -> Manifest {
+        std::fs::write(dir.join("m.onnx"), file_bytes).unwrap();
+        let text = format!(
+            r#"
+[[model]]
+name = "m"
+file = "m.onnx"
+sha256 = "{sha}"
+licence = "MIT"
+[model.input]
+name = "in"
+layout = "NHWC"
+width = 8
+height = 8
+color = "RGB"
+scale = 1.0
+mean = [0.0, 0.0, 0.0]
+[model.output]
+format = "centernet"
+name = "out"
+box_units = "pixels"
+class_names = ["person"]
+"#
+        );
+        let path = dir.join("manifest.toml");
+        std::fs::write(&path, text).unwrap();
+        Manifest::load(&path).unwrap()
+    }
+
+    #[test]
+    fn verified_read_accepts_the_right_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let sha = hex::encode(Sha256::digest(b"model bytes"));
+        let m = manifest_with(dir.path(), b"model bytes", &sha);
+        let spec = m.get("m").unwrap();
+        assert_eq!(m.read_verified(spec).unwrap(), b"model bytes");
+    }
+
+    #[test]
+    fn checksum_mismatch_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let sha = hex::encode(Sha256::digest(b"model bytes"));
+        let m = manifest_with(dir.path(), b"model byte", &sha);
+        let err = m.read_verified(m.get("m").unwrap()).unwrap_err().to_string();
+        assert!(err.contains("m.onnx") && err.contains("does not match"), "{err}");
+    }
+
+    #[test]
+    fn unknown_model_lists_the_known_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manifest_with(dir.path(), b"x", "00");
+        let err = m.get("yolo").unwrap_err().to_string();
+        assert!(err.contains("`yolo`") && err.contains("lists: m"), "{err}");
+    }
+}

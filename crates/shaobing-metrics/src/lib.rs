@@ -1,0 +1,172 @@
+//! Prometheus metrics of the daemon and the HTTP endpoint that serves them.
+//!
+//! Names follow Prometheus conventions (`shaobing_*_total` counters, `*_seconds` histograms).
+//! Label values come only from configuration (camera ids, model names, categories), never from
+//! raw input, so cardinality is bounded by the config file.
+
+mod server;
+
+pub use prometheus::Histogram;
+pub use server::{MetricsServer, serve};
+
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
+
+/// Every metric the daemon exports.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    frames_decoded: IntCounterVec,
+    frames_analysed: IntCounterVec,
+    frames_dropped: IntCounterVec,
+    camera_up: IntGaugeVec,
+    camera_restarts: IntCounterVec,
+    inference_seconds: HistogramVec,
+    issues_emitted: IntCounterVec,
+    issues_updated: IntCounterVec,
+}
+
+/// Counters of one camera, resolved once so the per-frame path does no label look-ups.
+#[derive(Debug, Clone)]
+pub struct CameraMetrics {
+    pub frames_decoded: IntCounter,
+    pub frames_analysed: IntCounter,
+    pub frames_dropped: IntCounter,
+    pub up: IntGauge,
+    restarts: IntCounterVec,
+    camera: String,
+}
+
+impl CameraMetrics {
+    /// Counts a pipeline restart; `reason` must be one of a fixed set of codes.
+    pub fn restarted(&self, reason: &'static str) {
+        self.restarts.with_label_values(&[self.camera.as_str(), reason]).inc();
+    }
+}
+
+// Inference on a small edge CPU takes 5 ms to 1 s; these buckets resolve that range.
+const INFERENCE_BUCKETS: &[f64] = &[0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5];
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition");
+    registry.register(Box::new(c.clone())).expect("metric registered once");
+    c
+}
+
+impl Metrics {
+    #[allow(clippy::expect_used)] // static definitions: a failure is a programming error
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let r = &registry;
+        let camera_up = IntGaugeVec::new(
+            Opts::new("shaobing_camera_up", "1 while the camera delivers frames, 0 otherwise."),
+            &["camera"],
+        )
+        .expect("static metric definition");
+        registry.register(Box::new(camera_up.clone())).expect("metric registered once");
+        let inference_seconds = HistogramVec::new(
+            HistogramOpts::new("shaobing_inference_seconds", "Time of one model inference, pre- and post-processing included.")
+                .buckets(INFERENCE_BUCKETS.to_vec()),
+            &["model"],
+        )
+        .expect("static metric definition");
+        registry.register(Box::new(inference_seconds.clone())).expect("metric registered once");
+        Self {
+            frames_decoded: counter_vec(r, "shaobing_frames_decoded_total", "Frames decoded from the camera stream.", &["camera"]),
+            frames_analysed: counter_vec(r, "shaobing_frames_analysed_total", "Frames run through the detector.", &["camera"]),
+            frames_dropped: counter_vec(
+                r,
+                "shaobing_frames_dropped_total",
+                "Decoded frames replaced by a newer one before analysis took them.",
+                &["camera"],
+            ),
+            camera_restarts: counter_vec(
+                r,
+                "shaobing_camera_restarts_total",
+                "Camera pipeline restarts, by reason code.",
+                &["camera", "reason"],
+            ),
+            issues_emitted: counter_vec(
+                r,
+                "shaobing_issues_emitted_total",
+                "New candidate issues filed into the problem database.",
+                &["category", "priority"],
+            ),
+            issues_updated: counter_vec(
+                r,
+                "shaobing_issue_occurrences_total",
+                "Occurrences folded into an already open issue.",
+                &["category"],
+            ),
+            camera_up,
+            inference_seconds,
+            registry,
+        }
+    }
+
+    pub fn camera(&self, camera: &str) -> CameraMetrics {
+        CameraMetrics {
+            frames_decoded: self.frames_decoded.with_label_values(&[camera]),
+            frames_analysed: self.frames_analysed.with_label_values(&[camera]),
+            frames_dropped: self.frames_dropped.with_label_values(&[camera]),
+            up: self.camera_up.with_label_values(&[camera]),
+            restarts: self.camera_restarts.clone(),
+            camera: camera.to_string(),
+        }
+    }
+
+    pub fn inference(&self, model: &str) -> Histogram {
+        self.inference_seconds.with_label_values(&[model])
+    }
+
+    pub fn issue_emitted(&self, category: &str, priority: &str) {
+        self.issues_emitted.with_label_values(&[category, priority]).inc();
+    }
+
+    pub fn issue_updated(&self, category: &str) {
+        self.issues_updated.with_label_values(&[category]).inc();
+    }
+
+    /// The text exposition format, as served on `/metrics`.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let encoder = prometheus::TextEncoder::new();
+        if let Err(e) = encoder.encode_utf8(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_labels_render() {
+        let m = Metrics::new();
+        let cam = m.camera("gate-1");
+        cam.frames_decoded.inc_by(3);
+        cam.up.set(1);
+        cam.restarted("eos");
+        m.inference("centernet").observe(0.03);
+        m.issue_emitted("illegal_parking", "routine");
+        let text = m.render();
+        for needle in [
+            "shaobing_frames_decoded_total{camera=\"gate-1\"} 3",
+            "shaobing_camera_up{camera=\"gate-1\"} 1",
+            "shaobing_camera_restarts_total{camera=\"gate-1\",reason=\"eos\"} 1",
+            "shaobing_inference_seconds_bucket{model=\"centernet\",le=\"0.035\"} 1",
+            "shaobing_issues_emitted_total{category=\"illegal_parking\",priority=\"routine\"} 1",
+        ] {
+            assert!(text.contains(needle), "missing `{needle}` in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Serves local video files over RTSP on a loopback port, re-encoded to H.264 at real-time
+//! pace, the way a street camera would deliver them. The demo, the end-to-end tests and the
+//! benchmarks use it so that every test goes through a real RTSP exchange.
+
+use gstreamer as gst;
+use gstreamer::glib;
+use gstreamer_rtsp_server as rtsp;
+use gstreamer_rtsp_server::prelude::*;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RtspServerError {
+    #[error("cannot initialise GStreamer: {0}")]
+    Init(String),
+    #[error("video file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("file path {0} cannot be used in a pipeline description")]
+    UnsafePath(PathBuf),
+    #[error("the RTSP server could not start: {0}")]
+    Start(String),
+}
+
+/// How a file is served.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    /// Mount path, e.g. `/vtest`.
+    pub mount: String,
+    pub file: PathBuf,
+    /// Key-frame interval of the H.264 encoding, in frames.
+    pub gop: u32,
+    /// Optional output size; the file's size when `None`.
+    pub size: Option<(u32, u32)>,
+}
+
+impl Stream {
+    pub fn new(mount: &str, file: &Path) -> Self {
+        Self { mount: mount.to_string(), file: file.to_path_buf(), gop: 50, size: None }
+    }
+
+    fn launch(&self) -> Result<String, RtspServerError> {
+        if !self.file.is_file() {
+            return Err(RtspServerError::MissingFile(self.file.clone()));
+        }
+        let location = self.file.to_str().filter(|s| !s.contains(['"', '\\', '!', '(', ')']));
+        let location = location.ok_or_else(|| RtspServerError::UnsafePath(self.file.clone()))?;
+        let scale = match self.size {
+            Some((w, h)) => format!("! videoscale ! video/x-raw,width={w},height={h} "),
+            None => String::new(),
+        };
+        Ok(format!(
+            "( filesrc location=\"{location}\" ! decodebin ! videoconvert {scale}\
+             ! x264enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max={gop} \
+             ! video/x-h264,profile=baseline ! rtph264pay name=pay0 pt=96 config-interval=-1 )",
+            gop = self.gop
+        ))
+    }
+}
+
+/// A running RTSP server with its own GLib main loop thread; stops when dropped.
+#[derive(Debug)]
+pub struct RtspServer {
+    port: u16,
+    main_loop: glib::MainLoop,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RtspServer {
+    /// Starts a server on 127.0.0.1 at `port` (0 picks a free one) serving `streams`.
+    pub fn start(port: u16, streams: &[Stream]) -> Result<Self, RtspServerError> {
+        gst::init().map_err(|e| RtspServerError::Init(e.to_string()))?;
+        let server = rtsp::RTSPServer::new();
+        server.set_address("127.0.0.1");
+        server.set_service(&port.to_string());
+        let mounts = server.mount_points().ok_or_else(|| RtspServerError::Start("no mount points".into()))?;
+        for stream in streams {
+            let factory = rtsp::RTSPMediaFactory::new();
+            factory.set_launch(&stream.launch()?);
+            // One encoder per mount however many clients: a camera is one source.
+            factory.set_shared(true);
+            mounts.add_factory(&stream.mount, factory);
+        }
+        let context = glib::MainContext::new();
+        let source = server.attach(Some(&context)).map_err(|e| RtspServerError::Start(e.to_string()))?;
+        let port = u16::try_from(server.bound_port()).map_err(|_| RtspServerError::Start("no bound port".into()))?;
+        let main_loop = glib::MainLoop::new(Some(&context), false);
+        let ml = main_loop.clone();
+        let ctx = context.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("rtsp-server-{port}"))
+            .spawn(move || {
+                // The server lives on this thread with its context until the loop quits.
+                let _server = server;
+                ml.run();
+                if let Some(s) = ctx.find_source_by_id(&source) {
+                    s.destroy();
+                }
+            })
+            .map_err(|e| RtspServerError::Start(e.to_string()))?;
+        tracing::debug!(port, "RTSP server started");
+        Ok(Self { port, main_loop, thread: Some(thread) })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self, mount: &str) -> String {
+        format!("rtsp://127.0.0.1:{}{mount}", self.port)
+    }
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        self.main_loop.quit();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,170 @@
+use shaobing_core::{BBox, Detection, UnixMillis};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy)]
+pub struct TrackerConfig {
+    /// Minimum IoU between a track's last box and a detection to be the same object.
+    pub match_iou: f32,
+    /// A track unseen for this long is forgotten.
+    pub timeout: Duration,
+    /// An object is stationary while its box overlaps its resting box by at least this IoU.
+    pub stationary_iou: f32,
+}
+
+/// One object followed over frames.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Track {
+    pub id: u64,
+    pub detection: Detection,
+    pub first_seen: UnixMillis,
+    pub last_seen: UnixMillis,
+    /// Where the object came to rest; replaced when it moves away from it.
+    pub rest_box: BBox,
+    pub stationary_since: UnixMillis,
+    pub hits: u32,
+}
+
+impl Track {
+    /// How long the object has stood still, as of its last sighting.
+    pub fn stationary_for(&self) -> Duration {
+        self.last_seen.since(self.stationary_since)
+    }
+}
+
+/// Greedy IoU tracker. Simple on purpose: at one to a few analysed frames a second, parked and
+/// slow objects overlap themselves from frame to frame, which is all this rule needs; a missed
+/// detection (occlusion, a weak frame) does not end a track until `timeout` passes.
+#[derive(Debug)]
+pub struct Tracker {
+    config: TrackerConfig,
+    tracks: Vec<Track>,
+    next_id: u64,
+}
+
+impl Tracker {
+    pub fn new(config: TrackerConfig) -> Self {
+        Self { config, tracks: Vec::new(), next_id: 1 }
+    }
+
+    pub fn tracks(&self) -> &[Track] {
+        &self.tracks
+    }
+
+    /// Matches `detections` seen at `now` to tracks and returns the ids updated this frame.
+    pub fn update(&mut self, detections: &[Detection], now: UnixMillis) -> Vec<u64> {
+        let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
+        for (ti, t) in self.tracks.iter().enumerate() {
+            for (di, d) in detections.iter().enumerate() {
+                let iou = t.detection.bbox.iou(&d.bbox);
+                if iou >= self.config.match_iou {
+                    pairs.push((iou, ti, di));
+                }
+            }
+        }
+        pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut track_used = vec![false; self.tracks.len()];
+        let mut det_used = vec![false; detections.len()];
+        let mut updated = Vec::with_capacity(detections.len());
+        for (_, ti, di) in pairs {
+            if track_used[ti] || det_used[di] {
+                continue;
+            }
+            track_used[ti] = true;
+            det_used[di] = true;
+            self.refresh(ti, &detections[di], now);
+            updated.push(self.tracks[ti].id);
+        }
+        for (d, _) in detections.iter().zip(&det_used).filter(|(_, used)| !**used) {
+            updated.push(self.spawn(d, now));
+        }
+        let timeout = self.config.timeout;
+        self.tracks.retain(|t| now.since(t.last_seen) <= timeout);
+        updated
+    }
+
+    fn refresh(&mut self, index: usize, d: &Detection, now: UnixMillis) {
+        let stationary_iou = self.config.stationary_iou;
+        let t = &mut self.tracks[index];
+        if t.rest_box.iou(&d.bbox) < stationary_iou {
+            t.rest_box = d.bbox;
+            t.stationary_since = now;
+        }
+        t.detection = d.clone();
+        t.last_seen = now;
+        t.hits += 1;
+    }
+
+    fn spawn(&mut self, d: &Detection, now: UnixMillis) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.tracks.push(Track {
+            id,
+            detection: d.clone(),
+            first_seen: now,
+            last_seen: now,
+            rest_box: d.bbox,
+            stationary_since: now,
+            hits: 1,
+        });
+        id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn det(label: &str, x: f32, y: f32) -> Detection {
+        Detection { class_id: 2, label: label.into(), score: 0.8, bbox: BBox::from_corners(x, y, x + 0.1, y + 0.1) }
+    }
+
+    fn tracker() -> Tracker {
+        Tracker::new(TrackerConfig { match_iou: 0.3, timeout: Duration::from_secs(5), stationary_iou: 0.6 })
+    }
+
+    #[test]
+    fn parked_object_keeps_one_track_and_accumulates_stationary_time() {
+        let mut t = tracker();
+        for s in 0..10 {
+            // Detector jitter of a few thousandths must not reset the stationary clock.
+            let jitter = if s % 2 == 0 { 0.0 } else { 0.004 };
+            t.update(&[det("car", 0.5 + jitter, 0.5)], UnixMillis(s * 1000));
+        }
+        assert_eq!(t.tracks().len(), 1);
+        assert_eq!(t.tracks()[0].stationary_for(), Duration::from_secs(9));
+        assert_eq!(t.tracks()[0].hits, 10);
+    }
+
+    #[test]
+    fn moving_object_is_never_stationary_for_long() {
+        let mut t = tracker();
+        for s in 0..10 {
+            t.update(&[det("car", 0.1 + s as f32 * 0.03, 0.5)], UnixMillis(s * 1000));
+        }
+        assert_eq!(t.tracks().len(), 1, "overlapping steps stay one track");
+        assert!(t.tracks()[0].stationary_for() <= Duration::from_secs(2));
+    }
+
+    #[test]
+    fn short_gap_keeps_the_track_long_gap_ends_it() {
+        let mut t = tracker();
+        t.update(&[det("car", 0.5, 0.5)], UnixMillis(0));
+        t.update(&[], UnixMillis(3000));
+        t.update(&[det("car", 0.5, 0.5)], UnixMillis(4000));
+        assert_eq!(t.tracks()[0].id, 1);
+        assert_eq!(t.tracks()[0].stationary_for(), Duration::from_secs(4));
+        t.update(&[], UnixMillis(10_000));
+        assert!(t.tracks().is_empty());
+        t.update(&[det("car", 0.5, 0.5)], UnixMillis(11_000));
+        assert_eq!(t.tracks()[0].id, 2);
+    }
+
+    #[test]
+    fn two_objects_two_tracks() {
+        let mut t = tracker();
+        t.update(&[det("car", 0.1, 0.1), det("car", 0.6, 0.6)], UnixMillis(0));
+        let ids = t.update(&[det("car", 0.6, 0.6), det("car", 0.1, 0.1)], UnixMillis(1000));
+        assert_eq!(t.tracks().len(), 2);
+        assert_eq!(ids.len(), 2);
+    }
+}

@@ -1,0 +1,49 @@
+use crate::StoreError;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A durably written evidence file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceFile {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub bytes: u64,
+}
+
+/// Writes evidence files with write -> fsync -> rename -> fsync(dir).
+#[derive(Debug)]
+pub struct EvidenceWriter {
+    dir: PathBuf,
+}
+
+impl EvidenceWriter {
+    pub fn new(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Evidence { path: dir.to_path_buf(), source })?;
+        Ok(Self { dir: dir.to_path_buf() })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<EvidenceFile, StoreError> {
+        let path = self.dir.join(name);
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let io = |source| StoreError::Evidence { path: path.clone(), source };
+        let result = (|| {
+            let mut f = File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            File::open(&self.dir)?.sync_all()
+        })();
+        if let Err(e) = result {
+            // A full disk must not leave half-written files behind for the next attempt.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io(e));
+        }
+        Ok(EvidenceFile { sha256: hex::encode(Sha256::digest(bytes)), bytes: bytes.len() as u64, path })
+    }
+}

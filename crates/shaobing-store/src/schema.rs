@@ -1,0 +1,178 @@
+//! Tables, migrations and row mapping.
+
+use crate::IssueRow;
+use crate::evidence::EvidenceFile;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use shaobing_core::{CandidateIssue, UnixMillis};
+
+/// Applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE issues (
+    id              TEXT PRIMARY KEY,
+    box_id          TEXT NOT NULL,
+    dedup_key       TEXT NOT NULL,
+    category        TEXT NOT NULL,
+    event_code      TEXT NOT NULL,
+    whistle_kind    TEXT NOT NULL,
+    channel         TEXT NOT NULL,
+    priority        TEXT NOT NULL CHECK (priority IN ('routine','emergency')),
+    status          TEXT NOT NULL CHECK (status IN
+                        ('candidate','confirmed','dismissed','dispatched','resolved','verified')),
+    source          TEXT NOT NULL,
+    zone            TEXT,
+    lat             REAL,
+    lon             REAL,
+    address         TEXT,
+    grid_cell       TEXT,
+    image_x         REAL,
+    image_y         REAL,
+    cause           TEXT NOT NULL,
+    rule            TEXT NOT NULL,
+    confidence      REAL NOT NULL,
+    detections_json TEXT NOT NULL,
+    department      TEXT NOT NULL,
+    tier            TEXT NOT NULL,
+    resolution_path TEXT NOT NULL,
+    first_seen_ms   INTEGER NOT NULL,
+    last_seen_ms    INTEGER NOT NULL,
+    occurrences     INTEGER NOT NULL DEFAULT 1,
+    created_ms      INTEGER NOT NULL,
+    updated_ms      INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX issues_open_dedup ON issues (dedup_key)
+    WHERE status IN ('candidate','confirmed','dispatched');
+CREATE INDEX issues_first_seen ON issues (first_seen_ms);
+CREATE TABLE evidence (
+    id          INTEGER PRIMARY KEY,
+    issue_id    TEXT NOT NULL REFERENCES issues (id),
+    kind        TEXT NOT NULL CHECK (kind IN ('before','after')),
+    path        TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    bytes       INTEGER NOT NULL,
+    captured_ms INTEGER NOT NULL
+);
+CREATE INDEX evidence_issue ON evidence (issue_id);
+"#];
+
+/// WAL lets readers (the CLI, a console) read while the daemon writes; FULL makes a commit
+/// durable across power loss, which an unattended box on a street pole will see.
+pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+}
+
+pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let done: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+pub(crate) fn insert_issue(tx: &Transaction<'_>, id: &str, box_id: &str, i: &CandidateIssue) -> rusqlite::Result<()> {
+    let detections = serde_json::to_string(&i.cause.detections).unwrap_or_else(|_| "[]".into());
+    let now = UnixMillis::now().0;
+    let loc = &i.location;
+    let (ix, iy) = loc.image_point.map_or((None, None), |p| (Some(p.x), Some(p.y)));
+    tx.execute(
+        "INSERT INTO issues (id, box_id, dedup_key, category, event_code, whistle_kind, channel, priority, status,
+            source, zone, lat, lon, address, grid_cell, image_x, image_y, cause, rule, confidence, detections_json,
+            department, tier, resolution_path, first_seen_ms, last_seen_ms, occurrences, created_ms, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'candidate', ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+            ?20, ?21, ?22, ?23, ?24, ?24, 1, ?25, ?25)",
+        params![
+            id,
+            box_id,
+            i.dedup_key,
+            i.category.as_str(),
+            i.category.event_code(),
+            i.category.whistle_kind().as_str(),
+            i.channel.as_str(),
+            i.priority.as_str(),
+            loc.source,
+            loc.zone.as_ref().map(|z| z.0.as_str()),
+            loc.lat,
+            loc.lon,
+            loc.address,
+            loc.grid_cell,
+            ix,
+            iy,
+            i.cause.summary,
+            i.cause.rule,
+            f64::from(i.cause.confidence),
+            detections,
+            i.responsibility.department,
+            i.responsibility.tier.as_str(),
+            i.responsibility.resolution_path,
+            i.observed_at.0,
+            now,
+        ],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn insert_evidence(
+    tx: &Transaction<'_>,
+    issue_id: &str,
+    kind: &str,
+    file: &EvidenceFile,
+    captured: UnixMillis,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO evidence (issue_id, kind, path, sha256, bytes, captured_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![issue_id, kind, file.path.to_string_lossy(), file.sha256, file.bytes as i64, captured.0],
+    )?;
+    Ok(())
+}
+
+const SELECT: &str = "SELECT i.id, i.box_id, i.dedup_key, i.category, i.event_code, i.whistle_kind, i.channel,
+    i.priority, i.status, i.source, i.zone, i.lat, i.lon, i.address, i.cause, i.rule, i.confidence, i.department,
+    i.tier, i.resolution_path, i.first_seen_ms, i.last_seen_ms, i.occurrences,
+    (SELECT path FROM evidence e WHERE e.issue_id = i.id AND e.kind = 'before' ORDER BY e.id LIMIT 1),
+    (SELECT sha256 FROM evidence e WHERE e.issue_id = i.id AND e.kind = 'before' ORDER BY e.id LIMIT 1)
+    FROM issues i";
+
+fn row(r: &Row<'_>) -> rusqlite::Result<IssueRow> {
+    Ok(IssueRow {
+        id: r.get(0)?,
+        box_id: r.get(1)?,
+        dedup_key: r.get(2)?,
+        category: r.get(3)?,
+        event_code: r.get(4)?,
+        whistle_kind: r.get(5)?,
+        channel: r.get(6)?,
+        priority: r.get(7)?,
+        status: r.get(8)?,
+        source: r.get(9)?,
+        zone: r.get(10)?,
+        lat: r.get(11)?,
+        lon: r.get(12)?,
+        address: r.get(13)?,
+        cause: r.get(14)?,
+        rule: r.get(15)?,
+        confidence: r.get(16)?,
+        department: r.get(17)?,
+        tier: r.get(18)?,
+        resolution_path: r.get(19)?,
+        first_seen_ms: r.get(20)?,
+        last_seen_ms: r.get(21)?,
+        occurrences: r.get(22)?,
+        evidence_path: r.get(23)?,
+        evidence_sha256: r.get(24)?,
+    })
+}
+
+pub(crate) fn list(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<IssueRow>> {
+    let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY i.first_seen_ms DESC, i.id DESC LIMIT ?1"))?;
+    let rows = stmt.query_map(params![limit as i64], row)?;
+    rows.collect()
+}
+
+pub(crate) fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<IssueRow>> {
+    conn.query_row(&format!("{SELECT} WHERE i.id = ?1"), params![id], row).optional()
+}

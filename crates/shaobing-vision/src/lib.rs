@@ -1,0 +1,32 @@
+//! OpenCV work around the detector: fitting frames into the model's input without distorting
+//! them (letterbox), and drawing the evidence a person reads to trust an issue.
+
+mod annotate;
+mod letterbox;
+
+pub use annotate::{Annotation, encode_jpeg, render_evidence};
+pub use letterbox::{Letterbox, LetterboxTransform};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VisionError {
+    #[error("OpenCV: {0}")]
+    OpenCv(#[from] opencv::Error),
+    #[error("frame is {got} bytes, expected {expected} for {width}x{height} RGB")]
+    BadFrame { got: usize, expected: usize, width: u32, height: u32 },
+}
+
+use opencv::core::Mat;
+use shaobing_core::Frame;
+
+/// Borrows a frame's pixels as a rows x cols 8UC3 `Mat` without copying.
+pub(crate) fn frame_mat(frame: &Frame) -> Result<opencv::boxed_ref::BoxedRef<'_, Mat>, VisionError> {
+    if !frame.is_well_formed() {
+        return Err(VisionError::BadFrame {
+            got: frame.rgb.len(),
+            expected: Frame::expected_len(frame.width, frame.height),
+            width: frame.width,
+            height: frame.height,
+        });
+    }
+    Ok(Mat::new_rows_cols_with_bytes::<opencv::core::Vec3b>(frame.height as i32, frame.width as i32, &frame.rgb)?)
+}

@@ -1,0 +1,164 @@
+//! Starting and stopping the whole pipeline.
+
+use crate::analysis::{Analyser, IssueWork};
+use anyhow::Context;
+use shaobing_camera::{CameraExit, CameraSpec, FrameSlot, init_gstreamer, run_camera};
+use shaobing_config::{Config, OnEos, Transport};
+use shaobing_core::CameraId;
+use shaobing_detect::{Detector, Manifest, Runtime};
+use shaobing_metrics::Metrics;
+use shaobing_store::{Recorded, Store};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Issues waiting for the store; bounded so a stuck disk pushes back on analysis (which then
+/// drops frames, counted) instead of growing memory.
+const ISSUE_QUEUE: usize = 256;
+
+/// A started daemon.
+#[derive(Debug)]
+pub struct Daemon {
+    cancel: CancellationToken,
+    metrics: Metrics,
+    metrics_addr: SocketAddr,
+    cameras: JoinSet<CameraExit>,
+    analysers: JoinSet<()>,
+    store: std::thread::JoinHandle<()>,
+    store_path: PathBuf,
+    evidence_dir: PathBuf,
+}
+
+impl Daemon {
+    /// Loads runtime and models (refusing a model whose checksum differs), opens the store and
+    /// starts metrics, cameras and analysis.
+    pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<Self> {
+        init_gstreamer().context("cannot initialise GStreamer")?;
+        let runtime = Runtime::load(config.runtime.onnxruntime_path.as_deref(), config.runtime.intra_threads)?;
+        let manifest = Manifest::load(&crate::paths::manifest(config.models.manifest.as_deref()))?;
+        let detectors = load_detectors(&config, &runtime, &manifest)?;
+        let store = Store::open(&config.daemon.data_dir, &config.daemon.box_id)?;
+        let (store_path, evidence_dir) = (store.path().to_path_buf(), store.evidence_dir().to_path_buf());
+        let metrics = Metrics::new();
+        let server = shaobing_metrics::serve(config.metrics.listen, metrics.clone(), cancel.child_token())
+            .await
+            .with_context(|| format!("cannot listen on metrics.listen = {}", config.metrics.listen))?;
+        let (tx, rx) = mpsc::channel(ISSUE_QUEUE);
+        let store = spawn_store(store, rx, metrics.clone())?;
+        let mut cameras = JoinSet::new();
+        let mut analysers = JoinSet::new();
+        for camera in &config.cameras {
+            let slot = Arc::new(FrameSlot::new());
+            let spec = camera_spec(camera);
+            let cm = metrics.camera(&camera.id);
+            cameras.spawn(run_camera(spec, slot.clone(), cm, cancel.child_token()));
+            let detector = detectors.get(&camera.model).cloned().context("detector loaded for every camera")?;
+            let analyser = Analyser::new(&config, camera, detector, &metrics);
+            analysers.spawn(analyser.run(slot, tx.clone(), cancel.child_token()));
+        }
+        Ok(Self {
+            cancel,
+            metrics,
+            metrics_addr: server.local_addr,
+            cameras,
+            analysers,
+            store,
+            store_path,
+            evidence_dir,
+        })
+    }
+
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn store_path(&self) -> &std::path::Path {
+        &self.store_path
+    }
+
+    pub fn evidence_dir(&self) -> &std::path::Path {
+        &self.evidence_dir
+    }
+
+    /// Runs until cancelled or until every camera has ended (finite clips), then drains
+    /// analysis and the store before returning.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        while let Some(exit) = self.cameras.join_next().await {
+            if let Err(e) = exit {
+                tracing::error!(error = %e, "camera task failed");
+            }
+        }
+        // Cameras closed their slots; analysers finish what they hold, then the issue channel
+        // closes and the store thread commits the rest.
+        while self.analysers.join_next().await.is_some() {}
+        let store = self.store;
+        tokio::task::spawn_blocking(move || store.join()).await?.map_err(|_| anyhow::anyhow!("store thread panicked"))?;
+        self.cancel.cancel();
+        Ok(())
+    }
+}
+
+fn load_detectors(
+    config: &Config,
+    runtime: &Runtime,
+    manifest: &Manifest,
+) -> anyhow::Result<BTreeMap<String, Arc<Mutex<Detector>>>> {
+    let mut detectors = BTreeMap::new();
+    for camera in &config.cameras {
+        if !detectors.contains_key(&camera.model) {
+            let d = Detector::load(runtime, manifest, &camera.model)
+                .with_context(|| format!("cannot load model `{}` for camera `{}`", camera.model, camera.id))?;
+            detectors.insert(camera.model.clone(), Arc::new(Mutex::new(d)));
+        }
+    }
+    Ok(detectors)
+}
+
+fn camera_spec(c: &shaobing_config::CameraConfig) -> CameraSpec {
+    CameraSpec {
+        id: CameraId(c.id.clone()),
+        uri: c.uri.clone(),
+        rtsp_tcp: c.transport == Transport::Tcp,
+        analysis_fps: c.analysis_fps,
+        restart_on_eos: c.on_eos == OnEos::Restart,
+        watchdog: Duration::from_secs_f64(c.watchdog_secs),
+    }
+}
+
+/// SQLite is synchronous: the store gets its own thread and drains the channel until every
+/// sender is gone. A failed write is retried rather than dropped: the issue stays in hand
+/// until the disk takes it.
+fn spawn_store(mut store: Store, mut rx: mpsc::Receiver<IssueWork>, metrics: Metrics) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let thread = std::thread::Builder::new().name("store".into()).spawn(move || {
+        while let Some((issue, jpeg)) = rx.blocking_recv() {
+            let mut delay = Duration::from_millis(100);
+            let recorded = loop {
+                match store.record(&issue, jpeg.as_deref()) {
+                    Ok(r) => break r,
+                    Err(e) => {
+                        tracing::error!(error = %e, key = %issue.dedup_key, "cannot store issue; retrying");
+                        std::thread::sleep(delay);
+                        delay = (delay * 2).min(Duration::from_secs(10));
+                    }
+                }
+            };
+            match recorded {
+                Recorded::Created { id } => {
+                    metrics.issue_emitted(issue.category.as_str(), issue.priority.as_str());
+                    tracing::info!(%id, category = %issue.category, cause = %issue.cause.summary, "issue filed");
+                }
+                Recorded::Folded { .. } => metrics.issue_updated(issue.category.as_str()),
+            }
+        }
+    })?;
+    Ok(thread)
+}

@@ -1,0 +1,108 @@
+//! `shaobing demo`: the whole path on real parts with nothing to set up.
+
+use crate::daemon::Daemon;
+use crate::table;
+use anyhow::{Context, bail};
+use shaobing_config::Config;
+use shaobing_rtsp_server::{RtspServer, Stream};
+use shaobing_store::{IssueRow, Store};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// The demo configuration, compiled in so the demo needs no file.
+pub const DEMO_CONFIG: &str = include_str!("../../../deploy/demo.toml");
+
+/// Where Debian's opencv-doc installs the street clip.
+pub const VTEST: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
+
+/// The clip is 80 s; the demo stops at end of stream, or at this limit if the stream hangs.
+const DEMO_LIMIT: Duration = Duration::from_secs(120);
+
+pub fn clip_path() -> PathBuf {
+    std::env::var_os("SHAOBING_DEMO_CLIP").map_or_else(|| PathBuf::from(VTEST), PathBuf::from)
+}
+
+/// The demo configuration pointed at `uri`, writing into `data_dir`.
+pub fn demo_config(uri: &str, data_dir: &Path) -> anyhow::Result<Config> {
+    let mut config = Config::parse(DEMO_CONFIG, Path::new("deploy/demo.toml"))?;
+    let camera = config.cameras.first_mut().context("the demo config has a camera")?;
+    camera.uri = uri.to_string();
+    config.daemon.data_dir = data_dir.to_path_buf();
+    config.validate()?;
+    Ok(config)
+}
+
+pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let clip = clip_path();
+    if !clip.is_file() {
+        bail!("the demo clip {} is missing: run scripts/setup.sh (it installs Debian's opencv-doc)", clip.display());
+    }
+    let server = RtspServer::start(0, &[Stream::new("/vtest", &clip)])?;
+    let url = server.url("/vtest");
+    clear_previous_run(data_dir)?;
+    let config = demo_config(&url, data_dir)?;
+    let box_id = config.daemon.box_id.clone();
+    let cancel = CancellationToken::new();
+    let daemon = Daemon::start(config, cancel.clone()).await?;
+    println!("demo: serving {} at {url}", clip.display());
+    println!("demo: metrics at http://{}/metrics", daemon.metrics_addr());
+    println!("demo: analysing the 80 s clip in real time; issues appear after a 20 s dwell…");
+    let stopper = cancel.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::time::sleep(DEMO_LIMIT) => tracing::warn!("demo time limit reached"),
+            _ = tokio::signal::ctrl_c() => {}
+            _ = stopper.cancelled() => {}
+        }
+        stopper.cancel();
+    });
+    daemon.wait().await?;
+    drop(server);
+    let store = Store::open(data_dir, &box_id)?;
+    let rows = store.list(100)?;
+    print!("{}", issue_table(&rows));
+    println!("\nproblem database: {}", store.path().display());
+    println!("snapshots:        {}", store.evidence_dir().display());
+    println!("demo finished in {:.0} s", started.elapsed().as_secs_f64());
+    if rows.is_empty() {
+        bail!("the demo filed no issue");
+    }
+    Ok(())
+}
+
+/// Removes the database and snapshots of a previous demo so the table shows this run only.
+fn clear_previous_run(data_dir: &Path) -> anyhow::Result<()> {
+    for name in ["shaobing.sqlite3", "shaobing.sqlite3-wal", "shaobing.sqlite3-shm"] {
+        let p = data_dir.join(name);
+        if p.exists() {
+            std::fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
+        }
+    }
+    let evidence = data_dir.join("evidence");
+    if evidence.exists() {
+        std::fs::remove_dir_all(&evidence).with_context(|| format!("cannot remove {}", evidence.display()))?;
+    }
+    Ok(())
+}
+
+pub fn issue_table(rows: &[IssueRow]) -> String {
+    let header = ["id", "category", "where", "department", "first seen (CST)", "seen", "cause", "snapshot"];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.chars().take(13).collect(),
+                format!("{} {}", r.event_code, r.category),
+                format!("{}/{}", r.source, r.zone.as_deref().unwrap_or("-")),
+                r.department.clone(),
+                shaobing_core::UnixMillis(r.first_seen_ms).to_china_time_string(),
+                r.occurrences.to_string(),
+                r.cause.clone(),
+                r.evidence_path.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    format!("\n{} candidate issue(s) filed:\n\n{}", rows.len(), table::render(&header, &cells))
+}

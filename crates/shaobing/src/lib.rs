@@ -1,0 +1,8 @@
+//! The daemon's wiring: sources -> analysis -> issues -> sinks, one task per stage and camera,
+//! all under one cancellation token.
+
+pub mod analysis;
+pub mod daemon;
+pub mod demo;
+pub mod paths;
+pub mod table;

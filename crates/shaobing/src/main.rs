@@ -1,0 +1,88 @@
+//! The `shaobing` command line.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser, Debug)]
+#[command(name = "shaobing", version, about = "哨兵: finds a street's problems on camera and files them into the problem database")]
+struct Cli {
+    /// Log filter, e.g. `info` or `shaobing=debug` (overridden by RUST_LOG).
+    #[arg(long, global = true, default_value = "info")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon with a configuration file.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Serve the vtest.avi street clip over a local RTSP server, analyse it with the shipped
+    /// demo configuration and print the issues filed. Needs no services or configuration.
+    Demo {
+        /// Where the demo's database and snapshots go.
+        #[arg(long, default_value = "shaobing-demo")]
+        data_dir: PathBuf,
+    },
+    /// Validate a configuration file; exit code 2 when it is invalid.
+    CheckConfig { config: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log);
+    let result = match cli.command {
+        Command::CheckConfig { config } => {
+            return match shaobing_config::Config::load(&config) {
+                Ok(_) => {
+                    println!("{}: ok", config.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        Command::Run { config } => runtime().and_then(|rt| rt.block_on(run(config))),
+        Command::Demo { data_dir } => runtime().and_then(|rt| rt.block_on(shaobing::demo::run(&data_dir))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn run(config_path: PathBuf) -> anyhow::Result<()> {
+    let config = shaobing_config::Config::load(&config_path)?;
+    let cancel = CancellationToken::new();
+    let signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("interrupt received; shutting down");
+        }
+        signal.cancel();
+    });
+    let daemon = shaobing::daemon::Daemon::start(config, cancel).await?;
+    tracing::info!(metrics = %daemon.metrics_addr(), "shaobing running");
+    daemon.wait().await
+}
