@@ -32,7 +32,13 @@ How
    last op of each split keeps the original node name so consumers need no
    rewiring.
 3. Convert with tf2onnx (opset 17), rename the graph input/output to
-   ``images`` / ``detections`` and check the model with the ONNX checker.
+   ``images`` / ``detections``, and check the model with the ONNX checker.
+4. Make the bytes reproducible: plain tf2onnx output differs between runs
+   (set iteration in its transpose optimizer, counter-based helper names,
+   grappler node order).  We pin PYTHONHASHSEED=0 (re-exec), drop the no-op
+   Reshapes tf2onnx leaves behind a run-dependent subset of, and rewrite node
+   order and internal names canonically (see ``canonicalize``).  Same pinned
+   versions -> same sha256.
 
 We deliberately do NOT use the ``tensorflowjs`` Python package: its pins fight
 with recent TensorFlow / protobuf and it does not split the fused ops anyway.

@@ -8,14 +8,19 @@ opencv-python-headless) and the real test video vtest.avi from Debian's
 
 For each requested frame of the video (counted from 0, as decoded by OpenCV):
 
-1. preprocess exactly as the Rust side will: BGR -> RGB, bilinear resize to
-   512x512 (aspect ratio not kept), float32 with raw 0..255 values, NHWC;
+1. preprocess in two ways (``--modes``), both BGR -> RGB, INTER_LINEAR,
+   float32 with raw 0..255 values, NHWC [1,512,512,3]:
+   ``letterbox`` exactly as shaobing-vision's Letterbox does (aspect ratio
+   kept, centred, grey 114 padding) and ``stretch`` (plain resize to 512x512,
+   as the ``human`` library does);
 2. run the TF graph rebuilt from the TFJS files (before conversion) and the
    ONNX model in onnxruntime, and report the max abs difference of the
-   [1,100,6] outputs (and whether all class indices agree);
+   [1,100,6] outputs (slot by slot, and after pairing detections, which is
+   robust to two near-equal scores swapping slots);
 3. print the detections above --min-score (class, score, box in 512-input
-   pixels and in original-frame pixels);
-4. as a check of the input scaling, also run ONNX on the same frame / 255.
+   pixels, in frame pixels and normalised to the frame);
+4. as a check of the input scaling, also run ONNX on the same input / 255;
+5. optionally (--save DIR) draw the boxes on the frame as PNGs.
 
 Finally it times onnxruntime on CPU with --threads intra-op threads.
 
@@ -75,10 +80,29 @@ def read_frame(video: str, index: int) -> np.ndarray:
     return frame
 
 
-def preprocess(frame_bgr: np.ndarray) -> np.ndarray:
+def preprocess(frame_bgr: np.ndarray, mode: str):
+    """-> (input [1,512,512,3] f32 0..255 RGB, (scale_x, scale_y, pad_x, pad_y)).
+
+    ``stretch``: plain resize to 512x512, as the human library does.
+    ``letterbox``: what shaobing-vision's Letterbox does: keep the aspect ratio
+    (scale = min(512/w, 512/h), new size rounded), centre with integer padding
+    (floor of half the slack), pad value 114, INTER_LINEAR.
+    Model-input box coordinates map back to the frame as (x - pad_x) / scale_x.
+    """
     rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
-    rgb = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_LINEAR)
-    return rgb.astype(np.float32)[None]  # [1,512,512,3], 0..255
+    fh, fw = rgb.shape[:2]
+    if mode == "stretch":
+        img = cv2.resize(rgb, (W, H), interpolation=cv2.INTER_LINEAR)
+        geo = (W / fw, H / fh, 0, 0)
+    else:
+        scale = min(W / fw, H / fh)
+        nw = min(max(round(fw * scale), 1), W)
+        nh = min(max(round(fh * scale), 1), H)
+        px, py = (W - nw) // 2, (H - nh) // 2
+        img = np.full((H, W, 3), 114, np.uint8)
+        img[py:py + nh, px:px + nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        geo = (scale, scale, px, py)
+    return img.astype(np.float32)[None], geo
 
 
 def matched_diff(ref: np.ndarray, got: np.ndarray, min_score: float = 0.1):
@@ -96,7 +120,13 @@ def matched_diff(ref: np.ndarray, got: np.ndarray, min_score: float = 0.1):
     return wb, ws
 
 
-def describe(det: np.ndarray, frame_shape, min_score: float) -> list[str]:
+def to_frame(box, geo):
+    sx, sy, px, py = geo
+    x1, y1, x2, y2 = box
+    return ((x1 - px) / sx, (y1 - py) / sy, (x2 - px) / sx, (y2 - py) / sy)
+
+
+def describe(det: np.ndarray, geo, frame_shape, min_score: float) -> list[str]:
     fh, fw = frame_shape[:2]
     lines = []
     for k, (x1, y1, x2, y2, score, cls) in enumerate(det[0]):
@@ -104,11 +134,12 @@ def describe(det: np.ndarray, frame_shape, min_score: float) -> list[str]:
             continue
         c = int(cls)
         assert float(c) == float(cls) and 0 <= c < 80, cls
-        sx, sy = fw / W, fh / H
+        f = to_frame((x1, y1, x2, y2), geo)
         lines.append(
-            f"  slot {k:2d} {CLASS_NAMES[c]:>12s} (class {c:2d}) score {score:.4f} "
-            f"box512 [{x1:7.2f} {y1:7.2f} {x2:7.2f} {y2:7.2f}] "
-            f"boxframe [{x1 * sx:6.1f} {y1 * sy:6.1f} {x2 * sx:6.1f} {y2 * sy:6.1f}]")
+            f"    slot {k:2d} {CLASS_NAMES[c]:>12s} (class {c:2d}) score {score:.4f} "
+            f"in512 [{x1:6.2f} {y1:6.2f} {x2:6.2f} {y2:6.2f}] "
+            f"frame [{f[0]:5.1f} {f[1]:5.1f} {f[2]:5.1f} {f[3]:5.1f}] "
+            f"norm [{f[0] / fw:.3f} {f[1] / fh:.3f} {f[2] / fw:.3f} {f[3] / fh:.3f}]")
     return lines
 
 
@@ -118,6 +149,8 @@ def main() -> int:
     ap.add_argument("--onnx", required=True)
     ap.add_argument("--video", default="/usr/share/doc/opencv-doc/examples/data/vtest.avi")
     ap.add_argument("--frames", type=int, nargs="+", default=[0, 100])
+    ap.add_argument("--modes", nargs="+", default=["letterbox", "stretch"],
+                    choices=["letterbox", "stretch"], help="preprocessing variants to check")
     ap.add_argument("--min-score", type=float, default=0.3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=30)
@@ -139,41 +172,40 @@ def main() -> int:
     x = None
     for fi in args.frames:
         frame = read_frame(args.video, fi)
-        x = preprocess(frame)
-        ref = tf_fn(x)
-        got = sess.run([out.name], {inp.name: x})[0]
-        diff = float(np.max(np.abs(ref - got)))
-        worst = max(worst, diff)
-        cls_same = bool(np.array_equal(ref[0, :, 5], got[0, :, 5]))
-        print(f"\nframe {fi} ({frame.shape[1]}x{frame.shape[0]}): max|tf-onnx| = {diff:.3g} "
-              f"(boxes {np.max(np.abs(ref[0, :, :4] - got[0, :, :4])):.3g}, "
-              f"scores {np.max(np.abs(ref[0, :, 4] - got[0, :, 4])):.3g}), "
-              f"classes identical: {cls_same}")
-        print(f"  scores sorted descending: {bool(np.all(np.diff(got[0, :, 4]) <= 0))}; "
-              f"boxes outside [0,512]: {int(np.sum((got[0, :, :4] < 0) | (got[0, :, :4] > W)))} coords; "
-              f"classes integral: {bool(np.all(got[0, :, 5] == np.round(got[0, :, 5])))}")
-        mb, ms = matched_diff(ref, got)
-        print(f"  matched (score>=0.1, same class, nearest box): max box diff {mb:.3g} px, "
-              f"max score diff {ms:.3g}")
-        print("  onnx detections:")
-        print("\n".join(describe(got, frame.shape, args.min_score)) or "  (none)")
-        scaled = sess.run([out.name], {inp.name: x / 255.0})[0]
-        print(f"  [scale check] same frame fed as 0..1: top score {scaled[0, 0, 4]:.4f} "
-              f"({CLASS_NAMES[int(scaled[0, 0, 5])]}), "
-              f"{int(np.sum(scaled[0, :, 4] >= args.min_score))} above {args.min_score}")
-        if args.save:
-            img = frame.copy()
-            fh, fw = frame.shape[:2]
-            for x1, y1, x2, y2, s, c in got[0]:
-                if s < args.min_score:
-                    continue
-                p1 = (int(x1 * fw / W), int(y1 * fh / H))
-                p2 = (int(x2 * fw / W), int(y2 * fh / H))
-                cv2.rectangle(img, p1, p2, (0, 255, 0), 2)
-                cv2.putText(img, f"{CLASS_NAMES[int(c)]} {s:.2f}", (p1[0], max(p1[1] - 3, 10)),
-                            cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 255, 0), 1)
-            os.makedirs(args.save, exist_ok=True)
-            cv2.imwrite(os.path.join(args.save, f"vtest_{fi}.png"), img)
+        for mode in args.modes:
+            x, geo = preprocess(frame, mode)
+            ref = tf_fn(x)
+            got = sess.run([out.name], {inp.name: x})[0]
+            diff = float(np.max(np.abs(ref - got)))
+            worst = max(worst, diff)
+            cls_same = bool(np.array_equal(ref[0, :, 5], got[0, :, 5]))
+            mb, ms = matched_diff(ref, got)
+            print(f"\nframe {fi} ({frame.shape[1]}x{frame.shape[0]}), {mode} "
+                  f"(scale {geo[0]:.4f}x{geo[1]:.4f}, pad {geo[2]},{geo[3]}):")
+            print(f"  max|tf-onnx| = {diff:.3g} (boxes {np.max(np.abs(ref[0, :, :4] - got[0, :, :4])):.3g} px, "
+                  f"scores {np.max(np.abs(ref[0, :, 4] - got[0, :, 4])):.3g}); class columns identical: {cls_same}; "
+                  f"matched (score>=0.1): box {mb:.3g} px, score {ms:.3g}")
+            print(f"  scores sorted descending: {bool(np.all(np.diff(got[0, :, 4]) <= 0))}; "
+                  f"lowest slot score {got[0, -1, 4]:.4f}; "
+                  f"box coords outside [0,512]: {int(np.sum((got[0, :, :4] < 0) | (got[0, :, :4] > W)))}; "
+                  f"classes integral: {bool(np.all(got[0, :, 5] == np.round(got[0, :, 5])))}")
+            print(f"  onnx detections (score >= {args.min_score}):")
+            print("\n".join(describe(got, geo, frame.shape, args.min_score)) or "    (none)")
+            scaled = sess.run([out.name], {inp.name: x / 255.0})[0]
+            print(f"  [scale check] same input fed as 0..1: top score {scaled[0, 0, 4]:.4f} "
+                  f"({CLASS_NAMES[int(scaled[0, 0, 5])]}), "
+                  f"{int(np.sum(scaled[0, :, 4] >= args.min_score))} above {args.min_score}")
+            if args.save:
+                img = frame.copy()
+                for x1, y1, x2, y2, sc, c in got[0]:
+                    if sc < args.min_score:
+                        continue
+                    f = [int(v) for v in to_frame((x1, y1, x2, y2), geo)]
+                    cv2.rectangle(img, (f[0], f[1]), (f[2], f[3]), (0, 255, 0), 2)
+                    cv2.putText(img, f"{CLASS_NAMES[int(c)]} {sc:.2f}", (f[0], max(f[1] - 3, 10)),
+                                cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 255, 0), 1)
+                os.makedirs(args.save, exist_ok=True)
+                cv2.imwrite(os.path.join(args.save, f"vtest_{fi}_{mode}.png"), img)
 
     for _ in range(3):
         sess.run([out.name], {inp.name: x})

@@ -42,10 +42,17 @@ install_packages() {
   log "Debian packages: installing ${missing[*]}"
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  # Installing the server packages must not start services on a shared machine: the tests
-  # start their own private instances.
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  local aptlog
+  aptlog="$(mktemp)"
+  # apt's progress is noise in CI logs; it is shown only when something fails.
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$aptlog" 2>&1; then
+    cat "$aptlog" >&2
+    rm -f "$aptlog"
+    log "apt-get failed; see the output above"
+    return 1
+  fi
+  rm -f "$aptlog"
 }
 
 install_onnxruntime() {

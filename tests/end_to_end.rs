@@ -1,0 +1,172 @@
+//! End-to-end tests on real parts: the committed model on ONNX Runtime, Debian's vtest.avi
+//! street clip, and a real RTSP server (gst-rtsp-server) on a free loopback port.
+
+use opencv::core::Vector;
+use opencv::imgcodecs;
+use opencv::prelude::*;
+use shaobing::daemon::Daemon;
+use shaobing::paths;
+use shaobing_camera::decode_file_frames;
+use shaobing_core::{BBox, Detection};
+use shaobing_detect::{DetectError, Detector, Manifest, Runtime};
+use shaobing_rtsp_server::{RtspServer, Stream};
+use shaobing_store::Store;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+const MODEL: &str = "centernet-mobilenetv3-coco";
+
+/// Where the white van stands at the kerb, top right of vtest.avi, for the whole clip
+/// (normalised x1, y1, x2, y2; read off the frames by eye and by the detector). A car stands
+/// beside it at the right edge.
+const VAN: BBox = BBox { x1: 0.835, y1: 0.071, x2: 0.942, y2: 0.173 };
+
+fn vtest() -> PathBuf {
+    let clip = shaobing::demo::clip_path();
+    assert!(clip.is_file(), "{} is missing: run scripts/setup.sh", clip.display());
+    clip
+}
+
+fn runtime() -> Runtime {
+    Runtime::load(None, 2).expect("ONNX Runtime (run scripts/setup.sh)")
+}
+
+fn detector() -> Detector {
+    let manifest = Manifest::load(&paths::manifest(None)).expect("models/manifest.toml");
+    Detector::load(&runtime(), &manifest, MODEL).expect("shipped model loads")
+}
+
+fn best_match<'a>(dets: &'a [Detection], label: &[&str], truth: BBox) -> Option<&'a Detection> {
+    dets.iter()
+        .filter(|d| label.contains(&d.label.as_str()))
+        .max_by(|a, b| a.bbox.iou(&truth).total_cmp(&b.bbox.iou(&truth)))
+}
+
+#[test]
+fn persons_and_the_parked_van_are_detected_in_known_frames() {
+    let mut detector = detector();
+    let frames = decode_file_frames(&vtest(), |i| i == 0 || i == 400, 400).expect("vtest.avi decodes");
+    assert_eq!(frames.iter().map(|f| f.seq).collect::<Vec<_>>(), vec![0, 400]);
+    // Pedestrians checked by eye on the decoded frames (normalised boxes).
+    let walkers: [(u64, &[BBox]); 2] = [
+        (
+            0,
+            &[
+                BBox { x1: 0.652, y1: 0.271, x2: 0.687, y2: 0.402 },
+                BBox { x1: 0.834, y1: 0.413, x2: 0.886, y2: 0.558 },
+                BBox { x1: 0.331, y1: 0.382, x2: 0.366, y2: 0.538 },
+            ],
+        ),
+        (
+            400,
+            &[
+                BBox { x1: 0.768, y1: 0.233, x2: 0.802, y2: 0.353 },
+                BBox { x1: 0.899, y1: 0.520, x2: 0.963, y2: 0.709 },
+                BBox { x1: 0.358, y1: 0.345, x2: 0.397, y2: 0.491 },
+            ],
+        ),
+    ];
+    for (frame, (seq, truths)) in frames.iter().zip(walkers) {
+        assert_eq!((frame.width, frame.height), (768, 576));
+        let dets = detector.detect(frame, 0.3).expect("inference runs");
+        for truth in truths {
+            let d = best_match(&dets, &["person"], *truth).unwrap_or_else(|| panic!("frame {seq}: no person"));
+            assert!(d.bbox.iou(truth) > 0.6 && d.score > 0.45, "frame {seq}: person {truth:?} found as {d:?}");
+        }
+        let van = best_match(&dets, &["truck", "car", "bus"], VAN).unwrap_or_else(|| panic!("frame {seq}: no van"));
+        assert!(van.bbox.iou(&VAN) > 0.7, "frame {seq}: van found as {van:?}");
+    }
+}
+
+#[test]
+fn a_model_that_fails_its_checksum_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = paths::manifest(None);
+    let manifest_copy = dir.path().join("manifest.toml");
+    std::fs::copy(&shipped, &manifest_copy).unwrap();
+    let model = std::fs::read(shipped.parent().unwrap().join("centernet-mobilenetv3-coco.onnx")).unwrap();
+    std::fs::write(dir.path().join("centernet-mobilenetv3-coco.onnx"), &model[..model.len() / 2]).unwrap();
+    let manifest = Manifest::load(&manifest_copy).unwrap();
+    let err = Detector::load(&runtime(), &manifest, MODEL).unwrap_err();
+    assert!(matches!(err, DetectError::ChecksumMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("centernet-mobilenetv3-coco.onnx"), "{err}");
+}
+
+#[test]
+fn a_missing_runtime_library_says_what_to_do() {
+    let err = Runtime::load(Some(std::path::Path::new("/nonexistent/libonnxruntime.so")), 1).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("/nonexistent/libonnxruntime.so") && msg.contains("scripts/setup.sh"), "{msg}");
+    assert!(msg.contains("runtime.onnxruntime_path"), "{msg}");
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+/// The whole slice: RTSP server -> GStreamer -> letterbox -> ORT -> tracker and zone rule ->
+/// one candidate issue with an annotated JPEG in SQLite, and the metrics that count it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parked_van_over_rtsp_is_filed_exactly_once_with_evidence() {
+    let server = RtspServer::start(0, &[Stream::new("/street", &vtest())]).expect("RTSP server");
+    let data = tempfile::tempdir().unwrap();
+    let mut config = shaobing::demo::demo_config(&server.url("/street"), data.path()).unwrap();
+    config.rules.illegal_parking.dwell_secs = 8.0;
+    let cancel = CancellationToken::new();
+    let daemon = Daemon::start(config, cancel.clone()).await.expect("daemon starts");
+    let metrics = daemon.metrics().clone();
+    let started = Instant::now();
+    // Keep analysing for a good while after the issue is filed: repeats must fold into it.
+    let mut filed_at = None;
+    while started.elapsed() < Duration::from_secs(75) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if filed_at.is_none() && metric(&metrics.render(), "shaobing_issues_emitted_total") >= 1.0 {
+            filed_at = Some(Instant::now());
+        }
+        if filed_at.is_some_and(|t| t.elapsed() > Duration::from_secs(12)) {
+            break;
+        }
+    }
+    cancel.cancel();
+    daemon.wait().await.expect("clean shutdown");
+    assert!(filed_at.is_some(), "no issue within 75 s:\n{}", metrics.render());
+
+    let text = metrics.render();
+    assert!(metric(&text, "shaobing_frames_decoded_total") >= 100.0, "{text}");
+    assert!(metric(&text, "shaobing_frames_analysed_total") >= 20.0, "{text}");
+    assert!(metric(&text, "shaobing_inference_seconds_count") >= 20.0, "{text}");
+    assert_eq!(metric(&text, "shaobing_issues_emitted_total"), 1.0, "{text}");
+
+    let store = Store::open(data.path(), "sanlitun-demo").unwrap();
+    let rows = store.list(10).unwrap();
+    assert_eq!(rows.len(), 1, "exactly one issue: {rows:#?}");
+    let row = &rows[0];
+    assert_eq!((row.category.as_str(), row.event_code.as_str()), ("illegal_parking", "0505"));
+    assert_eq!((row.source.as_str(), row.zone.as_deref()), ("vtest-street", Some("kerb-north-east")));
+    assert_eq!((row.status.as_str(), row.priority.as_str()), ("candidate", "routine"));
+    assert_eq!((row.channel.as_str(), row.whistle_kind.as_str()), ("command_centre_video", "clear_rectify_improve"));
+    assert_eq!((row.lat, row.lon), (Some(39.9334), Some(116.4551)));
+    assert!(row.address.as_deref().is_some_and(|a| a.contains("三里屯")));
+    assert!(row.department.contains("交通") && !row.resolution_path.is_empty() && row.tier == "street_to_district");
+    assert!(row.cause.contains("no-parking zone kerb-north-east"), "{}", row.cause);
+    assert!(row.occurrences >= 5, "later sightings fold into the issue: {}", row.occurrences);
+    assert!(row.last_seen_ms > row.first_seen_ms);
+
+    let jpeg = std::fs::read(row.evidence_path.as_ref().expect("evidence recorded")).unwrap();
+    let img = imgcodecs::imdecode(&Vector::from_slice(&jpeg), imgcodecs::IMREAD_COLOR).unwrap();
+    assert_eq!((img.cols(), img.rows()), (768, 576), "evidence is the full analysed frame");
+    // The subject's box is drawn in red inside the kerb zone (top right), and nowhere else.
+    let red_pixels = |x0: i32, x1: i32, y0: i32, y1: i32| {
+        let mut n = 0;
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let p = img.at_2d::<opencv::core::Vec3b>(y, x).unwrap();
+                n += i32::from(i32::from(p[2]) - i32::from(p[1]) > 150 && p[0] < 100);
+            }
+        }
+        n
+    };
+    assert!(red_pixels(590, 768, 20, 150) > 100, "no red box in the kerb zone");
+    assert!(red_pixels(0, 560, 150, 576) < 20, "red outside the zone");
+}

@@ -4,10 +4,12 @@
 //! The hand-off to analysis is a single-frame slot (latest frame wins): a slow detector makes
 //! the camera drop frames, counted, and never builds an unbounded queue.
 
+mod clip;
 mod pipeline;
 mod slot;
 mod supervisor;
 
+pub use clip::decode_file_frames;
 pub use pipeline::{CameraSpec, PipelineError};
 pub use slot::FrameSlot;
 pub use supervisor::{Backoff, CameraExit, run_camera};

@@ -49,7 +49,11 @@ fn element(factory: &'static str) -> Result<gst::Element, PipelineError> {
 ///
 /// The gate is a pad probe in front of `videoconvert`: frames that are not due for analysis
 /// are dropped there, so colour conversion is paid only for analysed frames.
-pub(crate) fn build(spec: &CameraSpec, slot: Arc<FrameSlot>, metrics: CameraMetrics) -> Result<CameraPipeline, PipelineError> {
+pub(crate) fn build(
+    spec: &CameraSpec,
+    slot: Arc<FrameSlot>,
+    metrics: CameraMetrics,
+) -> Result<CameraPipeline, PipelineError> {
     let pipeline = gst::Pipeline::with_name(&format!("camera-{}", spec.id));
     let src = gst::ElementFactory::make("uridecodebin")
         .property("uri", spec.uri.as_str())
@@ -58,9 +62,7 @@ pub(crate) fn build(spec: &CameraSpec, slot: Arc<FrameSlot>, metrics: CameraMetr
     let convert = element("videoconvert")?;
     let caps = gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::Rgb).build();
     let sink = gst_app::AppSink::builder().caps(&caps).max_buffers(1).drop(true).sync(false).build();
-    pipeline
-        .add_many([&src, &convert, sink.upcast_ref()])
-        .map_err(|e| PipelineError::Assemble(e.to_string()))?;
+    pipeline.add_many([&src, &convert, sink.upcast_ref()]).map_err(|e| PipelineError::Assemble(e.to_string()))?;
     convert.link(&sink).map_err(|e| PipelineError::Assemble(e.to_string()))?;
 
     configure_source(&src, spec.rtsp_tcp);
@@ -95,23 +97,28 @@ fn link_video_pad(src: &gst::Element, convert: &gst::Element) {
     let convert = convert.downgrade();
     src.connect_pad_added(move |_, pad| {
         let Some(convert) = convert.upgrade() else { return };
-        let is_video = pad
-            .current_caps()
-            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
-            .unwrap_or(false);
+        let is_video =
+            pad.current_caps().and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/"))).unwrap_or(false);
         let Some(sink_pad) = convert.static_pad("sink") else { return };
-        if is_video && !sink_pad.is_linked() {
-            if let Err(e) = pad.link(&sink_pad) {
-                tracing::warn!(error = ?e, "cannot link decoded video pad");
-            }
+        if is_video
+            && !sink_pad.is_linked()
+            && let Err(e) = pad.link(&sink_pad)
+        {
+            tracing::warn!(error = ?e, "cannot link decoded video pad");
         }
     });
 }
 
 /// Counts every decoded frame and lets through only those due for analysis, judged by
 /// presentation time so that the rate holds whether the source runs live or faster.
-fn install_gate(convert: &gst::Element, fps: f64, metrics: CameraMetrics, last_frame_ms: Arc<AtomicI64>) -> Result<(), PipelineError> {
-    let pad = convert.static_pad("sink").ok_or_else(|| PipelineError::Assemble("videoconvert has no sink pad".into()))?;
+fn install_gate(
+    convert: &gst::Element,
+    fps: f64,
+    metrics: CameraMetrics,
+    last_frame_ms: Arc<AtomicI64>,
+) -> Result<(), PipelineError> {
+    let pad =
+        convert.static_pad("sink").ok_or_else(|| PipelineError::Assemble("videoconvert has no sink pad".into()))?;
     let interval = gst::ClockTime::from_nseconds((1e9 / fps) as u64);
     let next_due: Mutex<Option<gst::ClockTime>> = Mutex::new(None);
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
@@ -121,7 +128,12 @@ fn install_gate(convert: &gst::Element, fps: f64, metrics: CameraMetrics, last_f
         let mut due = next_due.lock().unwrap_or_else(|p| p.into_inner());
         match *due {
             // A timestamp far behind the schedule means the stream restarted: resynchronise.
-            Some(d) if pts < d && d.saturating_sub(pts) <= interval * 2 => gst::PadProbeReturn::Drop,
+            // Taking the buffer and answering Handled drops it; answering Drop makes GStreamer
+            // 1.22 unref a buffer the bindings already released (a CRITICAL per frame).
+            Some(d) if pts < d && d.saturating_sub(pts) <= interval * 2 => {
+                drop(info.data.take());
+                gst::PadProbeReturn::Handled
+            }
             _ => {
                 *due = Some(pts + interval);
                 gst::PadProbeReturn::Ok
@@ -151,7 +163,7 @@ fn install_sink(sink: &gst_app::AppSink, camera: CameraId, slot: Arc<FrameSlot>,
     );
 }
 
-fn frame_from_sample(sample: &gst::Sample, camera: &CameraId, seq: u64) -> Option<Frame> {
+pub(crate) fn frame_from_sample(sample: &gst::Sample, camera: &CameraId, seq: u64) -> Option<Frame> {
     let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
     let map = sample.buffer()?.map_readable().ok()?;
     let (w, h) = (info.width(), info.height());

@@ -66,7 +66,14 @@ mod tests {
     use shaobing_core::{CameraId, UnixMillis};
 
     fn frame(seq: u64) -> Frame {
-        Frame { camera: CameraId("c".into()), seq, captured_at: UnixMillis(0), width: 1, height: 1, rgb: vec![0; 3].into() }
+        Frame {
+            camera: CameraId("c".into()),
+            seq,
+            captured_at: UnixMillis(0),
+            width: 1,
+            height: 1,
+            rgb: vec![0; 3].into(),
+        }
     }
 
     #[tokio::test]

@@ -1,5 +1,5 @@
-use crate::pipeline::{CameraPipeline, CameraSpec, build};
 use crate::FrameSlot;
+use crate::pipeline::{CameraPipeline, CameraSpec, build};
 use futures_util::StreamExt;
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -24,7 +24,10 @@ enum Outcome {
     Cancelled,
     Eos,
     /// `reason` is a fixed code (a metric label); `detail` is for the log only.
-    Failed { reason: &'static str, detail: String },
+    Failed {
+        reason: &'static str,
+        detail: String,
+    },
 }
 
 /// Capped exponential backoff with ±25 % jitter, so that cameras that failed together do not
@@ -60,7 +63,12 @@ impl Backoff {
 
 /// Runs a camera until cancelled (or, for a finite clip, until its end), restarting the
 /// pipeline with backoff after errors, end of stream and stalls.
-pub async fn run_camera(spec: CameraSpec, slot: Arc<FrameSlot>, metrics: CameraMetrics, cancel: CancellationToken) -> CameraExit {
+pub async fn run_camera(
+    spec: CameraSpec,
+    slot: Arc<FrameSlot>,
+    metrics: CameraMetrics,
+    cancel: CancellationToken,
+) -> CameraExit {
     let seed = spec.id.0.bytes().fold(UnixMillis::now().0 as u64, |h, b| h.rotate_left(5) ^ u64::from(b));
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30), seed);
     let exit = loop {
@@ -92,7 +100,12 @@ pub async fn run_camera(spec: CameraSpec, slot: Arc<FrameSlot>, metrics: CameraM
     exit
 }
 
-async fn run_once(spec: &CameraSpec, slot: &Arc<FrameSlot>, metrics: &CameraMetrics, cancel: &CancellationToken) -> Outcome {
+async fn run_once(
+    spec: &CameraSpec,
+    slot: &Arc<FrameSlot>,
+    metrics: &CameraMetrics,
+    cancel: &CancellationToken,
+) -> Outcome {
     let CameraPipeline { pipeline, last_frame_ms } = match build(spec, slot.clone(), metrics.clone()) {
         Ok(p) => p,
         Err(e) => return Outcome::Failed { reason: "start_failed", detail: e.to_string() },

@@ -105,7 +105,10 @@ impl CameraConfig {
         }
         let w = self.watchdog_secs;
         if !(w.is_finite() && (1.0..=3600.0).contains(&w)) {
-            return Err(ConfigError::invalid(format!("{key}.watchdog_secs"), format!("expected seconds in 1..=3600, got {w}")));
+            return Err(ConfigError::invalid(
+                format!("{key}.watchdog_secs"),
+                format!("expected seconds in 1..=3600, got {w}"),
+            ));
         }
         self.validate_position(key)?;
         let mut ids = std::collections::BTreeSet::new();
@@ -136,8 +139,8 @@ fn validate_uri(key: &str, uri: &str) -> Result<(), ConfigError> {
     let Some((scheme, rest)) = uri.split_once("://") else {
         return Err(ConfigError::invalid(key, format!("expected a URI such as rtsp://host/path, got `{uri}`")));
     };
-    let scheme_ok = !scheme.is_empty()
-        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    let scheme_ok =
+        !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     if !scheme_ok {
         return Err(ConfigError::invalid(key, format!("`{scheme}` is not a URI scheme")));
     }

@@ -133,8 +133,8 @@ pub struct ModelsConfig {
 impl Config {
     /// Reads, parses, resolves relative paths against the file's directory and validates.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let mut config = Self::parse(&text, path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths_against(base);
@@ -184,10 +184,7 @@ impl Config {
 
     /// The responsibility entry for a category: configured, else built in.
     pub fn responsibility_for(&self, category: Category) -> ResponsibilityEntry {
-        self.responsibility
-            .get(&category)
-            .cloned()
-            .unwrap_or_else(|| default_responsibility(category))
+        self.responsibility.get(&category).cloned().unwrap_or_else(|| default_responsibility(category))
     }
 }
 

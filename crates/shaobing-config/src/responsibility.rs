@@ -49,11 +49,9 @@ pub fn default_responsibility(category: Category) -> ResponsibilityEntry {
             StreetToDistrict,
             "城管执法队劝离、暂扣经营工具；社区引导入市经营",
         ),
-        Category::UnlicensedTricycle => (
-            "区交通支队 (district traffic police)",
-            StreetToDistrict,
-            "交通支队会同城管、派出所联合查扣非法营运三轮车",
-        ),
+        Category::UnlicensedTricycle => {
+            ("区交通支队 (district traffic police)", StreetToDistrict, "交通支队会同城管、派出所联合查扣非法营运三轮车")
+        }
         Category::FireSmoke => (
             "区消防救援支队 (fire and rescue)",
             StreetToDistrict,
@@ -69,16 +67,12 @@ pub fn default_responsibility(category: Category) -> ResponsibilityEntry {
             CommunityToStreet,
             "启用错时共享停车位并在诱导屏发布空位信息",
         ),
-        Category::Congestion => (
-            "区交通支队 (district traffic police)",
-            StreetToDistrict,
-            "交通支队疏导并调整信号配时；街道排查占道因素",
-        ),
-        Category::DeviceMaintenance => (
-            "街道网格化服务管理中心 (grid management centre)",
-            CommunityToStreet,
-            "安排运维人员检修设备并核对数据接入",
-        ),
+        Category::Congestion => {
+            ("区交通支队 (district traffic police)", StreetToDistrict, "交通支队疏导并调整信号配时；街道排查占道因素")
+        }
+        Category::DeviceMaintenance => {
+            ("街道网格化服务管理中心 (grid management centre)", CommunityToStreet, "安排运维人员检修设备并核对数据接入")
+        }
     };
     ResponsibilityEntry { department: department.into(), tier, resolution_path: path.into() }
 }

@@ -64,8 +64,12 @@ fn bad_values_point_at_their_key() {
         (GOOD.replace("sanlitun-01", "san litun"), "daemon.box_id:"),
         (GOOD.replace("rtsp://127.0.0.1:8554/vtest", "not a uri"), "cameras[0].uri:"),
         (GOOD.replace("dwell_secs = 20", "dwell_secs = -1"), "rules.illegal_parking.dwell_secs:"),
-        (format!("{GOOD}\n[responsibility.fire_smoke]\ndepartment = \"\"\ntier = \"street_to_district\"\nresolution_path = \"x\"\n"),
-            "responsibility.fire_smoke.department:"),
+        (
+            format!(
+                "{GOOD}\n[responsibility.fire_smoke]\ndepartment = \"\"\ntier = \"street_to_district\"\nresolution_path = \"x\"\n"
+            ),
+            "responsibility.fire_smoke.department:",
+        ),
     ];
     for (text, prefix) in cases {
         let e = error_of(&text);

@@ -126,8 +126,7 @@ impl Polygon {
 impl<'de> Deserialize<'de> for Polygon {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let pairs: Vec<[f32; 2]> = Vec::deserialize(d)?;
-        Polygon::new(pairs.into_iter().map(|[x, y]| Point { x, y }).collect())
-            .map_err(serde::de::Error::custom)
+        Polygon::new(pairs.into_iter().map(|[x, y]| Point { x, y }).collect()).map_err(serde::de::Error::custom)
     }
 }
 

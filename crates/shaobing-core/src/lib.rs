@@ -14,8 +14,8 @@ mod time;
 pub use frame::{CameraId, Frame};
 pub use geometry::{BBox, Point, Polygon, PolygonError};
 pub use issue::{
-    CandidateIssue, Category, Cause, Detection, DiscoveryChannel, EscalationTier, IssueStatus,
-    Priority, Responsibility, WhistleKind,
+    CandidateIssue, Category, Cause, Detection, DiscoveryChannel, EscalationTier, IssueStatus, Priority,
+    Responsibility, WhistleKind,
 };
 pub use location::{Location, ZoneId};
 pub use reading::{Reading, SensorId};

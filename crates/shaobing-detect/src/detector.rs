@@ -31,15 +31,13 @@ impl Detector {
     pub fn load(runtime: &Runtime, manifest: &Manifest, name: &str) -> Result<Self, DetectError> {
         let spec = manifest.get(name)?.clone();
         let bytes = manifest.read_verified(&spec)?;
-        let mut builder = Session::builder(&runtime.env)?
-            .with_optimization_level(GraphOptimizationLevel::Level3)?;
+        let mut builder = Session::builder(&runtime.env)?.with_optimization_level(GraphOptimizationLevel::Level3)?;
         if runtime.intra_threads > 0 {
             builder = builder.with_intra_threads(runtime.intra_threads)?;
         }
         let session = builder.commit_from_memory(&bytes)?;
         let (w, h) = (spec.input.width, spec.input.height);
-        let units_per_pixel =
-            if spec.output.box_units == "normalised" { (w as f32, h as f32) } else { (1.0, 1.0) };
+        let units_per_pixel = if spec.output.box_units == "normalised" { (w as f32, h as f32) } else { (1.0, 1.0) };
         Ok(Self {
             letterbox: Letterbox::new(w, h)?,
             input: vec![0.0; (w * h * 3) as usize],
@@ -98,15 +96,15 @@ impl Detector {
         let (scale, mean) = (self.spec.input.scale, self.spec.input.mean);
         let bgr = self.spec.input.color.eq_ignore_ascii_case("BGR");
         let plane = pixels.len() / 3;
+        let layout = self.spec.input.layout;
         for (i, px) in pixels.chunks_exact(3).enumerate() {
-            for c in 0..3 {
+            for (c, m) in mean.iter().enumerate() {
                 let src = if bgr { 2 - c } else { c };
-                let v = f32::from(px[src]) * scale - mean[c];
-                let dst = match self.spec.input.layout {
+                let dst = match layout {
                     Layout::NHWC => i * 3 + c,
                     Layout::NCHW => c * plane + i,
                 };
-                self.input[dst] = v;
+                self.input[dst] = f32::from(px[src]) * scale - m;
             }
         }
         Ok(())

@@ -25,7 +25,8 @@ pub fn decode_centernet(
     rows.chunks_exact(6)
         .filter_map(|r| {
             let (score, class) = (r[4], r[5]);
-            if !(score >= min_score) || !class.is_finite() || class < 0.0 {
+            // NaN scores fail `>=` and are skipped with the weak ones.
+            if score.partial_cmp(&min_score).is_none_or(|o| o.is_lt()) || !class.is_finite() || class < 0.0 {
                 return None;
             }
             let class_id = class.round() as u32;
@@ -42,16 +43,13 @@ pub fn nms(mut detections: Vec<Detection>, iou_threshold: f32) -> Vec<Detection>
     detections.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut kept: Vec<Detection> = Vec::with_capacity(detections.len());
     for d in detections {
-        let suppressed = kept
-            .iter()
-            .any(|k| k.class_id == d.class_id && k.bbox.iou(&d.bbox) > iou_threshold);
+        let suppressed = kept.iter().any(|k| k.class_id == d.class_id && k.bbox.iou(&d.bbox) > iou_threshold);
         if !suppressed {
             kept.push(d);
         }
     }
     kept
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -69,11 +67,36 @@ mod tests {
     #[test]
     fn rows_decode_to_normalised_boxes() {
         let rows = [
-            10.0, 20.0, 50.0, 100.0, 0.9, 0.0, // person
-            0.0, 0.0, 100.0, 100.0, 0.2, 1.0, // below threshold
-            0.0, 0.0, 10.0, 10.0, 0.8, 7.0, // unknown class
-            5.0, 5.0, 5.0, 9.0, 0.8, 1.0, // zero width
-            f32::NAN, 0.0, 1.0, 1.0, f32::NAN, 1.0, // garbage
+            10.0,
+            20.0,
+            50.0,
+            100.0,
+            0.9,
+            0.0, // person
+            0.0,
+            0.0,
+            100.0,
+            100.0,
+            0.2,
+            1.0, // below threshold
+            0.0,
+            0.0,
+            10.0,
+            10.0,
+            0.8,
+            7.0, // unknown class
+            5.0,
+            5.0,
+            5.0,
+            9.0,
+            0.8,
+            1.0, // zero width
+            f32::NAN,
+            0.0,
+            1.0,
+            1.0,
+            f32::NAN,
+            1.0, // garbage
         ];
         let d = decode_centernet(&rows, (1.0, 1.0), &identity(100, 200), &names(), 0.3);
         assert_eq!(d.len(), 1);

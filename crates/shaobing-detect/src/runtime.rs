@@ -1,5 +1,6 @@
 use crate::DetectError;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// Environment variable that overrides where ONNX Runtime is loaded from.
 pub const ORT_ENV: &str = "SHAOBING_ORT_LIB";
@@ -60,9 +61,16 @@ impl Runtime {
         if !path.is_file() {
             return Err(DetectError::RuntimeMissing { path, source_desc: source.describe() });
         }
+        // ONNX Runtime allows one environment per process: the first load creates it, later
+        // loads (several daemons in one test process, `detect` after `run`) share it.
+        static ENV: OnceLock<(ort::environment::Environment, PathBuf)> = OnceLock::new();
+        if let Some((env, library)) = ENV.get() {
+            return Ok(Self { env: env.clone(), intra_threads, library: library.clone() });
+        }
         let builder = ort::init_from(&path)
             .map_err(|e| DetectError::RuntimeLoad { path: path.clone(), message: e.to_string() })?;
         let env = builder.with_name("shaobing").build()?;
-        Ok(Self { env, intra_threads, library: path })
+        let (env, library) = ENV.get_or_init(|| (env, path));
+        Ok(Self { env: env.clone(), intra_threads, library: library.clone() })
     }
 }

@@ -9,9 +9,7 @@ mod server;
 pub use prometheus::Histogram;
 pub use server::{MetricsServer, serve};
 
-use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Every metric the daemon exports.
 #[derive(Debug, Clone)]
@@ -48,6 +46,7 @@ impl CameraMetrics {
 // Inference on a small edge CPU takes 5 ms to 1 s; these buckets resolve that range.
 const INFERENCE_BUCKETS: &[f64] = &[0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5];
 
+#[allow(clippy::expect_used)] // static definitions: a failure is a programming error
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition");
     registry.register(Box::new(c.clone())).expect("metric registered once");
@@ -66,15 +65,28 @@ impl Metrics {
         .expect("static metric definition");
         registry.register(Box::new(camera_up.clone())).expect("metric registered once");
         let inference_seconds = HistogramVec::new(
-            HistogramOpts::new("shaobing_inference_seconds", "Time of one model inference, pre- and post-processing included.")
-                .buckets(INFERENCE_BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "shaobing_inference_seconds",
+                "Time of one model inference, pre- and post-processing included.",
+            )
+            .buckets(INFERENCE_BUCKETS.to_vec()),
             &["model"],
         )
         .expect("static metric definition");
         registry.register(Box::new(inference_seconds.clone())).expect("metric registered once");
         Self {
-            frames_decoded: counter_vec(r, "shaobing_frames_decoded_total", "Frames decoded from the camera stream.", &["camera"]),
-            frames_analysed: counter_vec(r, "shaobing_frames_analysed_total", "Frames run through the detector.", &["camera"]),
+            frames_decoded: counter_vec(
+                r,
+                "shaobing_frames_decoded_total",
+                "Frames decoded from the camera stream.",
+                &["camera"],
+            ),
+            frames_analysed: counter_vec(
+                r,
+                "shaobing_frames_analysed_total",
+                "Frames run through the detector.",
+                &["camera"],
+            ),
             frames_dropped: counter_vec(
                 r,
                 "shaobing_frames_dropped_total",

@@ -19,10 +19,8 @@ pub struct MetricsServer {
 pub async fn serve(listen: SocketAddr, metrics: Metrics, cancel: CancellationToken) -> std::io::Result<MetricsServer> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let local_addr = listener.local_addr()?;
-    let app = Router::new()
-        .route("/metrics", get(render))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .with_state(metrics);
+    let app =
+        Router::new().route("/metrics", get(render)).route("/healthz", get(|| async { "ok\n" })).with_state(metrics);
     let task = tokio::spawn(async move {
         let shutdown = async move { cancel.cancelled().await };
         if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {

@@ -8,6 +8,9 @@ use std::time::Duration;
 /// vehicles at different ends of a kerb are two issues.
 const PLACE_GRID: f32 = 8.0;
 
+/// Overlap above which two vehicle detections of any class are the same object.
+const SAME_OBJECT_IOU: f32 = 0.6;
+
 #[derive(Debug, Clone)]
 pub struct ParkingRuleConfig {
     pub dwell: Duration,
@@ -71,11 +74,7 @@ impl ParkingRule {
 
     /// Feeds one analysed frame's detections; returns the hazards standing at `now`.
     pub fn observe(&mut self, detections: &[Detection], now: UnixMillis) -> Vec<Hazard> {
-        let vehicles: Vec<Detection> = detections
-            .iter()
-            .filter(|d| d.score >= self.config.min_score && self.config.vehicle_classes.contains(&d.label))
-            .cloned()
-            .collect();
+        let vehicles = self.vehicles(detections);
         let seen = self.tracker.update(&vehicles, now);
         let live: Vec<u64> = self.tracker.tracks().iter().map(|t| t.id).collect();
         self.raised.retain(|id, _| live.contains(id));
@@ -103,6 +102,23 @@ impl ParkingRule {
             self.raised.insert(h.track_id, h.dedup_key.clone());
         }
         hazards
+    }
+
+    /// Vehicles above the score floor, one per object: a detector often calls the same van
+    /// `truck` and `car` with overlapping boxes, which must not become two tracks.
+    fn vehicles(&self, detections: &[Detection]) -> Vec<Detection> {
+        let mut candidates: Vec<&Detection> = detections
+            .iter()
+            .filter(|d| d.score >= self.config.min_score && self.config.vehicle_classes.contains(&d.label))
+            .collect();
+        candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let mut kept: Vec<Detection> = Vec::with_capacity(candidates.len());
+        for d in candidates {
+            if kept.iter().all(|k| k.bbox.iou(&d.bbox) <= SAME_OBJECT_IOU) {
+                kept.push(d.clone());
+            }
+        }
+        kept
     }
 
     /// Zones are judged by the bottom centre of the resting box: where the vehicle stands.
@@ -174,7 +190,7 @@ mod tests {
         let mut opened = 0;
         for s in 0..60 {
             let frame = match s % 7 {
-                0 => vec![],                                       // missed detection
+                0 => vec![],                                      // missed detection
                 3 => vec![det("car", 0.5, 0.805, 0.1, 0.9, 0.2)], // label flicker + jitter
                 _ => vec![van()],
             };
@@ -189,13 +205,22 @@ mod tests {
         for s in 0..30 {
             let x = 0.5 + s as f32 * 0.02; // drives along the kerb
             let frame = [
-                det("car", 0.8, 0.1, 0.6, 0.2, 0.7),          // parked outside the zone
-                det("truck", 0.8, x, 0.1, x + 0.08, 0.2),     // moving inside
-                det("car", 0.1, 0.7, 0.2, 0.8, 0.3),          // too weak
-                det("person", 0.9, 0.6, 0.3, 0.65, 0.45),     // not a vehicle
+                det("car", 0.8, 0.1, 0.6, 0.2, 0.7),      // parked outside the zone
+                det("truck", 0.8, x, 0.1, x + 0.08, 0.2), // moving inside
+                det("car", 0.1, 0.7, 0.2, 0.8, 0.3),      // too weak
+                det("person", 0.9, 0.6, 0.3, 0.65, 0.45), // not a vehicle
             ];
             assert!(r.observe(&frame, UnixMillis(s * 1000)).is_empty(), "second {s}");
         }
+    }
+
+    #[test]
+    fn one_vehicle_called_two_classes_is_one_track() {
+        let mut r = rule(0);
+        let both = [van(), det("car", 0.5, 0.801, 0.1, 0.9, 0.201)];
+        let hazards = r.observe(&both, UnixMillis(0));
+        assert_eq!(hazards.len(), 1);
+        assert_eq!(hazards[0].detection.label, "truck", "the higher score names the object");
     }
 
     #[test]

@@ -56,7 +56,10 @@ fn repeated_sightings_fold_into_one_open_issue() {
     assert_eq!(rows.len(), 2);
     let row = store.get(&id).unwrap();
     assert_eq!((row.occurrences, row.first_seen_ms, row.last_seen_ms), (5, 1_000, 5_000));
-    assert_eq!((row.category.as_str(), row.event_code.as_str(), row.status.as_str()), ("illegal_parking", "0505", "candidate"));
+    assert_eq!(
+        (row.category.as_str(), row.event_code.as_str(), row.status.as_str()),
+        ("illegal_parking", "0505", "candidate")
+    );
     assert_eq!(row.whistle_kind, "clear_rectify_improve");
     assert_eq!(row.department, "交通支队");
     assert_eq!(row.zone.as_deref(), Some("kerb"));

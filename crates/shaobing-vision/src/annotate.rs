@@ -60,7 +60,9 @@ fn label(img: &mut Mat, text: &str, at: Point, c: (f64, f64, f64)) -> Result<(),
     let mut baseline = 0;
     let size = imgproc::get_text_size(text, font, scale, thickness, &mut baseline)?;
     let top = (at.y - size.height - baseline - 2).max(0);
-    let band = Rect::new(at.x.max(0), top, size.width + 4, size.height + baseline + 4);
+    // Keep the whole label inside the image: a vehicle at the right edge keeps its name.
+    let left = at.x.min(img.cols() - size.width - 4).max(0);
+    let band = Rect::new(left, top, size.width + 4, size.height + baseline + 4);
     imgproc::rectangle(img, band, Scalar::new(20.0, 20.0, 20.0, 0.0), imgproc::FILLED, imgproc::LINE_8, 0)?;
     let origin = Point::new(band.x + 2, band.y + size.height + 1);
     imgproc::put_text(img, text, origin, font, scale, colour(c), thickness, imgproc::LINE_AA, false)?;
@@ -91,12 +93,8 @@ mod tests {
             height: h,
             rgb: vec![128u8; (w * h * 3) as usize].into(),
         };
-        let zone = Polygon::new(vec![
-            NPoint { x: 0.1, y: 0.1 },
-            NPoint { x: 0.9, y: 0.1 },
-            NPoint { x: 0.9, y: 0.9 },
-        ])
-        .unwrap();
+        let zone = Polygon::new(vec![NPoint { x: 0.1, y: 0.1 }, NPoint { x: 0.9, y: 0.1 }, NPoint { x: 0.9, y: 0.9 }])
+            .unwrap();
         let note = Annotation {
             zones: vec![("kerb", &zone)],
             boxes: vec![("car 0.9".into(), BBox::from_corners(0.25, 0.25, 0.75, 0.75))],
@@ -108,7 +106,7 @@ mod tests {
         assert_eq!((decoded.cols(), decoded.rows()), (160, 120));
         // The box's right edge at x=120 is red (BGR: high R channel), the grey inside is not.
         let edge = decoded.at_2d::<opencv::core::Vec3b>(60, 120).unwrap();
-        let inside = decoded.at_2d::<opencv::core::Vec3b>(60, 80).unwrap();
+        let inside = decoded.at_2d::<opencv::core::Vec3b>(50, 100).unwrap();
         assert!(edge[2] > 180 && edge[0] < 100, "edge pixel {edge:?}");
         assert!((inside[2] as i32 - 128).abs() < 20, "inside pixel {inside:?}");
     }

@@ -1,5 +1,5 @@
 use crate::{VisionError, frame_mat};
-use opencv::core::{Mat, Rect, Scalar, Size, CV_8UC3};
+use opencv::core::{CV_8UC3, Mat, Rect, Scalar, Size};
 use opencv::imgproc;
 use opencv::prelude::*;
 use shaobing_core::{BBox, Frame};

@@ -24,6 +24,7 @@ pub struct Analyser {
     detector: Arc<Mutex<Detector>>,
     rule: ParkingRule,
     min_score: f32,
+    vehicle_classes: Vec<String>,
     responsibility: Responsibility,
     metrics: CameraMetrics,
     inference: Histogram,
@@ -61,6 +62,7 @@ impl Analyser {
             detector,
             rule,
             min_score: p.min_score,
+            vehicle_classes: p.vehicle_classes.clone(),
             responsibility: config.responsibility_for(Category::IllegalParking).to_domain(),
             metrics: metrics.camera(&camera.id),
             inference: metrics.inference(&model),
@@ -102,7 +104,12 @@ impl Analyser {
                 zone: Some(hazard.zone.clone()),
                 image_point: Some(d.bbox.bottom_centre()),
             },
-            cause: Cause { summary, rule: "illegal_parking/dwell".into(), confidence: d.score, detections: vec![d.clone()] },
+            cause: Cause {
+                summary,
+                rule: "illegal_parking/dwell".into(),
+                confidence: d.score,
+                detections: vec![d.clone()],
+            },
             responsibility: self.responsibility.clone(),
             priority: hazard.category.default_priority(),
             channel: DiscoveryChannel::CommandCentreVideo,
@@ -117,21 +124,21 @@ impl Analyser {
 
     fn evidence(&self, frame: &Frame, hazard: &Hazard, detections: &[Detection]) -> anyhow::Result<Vec<u8>> {
         let subject = &hazard.detection;
-        let mut boxes = vec![(format!("{} {:.2} parked {} s", subject.label, subject.score, hazard.stationary_for.as_secs()), subject.bbox)];
+        let mut boxes = vec![(
+            format!("{} {:.2} parked {} s", subject.label, subject.score, hazard.stationary_for.as_secs()),
+            subject.bbox,
+        )];
         boxes.extend(
             detections
                 .iter()
-                .filter(|d| d.bbox != subject.bbox)
+                // Other vehicles give context; every pedestrian and ball would bury the subject.
+                .filter(|d| d.bbox != subject.bbox && self.vehicle_classes.contains(&d.label))
                 .map(|d| (format!("{} {:.2}", d.label, d.score), d.bbox)),
         );
         let note = Annotation {
             zones: self.rule.zones().iter().map(|z| (z.id.0.as_str(), &z.polygon)).collect(),
             boxes,
-            caption: format!(
-                "{} {} CST  illegal_parking",
-                self.camera.id,
-                frame.captured_at.to_china_time_string()
-            ),
+            caption: format!("{} {} CST  illegal_parking", self.camera.id, frame.captured_at.to_china_time_string()),
         };
         Ok(render_evidence(frame, &note)?)
     }

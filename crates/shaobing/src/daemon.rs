@@ -101,7 +101,9 @@ impl Daemon {
         // closes and the store thread commits the rest.
         while self.analysers.join_next().await.is_some() {}
         let store = self.store;
-        tokio::task::spawn_blocking(move || store.join()).await?.map_err(|_| anyhow::anyhow!("store thread panicked"))?;
+        tokio::task::spawn_blocking(move || store.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("store thread panicked"))?;
         self.cancel.cancel();
         Ok(())
     }
@@ -137,7 +139,11 @@ fn camera_spec(c: &shaobing_config::CameraConfig) -> CameraSpec {
 /// SQLite is synchronous: the store gets its own thread and drains the channel until every
 /// sender is gone. A failed write is retried rather than dropped: the issue stays in hand
 /// until the disk takes it.
-fn spawn_store(mut store: Store, mut rx: mpsc::Receiver<IssueWork>, metrics: Metrics) -> anyhow::Result<std::thread::JoinHandle<()>> {
+fn spawn_store(
+    mut store: Store,
+    mut rx: mpsc::Receiver<IssueWork>,
+    metrics: Metrics,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let thread = std::thread::Builder::new().name("store".into()).spawn(move || {
         while let Some((issue, jpeg)) = rx.blocking_recv() {
             let mut delay = Duration::from_millis(100);

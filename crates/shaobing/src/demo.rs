@@ -44,6 +44,7 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     clear_previous_run(data_dir)?;
     let config = demo_config(&url, data_dir)?;
     let box_id = config.daemon.box_id.clone();
+    let config_camera = config.cameras.first().map(|c| (c.id.clone(), c.model.clone())).unwrap_or_default();
     let cancel = CancellationToken::new();
     let daemon = Daemon::start(config, cancel.clone()).await?;
     println!("demo: serving {} at {url}", clip.display());
@@ -58,6 +59,8 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
         }
         stopper.cancel();
     });
+    let metrics = daemon.metrics().clone();
+    let (camera_id, model) = (config_camera.0, config_camera.1);
     daemon.wait().await?;
     drop(server);
     let store = Store::open(data_dir, &box_id)?;
@@ -65,6 +68,15 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     print!("{}", issue_table(&rows));
     println!("\nproblem database: {}", store.path().display());
     println!("snapshots:        {}", store.evidence_dir().display());
+    let cam = metrics.camera(&camera_id);
+    let inference = metrics.inference(&model);
+    let mean_ms = 1000.0 * inference.get_sample_sum() / (inference.get_sample_count().max(1) as f64);
+    println!(
+        "frames:           {} decoded, {} analysed, {} dropped; {mean_ms:.1} ms mean per analysed frame",
+        cam.frames_decoded.get(),
+        cam.frames_analysed.get(),
+        cam.frames_dropped.get(),
+    );
     println!("demo finished in {:.0} s", started.elapsed().as_secs_f64());
     if rows.is_empty() {
         bail!("the demo filed no issue");

@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser, Debug)]
-#[command(name = "shaobing", version, about = "哨兵: finds a street's problems on camera and files them into the problem database")]
+#[command(
+    name = "shaobing",
+    version,
+    about = "哨兵: finds a street's problems on camera and files them into the problem database"
+)]
 struct Cli {
     /// Log filter, e.g. `info` or `shaobing=debug` (overridden by RUST_LOG).
     #[arg(long, global = true, default_value = "info")]

@@ -42,7 +42,8 @@ mod tests {
 
     #[test]
     fn aligns_mixed_width_text() {
-        let t = render(&["category", "n"], &[vec!["机动车乱停放".into(), "1".into()], vec!["fire".into(), "22".into()]]);
+        let t =
+            render(&["category", "n"], &[vec!["机动车乱停放".into(), "1".into()], vec!["fire".into(), "22".into()]]);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0], "category      n");
         assert_eq!(lines[1], "------------  --");

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets up what is missing (idempotent, quick when all is there), then runs the whole test
+# suite. CI (.ci/run) calls this same script.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+scripts/setup.sh
+cargo test --workspace --locked "$@"
