@@ -1,6 +1,8 @@
 //! End-to-end tests on real parts: the committed model on ONNX Runtime, Debian's vtest.avi
 //! street clip, and a real RTSP server (gst-rtsp-server) on a free loopback port.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
+
 use opencv::core::Vector;
 use opencv::imgcodecs;
 use opencv::prelude::*;
