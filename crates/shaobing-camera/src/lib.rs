@@ -10,9 +10,9 @@ mod slot;
 mod supervisor;
 
 pub use clip::decode_file_frames;
-pub use pipeline::{CameraSpec, PipelineError};
+pub use pipeline::{CameraSpec, PipelineError, RetryPolicy, live_pipelines};
 pub use slot::FrameSlot;
-pub use supervisor::{Backoff, CameraExit, run_camera};
+pub use supervisor::{Backoff, CameraExit, RestartBudget, run_camera};
 
 use std::sync::Once;
 

@@ -3,25 +3,43 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
-use shaobing_core::{CameraId, Frame, UnixMillis};
+use shaobing_core::{CameraId, Frame, Secret, UnixMillis};
 use shaobing_metrics::CameraMetrics;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What a camera pipeline needs to know.
 #[derive(Debug, Clone)]
 pub struct CameraSpec {
     pub id: CameraId,
     pub uri: String,
+    /// User name and password for RTSP/HTTP authentication, kept out of the URI.
+    pub credentials: Option<(String, Secret)>,
     /// RTSP over TCP (`true`) or UDP.
     pub rtsp_tcp: bool,
-    /// Frames analysed per second.
+    /// Only key frames reach the decoder.
+    pub keyframes_only: bool,
+    /// Frames analysed per second, at most.
     pub analysis_fps: f64,
+    /// Width of analysed frames; the stream's when `None`.
+    pub analysis_width: Option<u32>,
     /// Restart the pipeline at end of stream (a live camera) or stop (a finite clip).
     pub restart_on_eos: bool,
     /// No decoded frame for this long while playing means the stream is stalled.
     pub watchdog: Duration,
+    pub retry: RetryPolicy,
+}
+
+/// How a camera reconnects after failures.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub initial: Duration,
+    pub max: Duration,
+    /// Restarts allowed within `window` before every retry waits `max`.
+    pub budget: u32,
+    pub window: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,47 +52,101 @@ pub enum PipelineError {
     Start(String),
 }
 
-/// A built pipeline and the clock of its last decoded frame, for the watchdog.
+static LIVE_PIPELINES: AtomicUsize = AtomicUsize::new(0);
+
+/// Camera pipelines built and not yet torn down, process-wide: a leak shows up here.
+pub fn live_pipelines() -> usize {
+    LIVE_PIPELINES.load(Ordering::SeqCst)
+}
+
+/// A built pipeline and the clock of its last decoded frame, for the watchdog. Dropping it
+/// stops the pipeline, which may block on the network: drop it off the async runtime.
 #[derive(Debug)]
 pub(crate) struct CameraPipeline {
     pub pipeline: gst::Pipeline,
     pub last_frame_ms: Arc<AtomicI64>,
 }
 
+impl Drop for CameraPipeline {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+        LIVE_PIPELINES.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 fn element(factory: &'static str) -> Result<gst::Element, PipelineError> {
     gst::ElementFactory::make(factory).build().map_err(|_| PipelineError::MissingElement(factory))
 }
 
-/// `uridecodebin ! [due-frame gate] videoconvert ! RGB ! appsink`.
+fn assemble(e: impl std::fmt::Display) -> PipelineError {
+    PipelineError::Assemble(e.to_string())
+}
+
+/// The source stops at compressed video (or raw, for raw sources) so that frames can be
+/// chosen before they cost a decode; audio is decoded to raw and discarded.
+const SOURCE_CAPS: &str = "video/x-h264; video/x-h265; video/x-raw(ANY); audio/x-raw(ANY)";
+
+/// `uridecodebin(compressed) -[received, key-frame filter]-> decodebin -[decoded, due-frame
+/// gate]-> videoscale -> videoconvert -> RGB appsink`.
 ///
-/// The gate is a pad probe in front of `videoconvert`: frames that are not due for analysis
-/// are dropped there, so colour conversion is paid only for analysed frames.
+/// Frames that will not be analysed are dropped as early as they can be: delta frames before
+/// the decoder in key-frame mode, frames not due before scaling and colour conversion.
 pub(crate) fn build(
     spec: &CameraSpec,
     slot: Arc<FrameSlot>,
     metrics: CameraMetrics,
 ) -> Result<CameraPipeline, PipelineError> {
     let pipeline = gst::Pipeline::with_name(&format!("camera-{}", spec.id));
+    LIVE_PIPELINES.fetch_add(1, Ordering::SeqCst);
+    let built = CameraPipeline { pipeline: pipeline.clone(), last_frame_ms: Arc::new(AtomicI64::new(0)) };
     let src = gst::ElementFactory::make("uridecodebin")
         .property("uri", spec.uri.as_str())
+        .property("caps", gst::Caps::from_str_or_any(SOURCE_CAPS))
         .build()
         .map_err(|_| PipelineError::MissingElement("uridecodebin"))?;
+    let decode = element("decodebin")?;
+    let scale = element("videoscale")?;
     let convert = element("videoconvert")?;
-    let caps = gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::Rgb).build();
-    let sink = gst_app::AppSink::builder().caps(&caps).max_buffers(1).drop(true).sync(false).build();
-    pipeline.add_many([&src, &convert, sink.upcast_ref()]).map_err(|e| PipelineError::Assemble(e.to_string()))?;
-    convert.link(&sink).map_err(|e| PipelineError::Assemble(e.to_string()))?;
+    let sink =
+        gst_app::AppSink::builder().caps(&sink_caps(spec.analysis_width)).max_buffers(1).drop(true).sync(false).build();
+    pipeline.add_many([&src, &decode, &scale, &convert, sink.upcast_ref()]).map_err(assemble)?;
+    gst::Element::link_many([&scale, &convert, sink.upcast_ref()]).map_err(assemble)?;
 
-    configure_source(&src, spec.rtsp_tcp);
-    link_video_pad(&src, &convert);
-    let last_frame_ms = Arc::new(AtomicI64::new(0));
-    install_gate(&convert, spec.analysis_fps, metrics.clone(), last_frame_ms.clone())?;
+    configure_source(&src, spec);
+    link_first_video(&src, &decode, &pipeline);
+    link_first_video(&decode, &scale, &pipeline);
+    report_missing_video(&src, &decode);
+    let gate = Arc::new(Mutex::new(Gate::new(spec.analysis_fps)));
+    let clock = Arc::new(DecodeClock::default());
+    install_intake(&decode, spec.keyframes_only, gate.clone(), clock.clone(), metrics.clone())?;
+    install_output(&scale, !spec.keyframes_only, gate, clock, metrics.clone(), built.last_frame_ms.clone())?;
     install_sink(&sink, spec.id.clone(), slot, metrics);
-    Ok(CameraPipeline { pipeline, last_frame_ms })
+    Ok(built)
 }
 
-/// RTSP sources get the configured transport and a bounded connect timeout.
-fn configure_source(src: &gst::Element, tcp: bool) {
+trait CapsExt {
+    fn from_str_or_any(s: &str) -> gst::Caps;
+}
+
+impl CapsExt for gst::Caps {
+    fn from_str_or_any(s: &str) -> gst::Caps {
+        s.parse().unwrap_or_else(|_| gst::Caps::new_any())
+    }
+}
+
+fn sink_caps(width: Option<u32>) -> gst::Caps {
+    let caps = gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::Rgb);
+    match width.and_then(|w| i32::try_from(w).ok()) {
+        // Square pixels let videoscale derive the height that keeps the picture's aspect.
+        Some(w) => caps.width(w).pixel_aspect_ratio(gst::Fraction::new(1, 1)).build(),
+        None => caps.build(),
+    }
+}
+
+/// Transport, credentials and timeouts for the network source uridecodebin creates.
+fn configure_source(src: &gst::Element, spec: &CameraSpec) {
+    let tcp = spec.rtsp_tcp;
+    let credentials = spec.credentials.clone();
     src.connect("source-setup", false, move |values| {
         let source = values.get(1)?.get::<gst::Element>().ok()?;
         if source.has_property("protocols") {
@@ -87,58 +159,165 @@ fn configure_source(src: &gst::Element, tcp: bool) {
         if source.has_property("latency") {
             source.set_property("latency", 200u32);
         }
+        if let Some((user, password)) = &credentials
+            && source.has_property("user-id")
+            && source.has_property("user-pw")
+        {
+            source.set_property("user-id", user.as_str());
+            source.set_property("user-pw", password.expose());
+        }
         None
     });
 }
 
-/// Links the decoder's first video pad; audio and other pads are left unlinked (and
-/// uridecodebin discards them).
-fn link_video_pad(src: &gst::Element, convert: &gst::Element) {
-    let convert = convert.downgrade();
-    src.connect_pad_added(move |_, pad| {
-        let Some(convert) = convert.upgrade() else { return };
-        let is_video =
-            pad.current_caps().and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/"))).unwrap_or(false);
-        let Some(sink_pad) = convert.static_pad("sink") else { return };
-        if is_video
-            && !sink_pad.is_linked()
-            && let Err(e) = pad.link(&sink_pad)
-        {
-            tracing::warn!(error = ?e, "cannot link decoded video pad");
+/// Links the first video pad `from` exposes to `to`; other pads (audio, a second video) go to
+/// a fakesink so they never stall the stream with not-linked errors.
+fn link_first_video(from: &gst::Element, to: &gst::Element, pipeline: &gst::Pipeline) {
+    let to = to.downgrade();
+    let pipeline = pipeline.downgrade();
+    from.connect_pad_added(move |_, pad| {
+        let (Some(to), Some(pipeline)) = (to.upgrade(), pipeline.upgrade()) else { return };
+        let is_video = pad
+            .current_caps()
+            .or_else(|| Some(pad.query_caps(None)))
+            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
+            .unwrap_or(false);
+        let target = to.static_pad("sink").filter(|p| is_video && !p.is_linked());
+        let result = match target {
+            Some(sink_pad) => pad.link(&sink_pad).map(|_| ()).map_err(|e| e.to_string()),
+            None => discard(pad, &pipeline),
+        };
+        if let Err(e) = result {
+            tracing::warn!(pad = %pad.name(), error = %e, "cannot link a decoded pad");
         }
     });
 }
 
-/// Counts every decoded frame and lets through only those due for analysis, judged by
-/// presentation time so that the rate holds whether the source runs live or faster.
-fn install_gate(
-    convert: &gst::Element,
-    fps: f64,
+fn discard(pad: &gst::Pad, pipeline: &gst::Pipeline) -> Result<(), String> {
+    let sink = element("fakesink").map_err(|e| e.to_string())?;
+    sink.set_property("sync", false);
+    pipeline.add(&sink).map_err(|e| e.to_string())?;
+    sink.sync_state_with_parent().map_err(|e| e.to_string())?;
+    let sink_pad = sink.static_pad("sink").ok_or("fakesink has no pad")?;
+    pad.link(&sink_pad).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// A source with no video stream (an audio-only URL, a wrong path on an NVR) is an error of
+/// its own, not a silent stall.
+fn report_missing_video(src: &gst::Element, decode: &gst::Element) {
+    let decode = decode.downgrade();
+    src.connect_no_more_pads(move |src| {
+        let linked = decode.upgrade().and_then(|d| d.static_pad("sink")).is_some_and(|p| p.is_linked());
+        if !linked {
+            gst::element_error!(src, gst::StreamError::WrongType, ("the source has no video stream"));
+        }
+    });
+}
+
+/// Chooses analysed frames by presentation time, so the rate holds whether the source runs
+/// live or faster than real time.
+#[derive(Debug)]
+struct Gate {
+    interval: gst::ClockTime,
+    next_due: Option<gst::ClockTime>,
+}
+
+impl Gate {
+    fn new(fps: f64) -> Self {
+        Self { interval: gst::ClockTime::from_nseconds((1e9 / fps) as u64), next_due: None }
+    }
+
+    fn admit(&mut self, pts: Option<gst::ClockTime>) -> bool {
+        let Some(pts) = pts else { return true };
+        match self.next_due {
+            // A timestamp far behind the schedule means the stream restarted: resynchronise.
+            Some(due) if pts < due && due.saturating_sub(pts) <= self.interval * 2 => false,
+            _ => {
+                self.next_due = Some(pts + self.interval);
+                true
+            }
+        }
+    }
+}
+
+/// Entry times of buffers into the decoder, matched by timestamp on the way out.
+#[derive(Debug, Default)]
+struct DecodeClock(Mutex<VecDeque<(gst::ClockTime, Instant)>>);
+
+impl DecodeClock {
+    const DEPTH: usize = 64;
+
+    fn entered(&self, pts: Option<gst::ClockTime>) {
+        let Some(pts) = pts else { return };
+        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if q.len() == Self::DEPTH {
+            q.pop_front();
+        }
+        q.push_back((pts, Instant::now()));
+    }
+
+    fn left(&self, pts: Option<gst::ClockTime>) -> Option<Duration> {
+        let pts = pts?;
+        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let i = q.iter().position(|(p, _)| *p == pts)?;
+        let (_, t) = q.drain(..=i).next_back()?;
+        Some(t.elapsed())
+    }
+}
+
+/// Drops a buffer in a probe. Answering `Handled` after taking it, rather than `Drop`,
+/// avoids GStreamer 1.22 unreffing a buffer the bindings already released.
+fn drop_buffer(info: &mut gst::PadProbeInfo<'_>) -> gst::PadProbeReturn {
+    drop(info.data.take());
+    gst::PadProbeReturn::Handled
+}
+
+/// Before the decoder: count what arrives; in key-frame mode let through only key frames
+/// that are due.
+fn install_intake(
+    decode: &gst::Element,
+    keyframes_only: bool,
+    gate: Arc<Mutex<Gate>>,
+    clock: Arc<DecodeClock>,
+    metrics: CameraMetrics,
+) -> Result<(), PipelineError> {
+    let pad = decode.static_pad("sink").ok_or_else(|| assemble("decodebin has no sink pad"))?;
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let Some(buffer) = info.buffer() else { return gst::PadProbeReturn::Ok };
+        let (pts, delta) = (buffer.pts(), buffer.flags().contains(gst::BufferFlags::DELTA_UNIT));
+        metrics.frames_received.inc();
+        if keyframes_only && (delta || !gate.lock().unwrap_or_else(|p| p.into_inner()).admit(pts)) {
+            return drop_buffer(info);
+        }
+        clock.entered(pts);
+        gst::PadProbeReturn::Ok
+    });
+    Ok(())
+}
+
+/// After the decoder: count and time decoded frames, feed the watchdog, and in fps mode drop
+/// frames not due before they are scaled and converted.
+fn install_output(
+    scale: &gst::Element,
+    gated: bool,
+    gate: Arc<Mutex<Gate>>,
+    clock: Arc<DecodeClock>,
     metrics: CameraMetrics,
     last_frame_ms: Arc<AtomicI64>,
 ) -> Result<(), PipelineError> {
-    let pad =
-        convert.static_pad("sink").ok_or_else(|| PipelineError::Assemble("videoconvert has no sink pad".into()))?;
-    let interval = gst::ClockTime::from_nseconds((1e9 / fps) as u64);
-    let next_due: Mutex<Option<gst::ClockTime>> = Mutex::new(None);
+    let pad = scale.static_pad("sink").ok_or_else(|| assemble("videoscale has no sink pad"))?;
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let Some(pts) = info.buffer().map(|b| b.pts()) else { return gst::PadProbeReturn::Ok };
         metrics.frames_decoded.inc();
-        last_frame_ms.store(UnixMillis::now().0, Ordering::Relaxed);
-        let Some(pts) = info.buffer().and_then(|b| b.pts()) else { return gst::PadProbeReturn::Ok };
-        let mut due = next_due.lock().unwrap_or_else(|p| p.into_inner());
-        match *due {
-            // A timestamp far behind the schedule means the stream restarted: resynchronise.
-            // Taking the buffer and answering Handled drops it; answering Drop makes GStreamer
-            // 1.22 unref a buffer the bindings already released (a CRITICAL per frame).
-            Some(d) if pts < d && d.saturating_sub(pts) <= interval * 2 => {
-                drop(info.data.take());
-                gst::PadProbeReturn::Handled
-            }
-            _ => {
-                *due = Some(pts + interval);
-                gst::PadProbeReturn::Ok
-            }
+        if let Some(took) = clock.left(pts) {
+            metrics.decode_seconds.observe(took.as_secs_f64());
         }
+        last_frame_ms.store(UnixMillis::now().0, Ordering::Relaxed);
+        if gated && !gate.lock().unwrap_or_else(|p| p.into_inner()).admit(pts) {
+            metrics.frames_dropped.inc();
+            return drop_buffer(info);
+        }
+        gst::PadProbeReturn::Ok
     });
     Ok(())
 }

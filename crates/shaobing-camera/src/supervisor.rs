@@ -4,7 +4,7 @@ use futures_util::StreamExt;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use shaobing_core::UnixMillis;
-use shaobing_metrics::CameraMetrics;
+use shaobing_metrics::{CameraMetrics, CameraState};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -61,6 +61,30 @@ impl Backoff {
     }
 }
 
+/// Restarts within a sliding window; past the budget a flapping camera waits the longest
+/// delay between attempts, so fifty broken cameras cannot keep the box busy reconnecting.
+#[derive(Debug)]
+pub struct RestartBudget {
+    window: Duration,
+    budget: u32,
+    recent: std::collections::VecDeque<tokio::time::Instant>,
+}
+
+impl RestartBudget {
+    pub fn new(budget: u32, window: Duration) -> Self {
+        Self { window, budget, recent: std::collections::VecDeque::new() }
+    }
+
+    /// Records a restart at `now`; false once the budget for the window is spent.
+    pub fn record(&mut self, now: tokio::time::Instant) -> bool {
+        while self.recent.front().is_some_and(|t| now.duration_since(*t) > self.window) {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(now);
+        self.recent.len() <= self.budget as usize
+    }
+}
+
 /// Runs a camera until cancelled (or, for a finite clip, until its end), restarting the
 /// pipeline with backoff after errors, end of stream and stalls.
 pub async fn run_camera(
@@ -70,32 +94,42 @@ pub async fn run_camera(
     cancel: CancellationToken,
 ) -> CameraExit {
     let seed = spec.id.0.bytes().fold(UnixMillis::now().0 as u64, |h, b| h.rotate_left(5) ^ u64::from(b));
-    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30), seed);
+    let mut backoff = Backoff::new(spec.retry.initial, spec.retry.max, seed);
+    let mut budget = RestartBudget::new(spec.retry.budget, spec.retry.window);
     let exit = loop {
+        metrics.set_state(CameraState::Connecting);
         let started = tokio::time::Instant::now();
         let outcome = run_once(&spec, &slot, &metrics, &cancel).await;
         metrics.up.set(0);
-        match outcome {
+        let reason = match outcome {
             Outcome::Cancelled => break CameraExit::Cancelled,
             Outcome::Eos if !spec.restart_on_eos => break CameraExit::EndOfStream,
             Outcome::Eos => {
                 tracing::info!(camera = %spec.id, "end of stream; reconnecting");
-                metrics.restarted("eos");
+                "eos"
             }
             Outcome::Failed { reason, detail } => {
                 tracing::warn!(camera = %spec.id, reason, %detail, "camera pipeline failed; retrying");
-                metrics.restarted(reason);
+                reason
             }
-        }
+        };
+        metrics.reconnected(reason);
+        metrics.set_state(CameraState::Retrying);
         // A pipeline that ran well for a while earns a fresh start of the backoff.
-        if started.elapsed() > Duration::from_secs(60) {
+        if started.elapsed() > spec.retry.window {
             backoff.reset();
+        }
+        let mut delay = backoff.next_delay();
+        if !budget.record(tokio::time::Instant::now()) {
+            tracing::warn!(camera = %spec.id, "restart budget spent; retrying at the longest interval");
+            delay = delay.max(spec.retry.max);
         }
         tokio::select! {
             _ = cancel.cancelled() => break CameraExit::Cancelled,
-            _ = tokio::time::sleep(backoff.next_delay()) => {}
+            _ = tokio::time::sleep(delay) => {}
         }
     };
+    metrics.set_state(CameraState::Stopped);
     slot.close();
     exit
 }
@@ -106,26 +140,25 @@ async fn run_once(
     metrics: &CameraMetrics,
     cancel: &CancellationToken,
 ) -> Outcome {
-    let CameraPipeline { pipeline, last_frame_ms } = match build(spec, slot.clone(), metrics.clone()) {
+    let built = match build(spec, slot.clone(), metrics.clone()) {
         Ok(p) => p,
         Err(e) => return Outcome::Failed { reason: "start_failed", detail: e.to_string() },
     };
-    let outcome = match pipeline.set_state(gst::State::Playing) {
-        Ok(_) => watch(spec, &pipeline, &last_frame_ms, metrics, cancel).await,
+    let outcome = match built.pipeline.set_state(gst::State::Playing) {
+        Ok(_) => watch(spec, &built, metrics, cancel).await,
         Err(e) => Outcome::Failed { reason: "start_failed", detail: e.to_string() },
     };
-    teardown(pipeline).await;
+    teardown(built).await;
     outcome
 }
 
 async fn watch(
     spec: &CameraSpec,
-    pipeline: &gst::Pipeline,
-    last_frame_ms: &std::sync::atomic::AtomicI64,
+    built: &CameraPipeline,
     metrics: &CameraMetrics,
     cancel: &CancellationToken,
 ) -> Outcome {
-    let Some(bus) = pipeline.bus() else {
+    let Some(bus) = built.pipeline.bus() else {
         return Outcome::Failed { reason: "start_failed", detail: "pipeline has no bus".into() };
     };
     let mut messages = bus.stream();
@@ -140,11 +173,13 @@ async fn watch(
                 Some(msg) => if let Some(outcome) = classify(&msg) { return outcome },
             },
             _ = tick.tick() => {
-                let last = UnixMillis(last_frame_ms.load(Ordering::Relaxed));
+                let last = UnixMillis(built.last_frame_ms.load(Ordering::Relaxed));
                 let now = UnixMillis::now();
                 let fresh = last >= started && now.since(last) < spec.watchdog;
                 metrics.up.set(i64::from(fresh));
-                if !fresh && now.since(last.max(started)) >= spec.watchdog {
+                if fresh {
+                    metrics.set_state(CameraState::Streaming);
+                } else if now.since(last.max(started)) >= spec.watchdog {
                     let detail = format!("no frame decoded for {:?}", spec.watchdog);
                     return Outcome::Failed { reason: "stalled", detail };
                 }
@@ -153,24 +188,47 @@ async fn watch(
     }
 }
 
+/// Maps a bus message to the end of a run, with a reason code from a fixed set: the
+/// `reason` label of the reconnects metric.
 fn classify(msg: &gst::Message) -> Option<Outcome> {
     match msg.view() {
         gst::MessageView::Eos(_) => Some(Outcome::Eos),
         gst::MessageView::Error(e) => {
+            let err = e.error();
             let src = e.src().map(|s| s.path_string().to_string()).unwrap_or_default();
-            let detail = format!("{src}: {} ({})", e.error(), e.debug().unwrap_or_default());
-            Some(Outcome::Failed { reason: "stream_error", detail })
+            let detail = format!("{src}: {err} ({})", e.debug().unwrap_or_default());
+            Some(Outcome::Failed { reason: error_reason(&err), detail })
         }
         _ => None,
     }
 }
 
+fn error_reason(err: &gst::glib::Error) -> &'static str {
+    use gst::{CoreError, ResourceError, StreamError};
+    if let Some(e) = err.kind::<ResourceError>() {
+        return match e {
+            ResourceError::NotAuthorized => "unauthorized",
+            ResourceError::NotFound => "not_found",
+            _ => "unreachable",
+        };
+    }
+    if let Some(e) = err.kind::<StreamError>() {
+        return match e {
+            StreamError::CodecNotFound | StreamError::TypeNotFound | StreamError::NotImplemented => "unsupported",
+            StreamError::WrongType => "no_video",
+            _ => "bad_stream",
+        };
+    }
+    if err.kind::<CoreError>() == Some(CoreError::MissingPlugin) {
+        return "unsupported";
+    }
+    "error"
+}
+
 /// Stopping an RTSP pipeline can block on a dead socket: do it off the async runtime, and
 /// never let it hold up the supervisor for more than a few seconds.
-async fn teardown(pipeline: gst::Pipeline) {
-    let stop = tokio::task::spawn_blocking(move || {
-        let _ = pipeline.set_state(gst::State::Null);
-    });
+async fn teardown(built: CameraPipeline) {
+    let stop = tokio::task::spawn_blocking(move || drop(built));
     if tokio::time::timeout(Duration::from_secs(5), stop).await.is_err() {
         tracing::warn!("camera pipeline took over 5 s to stop; left to finish in the background");
     }
@@ -190,5 +248,15 @@ mod tests {
         assert!(delays[8] >= Duration::from_millis(22_500), "{delays:?}");
         b.reset();
         assert!(b.next_delay() <= Duration::from_millis(1250));
+    }
+
+    #[test]
+    fn restart_budget_is_per_window() {
+        let mut budget = RestartBudget::new(3, Duration::from_secs(60));
+        let t0 = tokio::time::Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        assert!(budget.record(at(0)) && budget.record(at(10)) && budget.record(at(20)));
+        assert!(!budget.record(at(30)), "fourth restart within a minute");
+        assert!(budget.record(at(85)), "the first two left the window");
     }
 }

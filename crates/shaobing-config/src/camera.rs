@@ -1,6 +1,6 @@
 use crate::{ConfigError, validate_identifier};
 use serde::Deserialize;
-use shaobing_core::{Polygon, ZoneId};
+use shaobing_core::{Polygon, Secret, ZoneId};
 
 /// One camera.
 #[derive(Debug, Clone, Deserialize)]
@@ -11,15 +11,43 @@ pub struct CameraConfig {
     /// Any GStreamer URI: `rtsp://`, `file://`, `http://`. Must not embed credentials, so
     /// that URIs can always be logged.
     pub uri: String,
+    /// User name for the camera (RTSP or HTTP authentication).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password for the camera; never printed (Debug shows `**REDACTED**`).
+    #[serde(default)]
+    pub password: Option<Secret>,
     /// RTSP lower transport. `tcp` survives lossy links and NAT; `udp` has less latency.
     #[serde(default)]
     pub transport: Transport,
     /// Name of the model in the manifest that analyses this camera.
     #[serde(default = "default_model")]
     pub model: String,
-    /// Frames analysed per second; others are dropped before colour conversion and scaling.
+    /// `keyframes`: only key frames reach the decoder (one decode per GOP, the cheapest way
+    /// to watch many cameras); `fps`: decode every frame, analyse `analysis_fps` a second.
+    #[serde(default)]
+    pub analysis_mode: AnalysisMode,
+    /// Frames analysed per second, at most; others are dropped before colour conversion and
+    /// scaling. In `keyframes` mode it caps the key-frame rate.
     #[serde(default = "default_analysis_fps")]
     pub analysis_fps: f64,
+    /// Width analysed frames are scaled to (height keeps the aspect ratio); unset keeps the
+    /// stream's size. Scaling happens only for analysed frames.
+    #[serde(default)]
+    pub analysis_width: Option<u32>,
+    /// First delay before reconnecting after a failure; doubles up to `retry_max_secs`, ±25 %.
+    #[serde(default = "default_retry_initial_secs")]
+    pub retry_initial_secs: f64,
+    /// Longest delay between reconnection attempts.
+    #[serde(default = "default_retry_max_secs")]
+    pub retry_max_secs: f64,
+    /// Restarts allowed within `restart_window_secs` before the camera waits `retry_max_secs`
+    /// between attempts regardless of the backoff (a flapping camera must not eat the CPU).
+    #[serde(default = "default_restart_budget")]
+    pub restart_budget: u32,
+    /// Window of the restart budget.
+    #[serde(default = "default_restart_window_secs")]
+    pub restart_window_secs: f64,
     /// What to do at end of stream: `restart` (a live camera) or `stop` (a finite clip).
     #[serde(default)]
     pub on_eos: OnEos,
@@ -54,6 +82,30 @@ fn default_analysis_fps() -> f64 {
 
 fn default_watchdog_secs() -> f64 {
     10.0
+}
+
+fn default_retry_initial_secs() -> f64 {
+    0.5
+}
+
+fn default_retry_max_secs() -> f64 {
+    30.0
+}
+
+fn default_restart_budget() -> u32 {
+    5
+}
+
+fn default_restart_window_secs() -> f64 {
+    60.0
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnalysisMode {
+    Keyframes,
+    #[default]
+    Fps,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -103,12 +155,18 @@ impl CameraConfig {
                 format!("expected frames per second in (0, 30], got {fps}"),
             ));
         }
-        let w = self.watchdog_secs;
-        if !(w.is_finite() && (1.0..=3600.0).contains(&w)) {
+        seconds_in(key, "watchdog_secs", self.watchdog_secs, 1.0, 3600.0)?;
+        seconds_in(key, "retry_initial_secs", self.retry_initial_secs, 0.01, 600.0)?;
+        seconds_in(key, "retry_max_secs", self.retry_max_secs, self.retry_initial_secs, 3600.0)?;
+        seconds_in(key, "restart_window_secs", self.restart_window_secs, 1.0, 86_400.0)?;
+        if let Some(w) = self.analysis_width.filter(|w| !(16..=7680).contains(w)) {
             return Err(ConfigError::invalid(
-                format!("{key}.watchdog_secs"),
-                format!("expected seconds in 1..=3600, got {w}"),
+                format!("{key}.analysis_width"),
+                format!("expected 16..=7680 pixels, got {w}"),
             ));
+        }
+        if self.password.is_some() && self.username.is_none() {
+            return Err(ConfigError::invalid(format!("{key}.username"), "a password is set but no username"));
         }
         self.validate_position(key)?;
         let mut ids = std::collections::BTreeSet::new();
@@ -130,6 +188,14 @@ impl CameraConfig {
             return Err(ConfigError::invalid(format!("{key}.lon"), format!("expected -180..=180, got {lon}")));
         }
         Ok(())
+    }
+}
+
+fn seconds_in(key: &str, name: &str, v: f64, lo: f64, hi: f64) -> Result<(), ConfigError> {
+    if v.is_finite() && (lo..=hi).contains(&v) {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(format!("{key}.{name}"), format!("expected seconds in {lo}..={hi}, got {v}")))
     }
 }
 

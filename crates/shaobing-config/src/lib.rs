@@ -9,7 +9,7 @@ mod camera;
 mod responsibility;
 mod rules;
 
-pub use camera::{CameraConfig, OnEos, Transport, ZoneConfig, ZoneKind};
+pub use camera::{AnalysisMode, CameraConfig, OnEos, Transport, ZoneConfig, ZoneKind};
 pub use responsibility::{ResponsibilityEntry, default_responsibility};
 pub use rules::{IllegalParkingRule, RulesConfig};
 

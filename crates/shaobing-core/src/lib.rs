@@ -9,6 +9,7 @@ mod geometry;
 mod issue;
 mod location;
 mod reading;
+mod secret;
 mod time;
 
 pub use frame::{CameraId, Frame};
@@ -19,4 +20,5 @@ pub use issue::{
 };
 pub use location::{Location, ZoneId};
 pub use reading::{Reading, SensorId};
+pub use secret::Secret;
 pub use time::UnixMillis;

@@ -2,8 +2,8 @@
 
 use crate::analysis::{Analyser, IssueWork};
 use anyhow::Context;
-use shaobing_camera::{CameraExit, CameraSpec, FrameSlot, init_gstreamer, run_camera};
-use shaobing_config::{Config, OnEos, Transport};
+use shaobing_camera::{CameraExit, CameraSpec, FrameSlot, RetryPolicy, init_gstreamer, run_camera};
+use shaobing_config::{AnalysisMode, Config, OnEos, Transport};
 use shaobing_core::CameraId;
 use shaobing_detect::{Detector, Manifest, Runtime};
 use shaobing_metrics::Metrics;
@@ -125,14 +125,24 @@ fn load_detectors(
     Ok(detectors)
 }
 
-fn camera_spec(c: &shaobing_config::CameraConfig) -> CameraSpec {
+pub fn camera_spec(c: &shaobing_config::CameraConfig) -> CameraSpec {
+    let secs = Duration::from_secs_f64;
     CameraSpec {
         id: CameraId(c.id.clone()),
         uri: c.uri.clone(),
+        credentials: c.username.clone().map(|u| (u, c.password.clone().unwrap_or_default())),
         rtsp_tcp: c.transport == Transport::Tcp,
+        keyframes_only: c.analysis_mode == AnalysisMode::Keyframes,
         analysis_fps: c.analysis_fps,
+        analysis_width: c.analysis_width,
         restart_on_eos: c.on_eos == OnEos::Restart,
-        watchdog: Duration::from_secs_f64(c.watchdog_secs),
+        watchdog: secs(c.watchdog_secs),
+        retry: RetryPolicy {
+            initial: secs(c.retry_initial_secs),
+            max: secs(c.retry_max_secs),
+            budget: c.restart_budget,
+            window: secs(c.restart_window_secs),
+        },
     }
 }
 
