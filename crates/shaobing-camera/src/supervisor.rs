@@ -146,7 +146,13 @@ async fn run_once(
     };
     let outcome = match built.pipeline.set_state(gst::State::Playing) {
         Ok(_) => watch(spec, &built, metrics, cancel).await,
-        Err(e) => Outcome::Failed { reason: "start_failed", detail: e.to_string() },
+        // The element that refused (a missing file, say) posted why on the bus.
+        Err(e) => built
+            .pipeline
+            .bus()
+            .and_then(|bus| bus.pop_filtered(&[gst::MessageType::Error]))
+            .and_then(|msg| classify(&msg))
+            .unwrap_or(Outcome::Failed { reason: "start_failed", detail: e.to_string() }),
     };
     teardown(built).await;
     outcome

@@ -21,21 +21,42 @@ pub enum RtspServerError {
     Start(String),
 }
 
+/// The codec cameras send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    H264,
+    H265,
+}
+
 /// How a file is served.
 #[derive(Debug, Clone)]
 pub struct Stream {
     /// Mount path, e.g. `/vtest`.
     pub mount: String,
     pub file: PathBuf,
-    /// Key-frame interval of the H.264 encoding, in frames.
+    /// Re-encode (`false`) or send the file's own H.264/H.265 as it is (`true`): serving many
+    /// cameras from one pre-encoded file costs almost nothing.
+    pub passthrough: bool,
+    pub codec: Codec,
+    /// Key-frame interval of the encoding, in frames.
     pub gop: u32,
-    /// Optional output size; the file's size when `None`.
+    /// Output size; the file's size when `None`.
     pub size: Option<(u32, u32)>,
+    /// Output frame rate; the file's when `None`.
+    pub fps: Option<u32>,
 }
 
 impl Stream {
     pub fn new(mount: &str, file: &Path) -> Self {
-        Self { mount: mount.to_string(), file: file.to_path_buf(), gop: 50, size: None }
+        Self {
+            mount: mount.to_string(),
+            file: file.to_path_buf(),
+            passthrough: false,
+            codec: Codec::H264,
+            gop: 50,
+            size: None,
+            fps: None,
+        }
     }
 
     fn launch(&self) -> Result<String, RtspServerError> {
@@ -44,16 +65,28 @@ impl Stream {
         }
         let location = self.file.to_str().filter(|s| !s.contains(['"', '\\', '!', '(', ')']));
         let location = location.ok_or_else(|| RtspServerError::UnsafePath(self.file.clone()))?;
-        let scale = match self.size {
-            Some((w, h)) => format!("! videoscale ! video/x-raw,width={w},height={h} "),
-            None => String::new(),
+        let pay = match self.codec {
+            Codec::H264 => "rtph264pay name=pay0 pt=96 config-interval=-1",
+            Codec::H265 => "rtph265pay name=pay0 pt=96 config-interval=-1",
         };
-        Ok(format!(
-            "( filesrc location=\"{location}\" ! decodebin ! videoconvert {scale}\
-             ! x264enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max={gop} \
-             ! video/x-h264,profile=baseline ! rtph264pay name=pay0 pt=96 config-interval=-1 )",
-            gop = self.gop
-        ))
+        if self.passthrough {
+            return Ok(format!("( filesrc location=\"{location}\" ! parsebin ! {pay} )"));
+        }
+        let mut raw = String::new();
+        if let Some((w, h)) = self.size {
+            raw.push_str(&format!("! videoscale ! video/x-raw,width={w},height={h} "));
+        }
+        if let Some(fps) = self.fps {
+            raw.push_str(&format!("! videorate ! video/x-raw,framerate={fps}/1 "));
+        }
+        let gop = self.gop;
+        let encode = match self.codec {
+            Codec::H264 => format!(
+                "x264enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max={gop} ! video/x-h264,profile=baseline"
+            ),
+            Codec::H265 => format!("x265enc tune=zerolatency speed-preset=ultrafast key-int-max={gop}"),
+        };
+        Ok(format!("( filesrc location=\"{location}\" ! decodebin ! videoconvert {raw}! {encode} ! {pay} )"))
     }
 }
 
@@ -61,6 +94,7 @@ impl Stream {
 #[derive(Debug)]
 pub struct RtspServer {
     port: u16,
+    server: rtsp::RTSPServer,
     main_loop: glib::MainLoop,
     thread: Option<JoinHandle<()>>,
 }
@@ -68,6 +102,15 @@ pub struct RtspServer {
 impl RtspServer {
     /// Starts a server on 127.0.0.1 at `port` (0 picks a free one) serving `streams`.
     pub fn start(port: u16, streams: &[Stream]) -> Result<Self, RtspServerError> {
+        Self::start_with_auth(port, streams, None)
+    }
+
+    /// As [`RtspServer::start`], requiring HTTP basic authentication with `credentials`.
+    pub fn start_with_auth(
+        port: u16,
+        streams: &[Stream],
+        credentials: Option<(&str, &str)>,
+    ) -> Result<Self, RtspServerError> {
         gst::init().map_err(|e| RtspServerError::Init(e.to_string()))?;
         let server = rtsp::RTSPServer::new();
         server.set_address("127.0.0.1");
@@ -78,7 +121,21 @@ impl RtspServer {
             factory.set_launch(&stream.launch()?);
             // One encoder per mount however many clients: a camera is one source.
             factory.set_shared(true);
+            if credentials.is_some() {
+                let role = gst::Structure::builder("viewer")
+                    .field(rtsp::RTSP_PERM_MEDIA_FACTORY_ACCESS.as_str(), true)
+                    .field(rtsp::RTSP_PERM_MEDIA_FACTORY_CONSTRUCT.as_str(), true)
+                    .build();
+                factory.add_role_from_structure(&role);
+            }
             mounts.add_factory(&stream.mount, factory);
+        }
+        if let Some((user, password)) = credentials {
+            let auth = rtsp::RTSPAuth::new();
+            let token =
+                rtsp::RTSPToken::builder().field(rtsp::RTSP_TOKEN_MEDIA_FACTORY_ROLE.as_str(), "viewer").build();
+            auth.add_basic(&rtsp::RTSPAuth::make_basic(user, password), &token);
+            server.set_auth(Some(&auth));
         }
         let context = glib::MainContext::new();
         let source = server.attach(Some(&context)).map_err(|e| RtspServerError::Start(e.to_string()))?;
@@ -86,6 +143,7 @@ impl RtspServer {
         let main_loop = glib::MainLoop::new(Some(&context), false);
         let ml = main_loop.clone();
         let ctx = context.clone();
+        let handle = server.clone();
         let thread = std::thread::Builder::new()
             .name(format!("rtsp-server-{port}"))
             .spawn(move || {
@@ -98,7 +156,7 @@ impl RtspServer {
             })
             .map_err(|e| RtspServerError::Start(e.to_string()))?;
         tracing::debug!(port, "RTSP server started");
-        Ok(Self { port, main_loop, thread: Some(thread) })
+        Ok(Self { port, server: handle, main_loop, thread: Some(thread) })
     }
 
     pub fn port(&self) -> u16 {
@@ -111,7 +169,10 @@ impl RtspServer {
 }
 
 impl Drop for RtspServer {
+    /// Stops like a camera that goes away: client connections are closed and their media
+    /// torn down, and the port is released for a restart.
     fn drop(&mut self) {
+        self.server.client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
         self.main_loop.quit();
         if let Some(t) = self.thread.take() {
             let _ = t.join();

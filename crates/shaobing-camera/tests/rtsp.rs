@@ -1,0 +1,141 @@
+//! Camera behaviour against a real RTSP server (gst-rtsp-server) on free loopback ports.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use shaobing_camera::CameraExit;
+use shaobing_core::Secret;
+use shaobing_metrics::{CameraState, Metrics};
+use shaobing_rtsp_server::{Codec, RtspServer, Stream};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use support::{Cam, StallProxy, rate, spec, vtest, wait_for};
+
+fn street(mount: &str) -> Stream {
+    Stream { gop: 10, ..Stream::new(mount, &vtest()) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_restart_is_survived_and_other_cameras_are_unaffected() {
+    let a_server = RtspServer::start(0, &[street("/a")]).unwrap();
+    let port = a_server.port();
+    let b_server = RtspServer::start(0, &[street("/b")]).unwrap();
+    let metrics = Metrics::new();
+    let a = Cam::start(spec("cam-a", &a_server.url("/a")), &metrics);
+    let b = Cam::start(spec("cam-b", &b_server.url("/b")), &metrics);
+    assert!(wait_for(Duration::from_secs(15), || a.metrics.up.get() == 1 && b.metrics.up.get() == 1).await.is_some());
+    assert_eq!(a.metrics.state(), Some(CameraState::Streaming));
+    let b_before = rate(&b, Duration::from_secs(3)).await;
+
+    drop(a_server);
+    let down = wait_for(Duration::from_secs(10), || a.metrics.up.get() == 0).await;
+    assert!(down.is_some(), "camera a still reported up after its server stopped");
+    let b_during = rate(&b, Duration::from_secs(4)).await;
+    assert!(b_during >= 0.8 * b_before, "camera b slowed from {b_before:.1} to {b_during:.1} fps");
+    assert!(a.metrics.state() != Some(CameraState::Streaming));
+
+    let a_server = RtspServer::start(port, &[street("/a")]).unwrap();
+    let taken = a.taken();
+    let back = wait_for(Duration::from_secs(10), || a.metrics.up.get() == 1 && a.taken() > taken + 2).await;
+    assert!(back.is_some(), "frames did not resume within 10 s of the server's return");
+    let reasons = ["unreachable", "eos", "bad_stream", "stalled", "error"];
+    let reconnects: u64 = reasons.iter().map(|r| a.metrics.reconnects(r)).sum();
+    assert!(reconnects >= 1, "reconnects were not counted by reason");
+    assert_eq!(b.metrics.reconnects("unreachable") + b.metrics.reconnects("stalled"), 0);
+    assert_eq!(a.stop().await, CameraExit::Cancelled);
+    assert_eq!(b.stop().await, CameraExit::Cancelled);
+    drop(a_server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_stops_without_closing_is_restarted_by_the_watchdog() {
+    let server = RtspServer::start(0, &[street("/s")]).unwrap();
+    let proxy = StallProxy::start(server.port()).await;
+    let metrics = Metrics::new();
+    let cam = Cam::start(spec("cam-s", &format!("rtsp://127.0.0.1:{}/s", proxy.port)), &metrics);
+    assert!(wait_for(Duration::from_secs(15), || cam.metrics.up.get() == 1).await.is_some());
+    proxy.paused.store(true, Ordering::Relaxed);
+    // Watchdog 3 s, then the restart itself: within 5 s plus the first backoff.
+    let caught = wait_for(Duration::from_secs(8), || cam.metrics.reconnects("stalled") >= 1).await;
+    assert!(caught.is_some(), "the stall was not caught");
+    proxy.paused.store(false, Ordering::Relaxed);
+    let taken = cam.taken();
+    assert!(wait_for(Duration::from_secs(15), || cam.taken() > taken + 2).await.is_some(), "no frames after the stall");
+    cam.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyframe_mode_decodes_one_frame_per_gop() {
+    let gop = 10;
+    let server = RtspServer::start(0, &[Stream { gop, ..Stream::new("/k", &vtest()) }]).unwrap();
+    let metrics = Metrics::new();
+    let mut s = spec("cam-k", &server.url("/k"));
+    s.keyframes_only = true;
+    s.analysis_fps = 30.0; // no cap: every key frame is analysed
+    let cam = Cam::start(s, &metrics);
+    let m = &cam.metrics;
+    assert!(wait_for(Duration::from_secs(20), || m.frames_received.get() >= 80).await.is_some());
+    let (received, decoded) = (m.frames_received.get(), m.frames_decoded.get());
+    let expected = received as f64 / f64::from(gop);
+    assert!(
+        (decoded as f64 - expected).abs() <= 2.0,
+        "decoded {decoded} of {received} frames; one per GOP of {gop} is {expected:.1}"
+    );
+    assert!(cam.taken() >= decoded.saturating_sub(2), "decoded key frames reach analysis");
+    assert!(m.decode_seconds.get_sample_count() >= decoded.saturating_sub(2), "decode time observed");
+    cam.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_frame_mode_decodes_all_and_analyses_at_the_configured_rate() {
+    let server = RtspServer::start(0, &[street("/f")]).unwrap();
+    let metrics = Metrics::new();
+    let mut s = spec("cam-f", &server.url("/f"));
+    s.analysis_fps = 2.0;
+    s.analysis_width = Some(384);
+    let cam = Cam::start(s, &metrics);
+    let m = &cam.metrics;
+    assert!(wait_for(Duration::from_secs(20), || m.frames_received.get() >= 60).await.is_some());
+    let (received, decoded) = (m.frames_received.get(), m.frames_decoded.get());
+    assert!(decoded + 3 >= received, "decoded {decoded} of {received}");
+    let analysed_rate = rate(&cam, Duration::from_secs(4)).await;
+    assert!((1.5..=2.75).contains(&analysed_rate), "analysed {analysed_rate:.2} frames/s, configured 2");
+    assert!(m.frames_dropped.get() > 0, "frames not due are counted as dropped");
+    assert_eq!(*cam.sizes.lock().unwrap(), [(384, 288)].into_iter().collect(), "scaled, aspect kept");
+    cam.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h265_cameras_work_in_both_modes() {
+    let stream = Stream { codec: Codec::H265, gop: 10, size: Some((384, 288)), ..Stream::new("/h", &vtest()) };
+    let server = RtspServer::start(0, &[stream]).unwrap();
+    let metrics = Metrics::new();
+    let mut keyframes = spec("cam-h265-k", &server.url("/h"));
+    keyframes.keyframes_only = true;
+    let all = Cam::start(spec("cam-h265", &server.url("/h")), &metrics);
+    let key = Cam::start(keyframes, &metrics);
+    let ok = wait_for(Duration::from_secs(20), || all.taken() >= 5 && key.taken() >= 2).await;
+    assert!(ok.is_some(), "H.265 frames: all {}, key {}", all.taken(), key.taken());
+    assert!(key.metrics.frames_decoded.get() * 4 < key.metrics.frames_received.get());
+    all.stop().await;
+    key.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_come_from_their_own_fields_and_a_wrong_password_is_classified() {
+    let server = RtspServer::start_with_auth(0, &[street("/p")], Some(("viewer", "canary-pw-7731"))).unwrap();
+    let metrics = Metrics::new();
+    let mut good = spec("cam-auth", &server.url("/p"));
+    good.credentials = Some(("viewer".into(), Secret::new("canary-pw-7731")));
+    let mut bad = spec("cam-noauth", &server.url("/p"));
+    bad.credentials = Some(("viewer".into(), Secret::new("wrong")));
+    assert!(!format!("{good:?}").contains("canary-pw"), "the spec's Debug must not print the password");
+    let good = Cam::start(good, &metrics);
+    let bad = Cam::start(bad, &metrics);
+    assert!(wait_for(Duration::from_secs(15), || good.taken() >= 3).await.is_some());
+    assert!(wait_for(Duration::from_secs(10), || bad.metrics.reconnects("unauthorized") >= 1).await.is_some());
+    assert_eq!(bad.taken(), 0);
+    good.stop().await;
+    bad.stop().await;
+}
