@@ -10,7 +10,7 @@ use shaobing::daemon::Daemon;
 use shaobing::paths;
 use shaobing_camera::decode_file_frames;
 use shaobing_core::{BBox, Detection};
-use shaobing_detect::{DetectError, Detector, Manifest, Runtime};
+use shaobing_detect::{DetectError, Detector, Manifest, Runtime, SessionOptions};
 use shaobing_rtsp_server::{RtspServer, Stream};
 use shaobing_store::Store;
 use std::path::PathBuf;
@@ -31,7 +31,8 @@ fn vtest() -> PathBuf {
 }
 
 fn runtime() -> Runtime {
-    Runtime::load(None, 2).expect("ONNX Runtime (run scripts/setup.sh)")
+    Runtime::load(None, SessionOptions { intra_threads: 2, spinning: false })
+        .expect("ONNX Runtime (run scripts/setup.sh)")
 }
 
 fn detector() -> Detector {
@@ -97,7 +98,8 @@ fn a_model_that_fails_its_checksum_is_refused_by_name() {
 
 #[test]
 fn a_missing_runtime_library_says_what_to_do() {
-    let err = Runtime::load(Some(std::path::Path::new("/nonexistent/libonnxruntime.so")), 1).unwrap_err();
+    let err = Runtime::load(Some(std::path::Path::new("/nonexistent/libonnxruntime.so")), SessionOptions::default())
+        .unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("/nonexistent/libonnxruntime.so") && msg.contains("scripts/setup.sh"), "{msg}");
     assert!(msg.contains("runtime.onnxruntime_path"), "{msg}");
@@ -141,7 +143,7 @@ async fn parked_van_over_rtsp_is_filed_exactly_once_with_evidence() {
     assert_eq!(metric(&text, "shaobing_issues_emitted_total"), 1.0, "{text}");
 
     let store = Store::open(data.path(), "sanlitun-demo").unwrap();
-    let rows = store.list(10).unwrap();
+    let rows = store.list(None, 10).unwrap();
     assert_eq!(rows.len(), 1, "exactly one issue: {rows:#?}");
     let row = &rows[0];
     assert_eq!((row.category.as_str(), row.event_code.as_str()), ("illegal_parking", "0505"));

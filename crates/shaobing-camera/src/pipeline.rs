@@ -25,6 +25,8 @@ pub struct CameraSpec {
     pub analysis_fps: f64,
     /// Width of analysed frames; the stream's when `None`.
     pub analysis_width: Option<u32>,
+    /// Threads of the video decoder; 0 lets it choose (one per core, more memory).
+    pub decoder_threads: u32,
     /// Restart the pipeline at end of stream (a live camera) or stop (a finite clip).
     pub restart_on_eos: bool,
     /// No decoded frame for this long while playing means the stream is stalled.
@@ -113,6 +115,7 @@ pub(crate) fn build(
     gst::Element::link_many([&scale, &convert, sink.upcast_ref()]).map_err(assemble)?;
 
     configure_source(&src, spec);
+    configure_decoder(&decode, spec.decoder_threads);
     link_first_video(&src, &decode, &pipeline);
     link_first_video(&decode, &scale, &pipeline);
     report_missing_video(&src, &decode);
@@ -167,6 +170,17 @@ fn configure_source(src: &gst::Element, spec: &CameraSpec) {
             source.set_property("user-pw", password.expose());
         }
         None
+    });
+}
+
+/// Frame threading buys a decoder nothing when it decodes one key frame in fifty, and costs a
+/// set of frame buffers per thread: dozens of cameras on a small box want one thread each.
+fn configure_decoder(decode: &gst::Element, threads: u32) {
+    let Ok(bin) = decode.clone().downcast::<gst::Bin>() else { return };
+    bin.connect_element_added(move |_, element| {
+        if element.has_property("max-threads") {
+            element.set_property("max-threads", i32::try_from(threads).unwrap_or(0));
+        }
     });
 }
 

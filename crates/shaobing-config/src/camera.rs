@@ -35,6 +35,10 @@ pub struct CameraConfig {
     /// stream's size. Scaling happens only for analysed frames.
     #[serde(default)]
     pub analysis_width: Option<u32>,
+    /// Threads of the video decoder. One is plenty for key-frame mode and for 1080p at 25
+    /// frames/s, and keeps memory per camera low; 0 lets the decoder use one per core (4K).
+    #[serde(default = "default_decoder_threads")]
+    pub decoder_threads: u32,
     /// First delay before reconnecting after a failure; doubles up to `retry_max_secs`, ±25 %.
     #[serde(default = "default_retry_initial_secs")]
     pub retry_initial_secs: f64,
@@ -82,6 +86,10 @@ fn default_analysis_fps() -> f64 {
 
 fn default_watchdog_secs() -> f64 {
     10.0
+}
+
+fn default_decoder_threads() -> u32 {
+    1
 }
 
 fn default_retry_initial_secs() -> f64 {

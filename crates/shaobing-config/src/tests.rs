@@ -78,6 +78,17 @@ fn bad_values_point_at_their_key() {
 }
 
 #[test]
+fn central_database_password_never_in_the_url() {
+    let with = |url: &str| format!("{GOOD}\n[central]\nurl = \"{url}\"\npassword = \"canary-pg-991\"\n");
+    let c = parse(&with("host=127.0.0.1 user=shaobing dbname=whistle")).unwrap();
+    assert!(!format!("{c:?}").contains("canary-pg-991"), "Debug of the config prints no password");
+    for bad in ["host=x password=canary-pg-991", "postgresql://shaobing:canary-pg-991@10.0.0.5/whistle"] {
+        let e = error_of(&with(bad));
+        assert!(e.starts_with("central.url:") && e.contains("password") && !e.contains("canary"), "{e}");
+    }
+}
+
+#[test]
 fn duplicate_camera_and_bad_polygon() {
     let dup = format!("{GOOD}\n[[cameras]]\nid = \"gongti-north\"\nuri = \"file:///x.mp4\"\n");
     assert!(error_of(&dup).starts_with("cameras[1].id:"));

@@ -31,9 +31,12 @@ impl Detector {
     pub fn load(runtime: &Runtime, manifest: &Manifest, name: &str) -> Result<Self, DetectError> {
         let spec = manifest.get(name)?.clone();
         let bytes = manifest.read_verified(&spec)?;
-        let mut builder = Session::builder(&runtime.env)?.with_optimization_level(GraphOptimizationLevel::Level3)?;
-        if runtime.intra_threads > 0 {
-            builder = builder.with_intra_threads(runtime.intra_threads)?;
+        let options = runtime.options;
+        let mut builder = Session::builder(&runtime.env)?
+            .with_optimization_level(GraphOptimizationLevel::Level3)?
+            .with_intra_op_spinning(options.spinning)?;
+        if options.intra_threads > 0 {
+            builder = builder.with_intra_threads(options.intra_threads)?;
         }
         let session = builder.commit_from_memory(&bytes)?;
         let (w, h) = (spec.input.width, spec.input.height);

@@ -12,7 +12,7 @@ mod runtime;
 pub use detector::Detector;
 pub use head::{OutputFormat, decode_centernet, nms};
 pub use manifest::{InputSpec, Layout, Manifest, ModelSpec, OutputSpec};
-pub use runtime::{OrtLibrarySource, Runtime, locate_onnxruntime};
+pub use runtime::{OrtLibrarySource, Runtime, SessionOptions, locate_onnxruntime};
 
 use std::path::PathBuf;
 

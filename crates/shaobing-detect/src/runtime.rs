@@ -39,11 +39,21 @@ pub fn locate_onnxruntime(configured: Option<&Path>) -> (PathBuf, OrtLibrarySour
     (path, OrtLibrarySource::ProjectDefault)
 }
 
+/// How sessions use the CPU.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SessionOptions {
+    /// Threads one inference may use; 0 lets ONNX Runtime use one per core.
+    pub intra_threads: usize,
+    /// Let idle inference threads spin. Faster on an idle box, but on an edge box busy
+    /// decoding dozens of cameras the spinning threads steal the decoders' CPU: off by default.
+    pub spinning: bool,
+}
+
 /// A loaded ONNX Runtime with its environment; create sessions from it.
 #[derive(Clone)]
 pub struct Runtime {
     pub(crate) env: ort::environment::Environment,
-    pub(crate) intra_threads: usize,
+    pub(crate) options: SessionOptions,
     pub library: PathBuf,
 }
 
@@ -56,7 +66,7 @@ impl std::fmt::Debug for Runtime {
 impl Runtime {
     /// Loads the library once per process. `ort` panics on first use when no library is
     /// loaded, so a missing file is turned into an error before `ort` ever sees it.
-    pub fn load(configured: Option<&Path>, intra_threads: usize) -> Result<Self, DetectError> {
+    pub fn load(configured: Option<&Path>, options: SessionOptions) -> Result<Self, DetectError> {
         let (path, source) = locate_onnxruntime(configured);
         if !path.is_file() {
             return Err(DetectError::RuntimeMissing { path, source_desc: source.describe() });
@@ -65,12 +75,12 @@ impl Runtime {
         // loads (several daemons in one test process, `detect` after `run`) share it.
         static ENV: OnceLock<(ort::environment::Environment, PathBuf)> = OnceLock::new();
         if let Some((env, library)) = ENV.get() {
-            return Ok(Self { env: env.clone(), intra_threads, library: library.clone() });
+            return Ok(Self { env: env.clone(), options, library: library.clone() });
         }
         let builder = ort::init_from(&path)
             .map_err(|e| DetectError::RuntimeLoad { path: path.clone(), message: e.to_string() })?;
         let env = builder.with_name("shaobing").build()?;
         let (env, library) = ENV.get_or_init(|| (env, path));
-        Ok(Self { env: env.clone(), intra_threads, library: library.clone() })
+        Ok(Self { env: env.clone(), options, library: library.clone() })
     }
 }

@@ -16,18 +16,37 @@
 //! Repeated sightings of a hazard whose issue is still open (same dedup key) do not create a
 //! new issue: they bump `occurrences` and `last_seen_ms` of the open one. A partial unique
 //! index on the dedup key of open issues enforces this in the database itself.
+//!
+//! # Lifecycle and outbox
+//!
+//! Status changes follow candidate -> confirmed | dismissed -> dispatched -> resolved ->
+//! verified, each recorded in `status_history` with who and when. Every change to an issue
+//! bumps its `version` and, in the same transaction, leaves the issue's latest snapshot in the
+//! `outbox` (one row per issue, replaced while unsent) for the central database: what is
+//! committed here is what will be sent, and nothing is sent that was not committed.
 
 mod evidence;
+mod lifecycle;
+mod outbox;
+mod report;
 mod schema;
 
-pub use evidence::EvidenceWriter;
+pub use evidence::{EvidenceFile, EvidenceWriter};
+pub use lifecycle::{TransitionError, parse_status};
+pub use outbox::{OutboxKind, OutboxRow, OutboxStats, PRIORITY_EMERGENCY, PRIORITY_ROUTINE};
+pub use report::{DepartmentFigures, report};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use shaobing_core::{CandidateIssue, UnixMillis};
+use serde::Serialize;
+use shaobing_core::{CandidateIssue, IssueStatus, Priority, UnixMillis};
 use std::path::{Path, PathBuf};
 
 /// Name of the database file inside the data directory.
 pub const DB_FILE: &str = "shaobing.sqlite3";
+
+/// An open issue gets at most one occurrence-history row per this many milliseconds: enough
+/// to see when a hazard came and went without a row per analysed frame.
+const OCCURRENCE_SPACING_MS: i64 = 60_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -37,6 +56,8 @@ pub enum StoreError {
     Evidence { path: PathBuf, source: std::io::Error },
     #[error("issue `{0}` not found")]
     NotFound(String),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
 }
 
 /// What happened to a candidate issue.
@@ -48,8 +69,8 @@ pub enum Recorded {
     Folded { id: String, occurrences: i64 },
 }
 
-/// An issue as stored.
-#[derive(Debug, Clone, PartialEq)]
+/// An issue as stored; also the snapshot sent to the central database.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct IssueRow {
     pub id: String,
     pub box_id: String,
@@ -74,8 +95,22 @@ pub struct IssueRow {
     pub first_seen_ms: i64,
     pub last_seen_ms: i64,
     pub occurrences: i64,
+    pub version: i64,
+    pub created_ms: i64,
+    pub resolved_ms: Option<i64>,
+    pub verified_ms: Option<i64>,
     pub evidence_path: Option<String>,
     pub evidence_sha256: Option<String>,
+}
+
+/// One status change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryRow {
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub actor: String,
+    pub note: Option<String>,
+    pub at_ms: i64,
 }
 
 /// The problem database of one box.
@@ -85,6 +120,8 @@ pub struct Store {
     path: PathBuf,
     box_id: String,
     evidence: EvidenceWriter,
+    /// Readings are shed from the outbox beyond this many bytes; issues never are.
+    outbox_cap_bytes: i64,
 }
 
 impl Store {
@@ -96,7 +133,12 @@ impl Store {
         let mut conn = Connection::open(&path).map_err(sql)?;
         schema::configure(&conn).map_err(sql)?;
         schema::migrate(&mut conn).map_err(sql)?;
-        Ok(Self { conn, path, box_id: box_id.to_string(), evidence })
+        Ok(Self { conn, path, box_id: box_id.to_string(), evidence, outbox_cap_bytes: 256 << 20 })
+    }
+
+    /// Sets the outbox size beyond which readings are shed (issues are kept regardless).
+    pub fn set_outbox_cap(&mut self, bytes: u64) {
+        self.outbox_cap_bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
     }
 
     pub fn path(&self) -> &Path {
@@ -114,54 +156,131 @@ impl Store {
     /// Files a candidate issue, or folds it into the open issue with the same dedup key.
     /// `evidence` (a JPEG) is stored only when a new issue is created.
     pub fn record(&mut self, issue: &CandidateIssue, evidence: Option<&[u8]>) -> Result<Recorded, StoreError> {
-        if let Some(folded) = self.fold(issue)? {
-            return Ok(folded);
+        let open = self.open_issue(&issue.dedup_key)?;
+        if let Some((id, occurrences)) = open {
+            self.fold(&id, issue)?;
+            return Ok(Recorded::Folded { id, occurrences: occurrences + 1 });
         }
         let id = uuid::Uuid::now_v7().to_string();
         let file = match evidence {
             Some(jpeg) => Some(self.evidence.write(&format!("{id}-before.jpg"), jpeg)?),
             None => None,
         };
-        let path = self.path.clone();
+        let (path, box_id) = (self.path.clone(), self.box_id.clone());
         let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
-        schema::insert_issue(&tx, &id, &self.box_id, issue)
-            .and_then(|()| match &file {
-                Some(f) => schema::insert_evidence(&tx, &id, "before", f, issue.observed_at),
-                None => Ok(()),
-            })
-            .and_then(|()| tx.commit())
-            .map_err(|source| StoreError::Sqlite { path, source })?;
+        let at = issue.observed_at.0;
+        let priority = outbox::priority_of(issue.priority);
+        (|| {
+            schema::insert_issue(&tx, &id, &box_id, issue)?;
+            lifecycle::record_history(&tx, &id, None, IssueStatus::Candidate, "shaobing", Some(&issue.cause.rule), at)?;
+            schema::insert_occurrence(&tx, &id, issue)?;
+            if let Some(f) = &file {
+                schema::insert_evidence(&tx, &id, "before", f, issue.observed_at)?;
+                outbox::enqueue_evidence(&tx, &id, "before", f, priority)?;
+            }
+            outbox::enqueue_issue(&tx, &id, priority)?;
+            tx.commit()
+        })()
+        .map_err(|source| StoreError::Sqlite { path, source })?;
         Ok(Recorded::Created { id })
     }
 
-    fn fold(&mut self, issue: &CandidateIssue) -> Result<Option<Recorded>, StoreError> {
-        let err = self.sql_err();
-        let open: Option<(String, i64)> = self
-            .conn
+    fn open_issue(&self, dedup_key: &str) -> Result<Option<(String, i64)>, StoreError> {
+        self.conn
             .query_row(
                 "SELECT id, occurrences FROM issues WHERE dedup_key = ?1 AND status IN ('candidate','confirmed','dispatched')",
-                params![issue.dedup_key],
+                params![dedup_key],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
-            .map_err(&err)?;
-        let Some((id, occurrences)) = open else { return Ok(None) };
-        self.conn
-            .execute(
-                "UPDATE issues SET occurrences = occurrences + 1, last_seen_ms = MAX(last_seen_ms, ?2), updated_ms = ?3 WHERE id = ?1",
-                params![id, issue.observed_at.0, UnixMillis::now().0],
-            )
-            .map_err(&err)?;
-        Ok(Some(Recorded::Folded { id, occurrences: occurrences + 1 }))
+            .map_err(self.sql_err())
     }
 
-    /// Issues, newest first.
-    pub fn list(&self, limit: usize) -> Result<Vec<IssueRow>, StoreError> {
-        schema::list(&self.conn, limit).map_err(self.sql_err())
+    fn fold(&mut self, id: &str, issue: &CandidateIssue) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
+        let priority = outbox::priority_of(issue.priority);
+        (|| {
+            tx.execute(
+                "UPDATE issues SET occurrences = occurrences + 1, last_seen_ms = MAX(last_seen_ms, ?2),
+                    updated_ms = ?3, version = version + 1 WHERE id = ?1",
+                params![id, issue.observed_at.0, UnixMillis::now().0],
+            )?;
+            let last: Option<i64> =
+                tx.query_row("SELECT MAX(observed_ms) FROM occurrences WHERE issue_id = ?1", params![id], |r| {
+                    r.get(0)
+                })?;
+            if last.is_none_or(|t| issue.observed_at.0 - t >= OCCURRENCE_SPACING_MS) {
+                schema::insert_occurrence(&tx, id, issue)?;
+            }
+            outbox::enqueue_issue(&tx, id, priority)?;
+            tx.commit()
+        })()
+        .map_err(|source| StoreError::Sqlite { path, source })
+    }
+
+    /// Moves an issue to `to`, recording who did it; refuses transitions the lifecycle does
+    /// not allow (a dismissed issue cannot be verified, say).
+    pub fn transition(
+        &mut self,
+        id: &str,
+        to: IssueStatus,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<IssueRow, StoreError> {
+        let current = self.get(id)?;
+        let from = lifecycle::parse_status(&current.status)?;
+        lifecycle::check(from, to)?;
+        let priority = if current.priority == "emergency" { Priority::Emergency } else { Priority::Routine };
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
+        let now = UnixMillis::now().0;
+        (|| {
+            lifecycle::apply(&tx, id, to, now)?;
+            lifecycle::record_history(&tx, id, Some(from), to, actor, note, now)?;
+            outbox::enqueue_issue(&tx, id, outbox::priority_of(priority))?;
+            tx.commit()
+        })()
+        .map_err(|source| StoreError::Sqlite { path, source })?;
+        self.get(id)
+    }
+
+    /// Issues, newest first, optionally only those in `status`.
+    pub fn list(&self, status: Option<IssueStatus>, limit: usize) -> Result<Vec<IssueRow>, StoreError> {
+        schema::list(&self.conn, status.map(IssueStatus::as_str), limit).map_err(self.sql_err())
     }
 
     pub fn get(&self, id: &str) -> Result<IssueRow, StoreError> {
         schema::get(&self.conn, id).map_err(self.sql_err())?.ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
+    /// The full id of the one issue whose id starts with `prefix`.
+    pub fn resolve_id(&self, prefix: &str) -> Result<String, StoreError> {
+        let mut stmt =
+            self.conn.prepare("SELECT id FROM issues WHERE id LIKE ?1 || '%' LIMIT 2").map_err(self.sql_err())?;
+        let ids: Vec<String> = stmt
+            .query_map(params![prefix], |r| r.get(0))
+            .map_err(self.sql_err())?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(self.sql_err())?;
+        match ids.as_slice() {
+            [one] => Ok(one.clone()),
+            _ => Err(StoreError::NotFound(if ids.is_empty() {
+                prefix.to_string()
+            } else {
+                format!("{prefix} (ambiguous)")
+            })),
+        }
+    }
+
+    /// Status changes of an issue, oldest first.
+    pub fn history(&self, id: &str) -> Result<Vec<HistoryRow>, StoreError> {
+        lifecycle::history(&self.conn, id).map_err(self.sql_err())
+    }
+
+    /// `PRAGMA integrity_check`: "ok" for a sound database.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(self.sql_err())
     }
 }
 

@@ -6,7 +6,8 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use shaobing_core::{CandidateIssue, UnixMillis};
 
 /// Applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE issues (
     id              TEXT PRIMARY KEY,
     box_id          TEXT NOT NULL,
@@ -52,7 +53,56 @@ CREATE TABLE evidence (
     captured_ms INTEGER NOT NULL
 );
 CREATE INDEX evidence_issue ON evidence (issue_id);
-"#];
+"#,
+    r#"
+ALTER TABLE issues ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE issues ADD COLUMN resolved_ms INTEGER;
+ALTER TABLE issues ADD COLUMN verified_ms INTEGER;
+CREATE TABLE status_history (
+    id          INTEGER PRIMARY KEY,
+    issue_id    TEXT NOT NULL REFERENCES issues (id),
+    from_status TEXT,
+    to_status   TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    note        TEXT,
+    at_ms       INTEGER NOT NULL
+);
+CREATE INDEX status_history_issue ON status_history (issue_id);
+CREATE TABLE occurrences (
+    id          INTEGER PRIMARY KEY,
+    issue_id    TEXT NOT NULL REFERENCES issues (id),
+    observed_ms INTEGER NOT NULL,
+    confidence  REAL NOT NULL,
+    summary     TEXT NOT NULL
+);
+CREATE INDEX occurrences_issue ON occurrences (issue_id, observed_ms);
+CREATE TABLE outbox (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind            TEXT NOT NULL CHECK (kind IN ('issue','evidence','reading')),
+    ref_id          TEXT NOT NULL,
+    version         INTEGER NOT NULL,
+    priority        INTEGER NOT NULL,
+    bytes           INTEGER NOT NULL,
+    payload         BLOB NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    created_ms      INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX outbox_issue ON outbox (ref_id) WHERE kind = 'issue';
+CREATE INDEX outbox_order ON outbox (priority DESC, seq);
+CREATE TABLE dead_letter (
+    seq        INTEGER PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    ref_id     TEXT NOT NULL,
+    payload    BLOB NOT NULL,
+    attempts   INTEGER NOT NULL,
+    last_error TEXT,
+    created_ms INTEGER NOT NULL,
+    failed_ms  INTEGER NOT NULL
+);
+"#,
+];
 
 /// WAL lets readers (the CLI, a console) read while the daemon writes; FULL makes a commit
 /// durable across power loss, which an unattended box on a street pole will see.
@@ -116,6 +166,14 @@ pub(crate) fn insert_issue(tx: &Transaction<'_>, id: &str, box_id: &str, i: &Can
     Ok(())
 }
 
+pub(crate) fn insert_occurrence(tx: &Transaction<'_>, issue_id: &str, i: &CandidateIssue) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO occurrences (issue_id, observed_ms, confidence, summary) VALUES (?1, ?2, ?3, ?4)",
+        params![issue_id, i.observed_at.0, f64::from(i.cause.confidence), i.cause.summary],
+    )?;
+    Ok(())
+}
+
 pub(crate) fn insert_evidence(
     tx: &Transaction<'_>,
     issue_id: &str,
@@ -132,7 +190,8 @@ pub(crate) fn insert_evidence(
 
 const SELECT: &str = "SELECT i.id, i.box_id, i.dedup_key, i.category, i.event_code, i.whistle_kind, i.channel,
     i.priority, i.status, i.source, i.zone, i.lat, i.lon, i.address, i.cause, i.rule, i.confidence, i.department,
-    i.tier, i.resolution_path, i.first_seen_ms, i.last_seen_ms, i.occurrences,
+    i.tier, i.resolution_path, i.first_seen_ms, i.last_seen_ms, i.occurrences, i.version, i.created_ms,
+    i.resolved_ms, i.verified_ms,
     (SELECT path FROM evidence e WHERE e.issue_id = i.id AND e.kind = 'before' ORDER BY e.id LIMIT 1),
     (SELECT sha256 FROM evidence e WHERE e.issue_id = i.id AND e.kind = 'before' ORDER BY e.id LIMIT 1)
     FROM issues i";
@@ -162,14 +221,21 @@ fn row(r: &Row<'_>) -> rusqlite::Result<IssueRow> {
         first_seen_ms: r.get(20)?,
         last_seen_ms: r.get(21)?,
         occurrences: r.get(22)?,
-        evidence_path: r.get(23)?,
-        evidence_sha256: r.get(24)?,
+        version: r.get(23)?,
+        created_ms: r.get(24)?,
+        resolved_ms: r.get(25)?,
+        verified_ms: r.get(26)?,
+        evidence_path: r.get(27)?,
+        evidence_sha256: r.get(28)?,
     })
 }
 
-pub(crate) fn list(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<IssueRow>> {
-    let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY i.first_seen_ms DESC, i.id DESC LIMIT ?1"))?;
-    let rows = stmt.query_map(params![limit as i64], row)?;
+/// Issues newest first, optionally only those with `status`.
+pub(crate) fn list(conn: &Connection, status: Option<&str>, limit: usize) -> rusqlite::Result<Vec<IssueRow>> {
+    let mut stmt = conn.prepare(&format!(
+        "{SELECT} WHERE (?1 IS NULL OR i.status = ?1) ORDER BY i.first_seen_ms DESC, i.id DESC LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![status, limit as i64], row)?;
     rows.collect()
 }
 

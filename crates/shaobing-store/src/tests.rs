@@ -1,42 +1,8 @@
 use super::*;
-use shaobing_core::{
-    BBox, Category, Cause, Detection, DiscoveryChannel, EscalationTier, Location, Point, Priority, Responsibility,
-    ZoneId,
-};
+use shaobing_core::IssueStatus;
 
 fn candidate(key: &str, at: i64) -> CandidateIssue {
-    CandidateIssue {
-        dedup_key: key.into(),
-        category: Category::IllegalParking,
-        location: Location {
-            lat: Some(39.93),
-            lon: Some(116.45),
-            address: Some("三里屯路 19 号".into()),
-            grid_cell: None,
-            source: "cam-1".into(),
-            zone: Some(ZoneId("kerb".into())),
-            image_point: Some(Point { x: 0.85, y: 0.2 }),
-        },
-        cause: Cause {
-            summary: "truck stationary 25 s in no-parking zone kerb".into(),
-            rule: "illegal_parking/dwell".into(),
-            confidence: 0.7,
-            detections: vec![Detection {
-                class_id: 7,
-                label: "truck".into(),
-                score: 0.7,
-                bbox: BBox::from_corners(0.8, 0.1, 0.9, 0.2),
-            }],
-        },
-        responsibility: Responsibility {
-            department: "交通支队".into(),
-            tier: EscalationTier::StreetToDistrict,
-            resolution_path: "劝离".into(),
-        },
-        priority: Priority::Routine,
-        channel: DiscoveryChannel::CommandCentreVideo,
-        observed_at: UnixMillis(at),
-    }
+    CandidateIssue::example(key, UnixMillis(at))
 }
 
 #[test]
@@ -52,7 +18,7 @@ fn repeated_sightings_fold_into_one_open_issue() {
     let other = store.record(&candidate("k2", 9_000), None).unwrap();
     assert!(matches!(other, Recorded::Created { .. }));
 
-    let rows = store.list(10).unwrap();
+    let rows = store.list(None, 10).unwrap();
     assert_eq!(rows.len(), 2);
     let row = store.get(&id).unwrap();
     assert_eq!((row.occurrences, row.first_seen_ms, row.last_seen_ms), (5, 1_000, 5_000));
@@ -76,10 +42,88 @@ fn database_is_wal_full_and_reopens_with_data() {
         store.record(&candidate("k1", 1), None).unwrap();
     }
     let store = Store::open(dir.path(), "box-1").unwrap();
-    assert_eq!(store.list(10).unwrap().len(), 1, "migrations are not re-run over data");
+    assert_eq!(store.list(None, 10).unwrap().len(), 1, "migrations are not re-run over data");
     let mode: String = store.conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
     let sync: i64 = store.conn.pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap();
     assert_eq!((mode.as_str(), sync), ("wal", 2));
+}
+
+#[test]
+fn lifecycle_is_recorded_and_figures_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), "box-1").unwrap();
+    let Recorded::Created { id } = store.record(&candidate("k1", 1_000), None).unwrap() else { panic!() };
+    store.transition(&id, IssueStatus::Confirmed, "duty-officer", None).unwrap();
+    store.transition(&id, IssueStatus::Dispatched, "duty-officer", Some("交通支队")).unwrap();
+    let err = store.transition(&id, IssueStatus::Verified, "someone", None).unwrap_err();
+    assert!(err.to_string().contains("from `dispatched` to `verified`"), "{err}");
+    store.transition(&id, IssueStatus::Resolved, "traffic-police", Some("vehicle moved")).unwrap();
+    let row = store.transition(&id, IssueStatus::Verified, "camera", None).unwrap();
+    assert_eq!(row.status, "verified");
+    assert!(row.verified_ms.is_some() && row.resolved_ms.is_some());
+    assert_eq!(row.version, 5, "created + four changes");
+    let history = store.history(&id).unwrap();
+    let path: Vec<&str> = history.iter().map(|h| h.to_status.as_str()).collect();
+    assert_eq!(path, ["candidate", "confirmed", "dispatched", "resolved", "verified"]);
+    assert_eq!(history[3].actor, "traffic-police");
+    assert_eq!(history[3].note.as_deref(), Some("vehicle moved"));
+
+    // An open issue in another category, for the report.
+    store.record(&candidate("k2", 2_000), None).unwrap();
+    let figures = report(&store).unwrap();
+    assert_eq!(figures.len(), 1, "one department and category");
+    let f = &figures[0];
+    assert_eq!((f.created, f.open, f.resolved, f.verified), (2, 1, 1, 1));
+    assert!(f.mean_secs_to_verified.is_some_and(|s| s >= 0.0));
+    assert!(f.oldest_open_ms.is_some());
+}
+
+#[test]
+fn outbox_holds_the_latest_snapshot_and_delivers_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), "box-1").unwrap();
+    let Recorded::Created { id } = store.record(&candidate("k1", 1_000), Some(b"\xFF\xD8jpeg")).unwrap() else {
+        panic!()
+    };
+    let batch = store.outbox_batch(10).unwrap();
+    assert_eq!(batch.iter().map(|r| r.kind).collect::<Vec<_>>(), [OutboxKind::Evidence, OutboxKind::Issue]);
+    let issue = batch.iter().find(|r| r.kind == OutboxKind::Issue).unwrap().clone();
+    // A later sighting replaces the unsent snapshot rather than queueing another.
+    store.record(&candidate("k1", 2_000), None).unwrap();
+    let again = store.outbox_batch(10).unwrap();
+    let newer = again.iter().find(|r| r.kind == OutboxKind::Issue).unwrap();
+    assert_eq!((newer.seq, newer.version), (issue.seq, issue.version + 1));
+    // Acknowledging the older version must not drop the newer snapshot.
+    store.outbox_delivered(&[(issue.seq, issue.version)]).unwrap();
+    assert_eq!(store.outbox_stats().unwrap().issues, 1);
+    store.outbox_delivered(&again.iter().map(|r| (r.seq, r.version)).collect::<Vec<_>>()).unwrap();
+    assert_eq!(store.outbox_stats().unwrap().rows, 0);
+    let snapshot: serde_json::Value = serde_json::from_slice(&newer.payload).unwrap();
+    assert_eq!(snapshot["id"], id.as_str());
+    assert_eq!(snapshot["occurrences"], 2);
+}
+
+#[test]
+fn poison_rows_go_to_dead_letters_and_readings_are_shed_before_issues() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), "box-1").unwrap();
+    store.set_outbox_cap(4_000);
+    store.record(&candidate("k1", 1_000), None).unwrap();
+    let issue_seq = store.outbox_batch(1).unwrap()[0].seq;
+    let mut shed = 0;
+    for i in 0..50 {
+        shed += store.enqueue_reading(&format!("pm25-{i}"), &[b'x'; 200]).unwrap();
+    }
+    let stats = store.outbox_stats().unwrap();
+    assert!(shed > 0 && stats.bytes <= 4_000, "{shed} shed, {stats:?}");
+    assert_eq!(stats.issues, 1, "the issue is never shed");
+    let retry = UnixMillis(0);
+    assert!(!store.outbox_failed(issue_seq, "bad row", 3, retry).unwrap());
+    assert!(!store.outbox_failed(issue_seq, "bad row", 3, retry).unwrap());
+    assert!(store.outbox_failed(issue_seq, "bad row", 3, retry).unwrap(), "third failure dead-letters");
+    let stats = store.outbox_stats().unwrap();
+    assert_eq!((stats.issues, stats.dead_letters), (0, 1));
+    assert_eq!(store.integrity_check().unwrap(), "ok");
 }
 
 #[test]

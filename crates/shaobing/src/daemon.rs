@@ -5,15 +5,16 @@ use anyhow::Context;
 use shaobing_camera::{CameraExit, CameraSpec, FrameSlot, RetryPolicy, init_gstreamer, run_camera};
 use shaobing_config::{AnalysisMode, Config, OnEos, Transport};
 use shaobing_core::CameraId;
-use shaobing_detect::{Detector, Manifest, Runtime};
+use shaobing_detect::{Detector, Manifest, Runtime, SessionOptions};
 use shaobing_metrics::Metrics;
+use shaobing_sink_postgres::{DrainConfig, DrainStats, drain};
 use shaobing_store::{Recorded, Store};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +30,7 @@ pub struct Daemon {
     metrics_addr: SocketAddr,
     cameras: JoinSet<CameraExit>,
     analysers: JoinSet<()>,
+    sinks: JoinSet<()>,
     store: std::thread::JoinHandle<()>,
     store_path: PathBuf,
     evidence_dir: PathBuf,
@@ -39,7 +41,9 @@ impl Daemon {
     /// starts metrics, cameras and analysis.
     pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<Self> {
         init_gstreamer().context("cannot initialise GStreamer")?;
-        let runtime = Runtime::load(config.runtime.onnxruntime_path.as_deref(), config.runtime.intra_threads)?;
+        let options =
+            SessionOptions { intra_threads: config.runtime.intra_threads, spinning: config.runtime.intra_op_spinning };
+        let runtime = Runtime::load(config.runtime.onnxruntime_path.as_deref(), options)?;
         let manifest = Manifest::load(&crate::paths::manifest(config.models.manifest.as_deref()))?;
         let detectors = load_detectors(&config, &runtime, &manifest)?;
         let store = Store::open(&config.daemon.data_dir, &config.daemon.box_id)?;
@@ -48,8 +52,13 @@ impl Daemon {
         let server = shaobing_metrics::serve(config.metrics.listen, metrics.clone(), cancel.child_token())
             .await
             .with_context(|| format!("cannot listen on metrics.listen = {}", config.metrics.listen))?;
+        let wake = Arc::new(Notify::new());
+        let mut sinks = JoinSet::new();
+        if let Some(central) = &config.central {
+            sinks.spawn(central_drain(&config, central, wake.clone(), cancel.child_token())?);
+        }
         let (tx, rx) = mpsc::channel(ISSUE_QUEUE);
-        let store = spawn_store(store, rx, metrics.clone())?;
+        let store = spawn_store(store, rx, metrics.clone(), wake)?;
         let mut cameras = JoinSet::new();
         let mut analysers = JoinSet::new();
         for camera in &config.cameras {
@@ -67,6 +76,7 @@ impl Daemon {
             metrics_addr: server.local_addr,
             cameras,
             analysers,
+            sinks,
             store,
             store_path,
             evidence_dir,
@@ -105,8 +115,30 @@ impl Daemon {
             .await?
             .map_err(|_| anyhow::anyhow!("store thread panicked"))?;
         self.cancel.cancel();
+        while self.sinks.join_next().await.is_some() {}
         Ok(())
     }
+}
+
+/// The outbox drain toward the central PostgreSQL, on its own connection to the store.
+fn central_drain(
+    config: &Config,
+    central: &shaobing_config::CentralConfig,
+    wake: Arc<Notify>,
+    cancel: CancellationToken,
+) -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    let mut postgres: tokio_postgres::Config =
+        central.url.parse().with_context(|| format!("central.url `{}` is not a connection string", central.url))?;
+    if let Some(password) = &central.password {
+        postgres.password(password.expose());
+    }
+    postgres.connect_timeout(Duration::from_secs(5)).keepalives_idle(Duration::from_secs(10));
+    let mut store = Store::open(&config.daemon.data_dir, &config.daemon.box_id)?;
+    store.set_outbox_cap(central.outbox_max_bytes);
+    let drain_config =
+        DrainConfig { batch: central.batch, max_attempts: central.max_attempts, ..DrainConfig::new(postgres) };
+    let stats = Arc::new(DrainStats::default());
+    Ok(drain(Arc::new(Mutex::new(store)), drain_config, wake, stats, cancel))
 }
 
 fn load_detectors(
@@ -135,6 +167,7 @@ pub fn camera_spec(c: &shaobing_config::CameraConfig) -> CameraSpec {
         keyframes_only: c.analysis_mode == AnalysisMode::Keyframes,
         analysis_fps: c.analysis_fps,
         analysis_width: c.analysis_width,
+        decoder_threads: c.decoder_threads,
         restart_on_eos: c.on_eos == OnEos::Restart,
         watchdog: secs(c.watchdog_secs),
         retry: RetryPolicy {
@@ -153,6 +186,7 @@ fn spawn_store(
     mut store: Store,
     mut rx: mpsc::Receiver<IssueWork>,
     metrics: Metrics,
+    wake: Arc<Notify>,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let thread = std::thread::Builder::new().name("store".into()).spawn(move || {
         while let Some((issue, jpeg)) = rx.blocking_recv() {
@@ -169,6 +203,8 @@ fn spawn_store(
             };
             match recorded {
                 Recorded::Created { id } => {
+                    // The drain sends new issues at once rather than at its next poll.
+                    wake.notify_one();
                     metrics.issue_emitted(issue.category.as_str(), issue.priority.as_str());
                     tracing::info!(%id, category = %issue.category, cause = %issue.cause.summary, "issue filed");
                 }

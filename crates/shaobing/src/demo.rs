@@ -64,7 +64,7 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     daemon.wait().await?;
     drop(server);
     let store = Store::open(data_dir, &box_id)?;
-    let rows = store.list(100)?;
+    let rows = store.list(None, 100)?;
     print!("{}", issue_table(&rows));
     println!("\nproblem database: {}", store.path().display());
     println!("snapshots:        {}", store.evidence_dir().display());

@@ -4,5 +4,6 @@
 pub mod analysis;
 pub mod daemon;
 pub mod demo;
+pub mod issues_cli;
 pub mod paths;
 pub mod table;

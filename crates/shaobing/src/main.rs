@@ -36,6 +36,17 @@ enum Command {
     },
     /// Validate a configuration file; exit code 2 when it is invalid.
     CheckConfig { config: PathBuf },
+    /// Read and update the box's problem database.
+    Issues {
+        /// The daemon's configuration, for its data directory.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The data directory (overrides the configuration's).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[command(subcommand)]
+        command: shaobing::issues_cli::IssuesCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -55,6 +66,7 @@ fn main() -> ExitCode {
             };
         }
         Command::Run { config } => runtime().and_then(|rt| rt.block_on(run(config))),
+        Command::Issues { config, data_dir, command } => issues(config, data_dir, command),
         Command::Demo { data_dir } => runtime().and_then(|rt| rt.block_on(shaobing::demo::run(&data_dir))),
     };
     match result {
@@ -64,6 +76,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn issues(
+    config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    command: shaobing::issues_cli::IssuesCommand,
+) -> anyhow::Result<()> {
+    let data_dir = match (data_dir, config) {
+        (Some(d), _) => d,
+        (None, Some(c)) => shaobing_config::Config::load(&c)?.daemon.data_dir,
+        (None, None) => PathBuf::from("var"),
+    };
+    shaobing::issues_cli::run(&data_dir, command)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -31,6 +31,7 @@ pub fn spec(id: &str, uri: &str) -> CameraSpec {
         keyframes_only: false,
         analysis_fps: 5.0,
         analysis_width: None,
+        decoder_threads: 1,
         restart_on_eos: true,
         watchdog: Duration::from_secs(3),
         retry: RetryPolicy {

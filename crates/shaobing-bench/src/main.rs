@@ -1,0 +1,48 @@
+//! `shaobing-bench`: measured comparisons, each against a baseline run in the same process
+//! and the same minute, so the ratio holds whatever else the machine is doing.
+
+mod cameras;
+mod fixture;
+mod procfs;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "shaobing-bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Largest number of simulated 1080p25 H.264 RTSP cameras this box sustains, analysed at
+    /// >= 0.5 frames/s each, in key-frame mode against decoding every frame.
+    Cameras(cameras::Args),
+    /// (internal) One trial of the cameras benchmark in a fresh process, so that its memory
+    /// is its own; prints one result line.
+    CameraTrial(cameras::TrialArgs),
+    /// (internal) Serve the 1080p fixture on MOUNTS RTSP mounts; prints the port.
+    ServeFixture {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        mounts: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Cameras(args) => cameras::run(args),
+        Command::CameraTrial(args) => tokio::runtime::Runtime::new()?.block_on(cameras::trial_main(args)),
+        Command::ServeFixture { file, mounts } => fixture::serve(&file, mounts),
+    }
+}

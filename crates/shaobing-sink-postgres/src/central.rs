@@ -1,0 +1,180 @@
+//! The central schema and the idempotent writes into it.
+
+use crate::SinkError;
+use serde::Deserialize;
+use shaobing_store::{OutboxKind, OutboxRow};
+use tokio_postgres::GenericClient;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS shaobing_issues (
+    id              TEXT PRIMARY KEY,
+    box_id          TEXT NOT NULL,
+    version         BIGINT NOT NULL,
+    category        TEXT NOT NULL,
+    event_code      TEXT NOT NULL,
+    whistle_kind    TEXT NOT NULL,
+    channel         TEXT NOT NULL,
+    priority        TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    source          TEXT NOT NULL,
+    zone            TEXT,
+    lat             DOUBLE PRECISION,
+    lon             DOUBLE PRECISION,
+    address         TEXT,
+    cause           TEXT NOT NULL,
+    rule            TEXT NOT NULL,
+    confidence      DOUBLE PRECISION NOT NULL,
+    department      TEXT NOT NULL,
+    tier            TEXT NOT NULL,
+    resolution_path TEXT NOT NULL,
+    first_seen_ms   BIGINT NOT NULL,
+    last_seen_ms    BIGINT NOT NULL,
+    occurrences     BIGINT NOT NULL,
+    created_ms      BIGINT NOT NULL,
+    resolved_ms     BIGINT,
+    verified_ms     BIGINT,
+    received_at     TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS shaobing_issues_open ON shaobing_issues (status, priority);
+CREATE TABLE IF NOT EXISTS shaobing_evidence (
+    issue_id TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    sha256   TEXT NOT NULL,
+    bytes    BIGINT NOT NULL,
+    data     BYTEA NOT NULL,
+    PRIMARY KEY (issue_id, kind, sha256)
+);
+CREATE TABLE IF NOT EXISTS shaobing_readings (
+    ref_id  TEXT PRIMARY KEY,
+    payload JSONB NOT NULL
+);
+";
+
+/// Creates the central tables when missing. Safe to run from every box at every start.
+pub async fn migrate(client: &impl GenericClient) -> Result<(), SinkError> {
+    client.batch_execute(SCHEMA).await?;
+    Ok(())
+}
+
+/// The issue snapshot an outbox row carries (the store's `IssueRow` as JSON).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CentralIssue {
+    pub id: String,
+    pub box_id: String,
+    pub version: i64,
+    pub category: String,
+    pub event_code: String,
+    pub whistle_kind: String,
+    pub channel: String,
+    pub priority: String,
+    pub status: String,
+    pub source: String,
+    pub zone: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub address: Option<String>,
+    pub cause: String,
+    pub rule: String,
+    pub confidence: f64,
+    pub department: String,
+    pub tier: String,
+    pub resolution_path: String,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub occurrences: i64,
+    pub created_ms: i64,
+    pub resolved_ms: Option<i64>,
+    pub verified_ms: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct EvidenceRef {
+    issue_id: String,
+    kind: String,
+    path: std::path::PathBuf,
+    sha256: String,
+}
+
+fn bad(row: &OutboxRow, message: impl std::fmt::Display) -> SinkError {
+    SinkError::BadRow { seq: row.seq, message: message.to_string() }
+}
+
+/// Writes one outbox row; writing it twice leaves the central database as writing it once.
+pub async fn write(client: &impl GenericClient, row: &OutboxRow) -> Result<(), SinkError> {
+    match row.kind {
+        OutboxKind::Issue => write_issue(client, &serde_json::from_slice(&row.payload).map_err(|e| bad(row, e))?).await,
+        OutboxKind::Evidence => write_evidence(client, row).await,
+        OutboxKind::Reading => {
+            let payload: serde_json::Value = serde_json::from_slice(&row.payload).map_err(|e| bad(row, e))?;
+            client
+                .execute(
+                    "INSERT INTO shaobing_readings (ref_id, payload) VALUES ($1, $2::TEXT::JSONB) ON CONFLICT DO NOTHING",
+                    &[&row.ref_id, &payload.to_string()],
+                )
+                .await?;
+            Ok(())
+        }
+    }
+}
+
+async fn write_issue(client: &impl GenericClient, i: &CentralIssue) -> Result<(), SinkError> {
+    client
+        .execute(
+            "INSERT INTO shaobing_issues (id, box_id, version, category, event_code, whistle_kind, channel, priority,
+                status, source, zone, lat, lon, address, cause, rule, confidence, department, tier, resolution_path,
+                first_seen_ms, last_seen_ms, occurrences, created_ms, resolved_ms, verified_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+                $21, $22, $23, $24, $25, $26)
+             ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status,
+                last_seen_ms = EXCLUDED.last_seen_ms, occurrences = EXCLUDED.occurrences,
+                resolved_ms = EXCLUDED.resolved_ms, verified_ms = EXCLUDED.verified_ms, received_at = now()
+             WHERE shaobing_issues.version < EXCLUDED.version",
+            &[
+                &i.id,
+                &i.box_id,
+                &i.version,
+                &i.category,
+                &i.event_code,
+                &i.whistle_kind,
+                &i.channel,
+                &i.priority,
+                &i.status,
+                &i.source,
+                &i.zone,
+                &i.lat,
+                &i.lon,
+                &i.address,
+                &i.cause,
+                &i.rule,
+                &i.confidence,
+                &i.department,
+                &i.tier,
+                &i.resolution_path,
+                &i.first_seen_ms,
+                &i.last_seen_ms,
+                &i.occurrences,
+                &i.created_ms,
+                &i.resolved_ms,
+                &i.verified_ms,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+async fn write_evidence(client: &impl GenericClient, row: &OutboxRow) -> Result<(), SinkError> {
+    let r: EvidenceRef = serde_json::from_slice(&row.payload).map_err(|e| bad(row, e))?;
+    let data = tokio::fs::read(&r.path).await.map_err(|e| bad(row, format!("{}: {e}", r.path.display())))?;
+    let actual = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&data));
+    if actual != r.sha256 {
+        return Err(bad(row, format!("{} changed on disk: sha256 {actual}, expected {}", r.path.display(), r.sha256)));
+    }
+    client
+        .execute(
+            "INSERT INTO shaobing_evidence (issue_id, kind, sha256, bytes, data) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT DO NOTHING",
+            &[&r.issue_id, &r.kind, &r.sha256, &(data.len() as i64), &data],
+        )
+        .await?;
+    Ok(())
+}

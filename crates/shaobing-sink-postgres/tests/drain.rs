@@ -1,0 +1,165 @@
+//! The outbox drained into a real PostgreSQL: a cut link, a poison row, an interrupted drain.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use shaobing_core::{CandidateIssue, UnixMillis};
+use shaobing_sink_postgres::{DrainConfig, DrainStats, drain};
+use shaobing_store::Store;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::{CutProxy, Pg};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+struct Box_ {
+    _dir: tempfile::TempDir,
+    store: Arc<Mutex<Store>>,
+    stats: Arc<DrainStats>,
+    wake: Arc<Notify>,
+}
+
+impl Box_ {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Mutex::new(Store::open(dir.path(), "box-t").unwrap()));
+        Self { _dir: dir, store, stats: Arc::new(DrainStats::default()), wake: Arc::new(Notify::new()) }
+    }
+
+    fn file(&self, key: &str, cause: Option<&str>) {
+        let mut issue = CandidateIssue::example(key, UnixMillis::now());
+        if let Some(c) = cause {
+            issue.cause.summary = c.into();
+        }
+        self.store.lock().unwrap().record(&issue, Some(b"\xFF\xD8 evidence")).unwrap();
+        self.wake.notify_one();
+    }
+
+    fn start(&self, postgres: tokio_postgres::Config, cancel: &CancellationToken) -> tokio::task::JoinHandle<()> {
+        let config = DrainConfig {
+            batch: 50,
+            max_attempts: 3,
+            retry_initial: Duration::from_millis(100),
+            retry_max: Duration::from_secs(1),
+            timeout: Duration::from_secs(5),
+            ..DrainConfig::new(postgres)
+        };
+        tokio::spawn(drain(self.store.clone(), config, self.wake.clone(), self.stats.clone(), cancel.clone()))
+    }
+
+    fn outbox_rows(&self) -> i64 {
+        self.store.lock().unwrap().outbox_stats().unwrap().rows
+    }
+}
+
+async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.map(|r| r.get(0)).unwrap_or(-1)
+}
+
+async fn until(timeout: Duration, mut f: impl AsyncFnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issues_filed_while_the_central_database_is_cut_off_all_arrive_once() {
+    let pg = Pg::fresh().await;
+    let proxy = CutProxy::start(pg.port).await;
+    let b = Box_::new();
+    let cancel = CancellationToken::new();
+    let task = b.start(pg.via(&proxy), &cancel);
+    for i in 0..20 {
+        b.file(&format!("before-{i}"), None);
+    }
+    let client = pg.client().await;
+    let first =
+        until(Duration::from_secs(20), async || count(&client, "SELECT COUNT(*) FROM shaobing_issues").await == 20);
+    assert!(first.await, "connect failures {}", b.stats.connect_failures.load(Ordering::Relaxed));
+
+    proxy.cut(true);
+    let cut_at = Instant::now();
+    let mut filed = 20;
+    while cut_at.elapsed() < Duration::from_secs(30) {
+        b.file(&format!("during-{filed}"), None);
+        b.file("before-0", None); // a repeat sighting: a newer version of an issue already sent
+        filed += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(b.outbox_rows() > 200, "issues wait in the outbox while the link is cut");
+    proxy.cut(false);
+    let all_in = until(Duration::from_secs(60), async || {
+        b.outbox_rows() == 0 && count(&client, "SELECT COUNT(*) FROM shaobing_issues").await == filed
+    })
+    .await;
+    assert!(
+        all_in,
+        "{} of {filed} issues arrived; {} rows left",
+        count(&client, "SELECT COUNT(*) FROM shaobing_issues").await,
+        b.outbox_rows()
+    );
+    assert_eq!(count(&client, "SELECT COUNT(DISTINCT id) FROM shaobing_issues").await, filed, "no duplicates");
+    assert_eq!(count(&client, "SELECT COUNT(*) FROM shaobing_evidence").await, filed, "evidence travels too");
+    let local = b.store.lock().unwrap().list(None, 10_000).unwrap();
+    let repeated = local.iter().find(|r| r.dedup_key == "before-0").unwrap();
+    let central: i64 = client
+        .query_one("SELECT occurrences FROM shaobing_issues WHERE id = $1", &[&repeated.id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(central, repeated.occurrences, "the latest version reached the centre");
+    assert!(b.stats.connect_failures.load(Ordering::Relaxed) >= 1);
+    cancel.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_row_is_dead_lettered_and_does_not_hold_back_the_others() {
+    let pg = Pg::fresh().await;
+    let b = Box_::new();
+    for i in 0..10 {
+        // PostgreSQL refuses NUL in text; SQLite stores it: a row only the centre rejects.
+        let cause = (i == 3).then_some("truck\0 stationary");
+        b.file(&format!("k{i}"), cause);
+    }
+    let cancel = CancellationToken::new();
+    let task = b.start(pg.config.clone(), &cancel);
+    let client = pg.client().await;
+    let settled = until(Duration::from_secs(30), async || b.outbox_rows() == 0).await;
+    assert!(settled, "{} rows still queued", b.outbox_rows());
+    assert_eq!(count(&client, "SELECT COUNT(*) FROM shaobing_issues").await, 9);
+    assert_eq!(b.store.lock().unwrap().outbox_stats().unwrap().dead_letters, 1);
+    assert_eq!(b.stats.dead_lettered.load(Ordering::Relaxed), 1);
+    cancel.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_killed_mid_batch_loses_nothing_and_duplicates_nothing() {
+    let pg = Pg::fresh().await;
+    let b = Box_::new();
+    for i in 0..400 {
+        b.file(&format!("k{i}"), None);
+    }
+    let cancel = CancellationToken::new();
+    let task = b.start(pg.config.clone(), &cancel);
+    let stats = b.stats.clone();
+    assert!(until(Duration::from_secs(30), async || stats.delivered.load(Ordering::Relaxed) >= 150).await);
+    task.abort(); // no clean shutdown: whatever batch was in flight is cut off
+    let _ = task.await;
+    let cancel = CancellationToken::new();
+    let task = b.start(pg.config.clone(), &cancel);
+    let client = pg.client().await;
+    assert!(until(Duration::from_secs(30), async || b.outbox_rows() == 0).await);
+    assert_eq!(count(&client, "SELECT COUNT(*) FROM shaobing_issues").await, 400);
+    assert_eq!(count(&client, "SELECT COUNT(*) FROM shaobing_evidence").await, 400);
+    cancel.cancel();
+    task.await.unwrap();
+}

@@ -1,0 +1,222 @@
+//! The outbox toward the central database: at-least-once, ordered by priority then age, with
+//! idempotent ids and versions so a row sent twice changes nothing.
+//!
+//! Policy when full: readings are shed oldest first; issues and their evidence are never shed
+//! (an outbox of only issues above the cap keeps growing and says so in its stats).
+
+use crate::evidence::EvidenceFile;
+use crate::{Store, StoreError, schema};
+use rusqlite::{OptionalExtension, Transaction, params};
+use shaobing_core::{Priority, UnixMillis};
+
+pub const PRIORITY_EMERGENCY: i64 = 2;
+pub const PRIORITY_ROUTINE: i64 = 1;
+const PRIORITY_READING: i64 = 0;
+
+pub(crate) fn priority_of(p: Priority) -> i64 {
+    match p {
+        Priority::Emergency => PRIORITY_EMERGENCY,
+        Priority::Routine => PRIORITY_ROUTINE,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxKind {
+    /// Payload: the issue's latest snapshot (`IssueRow` as JSON).
+    Issue,
+    /// Payload: `{issue_id, kind, path, sha256, bytes}`; the file travels with it.
+    Evidence,
+    /// Payload: a reading as JSON.
+    Reading,
+}
+
+impl OutboxKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            OutboxKind::Issue => "issue",
+            OutboxKind::Evidence => "evidence",
+            OutboxKind::Reading => "reading",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "issue" => OutboxKind::Issue,
+            "evidence" => OutboxKind::Evidence,
+            _ => OutboxKind::Reading,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    pub seq: i64,
+    pub kind: OutboxKind,
+    pub ref_id: String,
+    /// Delivery is acknowledged only for this version: a newer snapshot written meanwhile
+    /// stays queued.
+    pub version: i64,
+    pub priority: i64,
+    pub payload: Vec<u8>,
+    pub attempts: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxStats {
+    pub rows: i64,
+    pub bytes: i64,
+    pub issues: i64,
+    pub dead_letters: i64,
+}
+
+fn insert(
+    tx: &Transaction<'_>,
+    kind: OutboxKind,
+    ref_id: &str,
+    version: i64,
+    priority: i64,
+    bytes: i64,
+    payload: &[u8],
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO outbox (kind, ref_id, version, priority, bytes, payload, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (ref_id) WHERE kind = 'issue' DO UPDATE SET
+            version = excluded.version, priority = MAX(priority, excluded.priority),
+            bytes = excluded.bytes, payload = excluded.payload, next_attempt_ms = 0",
+        params![kind.as_str(), ref_id, version, priority, bytes, payload, UnixMillis::now().0],
+    )?;
+    Ok(())
+}
+
+/// Queues the issue's current snapshot, replacing an unsent older one.
+pub(crate) fn enqueue_issue(tx: &Transaction<'_>, id: &str, priority: i64) -> rusqlite::Result<()> {
+    let Some(row) = schema::get(tx, id)? else { return Ok(()) };
+    let payload = serde_json::to_vec(&row).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    insert(tx, OutboxKind::Issue, id, row.version, priority, payload.len() as i64, &payload)
+}
+
+pub(crate) fn enqueue_evidence(
+    tx: &Transaction<'_>,
+    issue_id: &str,
+    kind: &str,
+    file: &EvidenceFile,
+    priority: i64,
+) -> rusqlite::Result<()> {
+    let payload = serde_json::json!({
+        "issue_id": issue_id, "kind": kind, "path": file.path, "sha256": file.sha256, "bytes": file.bytes,
+    });
+    let bytes = i64::try_from(file.bytes).unwrap_or(i64::MAX);
+    insert(tx, OutboxKind::Evidence, issue_id, 1, priority, bytes, payload.to_string().as_bytes())
+}
+
+impl Store {
+    /// Queues a reading for the central database, shedding the oldest readings when the
+    /// outbox is over its cap. Returns how many readings were shed.
+    pub fn enqueue_reading(&mut self, ref_id: &str, payload: &[u8]) -> Result<usize, StoreError> {
+        let (path, cap) = (self.path.clone(), self.outbox_cap_bytes);
+        let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
+        (|| {
+            insert(&tx, OutboxKind::Reading, ref_id, 1, PRIORITY_READING, payload.len() as i64, payload)?;
+            let shed = shed_readings(&tx, cap)?;
+            tx.commit()?;
+            Ok(shed)
+        })()
+        .map_err(|source| StoreError::Sqlite { path, source })
+    }
+
+    /// Up to `limit` rows due for delivery: emergencies first, then oldest first.
+    pub fn outbox_batch(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT seq, kind, ref_id, version, priority, payload, attempts FROM outbox
+                 WHERE next_attempt_ms <= ?1 ORDER BY priority DESC, seq LIMIT ?2",
+            )
+            .map_err(self.sql_err())?;
+        let rows = stmt
+            .query_map(params![UnixMillis::now().0, limit as i64], |r| {
+                Ok(OutboxRow {
+                    seq: r.get(0)?,
+                    kind: OutboxKind::parse(&r.get::<_, String>(1)?),
+                    ref_id: r.get(2)?,
+                    version: r.get(3)?,
+                    priority: r.get(4)?,
+                    payload: r.get(5)?,
+                    attempts: r.get(6)?,
+                })
+            })
+            .map_err(self.sql_err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.sql_err())
+    }
+
+    /// Removes delivered rows, each only if it still holds the version that was delivered.
+    pub fn outbox_delivered(&mut self, rows: &[(i64, i64)]) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
+        (|| {
+            for (seq, version) in rows {
+                tx.execute("DELETE FROM outbox WHERE seq = ?1 AND version = ?2", params![seq, version])?;
+            }
+            tx.commit()
+        })()
+        .map_err(|source| StoreError::Sqlite { path, source })
+    }
+
+    /// Records a failed delivery of one row. After `max_attempts` the row moves to the
+    /// dead-letter table instead of blocking the rest; returns true when it did.
+    pub fn outbox_failed(
+        &mut self,
+        seq: i64,
+        error: &str,
+        max_attempts: i64,
+        retry_at: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
+        (|| {
+            let attempts: Option<i64> = tx
+                .query_row("UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_ms = ?3
+                            WHERE seq = ?1 RETURNING attempts", params![seq, error, retry_at.0], |r| r.get(0))
+                .optional()?;
+            let dead = attempts.is_some_and(|a| a >= max_attempts);
+            if dead {
+                tx.execute(
+                    "INSERT INTO dead_letter (seq, kind, ref_id, payload, attempts, last_error, created_ms, failed_ms)
+                     SELECT seq, kind, ref_id, payload, attempts, last_error, created_ms, ?2 FROM outbox WHERE seq = ?1",
+                    params![seq, UnixMillis::now().0],
+                )?;
+                tx.execute("DELETE FROM outbox WHERE seq = ?1", params![seq])?;
+            }
+            tx.commit()?;
+            Ok(dead)
+        })()
+        .map_err(|source| StoreError::Sqlite { path, source })
+    }
+
+    pub fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(bytes), 0), COUNT(*) FILTER (WHERE kind = 'issue'),
+                        (SELECT COUNT(*) FROM dead_letter) FROM outbox",
+                [],
+                |r| Ok(OutboxStats { rows: r.get(0)?, bytes: r.get(1)?, issues: r.get(2)?, dead_letters: r.get(3)? }),
+            )
+            .map_err(self.sql_err())
+    }
+}
+
+/// Deletes the oldest readings until the outbox fits `cap` bytes or holds no reading.
+fn shed_readings(tx: &Transaction<'_>, cap: i64) -> rusqlite::Result<usize> {
+    let total: i64 = tx.query_row("SELECT COALESCE(SUM(bytes), 0) FROM outbox", [], |r| r.get(0))?;
+    if total <= cap {
+        return Ok(0);
+    }
+    tx.execute(
+        "DELETE FROM outbox WHERE seq IN (
+            SELECT seq FROM (
+                SELECT seq, SUM(bytes) OVER (ORDER BY seq) AS running FROM outbox WHERE kind = 'reading'
+            ) WHERE running - bytes < ?1)",
+        params![total - cap],
+    )
+}
