@@ -8,9 +8,9 @@ use shaobing_camera::CameraExit;
 use shaobing_core::Secret;
 use shaobing_metrics::{CameraState, Metrics};
 use shaobing_rtsp_server::{Codec, RtspServer, Stream};
-use std::sync::atomic::Ordering;
+use shaobing_testkit::Proxy;
 use std::time::Duration;
-use support::{Cam, StallProxy, rate, spec, vtest, wait_for};
+use support::{Cam, rate, spec, vtest, wait_for};
 
 fn street(mount: &str) -> Stream {
     Stream { gop: 10, ..Stream::new(mount, &vtest()) }
@@ -51,15 +51,15 @@ async fn server_restart_is_survived_and_other_cameras_are_unaffected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_that_stops_without_closing_is_restarted_by_the_watchdog() {
     let server = RtspServer::start(0, &[street("/s")]).unwrap();
-    let proxy = StallProxy::start(server.port()).await;
+    let proxy = Proxy::start(server.port()).await;
     let metrics = Metrics::new();
     let cam = Cam::start(spec("cam-s", &format!("rtsp://127.0.0.1:{}/s", proxy.port)), &metrics);
     assert!(wait_for(Duration::from_secs(15), || cam.metrics.up.get() == 1).await.is_some());
-    proxy.paused.store(true, Ordering::Relaxed);
+    proxy.stall(true);
     // Watchdog 3 s, then the restart itself: within 5 s plus the first backoff.
     let caught = wait_for(Duration::from_secs(8), || cam.metrics.reconnects("stalled") >= 1).await;
     assert!(caught.is_some(), "the stall was not caught");
-    proxy.paused.store(false, Ordering::Relaxed);
+    proxy.stall(false);
     let taken = cam.taken();
     assert!(wait_for(Duration::from_secs(15), || cam.taken() > taken + 2).await.is_some(), "no frames after the stall");
     cam.stop().await;

@@ -2,15 +2,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use shaobing_core::{CandidateIssue, UnixMillis};
 use shaobing_sink_postgres::{DrainConfig, DrainStats, drain};
 use shaobing_store::Store;
+use shaobing_testkit::{Pg, Proxy};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{CutProxy, Pg};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -72,7 +70,7 @@ async fn until(timeout: Duration, mut f: impl AsyncFnMut() -> bool) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issues_filed_while_the_central_database_is_cut_off_all_arrive_once() {
     let pg = Pg::fresh().await;
-    let proxy = CutProxy::start(pg.port).await;
+    let proxy = Proxy::start(pg.port).await;
     let b = Box_::new();
     let cancel = CancellationToken::new();
     let task = b.start(pg.via(&proxy), &cancel);

@@ -99,14 +99,22 @@ impl Daemon {
         &self.evidence_dir
     }
 
-    /// Runs until cancelled or until every camera has ended (finite clips), then drains
-    /// analysis and the store before returning.
+    /// Runs until cancelled or until every camera has ended (only finite clips end on their
+    /// own), then drains analysis and the store before returning.
     pub async fn wait(mut self) -> anyhow::Result<()> {
-        while let Some(exit) = self.cameras.join_next().await {
-            if let Err(e) = exit {
-                tracing::error!(error = %e, "camera task failed");
+        let had_cameras = !self.cameras.is_empty();
+        loop {
+            tokio::select! {
+                _ = self.cancel.cancelled() => break,
+                exit = self.cameras.join_next(), if had_cameras => match exit {
+                    None => break,
+                    Some(Err(e)) => tracing::error!(error = %e, "camera task failed"),
+                    Some(Ok(_)) => {}
+                },
             }
         }
+        self.cancel.cancel();
+        while self.cameras.join_next().await.is_some() {}
         // Cameras closed their slots; analysers finish what they hold, then the issue channel
         // closes and the store thread commits the rest.
         while self.analysers.join_next().await.is_some() {}
@@ -114,7 +122,6 @@ impl Daemon {
         tokio::task::spawn_blocking(move || store.join())
             .await?
             .map_err(|_| anyhow::anyhow!("store thread panicked"))?;
-        self.cancel.cancel();
         while self.sinks.join_next().await.is_some() {}
         Ok(())
     }

@@ -50,6 +50,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    shaobing::alloc::tune_allocator();
     let cli = Cli::parse();
     init_tracing(&cli.log);
     let result = match cli.command {

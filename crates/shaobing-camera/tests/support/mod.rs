@@ -8,11 +8,9 @@ use shaobing_core::CameraId;
 use shaobing_metrics::{CameraMetrics, Metrics};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 pub fn vtest() -> PathBuf {
@@ -99,53 +97,6 @@ pub async fn rate(cam: &Cam, window: Duration) -> f64 {
     let before = cam.taken();
     tokio::time::sleep(window).await;
     (cam.taken() - before) as f64 / window.as_secs_f64()
-}
-
-/// A TCP proxy that, when paused, stops forwarding while keeping every socket open: a camera
-/// that hangs without closing the connection.
-pub struct StallProxy {
-    pub port: u16,
-    pub paused: Arc<AtomicBool>,
-}
-
-impl StallProxy {
-    pub async fn start(upstream: u16) -> StallProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let paused = Arc::new(AtomicBool::new(false));
-        let p = paused.clone();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else { continue };
-                let (cr, cw) = client.into_split();
-                let (sr, sw) = server.into_split();
-                tokio::spawn(pump(cr, sw, p.clone()));
-                tokio::spawn(pump(sr, cw, p.clone()));
-            }
-        });
-        StallProxy { port, paused }
-    }
-}
-
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    paused: Arc<AtomicBool>,
-) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        while paused.load(Ordering::Relaxed) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if to.write_all(&buf[..n]).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
 }
 
 /// Encodes a synthetic clip with GStreamer into `path` (a launch description's sink part).

@@ -1,23 +1,15 @@
-//! A real PostgreSQL for each test: the server named by DATABASE_URL when set (a fresh
-//! database on it), else a private server started with Debian's initdb/pg_ctl in a temporary
-//! directory on a free port. And a TCP proxy that can cut the link.
-
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 
+/// A fresh database for one test; a private server stops when this is dropped.
+#[derive(Debug)]
 pub struct Pg {
     pub config: tokio_postgres::Config,
     pub port: u16,
     _private: Option<PrivatePg>,
 }
 
+#[derive(Debug)]
 struct PrivatePg {
     dir: tempfile::TempDir,
     bin: PathBuf,
@@ -119,7 +111,17 @@ impl Pg {
     }
 
     /// The same database reached through `proxy`.
-    pub fn via(&self, proxy: &CutProxy) -> tokio_postgres::Config {
+    /// libpq key-value form of the connection settings, for configuration files.
+    pub fn conninfo(&self) -> String {
+        format!(
+            "host=127.0.0.1 port={} user={} dbname={}",
+            self.port,
+            self.config.get_user().unwrap_or("postgres"),
+            self.config.get_dbname().unwrap_or("postgres")
+        )
+    }
+
+    pub fn via(&self, proxy: &crate::Proxy) -> tokio_postgres::Config {
         let mut c = tokio_postgres::Config::new();
         c.host("127.0.0.1").port(proxy.port).user(self.config.get_user().unwrap_or("postgres"));
         c.dbname(self.config.get_dbname().unwrap_or("postgres"));
@@ -133,50 +135,4 @@ impl Pg {
 fn rand_suffix() -> u64 {
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
     (t.as_nanos() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20
-}
-
-/// A TCP proxy whose link can be cut: existing connections are closed and new ones are
-/// refused until it is restored.
-pub struct CutProxy {
-    pub port: u16,
-    cut: Arc<AtomicBool>,
-}
-
-impl CutProxy {
-    pub async fn start(upstream: u16) -> CutProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let cut = Arc::new(AtomicBool::new(false));
-        let c = cut.clone();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                if c.load(Ordering::SeqCst) {
-                    continue; // dropped: refused
-                }
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else { continue };
-                let (cr, cw) = client.into_split();
-                let (sr, sw) = server.into_split();
-                tokio::spawn(pump(cr, sw, c.clone()));
-                tokio::spawn(pump(sr, cw, c.clone()));
-            }
-        });
-        CutProxy { port, cut }
-    }
-
-    pub fn cut(&self, on: bool) {
-        self.cut.store(on, Ordering::SeqCst);
-    }
-}
-
-async fn pump(mut from: tokio::net::tcp::OwnedReadHalf, mut to: tokio::net::tcp::OwnedWriteHalf, cut: Arc<AtomicBool>) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = tokio::select! {
-            r = from.read(&mut buf) => match r { Ok(0) | Err(_) => return, Ok(n) => n },
-            _ = async { while !cut.load(Ordering::SeqCst) { tokio::time::sleep(Duration::from_millis(20)).await } } => return,
-        };
-        if to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
 }

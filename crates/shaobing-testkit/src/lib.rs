@@ -1,0 +1,14 @@
+//! Test support shared by shaobing's crates: real services, never mocks.
+//!
+//! - [`Pg`]: a fresh database on the PostgreSQL named by `DATABASE_URL`, or on a private
+//!   server started with Debian's `initdb`/`pg_ctl` in a temporary directory on a free port.
+//! - [`Proxy`]: a loopback TCP proxy that can stall a link (stop forwarding, keep sockets
+//!   open: a camera that hangs) or cut it (close connections and refuse new ones).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failed step fails the test
+
+mod pg;
+mod proxy;
+
+pub use pg::Pg;
+pub use proxy::Proxy;
