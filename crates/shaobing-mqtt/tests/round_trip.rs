@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Broker, Client, now_ms, start_ingest};
+use common::{Broker, Client, now_ms};
 use rumqttc::QoS;
 use shaobing_core::{Category, SensorId, UnixMillis};
 use shaobing_sensors::Phase;
@@ -18,7 +18,7 @@ async fn a_sustained_episode_published_over_mqtt_becomes_one_issue_with_its_read
     let broker = Broker::start();
     let mut probe = Client::connect(&broker, "probe");
     probe.client.subscribe("shaobing/rt-box/availability", QoS::AtLeastOnce).await.unwrap();
-    let mut running = start_ingest(&broker, SENSORS, "rt-box");
+    let mut running = common::start_ingest(&broker, SENSORS, "rt-box");
     let online = probe.next(Duration::from_secs(10)).await.expect("availability announced");
     assert_eq!(online.payload.as_ref(), b"online");
     // Retained: a console that subscribes later still learns the box is up.

@@ -8,6 +8,8 @@
 
 pub mod aqi;
 mod config;
+#[cfg(any(test, feature = "testing"))]
+pub mod corpus;
 mod decode;
 mod quantity;
 mod rules;
@@ -27,11 +29,9 @@ pub(crate) mod testutil {
     use crate::{Mapping, SensorsConfig};
     use shaobing_core::UnixMillis;
 
-    pub const EXAMPLE: &str = include_str!("../fixtures/sensors.toml");
+    pub use crate::corpus::{AIR_TOPIC, EXAMPLE_CONFIG as EXAMPLE, PARKING_TOPIC};
     /// 2025-11-25 00:00:00 UTC: an arbitrary "now" for messages.
     pub const NOW: UnixMillis = UnixMillis(1_764_028_800_000);
-    pub const AIR_TOPIC: &str = "sanlitun/air/aq-gongti/state";
-    pub const PARKING_TOPIC: &str = "sanlitun/parking/taikoo-p2/occupancy";
 
     pub fn mapping() -> Mapping {
         let config: SensorsConfig = toml::from_str(EXAMPLE).unwrap();

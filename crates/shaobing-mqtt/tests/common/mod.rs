@@ -31,6 +31,10 @@ impl Broker {
         let config = format!(
             "listener {port} 127.0.0.1\n\
              allow_anonymous true\n\
+             # As root, mosquitto would switch to the `mosquitto` user, which cannot write the\n\
+             # root-owned tempdir: no persistence file, sessions lost on restart. No effect\n\
+             # when the tests run as another user.\n\
+             user root\n\
              persistence true\n\
              persistence_location {dir}/\n\
              # Explicit, not the defaults (20 in flight, 1000 queued: the broker drops beyond that).\n\
@@ -215,6 +219,22 @@ impl Running {
         self.cancel.cancel();
         tokio::time::timeout(Duration::from_secs(10), self.task).await.unwrap().unwrap().unwrap();
         (self.data, self.store_path)
+    }
+}
+
+/// Starts the ingest and returns once it is subscribed: it subscribes, then announces `online`
+/// on the same connection, and the broker handles a connection's packets in order.
+pub async fn start_ingest_subscribed(broker: &Broker, sensors_toml: &str, box_id: &str) -> Running {
+    let mut probe = Client::connect(broker, &format!("{box_id}-availability-probe"));
+    probe.client.subscribe(shaobing_mqtt::availability_topic(box_id), QoS::AtLeastOnce).await.unwrap();
+    let running = start_ingest(broker, sensors_toml, box_id);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = probe.next(left).await.expect("the ingest announced itself online");
+        if message.payload.as_ref() == b"online" {
+            return running;
+        }
     }
 }
 

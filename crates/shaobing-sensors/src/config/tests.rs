@@ -1,6 +1,6 @@
 use super::*;
 
-const EXAMPLE: &str = include_str!("../../fixtures/sensors.toml");
+use crate::testutil::EXAMPLE;
 
 fn parse(text: &str) -> Result<SensorsConfig, String> {
     let config: SensorsConfig = toml::from_str(text).map_err(|e| e.to_string())?;
