@@ -9,6 +9,12 @@
 //!   every message of the batch (accepted and rejected alike, in arrival order, as MQTT
 //!   requires). Rules see a reading only after it is committed.
 //!
+//! The ingest task never waits for room in rumqttc's request channel: only the poll task
+//! drains it (by polling), and the poll task may itself be waiting for room in the queue. Acks
+//! that do not fit are kept in order and retried every few milliseconds while the ingest goes
+//! on draining the queue. Both backlogs are bounded by the broker's window of unacknowledged
+//! messages (`max_inflight_messages` in Mosquitto), since nothing is acked before its commit.
+//!
 //! Acks are therefore never sent for data that is not on disk. If the connection drops between
 //! commit and ack, rumqttc discards the queued acks and the broker redelivers the messages
 //! with their original packet ids (MQTT 3.1.1 section 4.4); the store ignores them as
@@ -23,6 +29,7 @@ use rumqttc::{
 };
 use shaobing_core::UnixMillis;
 use shaobing_sensors::{Mapping, ReadingsStore, RetentionConfig, RuleEngine, SensorIssue, SensorMessage};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -33,6 +40,8 @@ use tokio_util::sync::CancellationToken;
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(3);
 /// One log line per error kind per this period.
 const LOG_PERIOD: Duration = Duration::from_secs(10);
+/// How soon acks that did not fit the request channel are offered again.
+const ACK_RETRY: Duration = Duration::from_millis(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
@@ -72,9 +81,9 @@ impl SensorIngest {
     pub async fn run(self, cancel: CancellationToken) -> Result<(), MqttError> {
         self.mqtt.validate()?;
         let options = mqtt_options(&self.mqtt, &self.box_id)?;
-        // Room for two batches of acks: the ingest task never waits on the event loop while the
-        // event loop waits on the queue.
-        let (client, mut eventloop) = AsyncClient::new(options, 2 * self.mqtt.batch_max + 64);
+        // Room for a full queue and a batch of acks, so the subscription and availability
+        // requests after a reconnect rarely find the channel full (they are retried if they do).
+        let (client, mut eventloop) = AsyncClient::new(options, self.mqtt.queue_capacity + self.mqtt.batch_max + 64);
         let mut network = NetworkOptions::new();
         network.set_connection_timeout(self.mqtt.connect_timeout_secs);
         eventloop.set_network_options(network);
@@ -90,6 +99,7 @@ impl SensorIngest {
             ),
             metrics: self.metrics.clone(),
             log: RateLimiter::new(LOG_PERIOD),
+            announce_pending: false,
         };
         let pipeline = Pipeline {
             batch_max: self.mqtt.batch_max,
@@ -102,6 +112,7 @@ impl SensorIngest {
             metrics: self.metrics,
             issues: self.issues,
             client,
+            unsent_acks: VecDeque::new(),
             log: RateLimiter::new(LOG_PERIOD),
         };
         let ingest = async {
@@ -161,11 +172,16 @@ struct Poller {
     backoff: Backoff,
     metrics: IngestMetrics,
     log: RateLimiter,
+    /// Subscribe and `online` still to be queued after a CONNACK.
+    announce_pending: bool,
 }
 
 impl Poller {
     async fn run(mut self, eventloop: &mut EventLoop, tx: mpsc::Sender<Received>, stop: &CancellationToken) {
         loop {
+            if self.announce_pending {
+                self.announce();
+            }
             let event = tokio::select! {
                 biased;
                 () = stop.cancelled() => break,
@@ -196,18 +212,17 @@ impl Poller {
         self.metrics.connection(true);
         self.metrics.connected.set(1);
         tracing::info!(session_present, "connected to the MQTT broker");
-        // Subscribing again is harmless when the session survived and necessary when the broker
-        // lost it (restarted without persistence). try_*: this task must never wait on the
-        // channel that only it drains.
-        let requests = [
-            self.client.try_subscribe_many(self.filters.clone()),
-            self.client.try_publish(self.availability.clone(), QoS::AtLeastOnce, true, "online"),
-        ];
-        for r in requests {
-            if let Err(e) = r {
-                tracing::error!(error = %e, "cannot queue subscribe or availability request");
-            }
-        }
+        self.announce_pending = true;
+    }
+
+    /// Subscribing again is harmless when the session survived and necessary when the broker
+    /// lost it (restarted without persistence). try_*: this task must never wait on the channel
+    /// that only it drains; if the channel is full, the next loop turn tries again.
+    fn announce(&mut self) {
+        let queued = self.client.try_subscribe_many(self.filters.clone()).is_ok()
+            && self.client.try_publish(self.availability.clone(), QoS::AtLeastOnce, true, "online").is_ok();
+        // A subscribe queued twice is harmless; an `online` without its subscribe never happens.
+        self.announce_pending = !queued;
     }
 
     /// Logs (rate-limited), then sleeps the backoff; `false` if stopped meanwhile.
@@ -254,6 +269,8 @@ struct Pipeline {
     metrics: IngestMetrics,
     issues: mpsc::Sender<SensorIssue>,
     client: AsyncClient,
+    /// Acks of committed (or rejected) messages not yet accepted by the request channel.
+    unsent_acks: VecDeque<Publish>,
     log: RateLimiter,
 }
 
@@ -266,7 +283,11 @@ impl Pipeline {
         loop {
             tokio::select! {
                 biased;
-                () = cancel.cancelled() => return Ok(()),
+                () = cancel.cancelled() => {
+                    self.flush_acks_before_exit(&mut rx).await;
+                    return Ok(());
+                }
+                () = tokio::time::sleep(ACK_RETRY), if !self.unsent_acks.is_empty() => self.send_acks(),
                 first = rx.recv() => {
                     let Some(first) = first else { return Ok(()) };
                     let mut batch = vec![first];
@@ -312,11 +333,9 @@ impl Pipeline {
             // Stopped while the store was failing: leave the batch unacknowledged for redelivery.
             None => return Ok(()),
         };
-        for r in &batch {
-            if let Err(e) = self.client.ack(&r.publish).await {
-                tracing::debug!(error = %e, "ack not queued: the event loop has stopped");
-            }
-        }
+        // Only the fields an ack needs are kept; the payload is committed or rejected.
+        self.unsent_acks.extend(batch.into_iter().map(|r| Publish { payload: Default::default(), ..r.publish }));
+        self.send_acks();
         for message in &accepted {
             let found = self.engine.observe(message);
             self.emit(found).await;
@@ -365,6 +384,29 @@ impl Pipeline {
                     }
                 }
             }
+        }
+    }
+
+    /// Queues acks in order until the request channel is full. It cannot be closed meanwhile:
+    /// the event loop outlives this task.
+    fn send_acks(&mut self) {
+        while let Some(publish) = self.unsent_acks.front() {
+            if self.client.try_ack(publish).is_err() {
+                return;
+            }
+            self.unsent_acks.pop_front();
+        }
+    }
+
+    /// Gives acks still held here a bounded moment to drain. Closing the queue first releases
+    /// the poll task if it waits for room, so it goes on polling (which drains acks) and then
+    /// shuts down. Acks that miss the connection only cost a redelivery, ignored as duplicates.
+    async fn flush_acks_before_exit(&mut self, rx: &mut mpsc::Receiver<Received>) {
+        rx.close();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while !self.unsent_acks.is_empty() && Instant::now() < deadline {
+            self.send_acks();
+            tokio::time::sleep(ACK_RETRY).await;
         }
     }
 

@@ -1,11 +1,12 @@
-//! The broker is stopped and restarted in the middle of a 1,000 readings/s QoS 1 stream: every
-//! reading must end up in the store exactly once.
+//! The broker is stopped and restarted in the middle of a 1,000 readings/s QoS 1 stream, and a
+//! large backlog builds up while the ingest is away: every reading must end up in the store
+//! exactly once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::{Broker, Client, now_ms, start_ingest_subscribed};
+use common::{Broker, Client, now_ms, publish_backlog, start_ingest, start_ingest_subscribed};
 use shaobing_core::{SensorId, UnixMillis};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -81,5 +82,26 @@ async fn no_reading_is_lost_or_duplicated_when_the_broker_restarts_mid_stream() 
          {} redelivered duplicates ignored",
         running.metrics.duplicates.get()
     );
+    running.shutdown().await;
+}
+
+/// 20,000 readings queued by the broker while the ingest was down arrive in a burst when it
+/// reconnects. (This once deadlocked: the ingest waited for room for its acks in rumqttc's
+/// request channel while the poll task, the only one draining it, waited for room in the queue.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_queued_while_the_ingest_was_down_is_drained() {
+    let broker = Broker::start();
+    let sensors = shaobing_sensors::corpus::EXAMPLE_CONFIG;
+    start_ingest_subscribed(&broker, sensors, "backlog-box").await.shutdown().await;
+    let n = 20_000;
+    publish_backlog(&broker, shaobing_sensors::corpus::AIR_TOPIC, n, &[12.5, 80.0, 35.0]).await;
+    let running = start_ingest(&broker, sensors, "backlog-box");
+    let started = Instant::now();
+    running.wait_for_count(n as u64, Duration::from_secs(120)).await;
+    eprintln!("{n} queued readings drained in {:?}", started.elapsed());
+    let stored =
+        running.reader().series(&SensorId("aq-gongti".into()), "pm2_5", UnixMillis(0), UnixMillis(i64::MAX)).unwrap();
+    let seqs: Vec<u64> = stored.iter().map(|s| s.seq.unwrap()).collect();
+    assert_eq!(seqs, (0..n as u64).collect::<Vec<_>>());
     running.shutdown().await;
 }

@@ -26,11 +26,20 @@ pub struct Broker {
 
 impl Broker {
     pub fn start() -> Self {
+        Self::start_with(|_| String::new())
+    }
+
+    /// `listener_options(dir)` is written right after the `listener` line (certificates and
+    /// such apply to it); other global options may follow it too.
+    pub fn start_with(listener_options: impl FnOnce(&std::path::Path) -> String) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
+        let extra = listener_options(dir.path());
+        let anonymous = if extra.contains("allow_anonymous") { "" } else { "allow_anonymous true" };
         let config = format!(
             "listener {port} 127.0.0.1\n\
-             allow_anonymous true\n\
+             {extra}\n\
+             {anonymous}\n\
              # As root, mosquitto would switch to the `mosquitto` user, which cannot write the\n\
              # root-owned tempdir: no persistence file, sessions lost on restart. No effect\n\
              # when the tests run as another user.\n\
@@ -96,7 +105,7 @@ impl Drop for Broker {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -112,6 +121,10 @@ impl Client {
     pub fn connect(broker: &Broker, id: &str) -> Self {
         let mut options = MqttOptions::new(id, "127.0.0.1", broker.port);
         options.set_clean_session(false).set_keep_alive(Duration::from_secs(5)).set_max_packet_size(4 << 20, 4 << 20);
+        Self::with_options(options)
+    }
+
+    pub fn with_options(options: MqttOptions) -> Self {
         let (client, mut eventloop) = AsyncClient::new(options, 100_000);
         let (tx, events) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
@@ -164,6 +177,16 @@ pub fn responsibility(category: Category) -> Responsibility {
 }
 
 pub fn start_ingest(broker: &Broker, sensors_toml: &str, box_id: &str) -> Running {
+    start_ingest_with(broker, sensors_toml, box_id, |_| {})
+}
+
+/// As [`start_ingest`], with `adjust` applied to the MQTT configuration.
+pub fn start_ingest_with(
+    broker: &Broker,
+    sensors_toml: &str,
+    box_id: &str,
+    adjust: impl FnOnce(&mut MqttConfig),
+) -> Running {
     let sensors: SensorsConfig = toml::from_str(sensors_toml).unwrap();
     let mapping = Mapping::new(sensors).unwrap();
     let data = tempfile::tempdir().unwrap();
@@ -173,13 +196,14 @@ pub fn start_ingest(broker: &Broker, sensors_toml: &str, box_id: &str) -> Runnin
     let metrics = IngestMetrics::register(&registry, &mapping).unwrap();
     let engine = RuleEngine::new(&mapping, responsibility);
     let (tx, issues) = mpsc::channel(1024);
-    let mqtt = MqttConfig {
+    let mut mqtt = MqttConfig {
         port: broker.port,
         backoff_initial_ms: 50,
         backoff_max_ms: 500,
         keep_alive_secs: 5,
         ..MqttConfig::default()
     };
+    adjust(&mut mqtt);
     let ingest = SensorIngest {
         mqtt,
         box_id: box_id.into(),
@@ -240,4 +264,25 @@ pub async fn start_ingest_subscribed(broker: &Broker, sensors_toml: &str, box_id
 
 pub fn now_ms() -> i64 {
     UnixMillis::now().0
+}
+
+/// Publishes `n` JSON readings (`ts`, `seq`, `pm25` from `values`, cycled) to `topic` as fast
+/// as the broker takes them, with increasing timestamps ending now; returns once the broker has
+/// them all (a marker published after them has come back).
+pub async fn publish_backlog(broker: &Broker, topic: &str, n: usize, values: &[f64]) {
+    let publisher = Client::connect(broker, "backlog-publisher");
+    let mut marker = Client::connect(broker, "backlog-marker");
+    marker.client.subscribe("test/backlog-done", QoS::AtLeastOnce).await.unwrap();
+    let start = now_ms() - n as i64;
+    for i in 0..n {
+        let payload = format!(r#"{{"ts": {}, "seq": {i}, "pm25": {}}}"#, start + i as i64, values[i % values.len()]);
+        publisher.publish(topic, payload).await;
+    }
+    // The marker's subscription may still be on its way: publish until it comes back.
+    loop {
+        publisher.publish("test/backlog-done", "1").await;
+        if marker.next(Duration::from_secs(1)).await.is_some() {
+            return;
+        }
+    }
 }
