@@ -1,0 +1,269 @@
+//! The `[mqtt]` section and the secret type for the broker password.
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A password. Debug and Display print `**REDACTED**`, so a config, an error or a trace line
+/// that includes it cannot leak it; only [`Secret::expose`] gives the value, at the one place
+/// that hands it to the MQTT library.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("**REDACTED**")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("**REDACTED**")
+    }
+}
+
+/// A configuration problem in `[mqtt]`, pointing at the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct MqttConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> MqttConfigError {
+    MqttConfigError { key: format!("mqtt.{key}"), message: message.into() }
+}
+
+/// How the box talks to the sensors' broker. Every delivery-relevant setting is explicit here
+/// because the library's defaults (clean session, automatic acks, 10 KiB packets) lose data.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// Broker host name or address.
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// Broker port: 1883 plain, usually 8883 with TLS.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Client id. The broker keeps the session (subscriptions and unacknowledged messages)
+    /// under this id, so it must stay the same across restarts. Defaults to `shaobing-<box_id>`.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// User name, if the broker requires one.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password; never printed.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// TLS towards the broker; unset means plain TCP (loopback or a trusted segment only).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// MQTT keep-alive: a silent link is detected within about twice this.
+    #[serde(default = "default_keep_alive_secs")]
+    pub keep_alive_secs: u64,
+    /// Timeout of one connection attempt (TCP, TLS and CONNACK).
+    #[serde(default = "default_connect_timeout_secs")]
+    pub connect_timeout_secs: u64,
+    /// First delay before reconnecting after a failure; doubled per failure, with full jitter.
+    #[serde(default = "default_backoff_initial_ms")]
+    pub backoff_initial_ms: u64,
+    /// Cap of the reconnect delay.
+    #[serde(default = "default_backoff_max_ms")]
+    pub backoff_max_ms: u64,
+    /// Largest MQTT packet accepted. Must exceed anything the broker forwards (set the broker's
+    /// `message_size_limit` lower): a bigger packet makes the client drop the connection, the
+    /// broker redeliver it, and the session never gets past it.
+    #[serde(default = "default_max_packet_bytes")]
+    pub max_packet_bytes: usize,
+    /// Most messages committed in one transaction.
+    #[serde(default = "default_batch_max")]
+    pub batch_max: usize,
+    /// Messages received but not yet committed; when full, the client stops reading the socket
+    /// and the broker holds the rest.
+    #[serde(default = "default_queue_capacity")]
+    pub queue_capacity: usize,
+    /// How often silent sensors are looked for.
+    #[serde(default = "default_stale_check_secs")]
+    pub stale_check_secs: u64,
+    /// How often readings retention runs.
+    #[serde(default = "default_retention_check_secs")]
+    pub retention_check_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the certificate authorities that may sign the broker's certificate.
+    pub ca_file: PathBuf,
+}
+
+fn default_host() -> String {
+    "127.0.0.1".into()
+}
+fn default_port() -> u16 {
+    1883
+}
+fn default_keep_alive_secs() -> u64 {
+    15
+}
+fn default_connect_timeout_secs() -> u64 {
+    5
+}
+fn default_backoff_initial_ms() -> u64 {
+    500
+}
+fn default_backoff_max_ms() -> u64 {
+    30_000
+}
+fn default_max_packet_bytes() -> usize {
+    2 << 20
+}
+fn default_batch_max() -> usize {
+    512
+}
+fn default_queue_capacity() -> usize {
+    2048
+}
+fn default_stale_check_secs() -> u64 {
+    10
+}
+fn default_retention_check_secs() -> u64 {
+    300
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            host: default_host(),
+            port: default_port(),
+            client_id: None,
+            username: None,
+            password: None,
+            tls: None,
+            keep_alive_secs: default_keep_alive_secs(),
+            connect_timeout_secs: default_connect_timeout_secs(),
+            backoff_initial_ms: default_backoff_initial_ms(),
+            backoff_max_ms: default_backoff_max_ms(),
+            max_packet_bytes: default_max_packet_bytes(),
+            batch_max: default_batch_max(),
+            queue_capacity: default_queue_capacity(),
+            stale_check_secs: default_stale_check_secs(),
+            retention_check_secs: default_retention_check_secs(),
+        }
+    }
+}
+
+impl MqttConfig {
+    pub fn validate(&self) -> Result<(), MqttConfigError> {
+        if self.host.trim().is_empty() {
+            return Err(invalid("host", "expected a host name or address"));
+        }
+        if self.port == 0 {
+            return Err(invalid("port", "expected a port in 1..=65535, got 0"));
+        }
+        if let Some(id) = &self.client_id {
+            let ok = !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_graphic());
+            if !ok {
+                return Err(invalid("client_id", format!("expected 1 to 64 printable ASCII characters, got `{id}`")));
+            }
+        }
+        if self.password.is_some() && self.username.is_none() {
+            return Err(invalid("username", "expected a user name: a password is set"));
+        }
+        if !(5..=3600).contains(&self.keep_alive_secs) {
+            return Err(invalid(
+                "keep_alive_secs",
+                format!("expected 5 to 3600 seconds, got {}", self.keep_alive_secs),
+            ));
+        }
+        if self.connect_timeout_secs == 0 {
+            return Err(invalid("connect_timeout_secs", "expected seconds > 0, got 0"));
+        }
+        if self.backoff_initial_ms == 0 || self.backoff_initial_ms > self.backoff_max_ms {
+            return Err(invalid(
+                "backoff_initial_ms",
+                format!("expected 1 to backoff_max_ms = {}, got {}", self.backoff_max_ms, self.backoff_initial_ms),
+            ));
+        }
+        if self.max_packet_bytes < 1024 {
+            return Err(invalid("max_packet_bytes", format!("expected at least 1024, got {}", self.max_packet_bytes)));
+        }
+        for (key, v) in [("batch_max", self.batch_max), ("queue_capacity", self.queue_capacity)] {
+            if v == 0 {
+                return Err(invalid(key, "expected at least 1, got 0"));
+            }
+        }
+        for (key, v) in
+            [("stale_check_secs", self.stale_check_secs), ("retention_check_secs", self.retention_check_secs)]
+        {
+            if v == 0 {
+                return Err(invalid(key, "expected seconds > 0, got 0"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn client_id_for(&self, box_id: &str) -> String {
+        self.client_id.clone().unwrap_or_else(|| format!("shaobing-{box_id}"))
+    }
+
+    pub(crate) fn keep_alive(&self) -> Duration {
+        Duration::from_secs(self.keep_alive_secs)
+    }
+}
+
+/// Where the daemon announces itself: `online` (retained) after connecting, `offline` on a
+/// clean shutdown and, as the last will, when the broker loses the connection.
+pub fn availability_topic(box_id: &str) -> String {
+    format!("shaobing/{box_id}/availability")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let config: MqttConfig = toml::from_str("username = \"edge\"\npassword = \"canary-7f3a\"").unwrap();
+        for text in [format!("{config:?}"), format!("{:?}", config.password), format!("{}", Secret::new("canary-7f3a"))]
+        {
+            assert!(!text.contains("canary-7f3a"), "{text}");
+            assert!(text.contains("**REDACTED**"), "{text}");
+        }
+        assert_eq!(config.password.as_ref().map(Secret::expose), Some("canary-7f3a"));
+    }
+
+    #[test]
+    fn defaults_and_validation() {
+        let config: MqttConfig = toml::from_str("").unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.client_id_for("sanlitun-01"), "shaobing-sanlitun-01");
+        assert_eq!(availability_topic("sanlitun-01"), "shaobing/sanlitun-01/availability");
+        let cases = [
+            ("password = \"x\"", "mqtt.username"),
+            ("port = 0", "mqtt.port"),
+            ("keep_alive_secs = 1", "mqtt.keep_alive_secs"),
+            ("backoff_initial_ms = 60000", "mqtt.backoff_initial_ms"),
+            ("client_id = \"has space\"", "mqtt.client_id"),
+            ("batch_max = 0", "mqtt.batch_max"),
+        ];
+        for (text, key) in cases {
+            let c: MqttConfig = toml::from_str(text).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.starts_with(&format!("{key}: expected")), "{text}: {e}");
+        }
+        assert!(toml::from_str::<MqttConfig>("clean_session = true").is_err(), "unknown keys are rejected");
+    }
+}

@@ -1,0 +1,116 @@
+//! Reconnect backoff and log rate limiting: the two ways a broken peer must not turn into a
+//! busy loop or a flooded journal.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Exponential backoff with jitter, capped, reset after a successful connection. The delay is
+/// uniform in [3/4, 1] of the ceiling: enough spread that a fleet of boxes does not knock on a
+/// restarted broker in step, while the floor bounds the attempts (a broker refusing for 10 min
+/// sees at most about 32 with the defaults, where full jitter could give 60).
+#[derive(Debug)]
+pub struct Backoff {
+    initial: Duration,
+    max: Duration,
+    failures: u32,
+}
+
+impl Backoff {
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Self { initial, max, failures: 0 }
+    }
+
+    /// The delay before the next attempt.
+    pub fn next_delay(&mut self) -> Duration {
+        let ceiling = self.ceiling();
+        self.failures = self.failures.saturating_add(1);
+        let hi = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX).max(1);
+        // Never below a millisecond: a zero delay would be the tight loop this exists to prevent.
+        let lo = (hi - hi / 4).max(1);
+        Duration::from_millis(fastrand::u64(lo..=hi))
+    }
+
+    /// The upper bound of the next delay: `initial * 2^failures`, capped at `max`.
+    pub fn ceiling(&self) -> Duration {
+        let factor = 1u32.checked_shl(self.failures.min(20)).unwrap_or(u32::MAX);
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// Allows one log line per key per period, and counts what it suppressed.
+#[derive(Debug)]
+pub struct RateLimiter {
+    period: Duration,
+    seen: HashMap<&'static str, (Instant, u64)>,
+}
+
+impl RateLimiter {
+    pub fn new(period: Duration) -> Self {
+        Self { period, seen: HashMap::new() }
+    }
+
+    /// `Some(suppressed since the last line)` when a line may be logged for `key` at `now`.
+    pub fn allow(&mut self, key: &'static str, now: Instant) -> Option<u64> {
+        match self.seen.get_mut(key) {
+            Some((last, suppressed)) if now.duration_since(*last) < self.period => {
+                *suppressed += 1;
+                None
+            }
+            Some((last, suppressed)) => {
+                let n = *suppressed;
+                (*last, *suppressed) = (now, 0);
+                Some(n)
+            }
+            None => {
+                self.seen.insert(key, (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter_below_the_ceiling() {
+        let mut b = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+        let mut ceilings = Vec::new();
+        for _ in 0..10 {
+            let ceiling = b.ceiling();
+            let delay = b.next_delay();
+            assert!(delay >= ceiling * 3 / 4 && delay <= ceiling, "{delay:?} outside 3/4..=1 of {ceiling:?}");
+            ceilings.push(ceiling.as_millis());
+        }
+        assert_eq!(ceilings, vec![500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000]);
+        b.reset();
+        assert_eq!(b.ceiling(), Duration::from_millis(500));
+        // A broker refusing for ten minutes: the attempt count stays bounded (design target 40).
+        for _ in 0..100 {
+            let mut b = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+            let (mut elapsed, mut attempts) = (Duration::ZERO, 0);
+            while elapsed < Duration::from_secs(600) {
+                elapsed += b.next_delay();
+                attempts += 1;
+            }
+            assert!(attempts <= 40, "{attempts} attempts in 10 min");
+        }
+    }
+
+    #[test]
+    fn rate_limiter_allows_one_line_per_period_and_counts_the_rest() {
+        let mut r = RateLimiter::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        assert_eq!(r.allow("bad_json", t0), Some(0));
+        assert_eq!(r.allow("bad_json", t0 + Duration::from_secs(1)), None);
+        assert_eq!(r.allow("bad_json", t0 + Duration::from_secs(2)), None);
+        assert_eq!(r.allow("too_large", t0 + Duration::from_secs(2)), Some(0));
+        assert_eq!(r.allow("bad_json", t0 + Duration::from_secs(11)), Some(2));
+        assert_eq!(r.allow("bad_json", t0 + Duration::from_secs(12)), None);
+    }
+}

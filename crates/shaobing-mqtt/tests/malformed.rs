@@ -1,0 +1,47 @@
+//! The malformed-payload corpus through a real broker: each message is rejected with its code,
+//! counted, acknowledged and never stored, and the connection survives all of it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Broker, Client, now_ms, start_ingest_subscribed};
+use shaobing_core::{SensorId, UnixMillis};
+use shaobing_sensors::corpus::{AIR_TOPIC, EXAMPLE_CONFIG, malformed};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_malformed_payload_is_rejected_with_its_code_and_nothing_breaks() {
+    let broker = Broker::start();
+    let running = start_ingest_subscribed(&broker, EXAMPLE_CONFIG, "corpus-box").await;
+    let publisher = Client::connect(&broker, "fuzzy-sensor");
+    let corpus = malformed(UnixMillis(now_ms()));
+    for case in &corpus {
+        publisher.publish(case.topic, case.payload.clone()).await;
+    }
+    // A good reading after the corpus: once it is stored, everything before it was handled.
+    let good = format!(r#"{{"ts": {}, "seq": 7, "pm25": 42}}"#, now_ms());
+    publisher.publish(AIR_TOPIC, good).await;
+    running.wait_for_count(1, Duration::from_secs(20)).await;
+
+    let mut expected: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for case in &corpus {
+        let group = if case.topic.starts_with("sanlitun/air/") { "air" } else { "parking" };
+        *expected.entry((group, case.code.as_str())).or_default() += 1;
+    }
+    for code in shaobing_sensors::RejectCode::ALL {
+        for group in ["air", "parking"] {
+            let want = expected.get(&(group, code.as_str())).copied().unwrap_or(0);
+            assert_eq!(running.metrics.rejected_count(group, code), want, "{group}/{code}");
+        }
+    }
+    let reader = running.reader();
+    assert_eq!(reader.count().unwrap(), 1, "only the good reading is stored");
+    let stored = reader.series(&SensorId("aq-gongti".into()), "pm2_5", UnixMillis(0), UnixMillis(i64::MAX)).unwrap();
+    assert_eq!((stored[0].reading.value, stored[0].seq), (42.0, Some(7)));
+    let text = prometheus::TextEncoder::new().encode_to_string(&running.registry.gather()).unwrap();
+    assert!(text.contains("shaobing_mqtt_connections_total{outcome=\"ok\"} 1"), "never reconnected:\n{text}");
+    assert!(!text.contains("outcome=\"error\""), "no connection error:\n{text}");
+    running.shutdown().await;
+}

@@ -1,0 +1,40 @@
+//! The sensor side of shaobing, without any I/O but SQLite: the `[sensors]` configuration
+//! (topic filter -> sensor group, id from a topic level, locations, payload decoders), payload
+//! validation with stable rejection codes, HJ 633-2012 individual AQI, the rules that turn
+//! readings into candidate issues, and the readings store.
+//!
+//! The MQTT client lives in `shaobing-mqtt`; this crate is what it calls per message:
+//! [`Mapping::decode`] -> [`ReadingsStore::commit`] -> acknowledge -> [`RuleEngine::observe`].
+
+pub mod aqi;
+mod config;
+#[cfg(any(test, feature = "testing"))]
+pub mod corpus;
+mod decode;
+mod quantity;
+mod rules;
+mod store;
+
+pub use config::{
+    DecoderConfig, Direction, FieldConfig, RuleConfig, SensorGroupConfig, SensorKind, SensorLocationConfig,
+    SensorsConfig, SensorsConfigError, Signal, TimestampUnit,
+};
+pub use decode::{Mapping, RejectCode, Rejection, SensorMessage, topic_matches};
+pub use quantity::{Quantity, Unit};
+pub use rules::{Evidence, EvidencePoint, Phase, RuleEngine, SensorIssue};
+pub use store::{CommitOutcome, READINGS_DB_FILE, ReadingsError, ReadingsStore, RetentionConfig, StoredReading};
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use crate::{Mapping, SensorsConfig};
+    use shaobing_core::UnixMillis;
+
+    pub use crate::corpus::{AIR_TOPIC, EXAMPLE_CONFIG as EXAMPLE, PARKING_TOPIC};
+    /// 2025-11-25 00:00:00 UTC: an arbitrary "now" for messages.
+    pub const NOW: UnixMillis = UnixMillis(1_764_028_800_000);
+
+    pub fn mapping() -> Mapping {
+        let config: SensorsConfig = toml::from_str(EXAMPLE).unwrap();
+        Mapping::new(config).unwrap()
+    }
+}

@@ -1,0 +1,278 @@
+//! The readings store: a time-series table in its own SQLite file next to the problem database.
+//!
+//! # Write protocol
+//!
+//! 1. A batch of decoded messages is inserted in **one transaction** (`INSERT OR IGNORE`).
+//! 2. SQLite runs in WAL mode with `synchronous = FULL`: when [`ReadingsStore::commit`] returns,
+//!    the batch is on disk and survives power loss.
+//! 3. Only then may the caller acknowledge the messages to the broker (PUBACK). A crash before
+//!    step 2 returns leaves the messages unacknowledged, so the broker redelivers them.
+//!
+//! Redelivery makes duplicates normal, so each reading has an identity and a duplicate is
+//! ignored by a unique index: (sensor, quantity, sequence number, observation time), where the
+//! sequence number is -1 when the payload has none, and the time is -1 when there is a
+//! sequence number but the time is only the arrival time (which a redelivered copy does not
+//! share). Keeping the time in the identity when both exist means a sensor that restarts its
+//! sequence at 0 after a reboot is not mistaken for a flood of duplicates.
+//!
+//! A separate file, not a table in the problem database: readings arrive a thousand times more
+//! often than issues, and must neither hold the problem database's write lock nor share its
+//! migrations (`user_version`) and size budget.
+//!
+//! Retention ([`ReadingsStore::enforce_retention`]) deletes by age, by row count and by the
+//! bytes the database's pages use. Deleted pages are reused by later inserts, so the file stops
+//! growing at the size bound without a `VACUUM` (which would rewrite the whole file).
+
+use crate::decode::SensorMessage;
+use rusqlite::{Connection, params};
+use serde::Deserialize;
+use shaobing_core::{Reading, SensorId, UnixMillis};
+use std::path::{Path, PathBuf};
+
+/// Name of the readings database inside the data directory.
+pub const READINGS_DB_FILE: &str = "readings.sqlite3";
+
+/// Rows deleted per statement, so retention never holds the write lock for long.
+const DELETE_CHUNK: i64 = 5_000;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE readings (
+    id           INTEGER PRIMARY KEY,
+    sensor       TEXT NOT NULL,
+    quantity     TEXT NOT NULL,
+    id_seq       INTEGER NOT NULL,
+    id_time      INTEGER NOT NULL,
+    observed_ms  INTEGER NOT NULL,
+    value        REAL NOT NULL,
+    unit         TEXT NOT NULL,
+    committed_ms INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX readings_identity ON readings (sensor, quantity, id_seq, id_time);
+CREATE INDEX readings_observed ON readings (observed_ms);
+"#];
+
+#[derive(Debug, thiserror::Error)]
+#[error("readings database {path}: {source}")]
+pub struct ReadingsError {
+    pub path: PathBuf,
+    pub source: rusqlite::Error,
+}
+
+/// How much history the box keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Readings observed longer ago than this are deleted.
+    #[serde(default = "default_max_age_secs")]
+    pub max_age_secs: u64,
+    /// At most this many readings are kept; the oldest inserted go first.
+    #[serde(default = "default_max_rows")]
+    pub max_rows: u64,
+    /// The pages in use are kept under this many bytes (the file itself may be a little larger:
+    /// WAL and free pages).
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u64,
+}
+
+fn default_max_age_secs() -> u64 {
+    30 * 86_400
+}
+fn default_max_rows() -> u64 {
+    5_000_000
+}
+fn default_max_bytes() -> u64 {
+    512 << 20
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { max_age_secs: default_max_age_secs(), max_rows: default_max_rows(), max_bytes: default_max_bytes() }
+    }
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitOutcome {
+    pub inserted: u64,
+    /// Readings already stored (redeliveries), ignored.
+    pub duplicates: u64,
+}
+
+/// A stored reading with its sequence number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReading {
+    pub reading: Reading,
+    pub seq: Option<u64>,
+}
+
+#[derive(Debug)]
+pub struct ReadingsStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl ReadingsStore {
+    /// Opens (creating if needed) `data_dir/readings.sqlite3`.
+    pub fn open_in(data_dir: &Path) -> Result<Self, ReadingsError> {
+        Self::open(&data_dir.join(READINGS_DB_FILE))
+    }
+
+    pub fn open(path: &Path) -> Result<Self, ReadingsError> {
+        let err = |source| ReadingsError { path: path.to_path_buf(), source };
+        let mut conn = Connection::open(path).map_err(err)?;
+        configure(&conn).map_err(err)?;
+        migrate(&mut conn).map_err(err)?;
+        Ok(Self { conn, path: path.to_path_buf() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> ReadingsError + '_ {
+        move |source| ReadingsError { path: self.path.clone(), source }
+    }
+
+    /// Inserts every reading of `messages` in one durable transaction; duplicates are ignored.
+    pub fn commit(&mut self, messages: &[SensorMessage]) -> Result<CommitOutcome, ReadingsError> {
+        let path = self.path.clone();
+        let err = |source| ReadingsError { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut outcome = CommitOutcome::default();
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO readings (sensor, quantity, id_seq, id_time, observed_ms, value, unit,
+                        committed_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(err)?;
+            let now = UnixMillis::now().0;
+            for message in messages {
+                let id_seq = message.seq.and_then(|s| i64::try_from(s).ok()).unwrap_or(-1);
+                for r in &message.readings {
+                    let id_time = if message.stamped || message.seq.is_none() { r.observed_at.0 } else { -1 };
+                    let n = insert
+                        .execute(params![
+                            r.sensor.0,
+                            r.quantity,
+                            id_seq,
+                            id_time,
+                            r.observed_at.0,
+                            r.value,
+                            r.unit,
+                            now
+                        ])
+                        .map_err(err)?;
+                    if n == 1 {
+                        outcome.inserted += 1;
+                    } else {
+                        outcome.duplicates += 1;
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(outcome)
+    }
+
+    /// Deletes what `retention` no longer allows at `now`; returns the rows deleted.
+    pub fn enforce_retention(&mut self, retention: &RetentionConfig, now: UnixMillis) -> Result<u64, ReadingsError> {
+        let cutoff =
+            now.0.saturating_sub(i64::try_from(retention.max_age_secs.saturating_mul(1000)).unwrap_or(i64::MAX));
+        let mut deleted = self.delete_chunks("observed_ms < ?1", cutoff)?;
+        let max_rows = i64::try_from(retention.max_rows).unwrap_or(i64::MAX);
+        let newest: i64 =
+            self.conn.query_row("SELECT IFNULL(MAX(id), 0) FROM readings", [], |r| r.get(0)).map_err(self.err())?;
+        // Ids grow with insertion, so the newest `max_rows` ids bound the row count.
+        deleted += self.delete_chunks("id <= ?1", newest.saturating_sub(max_rows))?;
+        while self.used_bytes()? > retention.max_bytes && self.count()? > 0 {
+            let oldest: i64 =
+                self.conn.query_row("SELECT MIN(id) FROM readings", [], |r| r.get(0)).map_err(self.err())?;
+            deleted += self.delete_chunks("id < ?1", oldest + DELETE_CHUNK)?;
+        }
+        Ok(deleted)
+    }
+
+    fn delete_chunks(&mut self, condition: &str, bound: i64) -> Result<u64, ReadingsError> {
+        let sql = format!(
+            "DELETE FROM readings WHERE id IN (SELECT id FROM readings WHERE {condition} ORDER BY id LIMIT ?2)"
+        );
+        let mut total = 0u64;
+        loop {
+            let n = self.conn.execute(&sql, params![bound, DELETE_CHUNK]).map_err(self.err())?;
+            total += n as u64;
+            if (n as i64) < DELETE_CHUNK {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Bytes of the pages in use (page count minus free pages, times the page size).
+    pub fn used_bytes(&self) -> Result<u64, ReadingsError> {
+        let pragma = |name: &str| -> Result<i64, ReadingsError> {
+            self.conn.pragma_query_value(None, name, |r| r.get(0)).map_err(self.err())
+        };
+        let pages = pragma("page_count")? - pragma("freelist_count")?;
+        Ok(u64::try_from(pages * pragma("page_size")?).unwrap_or(0))
+    }
+
+    pub fn count(&self) -> Result<u64, ReadingsError> {
+        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM readings", [], |r| r.get(0)).map_err(self.err())?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// A sensor's readings of one quantity observed in `from..=to`, oldest first.
+    pub fn series(
+        &self,
+        sensor: &SensorId,
+        quantity: &str,
+        from: UnixMillis,
+        to: UnixMillis,
+    ) -> Result<Vec<StoredReading>, ReadingsError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT sensor, quantity, value, unit, observed_ms, id_seq FROM readings
+                 WHERE sensor = ?1 AND quantity = ?2 AND observed_ms BETWEEN ?3 AND ?4 ORDER BY observed_ms, id",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map(params![sensor.0, quantity, from.0, to.0], |r| {
+                let seq: i64 = r.get(5)?;
+                Ok(StoredReading {
+                    reading: Reading {
+                        sensor: SensorId(r.get(0)?),
+                        quantity: r.get(1)?,
+                        value: r.get(2)?,
+                        unit: r.get(3)?,
+                        observed_at: UnixMillis(r.get(4)?),
+                    },
+                    seq: u64::try_from(seq).ok(),
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+}
+
+/// WAL lets a console read while the ingest writes; FULL makes a commit durable across power
+/// loss, which is what makes acknowledging after the commit safe.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let done: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
