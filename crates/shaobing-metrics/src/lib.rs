@@ -9,7 +9,9 @@ mod server;
 pub use prometheus::Histogram;
 pub use server::{MetricsServer, serve};
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 /// Every metric the daemon exports.
 #[derive(Debug, Clone)]
@@ -26,6 +28,7 @@ pub struct Metrics {
     inference_seconds: HistogramVec,
     issues_emitted: IntCounterVec,
     issues_updated: IntCounterVec,
+    supervision: [GaugeVec; 3],
 }
 
 /// Counters of one camera, resolved once so the per-frame path does no label look-ups.
@@ -98,6 +101,23 @@ fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> 
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition");
     registry.register(Box::new(c.clone())).expect("metric registered once");
     c
+}
+
+#[allow(clippy::expect_used)] // static definitions: a failure is a programming error
+fn gauge_vec(registry: &Registry, name: &str, help: &str) -> GaugeVec {
+    let g = GaugeVec::new(Opts::new(name, help), &["department", "category"]).expect("static metric definition");
+    registry.register(Box::new(g.clone())).expect("metric registered once");
+    g
+}
+
+/// One department's figures for one category, as the supervision gauges show them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Supervision {
+    pub department: String,
+    pub category: String,
+    pub mean_verified_secs: Option<f64>,
+    pub max_verified_secs: Option<f64>,
+    pub oldest_open_secs: Option<f64>,
 }
 
 impl Metrics {
@@ -180,6 +200,19 @@ impl Metrics {
                 "Occurrences folded into an already open issue.",
                 &["category"],
             ),
+            supervision: [
+                gauge_vec(
+                    r,
+                    "shaobing_issue_verified_seconds_mean",
+                    "Mean time from an issue's creation to its verified resolution (督办).",
+                ),
+                gauge_vec(
+                    r,
+                    "shaobing_issue_verified_seconds_max",
+                    "Longest time from creation to verified resolution.",
+                ),
+                gauge_vec(r, "shaobing_issue_oldest_open_seconds", "Age of the oldest issue still open."),
+            ],
             camera_up,
             camera_state,
             decode_seconds,
@@ -214,6 +247,23 @@ impl Metrics {
         self.issues_updated.with_label_values(&[category]).inc();
     }
 
+    /// Replaces the supervision gauges with `figures` (departments come from the configured
+    /// responsibility map, so the label set stays bounded).
+    pub fn set_supervision(&self, figures: &[Supervision]) {
+        for g in &self.supervision {
+            g.reset();
+        }
+        for f in figures {
+            let labels = [f.department.as_str(), f.category.as_str()];
+            let values = [f.mean_verified_secs, f.max_verified_secs, f.oldest_open_secs];
+            for (g, v) in self.supervision.iter().zip(values) {
+                if let Some(v) = v {
+                    g.with_label_values(&labels).set(v);
+                }
+            }
+        }
+    }
+
     /// The text exposition format, as served on `/metrics`.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -234,6 +284,25 @@ impl Default for Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn supervision_gauges_are_replaced_not_accumulated() {
+        let m = Metrics::new();
+        let f = |dept: &str, mean| Supervision {
+            department: dept.into(),
+            category: "illegal_parking".into(),
+            mean_verified_secs: mean,
+            max_verified_secs: mean.map(|v| v * 2.0),
+            oldest_open_secs: Some(60.0),
+        };
+        m.set_supervision(&[f("交通支队", Some(3600.0)), f("城管", None)]);
+        let text = m.render();
+        assert!(text.contains("shaobing_issue_verified_seconds_mean{category=\"illegal_parking\",department=\"交通支队\"} 3600"));
+        assert!(text.contains("shaobing_issue_verified_seconds_max{category=\"illegal_parking\",department=\"交通支队\"} 7200"));
+        assert!(!text.contains("verified_seconds_mean{category=\"illegal_parking\",department=\"城管\"}"), "no figure, no sample");
+        m.set_supervision(&[f("城管", Some(10.0))]);
+        assert!(!m.render().contains("交通支队"), "departments without issues disappear");
+    }
 
     #[test]
     fn names_and_labels_render() {

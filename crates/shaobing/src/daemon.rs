@@ -6,7 +6,7 @@ use shaobing_camera::{CameraExit, CameraSpec, FrameSlot, RetryPolicy, init_gstre
 use shaobing_config::{AnalysisMode, Config, OnEos, Transport};
 use shaobing_core::CameraId;
 use shaobing_detect::{Detector, Manifest, Runtime, SessionOptions};
-use shaobing_metrics::Metrics;
+use shaobing_metrics::{Metrics, Supervision};
 use shaobing_sink_postgres::{DrainConfig, DrainStats, drain};
 use shaobing_store::{Recorded, Store};
 use std::collections::BTreeMap;
@@ -57,6 +57,11 @@ impl Daemon {
         if let Some(central) = &config.central {
             sinks.spawn(central_drain(&config, central, wake.clone(), cancel.child_token())?);
         }
+        sinks.spawn(supervise(
+            Store::open(&config.daemon.data_dir, &config.daemon.box_id)?,
+            metrics.clone(),
+            cancel.child_token(),
+        ));
         let (tx, rx) = mpsc::channel(ISSUE_QUEUE);
         let store = spawn_store(store, rx, metrics.clone(), wake)?;
         let mut cameras = JoinSet::new();
@@ -124,6 +129,45 @@ impl Daemon {
             .map_err(|_| anyhow::anyhow!("store thread panicked"))?;
         while self.sinks.join_next().await.is_some() {}
         Ok(())
+    }
+}
+
+/// How often the supervision figures are recomputed from the problem database.
+const SUPERVISION_PERIOD: Duration = Duration::from_secs(30);
+
+/// Keeps the supervision gauges (time to verified resolution per department) current. Status
+/// changes come from the CLI in another process, so the figures are read from the database.
+async fn supervise(store: Store, metrics: Metrics, cancel: CancellationToken) {
+    let store = Arc::new(Mutex::new(store));
+    loop {
+        let s = store.clone();
+        let figures =
+            tokio::task::spawn_blocking(move || shaobing_store::report(&s.lock().unwrap_or_else(|p| p.into_inner())))
+                .await;
+        match figures {
+            Ok(Ok(rows)) => {
+                let now = shaobing_core::UnixMillis::now();
+                let gauges: Vec<Supervision> = rows
+                    .into_iter()
+                    .map(|f| Supervision {
+                        oldest_open_secs: f
+                            .oldest_open_ms
+                            .map(|t| now.since(shaobing_core::UnixMillis(t)).as_secs_f64()),
+                        department: f.department,
+                        category: f.category,
+                        mean_verified_secs: f.mean_secs_to_verified,
+                        max_verified_secs: f.max_secs_to_verified,
+                    })
+                    .collect();
+                metrics.set_supervision(&gauges);
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot compute supervision figures"),
+            Err(e) => tracing::warn!(error = %e, "supervision task failed"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(SUPERVISION_PERIOD) => {}
+        }
     }
 }
 
