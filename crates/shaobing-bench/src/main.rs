@@ -4,6 +4,7 @@
 mod cameras;
 mod fixture;
 mod procfs;
+mod store;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -20,6 +21,9 @@ enum Command {
     /// Largest number of simulated 1080p25 H.264 RTSP cameras this box sustains, analysed at
     /// >= 0.5 frames/s each, in key-frame mode against decoding every frame.
     Cameras(cameras::Args),
+    /// Issues/s committed locally and drained to PostgreSQL, each against the bare work it is
+    /// made of; an emergency issue's latency to its committed row.
+    Store(store::Args),
     /// (internal) One trial of the cameras benchmark in a fresh process, so that its memory
     /// is its own; prints one result line.
     CameraTrial(cameras::TrialArgs),
@@ -44,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Cameras(args) => cameras::run(args),
+        Command::Store(args) => tokio::runtime::Runtime::new()?.block_on(store::run(args)),
         Command::CameraTrial(args) => tokio::runtime::Runtime::new()?.block_on(cameras::trial_main(args)),
         Command::ServeFixture { file, mounts } => fixture::serve(&file, mounts),
     }

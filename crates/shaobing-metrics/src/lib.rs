@@ -297,9 +297,16 @@ mod tests {
         };
         m.set_supervision(&[f("交通支队", Some(3600.0)), f("城管", None)]);
         let text = m.render();
-        assert!(text.contains("shaobing_issue_verified_seconds_mean{category=\"illegal_parking\",department=\"交通支队\"} 3600"));
-        assert!(text.contains("shaobing_issue_verified_seconds_max{category=\"illegal_parking\",department=\"交通支队\"} 7200"));
-        assert!(!text.contains("verified_seconds_mean{category=\"illegal_parking\",department=\"城管\"}"), "no figure, no sample");
+        assert!(text.contains(
+            "shaobing_issue_verified_seconds_mean{category=\"illegal_parking\",department=\"交通支队\"} 3600"
+        ));
+        assert!(text.contains(
+            "shaobing_issue_verified_seconds_max{category=\"illegal_parking\",department=\"交通支队\"} 7200"
+        ));
+        assert!(
+            !text.contains("verified_seconds_mean{category=\"illegal_parking\",department=\"城管\"}"),
+            "no figure, no sample"
+        );
         m.set_supervision(&[f("城管", Some(10.0))]);
         assert!(!m.render().contains("交通支队"), "departments without issues disappear");
     }
