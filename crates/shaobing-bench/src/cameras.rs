@@ -6,7 +6,7 @@ use crate::fixture::{self, FPS, FixtureServer, GOP};
 use crate::procfs::{CpuMeter, rss_mib};
 use shaobing_camera::{CameraSpec, FrameSlot, RetryPolicy, run_camera};
 use shaobing_core::{CameraId, Frame, UnixMillis};
-use shaobing_detect::{Detector, Manifest, Runtime, SessionOptions};
+use shaobing_detect::{Detector, InferencePool, Manifest, Runtime, SessionOptions};
 use shaobing_metrics::Metrics;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -27,6 +27,9 @@ pub struct Args {
     /// Where the encoded 1080p fixture is cached.
     #[arg(long, default_value = "target/bench-fixtures")]
     fixture_dir: PathBuf,
+    /// Inference sessions serving all cameras (the daemon's `runtime.inference_workers`).
+    #[arg(long, default_value_t = 1)]
+    inference_workers: usize,
 }
 
 /// The arguments of one trial process.
@@ -44,6 +47,8 @@ pub struct TrialArgs {
     warmup_secs: u64,
     #[arg(long)]
     measure_secs: u64,
+    #[arg(long)]
+    inference_workers: usize,
 }
 
 /// Both modes scale analysed frames to this width (the detector's input is 512 wide).
@@ -174,7 +179,8 @@ fn trial_in_child(args: &Args, server: &FixtureServer, mode: Mode, n: usize) -> 
     let mut cmd = std::process::Command::new(std::env::current_exe()?);
     cmd.args(["camera-trial", "--port", &server.port.to_string(), "--server-pid", &server.pid()])
         .args(["--cameras", &n.to_string(), "--warmup-secs", &args.warmup_secs.to_string()])
-        .args(["--measure-secs", &args.measure_secs.to_string()]);
+        .args(["--measure-secs", &args.measure_secs.to_string()])
+        .args(["--inference-workers", &args.inference_workers.to_string()]);
     if mode == Mode::Keyframes {
         cmd.arg("--keyframes");
     }
@@ -201,7 +207,6 @@ pub async fn trial_main(t: TrialArgs) -> anyhow::Result<()> {
     // One thread per inference and no spinning: the box's cores belong to many cameras.
     let runtime = Runtime::load(None, SessionOptions { intra_threads: 1, spinning: false })?;
     let manifest = Manifest::load(&shaobing::paths::manifest(None))?;
-    let mut detector = Detector::load(&runtime, &manifest, "centernet-mobilenetv3-coco")?;
     let height = ANALYSIS_WIDTH * 9 / 16;
     let warm = Frame {
         camera: CameraId("warm".into()),
@@ -211,10 +216,16 @@ pub async fn trial_main(t: TrialArgs) -> anyhow::Result<()> {
         height,
         rgb: vec![128u8; Frame::expected_len(ANALYSIS_WIDTH, height)].into(),
     };
-    detector.detect(&warm, 0.3)?;
+    let mut sessions = Vec::new();
+    for _ in 0..t.inference_workers.max(1) {
+        let mut detector = Detector::load(&runtime, &manifest, "centernet-mobilenetv3-coco")?;
+        detector.detect(&warm, 0.3)?;
+        sessions.push(detector);
+    }
+    let pool = InferencePool::start(sessions)?;
     shaobing_camera::init_gstreamer()?;
     let mode = if t.keyframes { Mode::Keyframes } else { Mode::EveryFrame };
-    let r = trial(&t, &Arc::new(Mutex::new(detector)), mode).await;
+    let r = trial(&t, &pool, mode).await;
     println!(
         "TRIAL {} {:.4} {:.3} {:.4} {:.4} {:.2}",
         u8::from(r.pass),
@@ -232,13 +243,10 @@ struct Analysis {
     analysed_at: Mutex<Vec<Instant>>,
 }
 
-async fn analyse(slot: Arc<FrameSlot>, detector: Arc<Mutex<Detector>>, record: Arc<Analysis>) {
+async fn analyse(slot: Arc<FrameSlot>, pool: InferencePool, record: Arc<Analysis>) {
     while let Ok(frame) = slot.take(Duration::from_secs(1)).await {
         let Some(frame) = frame else { continue };
-        let d = detector.clone();
-        let done =
-            tokio::task::spawn_blocking(move || d.lock().map(|mut d| d.detect(&frame, 0.3).is_ok()).unwrap_or(false));
-        if done.await.unwrap_or(false) {
+        if pool.detect(frame, 0.3).await.is_ok() {
             record.analysed_at.lock().unwrap_or_else(|p| p.into_inner()).push(Instant::now());
         }
     }
@@ -267,7 +275,7 @@ fn spec(port: u16, i: usize, mode: Mode) -> CameraSpec {
     }
 }
 
-async fn trial(t: &TrialArgs, detector: &Arc<Mutex<Detector>>, mode: Mode) -> Trial {
+async fn trial(t: &TrialArgs, pool: &InferencePool, mode: Mode) -> Trial {
     let metrics = Metrics::new();
     let cancel = CancellationToken::new();
     let rss_before = rss_mib();
@@ -281,7 +289,7 @@ async fn trial(t: &TrialArgs, detector: &Arc<Mutex<Detector>>, mode: Mode) -> Tr
         tasks.spawn(async move {
             camera.await;
         });
-        tasks.spawn(analyse(slot, detector.clone(), record.clone()));
+        tasks.spawn(analyse(slot, pool.clone(), record.clone()));
         records.push((record, cam));
     }
     tokio::time::sleep(Duration::from_secs(t.warmup_secs)).await;

@@ -93,7 +93,7 @@ impl Default for DaemonConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeConfig {
     /// Path of `libonnxruntime.so`. When unset, the environment variable `SHAOBING_ORT_LIB`
@@ -103,10 +103,24 @@ pub struct RuntimeConfig {
     /// Threads one inference may use; 0 lets ONNX Runtime choose (one per core).
     #[serde(default)]
     pub intra_threads: usize,
+    /// Inference sessions per model, each on its own thread, serving all cameras in arrival
+    /// order. One suits a small box; a second lets inference use two cores.
+    #[serde(default = "default_inference_workers")]
+    pub inference_workers: usize,
     /// Let idle inference threads spin-wait: lower latency on an idle box, stolen CPU on a
     /// box busy decoding many cameras.
     #[serde(default)]
     pub intra_op_spinning: bool,
+}
+
+fn default_inference_workers() -> usize {
+    1
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self { onnxruntime_path: None, intra_threads: 0, inference_workers: 1, intra_op_spinning: false }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -7,11 +7,13 @@
 mod detector;
 mod head;
 mod manifest;
+mod pool;
 mod runtime;
 
 pub use detector::Detector;
 pub use head::{OutputFormat, decode_centernet, nms};
 pub use manifest::{InputSpec, Layout, Manifest, ModelSpec, OutputSpec};
+pub use pool::InferencePool;
 pub use runtime::{OrtLibrarySource, Runtime, SessionOptions, locate_onnxruntime};
 
 use std::path::PathBuf;

@@ -5,11 +5,11 @@ use shaobing_config::{CameraConfig, Config, ZoneKind};
 use shaobing_core::{
     CameraId, CandidateIssue, Category, Cause, Detection, DiscoveryChannel, Frame, Location, Responsibility,
 };
-use shaobing_detect::Detector;
+use shaobing_detect::InferencePool;
 use shaobing_metrics::{CameraMetrics, Histogram, Metrics};
 use shaobing_rules::{Hazard, HazardPhase, ParkingRule, ParkingRuleConfig, Zone};
 use shaobing_vision::{Annotation, render_evidence};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -17,11 +17,10 @@ use tokio_util::sync::CancellationToken;
 /// A candidate issue on its way to the store, with its evidence JPEG when just raised.
 pub type IssueWork = (CandidateIssue, Option<Vec<u8>>);
 
-/// The analysis state of one camera. Moved into a blocking thread for each frame and back, so
-/// the CPU-bound work never stalls the async runtime and needs no lock of its own.
+/// The analysis state of one camera: inference goes to the shared pool, rules run here.
 pub struct Analyser {
     camera: CameraConfig,
-    detector: Arc<Mutex<Detector>>,
+    pool: InferencePool,
     rule: ParkingRule,
     min_score: f32,
     vehicle_classes: Vec<String>,
@@ -37,7 +36,7 @@ impl std::fmt::Debug for Analyser {
 }
 
 impl Analyser {
-    pub fn new(config: &Config, camera: &CameraConfig, detector: Arc<Mutex<Detector>>, metrics: &Metrics) -> Self {
+    pub fn new(config: &Config, camera: &CameraConfig, pool: InferencePool, metrics: &Metrics) -> Self {
         let p = &config.rules.illegal_parking;
         let zones = camera
             .zones
@@ -59,7 +58,7 @@ impl Analyser {
         let model = camera.model.clone();
         Self {
             camera: camera.clone(),
-            detector,
+            pool,
             rule,
             min_score: p.min_score,
             vehicle_classes: p.vehicle_classes.clone(),
@@ -70,16 +69,16 @@ impl Analyser {
     }
 
     /// Analyses one frame; returns the issues it produced.
-    pub fn process(&mut self, frame: &Frame) -> anyhow::Result<Vec<IssueWork>> {
-        let timer = self.inference.start_timer();
-        let detections = {
-            let mut detector = self.detector.lock().unwrap_or_else(|p| p.into_inner());
-            detector.detect(frame, self.min_score)?
-        };
-        timer.observe_duration();
+    pub async fn process(&mut self, frame: &Frame) -> anyhow::Result<Vec<IssueWork>> {
+        let (detections, took) = self.pool.detect(frame.clone(), self.min_score).await?;
+        self.inference.observe(took.as_secs_f64());
         self.metrics.frames_analysed.inc();
         let hazards = self.rule.observe(&detections, frame.captured_at);
-        hazards.iter().map(|h| self.issue(frame, h, &detections)).collect()
+        if hazards.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Drawing the evidence is a few milliseconds of CPU: not on an async worker's time.
+        tokio::task::block_in_place(|| hazards.iter().map(|h| self.issue(frame, h, &detections)).collect())
     }
 
     fn issue(&self, frame: &Frame, hazard: &Hazard, detections: &[Detection]) -> anyhow::Result<IssueWork> {
@@ -154,19 +153,7 @@ impl Analyser {
                     Err(()) => return,
                 },
             };
-            let joined = tokio::task::spawn_blocking(move || {
-                let result = self.process(&frame);
-                (self, result)
-            })
-            .await;
-            let (me, result) = match joined {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::error!(error = %e, "analysis thread panicked; camera analysis stops");
-                    return;
-                }
-            };
-            self = me;
+            let result = self.process(&frame).await;
             match result {
                 Ok(works) => {
                     for work in works {

@@ -5,7 +5,7 @@ use anyhow::Context;
 use shaobing_camera::{CameraExit, CameraSpec, FrameSlot, RetryPolicy, init_gstreamer, run_camera};
 use shaobing_config::{AnalysisMode, Config, OnEos, Transport};
 use shaobing_core::CameraId;
-use shaobing_detect::{Detector, Manifest, Runtime, SessionOptions};
+use shaobing_detect::{Detector, InferencePool, Manifest, Runtime, SessionOptions};
 use shaobing_metrics::{Metrics, Supervision};
 use shaobing_sink_postgres::{DrainConfig, DrainStats, drain};
 use shaobing_store::{Recorded, Store};
@@ -71,8 +71,8 @@ impl Daemon {
             let spec = camera_spec(camera);
             let cm = metrics.camera(&camera.id);
             cameras.spawn(run_camera(spec, slot.clone(), cm, cancel.child_token()));
-            let detector = detectors.get(&camera.model).cloned().context("detector loaded for every camera")?;
-            let analyser = Analyser::new(&config, camera, detector, &metrics);
+            let pool = detectors.get(&camera.model).cloned().context("detector loaded for every camera")?;
+            let analyser = Analyser::new(&config, camera, pool, &metrics);
             analysers.spawn(analyser.run(slot, tx.clone(), cancel.child_token()));
         }
         Ok(Self {
@@ -192,20 +192,24 @@ fn central_drain(
     Ok(drain(Arc::new(Mutex::new(store)), drain_config, wake, stats, cancel))
 }
 
+/// One inference pool per model in use, with `runtime.inference_workers` sessions each.
 fn load_detectors(
     config: &Config,
     runtime: &Runtime,
     manifest: &Manifest,
-) -> anyhow::Result<BTreeMap<String, Arc<Mutex<Detector>>>> {
-    let mut detectors = BTreeMap::new();
+) -> anyhow::Result<BTreeMap<String, InferencePool>> {
+    let mut pools = BTreeMap::new();
     for camera in &config.cameras {
-        if !detectors.contains_key(&camera.model) {
-            let d = Detector::load(runtime, manifest, &camera.model)
-                .with_context(|| format!("cannot load model `{}` for camera `{}`", camera.model, camera.id))?;
-            detectors.insert(camera.model.clone(), Arc::new(Mutex::new(d)));
+        if pools.contains_key(&camera.model) {
+            continue;
         }
+        let sessions = (0..config.runtime.inference_workers.max(1))
+            .map(|_| Detector::load(runtime, manifest, &camera.model))
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("cannot load model `{}` for camera `{}`", camera.model, camera.id))?;
+        pools.insert(camera.model.clone(), InferencePool::start(sessions)?);
     }
-    Ok(detectors)
+    Ok(pools)
 }
 
 pub fn camera_spec(c: &shaobing_config::CameraConfig) -> CameraSpec {
