@@ -62,6 +62,17 @@ pub struct Config {
     /// keeps its problem database to itself.
     #[serde(default)]
     pub central: Option<CentralConfig>,
+    /// The MQTT broker the sensors publish to; also where this box announces its
+    /// availability and publishes issue alerts.
+    #[serde(default)]
+    pub mqtt: Option<shaobing_mqtt::MqttConfig>,
+    /// Traffic-guidance and air-quality sensors: topic mapping, payload decoders, rules.
+    /// Needs `[mqtt]`.
+    #[serde(default)]
+    pub sensors: Option<shaobing_sensors::SensorsConfig>,
+    /// How many readings the box keeps (by age, count and size).
+    #[serde(default)]
+    pub readings: shaobing_sensors::RetentionConfig,
     /// Category -> responsible department, escalation tier and resolution path. Copied into
     /// each issue when it is created. Categories left out keep the built-in entry.
     #[serde(default)]
@@ -268,8 +279,22 @@ impl Config {
         if let Some(central) = &self.central {
             central.validate()?;
         }
+        self.validate_mqtt()?;
         for (category, entry) in &self.responsibility {
             entry.validate(&format!("responsibility.{category}"))?;
+        }
+        Ok(())
+    }
+
+    fn validate_mqtt(&self) -> Result<(), ConfigError> {
+        if let Some(mqtt) = &self.mqtt {
+            mqtt.validate().map_err(|e| ConfigError::invalid(e.key, e.message))?;
+        }
+        if let Some(sensors) = &self.sensors {
+            sensors.validate().map_err(|e| ConfigError::invalid(e.key, e.message))?;
+            if self.mqtt.is_none() {
+                return Err(ConfigError::invalid("sensors", "sensors need a broker: add an [mqtt] section"));
+            }
         }
         Ok(())
     }

@@ -12,6 +12,16 @@ pub struct EvidenceFile {
     pub bytes: u64,
 }
 
+/// The file extension evidence is stored under, from its first bytes: snapshots are JPEG,
+/// sensor evidence is the readings around the event as JSON.
+pub fn extension_of(bytes: &[u8]) -> &'static str {
+    match bytes {
+        [0xFF, 0xD8, ..] => "jpg",
+        [b'{' | b'[', ..] => "json",
+        _ => "bin",
+    }
+}
+
 /// Writes evidence files with write -> fsync -> rename -> fsync(dir).
 #[derive(Debug)]
 pub struct EvidenceWriter {

@@ -163,7 +163,7 @@ impl Store {
         }
         let id = uuid::Uuid::now_v7().to_string();
         let file = match evidence {
-            Some(jpeg) => Some(self.evidence.write(&format!("{id}-before.jpg"), jpeg)?),
+            Some(bytes) => Some(self.evidence.write(&format!("{id}-before.{}", evidence::extension_of(bytes)), bytes)?),
             None => None,
         };
         let (path, box_id) = (self.path.clone(), self.box_id.clone());
@@ -243,6 +243,14 @@ impl Store {
         })()
         .map_err(|source| StoreError::Sqlite { path, source })?;
         self.get(id)
+    }
+
+    /// Marks the open issue with `dedup_key` resolved because its source saw the problem gone
+    /// (a sensor back under its clear threshold); returns its id, or `None` when none is open.
+    pub fn resolve_observed(&mut self, dedup_key: &str, actor: &str, note: &str) -> Result<Option<String>, StoreError> {
+        let Some((id, _)) = self.open_issue(dedup_key)? else { return Ok(None) };
+        self.transition(&id, IssueStatus::Resolved, actor, Some(note))?;
+        Ok(Some(id))
     }
 
     /// Issues, newest first, optionally only those in `status`.

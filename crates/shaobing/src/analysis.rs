@@ -14,8 +14,15 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// A candidate issue on its way to the store, with its evidence JPEG when just raised.
-pub type IssueWork = (CandidateIssue, Option<Vec<u8>>);
+/// What the sources ask of the problem database.
+#[derive(Debug)]
+pub enum IssueWork {
+    /// File a candidate issue (or fold it into the open one), with its evidence when just
+    /// raised: a JPEG snapshot, or the readings around the event as JSON.
+    Record { issue: Box<CandidateIssue>, evidence: Option<Vec<u8>> },
+    /// The source saw the problem gone: resolve the open issue with this key.
+    Clear { dedup_key: String, actor: String, note: String },
+}
 
 /// The analysis state of one camera: inference goes to the shared pool, rules run here.
 pub struct Analyser {
@@ -118,7 +125,7 @@ impl Analyser {
             HazardPhase::Opened => Some(self.evidence(frame, hazard, detections)?),
             HazardPhase::Ongoing => None,
         };
-        Ok((issue, evidence))
+        Ok(IssueWork::Record { issue: Box::new(issue), evidence })
     }
 
     fn evidence(&self, frame: &Frame, hazard: &Hazard, detections: &[Detection]) -> anyhow::Result<Vec<u8>> {

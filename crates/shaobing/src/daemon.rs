@@ -63,6 +63,9 @@ impl Daemon {
             cancel.child_token(),
         ));
         let (tx, rx) = mpsc::channel(ISSUE_QUEUE);
+        if let (Some(mqtt), Some(sensors)) = (&config.mqtt, &config.sensors) {
+            sinks.spawn(sensor_ingest(&config, mqtt, sensors, &metrics, tx.clone(), cancel.child_token())?);
+        }
         let store = spawn_store(store, rx, metrics.clone(), wake)?;
         let mut cameras = JoinSet::new();
         let mut analysers = JoinSet::new();
@@ -129,6 +132,64 @@ impl Daemon {
             .map_err(|_| anyhow::anyhow!("store thread panicked"))?;
         while self.sinks.join_next().await.is_some() {}
         Ok(())
+    }
+}
+
+/// The MQTT sensor ingest: readings committed to the box's readings store (acknowledged to
+/// the broker only then), rules' findings forwarded to the problem database.
+fn sensor_ingest(
+    config: &Config,
+    mqtt: &shaobing_mqtt::MqttConfig,
+    sensors: &shaobing_sensors::SensorsConfig,
+    metrics: &Metrics,
+    issues: mpsc::Sender<IssueWork>,
+    cancel: CancellationToken,
+) -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    let mapping = shaobing_sensors::Mapping::new(sensors.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let engine = shaobing_sensors::RuleEngine::new(&mapping, |c| config.responsibility_for(c).to_domain());
+    let (found_tx, found_rx) = mpsc::channel(ISSUE_QUEUE);
+    let ingest = shaobing_mqtt::SensorIngest {
+        mqtt: mqtt.clone(),
+        box_id: config.daemon.box_id.clone(),
+        metrics: shaobing_mqtt::IngestMetrics::register(&metrics.registry, &mapping)?,
+        store: shaobing_sensors::ReadingsStore::open_in(&config.daemon.data_dir)?,
+        engine,
+        retention: config.readings.clone(),
+        mapping,
+        issues: found_tx,
+    };
+    Ok(async move {
+        let forward = tokio::spawn(forward_sensor_issues(found_rx, issues));
+        if let Err(e) = ingest.run(cancel).await {
+            tracing::error!(error = %e, "sensor ingest stopped");
+        }
+        let _ = forward.await;
+    })
+}
+
+/// Sensor rules' findings as problem-database work: a raised or ongoing episode is recorded
+/// (with the readings around it as evidence when raised), a cleared one resolves its issue.
+async fn forward_sensor_issues(
+    mut found: mpsc::Receiver<shaobing_sensors::SensorIssue>,
+    issues: mpsc::Sender<IssueWork>,
+) {
+    use shaobing_sensors::Phase;
+    while let Some(s) = found.recv().await {
+        let work = match s.phase {
+            Phase::Opened => {
+                let evidence = serde_json::to_vec_pretty(&s.evidence).ok();
+                IssueWork::Record { issue: Box::new(s.candidate), evidence }
+            }
+            Phase::Ongoing => IssueWork::Record { issue: Box::new(s.candidate), evidence: None },
+            Phase::Cleared => IssueWork::Clear {
+                dedup_key: s.candidate.dedup_key,
+                actor: format!("sensor:{}", s.evidence.rule),
+                note: "cleared: back under the clear threshold".into(),
+            },
+        };
+        if issues.send(work).await.is_err() {
+            return;
+        }
     }
 }
 
@@ -234,6 +295,34 @@ pub fn camera_spec(c: &shaobing_config::CameraConfig) -> CameraSpec {
     }
 }
 
+/// Runs a store operation until it succeeds: the work stays in hand until the disk takes it
+/// (a full disk, a locked file), with a capped backoff and a log line per failure.
+fn retry<T>(mut op: impl FnMut() -> Result<T, shaobing_store::StoreError>, key: &str) -> T {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match op() {
+            Ok(v) => return v,
+            Err(e) => {
+                tracing::error!(error = %e, key, "cannot store issue; retrying");
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+fn announce(recorded: &Recorded, issue: &shaobing_core::CandidateIssue, metrics: &Metrics, wake: &Notify) {
+    match recorded {
+        Recorded::Created { id } => {
+            // The drain sends new issues at once rather than at its next poll.
+            wake.notify_one();
+            metrics.issue_emitted(issue.category.as_str(), issue.priority.as_str());
+            tracing::info!(%id, category = %issue.category, cause = %issue.cause.summary, "issue filed");
+        }
+        Recorded::Folded { .. } => metrics.issue_updated(issue.category.as_str()),
+    }
+}
+
 /// SQLite is synchronous: the store gets its own thread and drains the channel until every
 /// sender is gone. A failed write is retried rather than dropped: the issue stays in hand
 /// until the disk takes it.
@@ -244,26 +333,18 @@ fn spawn_store(
     wake: Arc<Notify>,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let thread = std::thread::Builder::new().name("store".into()).spawn(move || {
-        while let Some((issue, jpeg)) = rx.blocking_recv() {
-            let mut delay = Duration::from_millis(100);
-            let recorded = loop {
-                match store.record(&issue, jpeg.as_deref()) {
-                    Ok(r) => break r,
-                    Err(e) => {
-                        tracing::error!(error = %e, key = %issue.dedup_key, "cannot store issue; retrying");
-                        std::thread::sleep(delay);
-                        delay = (delay * 2).min(Duration::from_secs(10));
+        while let Some(work) = rx.blocking_recv() {
+            match work {
+                IssueWork::Record { issue, evidence } => {
+                    let recorded = retry(|| store.record(&issue, evidence.as_deref()), &issue.dedup_key);
+                    announce(&recorded, &issue, &metrics, &wake);
+                }
+                IssueWork::Clear { dedup_key, actor, note } => {
+                    if let Some(id) = retry(|| store.resolve_observed(&dedup_key, &actor, &note), &dedup_key) {
+                        wake.notify_one();
+                        tracing::info!(%id, %actor, %note, "issue resolved by observation");
                     }
                 }
-            };
-            match recorded {
-                Recorded::Created { id } => {
-                    // The drain sends new issues at once rather than at its next poll.
-                    wake.notify_one();
-                    metrics.issue_emitted(issue.category.as_str(), issue.priority.as_str());
-                    tracing::info!(%id, category = %issue.category, cause = %issue.cause.summary, "issue filed");
-                }
-                Recorded::Folded { .. } => metrics.issue_updated(issue.category.as_str()),
             }
         }
     })?;
