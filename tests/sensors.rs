@@ -58,6 +58,9 @@ async fn a_sustained_pm25_episode_is_one_issue_with_its_readings_and_clears_by_i
     let cancel = CancellationToken::new();
     let daemon = Daemon::start(config(&broker, dir.path()), cancel.clone()).await.unwrap();
     let publisher = Client::connect(&broker, "air-monitor");
+    let mut command_centre = Client::connect(&broker, "command-centre");
+    command_centre.client.subscribe("shaobing/box-air/issues/#", rumqttc::QoS::AtLeastOnce).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
     // 重度污染 for seventy minutes (PM2.5 200 µg/m³, IAQI 250), one reading a minute.
     let episode: Vec<(i64, f64)> = (0..70).map(|m| (80 - m, 200.0)).collect();
     publish_minutes(&publisher, 1, &episode).await;
@@ -67,10 +70,28 @@ async fn a_sustained_pm25_episode_is_one_issue_with_its_readings_and_clears_by_i
     let clean: Vec<(i64, f64)> = (0..10).map(|m| (10 - m, 20.0)).collect();
     publish_minutes(&publisher, 71, &clean).await;
     assert!(until(Duration::from_secs(20), || issues().first().is_some_and(|i| i.status == "resolved")).await);
+    let mut alerts = Vec::new();
+    while let Some(p) = command_centre.next(Duration::from_secs(5)).await {
+        let body: serde_json::Value = serde_json::from_slice(&p.payload).unwrap();
+        alerts.push((
+            p.topic.clone(),
+            body["event"].as_str().unwrap_or_default().to_string(),
+            body["issue"]["id"].clone(),
+        ));
+        if alerts.len() == 2 {
+            break;
+        }
+    }
     cancel.cancel();
     daemon.wait().await.unwrap();
 
     let rows = issues();
+    let topic = "shaobing/box-air/issues/routine/air_pollution".to_string();
+    assert_eq!(
+        alerts.iter().map(|a| (a.0.clone(), a.1.clone())).collect::<Vec<_>>(),
+        [(topic.clone(), "new".to_string()), (topic, "resolved".to_string())]
+    );
+    assert!(alerts.iter().all(|a| a.2 == rows[0].id.as_str()), "alerts name the issue: {alerts:?}");
     assert_eq!(rows.len(), 1, "one episode, one issue: {rows:#?}");
     let issue = &rows[0];
     assert_eq!((issue.category.as_str(), issue.channel.as_str()), ("air_pollution", "command_centre_sensor"));

@@ -80,7 +80,7 @@ impl SensorIngest {
     /// the store task.
     pub async fn run(self, cancel: CancellationToken) -> Result<(), MqttError> {
         self.mqtt.validate()?;
-        let options = mqtt_options(&self.mqtt, &self.box_id)?;
+        let options = mqtt_options(&self.mqtt, &self.box_id, self.mqtt.client_id_for(&self.box_id))?;
         // Room for a full queue and a batch of acks, so the subscription and availability
         // requests after a reconnect rarely find the channel full (they are retried if they do).
         let (client, mut eventloop) = AsyncClient::new(options, self.mqtt.queue_capacity + self.mqtt.batch_max + 64);
@@ -126,8 +126,8 @@ impl SensorIngest {
 }
 
 /// The options, set explicitly. Never Debug-print them: rumqttc's Debug shows the password.
-fn mqtt_options(c: &MqttConfig, box_id: &str) -> Result<MqttOptions, MqttError> {
-    let mut o = MqttOptions::new(c.client_id_for(box_id), c.host.clone(), c.port);
+pub(crate) fn mqtt_options(c: &MqttConfig, box_id: &str, client_id: String) -> Result<MqttOptions, MqttError> {
+    let mut o = MqttOptions::new(client_id, c.host.clone(), c.port);
     // A persistent session keeps our subscriptions and unacknowledged messages at the broker
     // while we are away; the library default (clean) would drop them on every reconnect.
     o.set_clean_session(false)

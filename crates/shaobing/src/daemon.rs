@@ -63,10 +63,25 @@ impl Daemon {
             cancel.child_token(),
         ));
         let (tx, rx) = mpsc::channel(ISSUE_QUEUE);
+        let alerts = config.mqtt.as_ref().map(|mqtt| {
+            let (alert_tx, alert_rx) = mpsc::channel(ISSUE_QUEUE);
+            let publisher = shaobing_mqtt::publish_alerts(
+                mqtt.clone(),
+                config.daemon.box_id.clone(),
+                alert_rx,
+                cancel.child_token(),
+            );
+            sinks.spawn(async move {
+                if let Err(e) = publisher.await {
+                    tracing::error!(error = %e, "issue alerts stopped");
+                }
+            });
+            alert_tx
+        });
         if let (Some(mqtt), Some(sensors)) = (&config.mqtt, &config.sensors) {
             sinks.spawn(sensor_ingest(&config, mqtt, sensors, &metrics, tx.clone(), cancel.child_token())?);
         }
-        let store = spawn_store(store, rx, metrics.clone(), wake)?;
+        let store = spawn_store(store, rx, Announcer { metrics: metrics.clone(), wake, alerts })?;
         let mut cameras = JoinSet::new();
         let mut analysers = JoinSet::new();
         for camera in &config.cameras {
@@ -311,15 +326,46 @@ fn retry<T>(mut op: impl FnMut() -> Result<T, shaobing_store::StoreError>, key: 
     }
 }
 
-fn announce(recorded: &Recorded, issue: &shaobing_core::CandidateIssue, metrics: &Metrics, wake: &Notify) {
-    match recorded {
-        Recorded::Created { id } => {
-            // The drain sends new issues at once rather than at its next poll.
-            wake.notify_one();
-            metrics.issue_emitted(issue.category.as_str(), issue.priority.as_str());
-            tracing::info!(%id, category = %issue.category, cause = %issue.cause.summary, "issue filed");
+/// Who hears of a stored change: metrics, the central drain, the MQTT alerts.
+struct Announcer {
+    metrics: Metrics,
+    wake: Arc<Notify>,
+    alerts: Option<mpsc::Sender<shaobing_mqtt::Alert>>,
+}
+
+impl Announcer {
+    fn recorded(&self, store: &Store, recorded: &Recorded, issue: &shaobing_core::CandidateIssue) {
+        match recorded {
+            Recorded::Created { id } => {
+                // The drain sends new issues at once rather than at its next poll.
+                self.wake.notify_one();
+                self.metrics.issue_emitted(issue.category.as_str(), issue.priority.as_str());
+                tracing::info!(%id, category = %issue.category, cause = %issue.cause.summary, "issue filed");
+                self.alert(store, id, "new");
+            }
+            Recorded::Folded { .. } => self.metrics.issue_updated(issue.category.as_str()),
         }
-        Recorded::Folded { .. } => metrics.issue_updated(issue.category.as_str()),
+    }
+
+    fn resolved(&self, store: &Store, id: &str) {
+        self.wake.notify_one();
+        self.alert(store, id, "resolved");
+    }
+
+    /// Never blocks the store: an alert that finds the queue full is logged and dropped (the
+    /// issue itself is committed and goes to the centre through the outbox).
+    fn alert(&self, store: &Store, id: &str, event: &'static str) {
+        let Some(alerts) = &self.alerts else { return };
+        let Ok(row) = store.get(id) else { return };
+        let alert = shaobing_mqtt::Alert {
+            event,
+            priority: row.priority.clone(),
+            category: row.category.clone(),
+            issue: serde_json::to_value(&row).unwrap_or_default(),
+        };
+        if alerts.try_send(alert).is_err() {
+            tracing::warn!(%id, event, "alert queue full; alert not published");
+        }
     }
 }
 
@@ -329,20 +375,19 @@ fn announce(recorded: &Recorded, issue: &shaobing_core::CandidateIssue, metrics:
 fn spawn_store(
     mut store: Store,
     mut rx: mpsc::Receiver<IssueWork>,
-    metrics: Metrics,
-    wake: Arc<Notify>,
+    announce: Announcer,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let thread = std::thread::Builder::new().name("store".into()).spawn(move || {
         while let Some(work) = rx.blocking_recv() {
             match work {
                 IssueWork::Record { issue, evidence } => {
                     let recorded = retry(|| store.record(&issue, evidence.as_deref()), &issue.dedup_key);
-                    announce(&recorded, &issue, &metrics, &wake);
+                    announce.recorded(&store, &recorded, &issue);
                 }
                 IssueWork::Clear { dedup_key, actor, note } => {
                     if let Some(id) = retry(|| store.resolve_observed(&dedup_key, &actor, &note), &dedup_key) {
-                        wake.notify_one();
                         tracing::info!(%id, %actor, %note, "issue resolved by observation");
+                        announce.resolved(&store, &id);
                     }
                 }
             }
