@@ -75,6 +75,7 @@ async fn a_daemon_killed_mid_drain_loses_and_duplicates_nothing() {
     assert_eq!(central_count(&client, "shaobing_evidence").await, ISSUES, "every snapshot arrived");
     let distinct: i64 = client.query_one("SELECT COUNT(DISTINCT id) FROM shaobing_issues", &[]).await.unwrap().get(0);
     assert_eq!(distinct, ISSUES, "no duplicates");
+    assert_eq!(central_count(&client, "shaobing_status_history").await, ISSUES, "each issue's history travels too");
     assert_eq!(store.outbox_stats().unwrap().dead_letters, 0);
     assert_eq!(store.integrity_check().unwrap(), "ok");
 }

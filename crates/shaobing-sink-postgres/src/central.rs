@@ -44,6 +44,16 @@ CREATE TABLE IF NOT EXISTS shaobing_evidence (
     data     BYTEA NOT NULL,
     PRIMARY KEY (issue_id, kind, sha256)
 );
+CREATE TABLE IF NOT EXISTS shaobing_status_history (
+    issue_id    TEXT NOT NULL,
+    position    INTEGER NOT NULL,
+    from_status TEXT,
+    to_status   TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    note        TEXT,
+    at_ms       BIGINT NOT NULL,
+    PRIMARY KEY (issue_id, position)
+);
 CREATE TABLE IF NOT EXISTS shaobing_readings (
     ref_id  TEXT PRIMARY KEY,
     payload JSONB NOT NULL
@@ -85,6 +95,18 @@ pub struct CentralIssue {
     pub created_ms: i64,
     pub resolved_ms: Option<i64>,
     pub verified_ms: Option<i64>,
+    /// Every status change so far, oldest first.
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HistoryEntry {
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub actor: String,
+    pub note: Option<String>,
+    pub at_ms: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,6 +181,16 @@ async fn write_issue(client: &impl GenericClient, i: &CentralIssue) -> Result<()
             ],
         )
         .await?;
+    // History only grows: positions already there are left as they are.
+    for (position, h) in i.history.iter().enumerate() {
+        client
+            .execute(
+                "INSERT INTO shaobing_status_history (issue_id, position, from_status, to_status, actor, note, at_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                &[&i.id, &(position as i32), &h.from_status, &h.to_status, &h.actor, &h.note, &h.at_ms],
+            )
+            .await?;
+    }
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use shaobing_core::{CandidateIssue, UnixMillis};
+use shaobing_core::{CandidateIssue, IssueStatus, UnixMillis};
 use shaobing_sink_postgres::{DrainConfig, DrainStats, drain};
 use shaobing_store::Store;
 use shaobing_testkit::{Pg, Proxy};
@@ -158,6 +158,43 @@ async fn a_drain_killed_mid_batch_loses_nothing_and_duplicates_nothing() {
     assert!(until(Duration::from_secs(30), async || b.outbox_rows() == 0).await);
     assert_eq!(count(&client, "SELECT COUNT(*) FROM shaobing_issues").await, 400);
     assert_eq!(count(&client, "SELECT COUNT(*) FROM shaobing_evidence").await, 400);
+    cancel.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_changes_reach_the_centre_with_who_and_when() {
+    let pg = Pg::fresh().await;
+    let b = Box_::new();
+    b.file("k1", None);
+    let cancel = CancellationToken::new();
+    let task = b.start(pg.config.clone(), &cancel);
+    let client = pg.client().await;
+    assert!(
+        until(Duration::from_secs(20), async || count(&client, "SELECT COUNT(*) FROM shaobing_issues").await == 1)
+            .await
+    );
+    let id = b.store.lock().unwrap().list(None, 1).unwrap()[0].id.clone();
+    for (to, by) in [(IssueStatus::Confirmed, "duty-officer"), (IssueStatus::Dispatched, "duty-officer")] {
+        b.store.lock().unwrap().transition(&id, to, by, Some("交通支队")).unwrap();
+    }
+    b.wake.notify_one();
+    let arrived = until(Duration::from_secs(20), async || {
+        count(&client, "SELECT COUNT(*) FROM shaobing_status_history").await == 3
+    })
+    .await;
+    assert!(arrived, "history rows: {}", count(&client, "SELECT COUNT(*) FROM shaobing_status_history").await);
+    let row = client
+        .query_one(
+            "SELECT status, (SELECT actor FROM shaobing_status_history WHERE position = 2) FROM shaobing_issues",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, String>(1)),
+        ("dispatched".to_string(), "duty-officer".to_string())
+    );
     cancel.cancel();
     task.await.unwrap();
 }

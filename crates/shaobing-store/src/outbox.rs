@@ -89,10 +89,13 @@ fn insert(
     Ok(())
 }
 
-/// Queues the issue's current snapshot, replacing an unsent older one.
+/// Queues the issue's current snapshot with its status history, replacing an unsent older one.
 pub(crate) fn enqueue_issue(tx: &Transaction<'_>, id: &str, priority: i64) -> rusqlite::Result<()> {
     let Some(row) = schema::get(tx, id)? else { return Ok(()) };
-    let payload = serde_json::to_vec(&row).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let history = crate::lifecycle::history(tx, id)?;
+    let mut snapshot = serde_json::to_value(&row).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    snapshot["history"] = serde_json::to_value(&history).unwrap_or_default();
+    let payload = snapshot.to_string().into_bytes();
     insert(tx, OutboxKind::Issue, id, row.version, priority, payload.len() as i64, &payload)
 }
 
