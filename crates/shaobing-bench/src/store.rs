@@ -51,12 +51,53 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "drain to PostgreSQL: {drained:>8.0} issues/s   bare batched INSERTs: {bare_pg:>8.0}/s   ratio {:.2}",
         drained / bare_pg
     );
-    let (p50, p99, max) = emergency_latency(&args, &dir.path().join("latency"))?;
-    println!(
-        "emergency issue, rule firing -> committed row (routine issues at 10/s alongside): \
-         p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms"
-    );
+    let broker = Mosquitto::start()?;
+    let (mut committed, mut alerted) = emergency_latency(&args, &dir.path().join("latency"), broker.port).await?;
+    println!("emergency issue, routine issues at 10/s alongside:");
+    println!("  rule firing -> committed row:           {}", committed.summary());
+    println!("  rule firing -> MQTT alert received:     {}   (target p99 <= 200 ms)", alerted.summary());
     Ok(())
+}
+
+/// A private broker on a free loopback port for the latency run.
+struct Mosquitto {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Mosquitto {
+    fn start() -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = std::process::Command::new("/usr/sbin/mosquitto")
+            .args(["-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            anyhow::ensure!(Instant::now() < deadline, "mosquitto did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Self { child, port })
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Latencies in milliseconds.
+struct Latencies(Vec<f64>);
+
+impl Latencies {
+    fn summary(&mut self) -> String {
+        self.0.sort_by(f64::total_cmp);
+        let at = |q: f64| self.0[((self.0.len() as f64 - 1.0) * q).round() as usize];
+        format!("p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms", at(0.5), at(0.99), at(1.0))
+    }
 }
 
 fn local_commits(args: &Args, dir: &std::path::Path) -> anyhow::Result<f64> {
@@ -134,10 +175,29 @@ async fn bare_postgres(args: &Args, pg: &Pg) -> anyhow::Result<f64> {
     Ok(args.issues as f64 / t.elapsed().as_secs_f64())
 }
 
-fn emergency_latency(args: &Args, dir: &std::path::Path) -> anyhow::Result<(f64, f64, f64)> {
+/// Each emergency goes the daemon's way: committed by the store, then handed to the alert
+/// publisher; a subscriber (the command centre) times its arrival.
+async fn emergency_latency(args: &Args, dir: &std::path::Path, port: u16) -> anyhow::Result<(Latencies, Latencies)> {
     let mut store = Store::open(dir, "bench")?;
+    let mqtt: shaobing_mqtt::MqttConfig = toml::from_str(&format!("host = \"127.0.0.1\"\nport = {port}"))?;
+    let (alert_tx, alert_rx) = tokio::sync::mpsc::channel(64);
+    let cancel = CancellationToken::new();
+    let publisher = tokio::spawn(shaobing_mqtt::publish_alerts(mqtt, "bench".into(), alert_rx, cancel.clone()));
+    let mut options = rumqttc::MqttOptions::new("command-centre", "127.0.0.1", port);
+    options.set_keep_alive(Duration::from_secs(5));
+    let (centre, mut events) = rumqttc::AsyncClient::new(options, 64);
+    centre.subscribe("shaobing/bench/issues/emergency/#", rumqttc::QoS::AtLeastOnce).await?;
+    let (got_tx, mut got) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(event) = events.poll().await {
+            if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(_)) = event {
+                let _ = got_tx.send(Instant::now());
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let jpeg = evidence(args.evidence_bytes, 0);
-    let mut latencies = Vec::with_capacity(args.emergencies);
+    let (mut committed, mut alerted) = (Vec::new(), Vec::new());
     for i in 0..args.emergencies {
         // Ten routine issues a second alongside: one before each emergency, as a busy street.
         store.record(&issue(1_000_000 + i), Some(&jpeg))?;
@@ -145,11 +205,21 @@ fn emergency_latency(args: &Args, dir: &std::path::Path) -> anyhow::Result<(f64,
         fire.category = shaobing_core::Category::FireSmoke;
         fire.priority = Priority::Emergency;
         let t = Instant::now();
-        store.record(&fire, Some(&jpeg))?;
-        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
-        std::thread::sleep(Duration::from_millis(100));
+        let shaobing_store::Recorded::Created { id } = store.record(&fire, Some(&jpeg))? else { continue };
+        committed.push(t.elapsed().as_secs_f64() * 1000.0);
+        let row = store.get(&id)?;
+        let alert = shaobing_mqtt::Alert {
+            event: "new",
+            priority: row.priority.clone(),
+            category: row.category.clone(),
+            issue: serde_json::to_value(&row)?,
+        };
+        alert_tx.send(alert).await?;
+        let arrived = tokio::time::timeout(Duration::from_secs(5), got.recv()).await?;
+        alerted.push(arrived.map_or(f64::INFINITY, |at| at.duration_since(t).as_secs_f64() * 1000.0));
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    latencies.sort_by(f64::total_cmp);
-    let at = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
-    Ok((at(0.5), at(0.99), at(1.0)))
+    cancel.cancel();
+    publisher.await??;
+    Ok((Latencies(committed), Latencies(alerted)))
 }
