@@ -79,3 +79,63 @@ async fn a_daemon_killed_mid_drain_loses_and_duplicates_nothing() {
     assert_eq!(store.outbox_stats().unwrap().dead_letters, 0);
     assert_eq!(store.integrity_check().unwrap(), "ok");
 }
+
+fn signal(child: &Child, name: &str) {
+    let ok = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().unwrap();
+    assert!(ok.success());
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_stops_cleanly_within_five_seconds_and_loses_nothing() {
+    let pg = Pg::fresh().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        let mut store = Store::open(&data, "box-term").unwrap();
+        for i in 0..ISSUES {
+            store.record(&CandidateIssue::example(&format!("k{i}"), UnixMillis(i)), Some(b"\xFF\xD8 jpeg")).unwrap();
+        }
+    }
+    let config = dir.path().join("shaobing.toml");
+    let text = format!(
+        "[daemon]\nbox_id = \"box-term\"\ndata_dir = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[central]\nurl = \"{}\"\nbatch = 20\n",
+        data.display(),
+        pg.conninfo()
+    );
+    std::fs::write(&config, text).unwrap();
+    let client = pg.client().await;
+    let mut daemon = start_daemon(&config);
+    while central_count(&client, "shaobing_issues").await < 200 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let asked = Instant::now();
+    signal(&daemon, "TERM");
+    let status = wait_exit(&mut daemon, Duration::from_secs(5)).expect("exited within 5 s of SIGTERM");
+    assert!(status.success(), "exit status {status:?} after {:?}", asked.elapsed());
+    let store = Store::open(&data, "box-term").unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    let delivered = central_count(&client, "shaobing_issues").await;
+    let queued = store.list(None, 10_000).unwrap().len() as i64;
+    assert_eq!(queued, ISSUES, "every issue is still in the box's database");
+    let waiting =
+        store.outbox_batch(10_000).unwrap().iter().filter(|r| r.kind == shaobing_store::OutboxKind::Issue).count();
+    assert_eq!(delivered + waiting as i64, ISSUES, "each issue is either delivered or still queued");
+
+    // A second signal does not wait for the graceful stop.
+    let mut daemon = start_daemon(&config);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    signal(&daemon, "TERM");
+    signal(&daemon, "TERM");
+    assert!(wait_exit(&mut daemon, Duration::from_secs(2)).is_some(), "the second SIGTERM exits at once");
+}

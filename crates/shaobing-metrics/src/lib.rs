@@ -29,6 +29,8 @@ pub struct Metrics {
     issues_emitted: IntCounterVec,
     issues_updated: IntCounterVec,
     supervision: [GaugeVec; 3],
+    /// Set once the daemon has loaded its models and opened its stores: `/readyz` answers 200.
+    ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Counters of one camera, resolved once so the per-frame path does no label look-ups.
@@ -213,6 +215,7 @@ impl Metrics {
                 ),
                 gauge_vec(r, "shaobing_issue_oldest_open_seconds", "Age of the oldest issue still open."),
             ],
+            ready: Default::default(),
             camera_up,
             camera_state,
             decode_seconds,
@@ -262,6 +265,14 @@ impl Metrics {
                 }
             }
         }
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The text exposition format, as served on `/metrics`.

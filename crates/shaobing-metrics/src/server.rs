@@ -19,8 +19,11 @@ pub struct MetricsServer {
 pub async fn serve(listen: SocketAddr, metrics: Metrics, cancel: CancellationToken) -> std::io::Result<MetricsServer> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let local_addr = listener.local_addr()?;
-    let app =
-        Router::new().route("/metrics", get(render)).route("/healthz", get(|| async { "ok\n" })).with_state(metrics);
+    let app = Router::new()
+        .route("/metrics", get(render))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(metrics);
     let task = tokio::spawn(async move {
         let shutdown = async move { cancel.cancelled().await };
         if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
@@ -28,6 +31,16 @@ pub async fn serve(listen: SocketAddr, metrics: Metrics, cancel: CancellationTok
         }
     });
     Ok(MetricsServer { local_addr, task })
+}
+
+/// 200 once the daemon is serving, 503 while it starts or stops: what a load balancer or an
+/// orchestrator waits on.
+async fn readyz(State(metrics): State<Metrics>) -> impl IntoResponse {
+    if metrics.is_ready() {
+        (axum::http::StatusCode::OK, "ready\n")
+    } else {
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "starting or stopping\n")
+    }
 }
 
 async fn render(State(metrics): State<Metrics>) -> impl IntoResponse {
@@ -44,6 +57,7 @@ mod tests {
         let m = Metrics::new();
         m.camera("c1").frames_analysed.inc();
         let cancel = CancellationToken::new();
+        let metrics = m.clone();
         let server = serve(SocketAddr::from(([127, 0, 0, 1], 0)), m, cancel.clone()).await.unwrap();
         let mut s = tokio::net::TcpStream::connect(server.local_addr).await.unwrap();
         s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
@@ -51,6 +65,19 @@ mod tests {
         s.read_to_string(&mut body).await.unwrap();
         assert!(body.starts_with("HTTP/1.1 200"), "{body}");
         assert!(body.contains("shaobing_frames_analysed_total{camera=\"c1\"} 1"), "{body}");
+        let get = |path: &'static str| async move {
+            let mut s = tokio::net::TcpStream::connect(server.local_addr).await.unwrap();
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            let mut body = String::new();
+            s.read_to_string(&mut body).await.unwrap();
+            body
+        };
+        assert!(get("/readyz").await.starts_with("HTTP/1.1 503"));
+        metrics.set_ready(true);
+        assert!(get("/readyz").await.starts_with("HTTP/1.1 200"));
+        assert!(get("/healthz").await.starts_with("HTTP/1.1 200"));
         cancel.cancel();
         server.task.await.unwrap();
     }

@@ -93,6 +93,7 @@ impl Daemon {
             let analyser = Analyser::new(&config, camera, pool, &metrics);
             analysers.spawn(analyser.run(slot, tx.clone(), cancel.child_token()));
         }
+        metrics.set_ready(true);
         Ok(Self {
             cancel,
             metrics,
@@ -136,6 +137,7 @@ impl Daemon {
                 },
             }
         }
+        self.metrics.set_ready(false);
         self.cancel.cancel();
         while self.cameras.join_next().await.is_some() {}
         // Cameras closed their slots; analysers finish what they hold, then the issue channel

@@ -7,4 +7,5 @@ pub mod daemon;
 pub mod demo;
 pub mod issues_cli;
 pub mod paths;
+pub mod service;
 pub mod table;

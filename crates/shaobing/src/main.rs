@@ -16,8 +16,17 @@ struct Cli {
     /// Log filter, e.g. `info` or `shaobing=debug` (overridden by RUST_LOG).
     #[arg(long, global = true, default_value = "info")]
     log: String,
+    /// Log lines as human-readable text or as JSON objects (one per line, for a collector).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -52,7 +61,7 @@ enum Command {
 fn main() -> ExitCode {
     shaobing::alloc::tune_allocator();
     let cli = Cli::parse();
-    init_tracing(&cli.log);
+    init_tracing(&cli.log, cli.log_format);
     let result = match cli.command {
         Command::CheckConfig { config } => {
             return match shaobing_config::Config::load(&config) {
@@ -96,23 +105,22 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
 
-fn init_tracing(default: &str) {
+fn init_tracing(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 }
 
 async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     let config = shaobing_config::Config::load(&config_path)?;
     let cancel = CancellationToken::new();
-    let signal = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::info!("interrupt received; shutting down");
-        }
-        signal.cancel();
-    });
+    shaobing::service::stop_on_signals(cancel.clone()).context("cannot install signal handlers")?;
     let daemon = shaobing::daemon::Daemon::start(config, cancel).await?;
     tracing::info!(metrics = %daemon.metrics_addr(), "shaobing running");
+    shaobing::service::notify("READY=1");
     daemon.wait().await
 }
