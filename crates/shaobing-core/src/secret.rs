@@ -33,9 +33,23 @@ impl fmt::Display for Secret {
     }
 }
 
+/// In configuration a secret is either the value itself or `{ file = "PATH" }`: a file such
+/// as a systemd credential (`/run/credentials/shaobing.service/mqtt-password`), read once
+/// when the configuration loads, one trailing newline removed.
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Value(String),
+            File { file: std::path::PathBuf },
+        }
+        match Form::deserialize(d)? {
+            Form::Value(v) => Ok(Secret(v)),
+            Form::File { file } => std::fs::read_to_string(&file)
+                .map(|v| Secret(v.strip_suffix('\n').unwrap_or(&v).to_string()))
+                .map_err(|e| serde::de::Error::custom(format!("cannot read secret file {}: {e}", file.display()))),
+        }
     }
 }
 
@@ -56,5 +70,17 @@ mod tests {
         let c: Creds = serde_json::from_str(r#"{"user":"admin","password":"canary-hunter2"}"#).unwrap();
         assert!(!format!("{c:?}").contains("canary"));
         assert_eq!(c.password.expose(), "canary-hunter2");
+    }
+
+    #[test]
+    fn can_come_from_a_credential_file() {
+        let path = std::env::temp_dir().join(format!("shaobing-secret-{}", std::process::id()));
+        std::fs::write(&path, "canary-from-file\n").unwrap();
+        let json = format!(r#"{{"file":"{}"}}"#, path.display());
+        let s: Secret = serde_json::from_str(&json).unwrap();
+        assert_eq!(s.expose(), "canary-from-file");
+        std::fs::remove_file(&path).unwrap();
+        let err = serde_json::from_str::<Secret>(&json).unwrap_err().to_string();
+        assert!(err.contains("cannot read secret file") && err.contains("shaobing-secret-"), "{err}");
     }
 }

@@ -29,6 +29,7 @@ pub struct Metrics {
     issues_emitted: IntCounterVec,
     issues_updated: IntCounterVec,
     supervision: [GaugeVec; 3],
+    outbox: [prometheus::IntGauge; 3],
     /// Set once the daemon has loaded its models and opened its stores: `/readyz` answers 200.
     ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -108,6 +109,13 @@ fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> 
 #[allow(clippy::expect_used)] // static definitions: a failure is a programming error
 fn gauge_vec(registry: &Registry, name: &str, help: &str) -> GaugeVec {
     let g = GaugeVec::new(Opts::new(name, help), &["department", "category"]).expect("static metric definition");
+    registry.register(Box::new(g.clone())).expect("metric registered once");
+    g
+}
+
+#[allow(clippy::expect_used)] // static definitions: a failure is a programming error
+fn int_gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("static metric definition");
     registry.register(Box::new(g.clone())).expect("metric registered once");
     g
 }
@@ -216,6 +224,11 @@ impl Metrics {
                 gauge_vec(r, "shaobing_issue_oldest_open_seconds", "Age of the oldest issue still open."),
             ],
             ready: Default::default(),
+            outbox: [
+                int_gauge(r, "shaobing_outbox_rows", "Rows waiting in the outbox for the central database."),
+                int_gauge(r, "shaobing_outbox_bytes", "Bytes waiting in the outbox for the central database."),
+                int_gauge(r, "shaobing_outbox_dead_letters", "Rows the central database rejected, kept aside."),
+            ],
             camera_up,
             camera_state,
             decode_seconds,
@@ -264,6 +277,13 @@ impl Metrics {
                     g.with_label_values(&labels).set(v);
                 }
             }
+        }
+    }
+
+    /// The outbox's backlog (rows, bytes) and its dead letters, as last read from the store.
+    pub fn set_outbox(&self, rows: i64, bytes: i64, dead_letters: i64) {
+        for (g, v) in self.outbox.iter().zip([rows, bytes, dead_letters]) {
+            g.set(v);
         }
     }
 

@@ -1,38 +1,12 @@
-//! The `[mqtt]` section and the secret type for the broker password.
+//! The `[mqtt]` section.
 
 use serde::Deserialize;
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// A password. Debug and Display print `**REDACTED**`, so a config, an error or a trace line
-/// that includes it cannot leak it; only [`Secret::expose`] gives the value, at the one place
-/// that hands it to the MQTT library.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("**REDACTED**")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("**REDACTED**")
-    }
-}
+/// The broker password: the one secret type of the workspace, whose Debug and Display print
+/// `**REDACTED**`.
+pub use shaobing_core::Secret;
 
 /// A configuration problem in `[mqtt]`, pointing at the key.
 #[derive(Debug, thiserror::Error)]

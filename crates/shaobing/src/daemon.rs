@@ -213,17 +213,21 @@ async fn forward_sensor_issues(
 /// How often the supervision figures are recomputed from the problem database.
 const SUPERVISION_PERIOD: Duration = Duration::from_secs(30);
 
-/// Keeps the supervision gauges (time to verified resolution per department) current. Status
-/// changes come from the CLI in another process, so the figures are read from the database.
+/// Keeps the supervision gauges (time to verified resolution per department) and the outbox
+/// backlog current. Status changes come from the CLI in another process, so the figures are
+/// read from the database.
 async fn supervise(store: Store, metrics: Metrics, cancel: CancellationToken) {
     let store = Arc::new(Mutex::new(store));
     loop {
         let s = store.clone();
-        let figures =
-            tokio::task::spawn_blocking(move || shaobing_store::report(&s.lock().unwrap_or_else(|p| p.into_inner())))
-                .await;
+        let figures = tokio::task::spawn_blocking(move || {
+            let store = s.lock().unwrap_or_else(|p| p.into_inner());
+            Ok::<_, shaobing_store::StoreError>((shaobing_store::report(&store)?, store.outbox_stats()?))
+        })
+        .await;
         match figures {
-            Ok(Ok(rows)) => {
+            Ok(Ok((rows, outbox))) => {
+                metrics.set_outbox(outbox.rows, outbox.bytes, outbox.dead_letters);
                 let now = shaobing_core::UnixMillis::now();
                 let gauges: Vec<Supervision> = rows
                     .into_iter()
