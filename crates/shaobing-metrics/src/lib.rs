@@ -48,6 +48,24 @@ pub struct CameraMetrics {
     camera: String,
 }
 
+/// Every reason a camera pipeline restarts, the `reason` label of
+/// `shaobing_camera_reconnects_total`. Each camera's series start at zero so that dashboards
+/// and alerts see them before the first failure.
+pub const RECONNECT_REASONS: [&str; 12] = [
+    "eos",
+    "stalled",
+    "unreachable",
+    "unauthorized",
+    "not_found",
+    "unsupported",
+    "no_video",
+    "bad_stream",
+    "start_failed",
+    "bus_closed",
+    "error",
+    "other",
+];
+
 /// A camera's life, after gst-plugins-rs' fallbacksrc: one gauge per state, 1 for the
 /// current one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,8 +91,10 @@ impl CameraState {
 }
 
 impl CameraMetrics {
-    /// Counts a reconnection; `reason` must be one of a fixed set of codes.
+    /// Counts a reconnection; a reason outside [`RECONNECT_REASONS`] counts as `other`, so
+    /// the label set stays what dashboards expect.
     pub fn reconnected(&self, reason: &'static str) {
+        let reason = if RECONNECT_REASONS.contains(&reason) { reason } else { "other" };
         self.reconnects.with_label_values(&[self.camera.as_str(), reason]).inc();
     }
 
@@ -238,6 +258,9 @@ impl Metrics {
     }
 
     pub fn camera(&self, camera: &str) -> CameraMetrics {
+        for reason in RECONNECT_REASONS {
+            self.camera_reconnects.with_label_values(&[camera, reason]);
+        }
         CameraMetrics {
             frames_received: self.frames_received.with_label_values(&[camera]),
             frames_decoded: self.frames_decoded.with_label_values(&[camera]),
@@ -253,6 +276,16 @@ impl Metrics {
 
     pub fn inference(&self, model: &str) -> Histogram {
         self.inference_seconds.with_label_values(&[model])
+    }
+
+    /// Starts the issue series of `categories` at zero, so they exist before the first issue.
+    pub fn init_issue_series<'a>(&self, categories: impl IntoIterator<Item = &'a str>) {
+        for category in categories {
+            for priority in ["routine", "emergency"] {
+                self.issues_emitted.with_label_values(&[category, priority]);
+            }
+            self.issues_updated.with_label_values(&[category]);
+        }
     }
 
     pub fn issue_emitted(&self, category: &str, priority: &str) {

@@ -49,6 +49,7 @@ impl Daemon {
         let store = Store::open(&config.daemon.data_dir, &config.daemon.box_id)?;
         let (store_path, evidence_dir) = (store.path().to_path_buf(), store.evidence_dir().to_path_buf());
         let metrics = Metrics::new();
+        metrics.init_issue_series(shaobing_core::Category::ALL.iter().map(|c| c.as_str()));
         let server = shaobing_metrics::serve(config.metrics.listen, metrics.clone(), cancel.child_token())
             .await
             .with_context(|| format!("cannot listen on metrics.listen = {}", config.metrics.listen))?;

@@ -1,0 +1,170 @@
+//! Operating the daemon: every metric the shipped dashboard and alert rules name exists on a
+//! running daemon; canary passwords for the camera, the broker and the central database appear
+//! nowhere, at trace level; bad configurations each get their own pointed message.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
+
+#[path = "../crates/shaobing-mqtt/tests/common/mod.rs"]
+mod common;
+
+use common::{Broker, Client};
+use shaobing::daemon::Daemon;
+use shaobing_core::{CandidateIssue, IssueStatus, UnixMillis};
+use shaobing_rtsp_server::{RtspServer, Stream};
+use shaobing_store::{Recorded, Store};
+use shaobing_testkit::Pg;
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+const CANARIES: [&str; 3] = ["canary-rtsp-5521", "canary-mqtt-7730", "canary-pg-9184"];
+
+/// Log lines captured in memory at trace level.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn metric_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(at) = text[i..].find("shaobing_") {
+        let start = i + at;
+        let end = start + bytes[start..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count();
+        names.insert(text[start..end].to_string());
+        i = end;
+    }
+    names
+}
+
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.unwrap();
+    body
+}
+
+fn seed_issues(data: &Path) {
+    // One verified and one open issue, so the supervision figures have something to show.
+    let mut store = Store::open(data, "box-ops").unwrap();
+    let Recorded::Created { id } = store.record(&CandidateIssue::example("done", UnixMillis(1_000)), None).unwrap()
+    else {
+        panic!()
+    };
+    for to in [IssueStatus::Confirmed, IssueStatus::Dispatched, IssueStatus::Resolved, IssueStatus::Verified] {
+        store.transition(&id, to, "duty-officer", None).unwrap();
+    }
+    store.record(&CandidateIssue::example("open", UnixMillis(2_000)), None).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_and_alert_metrics_exist_and_canary_secrets_appear_nowhere() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).try_init().ok();
+
+    let clip = shaobing::demo::clip_path();
+    let rtsp = RtspServer::start_with_auth(0, &[Stream::new("/cam", &clip)], Some(("viewer", CANARIES[0]))).unwrap();
+    let broker = Broker::start();
+    let pg = Pg::fresh().await;
+    let dir = tempfile::tempdir().unwrap();
+    seed_issues(dir.path());
+    let text = format!(
+        "[daemon]\nbox_id = \"box-ops\"\ndata_dir = \"{data}\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
+         [[cameras]]\nid = \"gate\"\nuri = \"{uri}\"\nusername = \"viewer\"\npassword = \"{rtsp_pw}\"\nanalysis_fps = 2\n\
+         [mqtt]\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"box\"\npassword = \"{mqtt_pw}\"\n\
+         [central]\nurl = \"{pg}\"\npassword = \"{pg_pw}\"\n",
+        data = dir.path().display(),
+        uri = rtsp.url("/cam"),
+        rtsp_pw = CANARIES[0],
+        port = broker.port,
+        mqtt_pw = CANARIES[1],
+        pg = pg.conninfo(),
+        pg_pw = CANARIES[2],
+    );
+    let mut config = shaobing_config::Config::parse(&text, Path::new("ops.toml")).unwrap();
+    let sensors =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shaobing-sensors/fixtures/sensors.toml"));
+    config.sensors = Some(toml::from_str(&sensors.unwrap()).unwrap());
+    let printed = format!("{config:?}");
+    let cancel = CancellationToken::new();
+    let daemon = Daemon::start(config, cancel.clone()).await.unwrap();
+    let addr = daemon.metrics_addr();
+    // One malformed reading, so the reject series exists as it would on any real street.
+    Client::connect(&broker, "sensor").publish("sanlitun/air/aq-gongti/state", "{not json").await;
+    let mut exposed = String::new();
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        exposed = scrape(addr).await;
+        if exposed.contains("shaobing_inference_seconds_count{model=\"centernet-mobilenetv3-coco\"} ")
+            && !exposed.contains("shaobing_inference_seconds_count{model=\"centernet-mobilenetv3-coco\"} 0")
+            && exposed.contains("shaobing_sensor_messages_rejected_total")
+        {
+            break;
+        }
+    }
+    cancel.cancel();
+    daemon.wait().await.unwrap();
+
+    let on_metrics = metric_names(&exposed);
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy");
+    for file in ["grafana/shaobing-dashboard.json", "prometheus/shaobing-alerts.yml"] {
+        let named = metric_names(&std::fs::read_to_string(Path::new(root).join(file)).unwrap());
+        assert!(!named.is_empty(), "{file} names no metric");
+        let missing: Vec<_> = named.difference(&on_metrics).collect();
+        assert!(missing.is_empty(), "{file} names metrics the daemon does not export: {missing:?}");
+    }
+
+    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    assert!(logged.contains("TRACE") || logged.contains("DEBUG"), "trace logging was on");
+    for canary in CANARIES {
+        for (what, text) in [("logs", &logged), ("/metrics", &exposed), ("printed config", &printed)] {
+            assert!(!text.contains(canary), "{canary} leaked into the {what}");
+        }
+    }
+}
+
+#[test]
+fn each_bad_config_gets_its_own_pointed_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("[daemon]\nbox_id = \"has space\"\n", "daemon.box_id"),
+        ("[[cameras]]\nid = \"c\"\nuri = \"rtsp://u:canary-pw@h/x\"\n", "cameras[0].uri"),
+        ("[[cameras]]\nid = \"c\"\nuri = \"rtsp://h/x\"\nanalysis_fps = 0\n", "cameras[0].analysis_fps"),
+        ("[[cameras]]\nid = \"c\"\nuri = \"rtsp://h/x\"\nwatchdog_secs = 0.1\n", "cameras[0].watchdog_secs"),
+        ("[[cameras]]\nid = \"c\"\nuri = \"rtsp://h/x\"\nanalysis_widht = 640\n", "analysis_widht"),
+        ("[rules.illegal_parking]\nmin_score = 2\n", "rules.illegal_parking.min_score"),
+        ("[central]\nurl = \"host=x password=canary-pw\"\n", "central.url"),
+        ("[mqtt]\nport = 0\n", "mqtt.port"),
+        ("[mqtt]\nkeep_alive_secs = 1\n", "mqtt.keep_alive_secs"),
+        ("[metrics]\nlisten = \"not an address\"\n", "listen"),
+        ("[responsibility.fire_smoke]\ndepartment = \"消防\"\ntier = \"nowhere\"\nresolution_path = \"x\"\n", "tier"),
+    ];
+    let mut messages = BTreeSet::new();
+    for (text, key) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, text).unwrap();
+        let out =
+            std::process::Command::new(env!("CARGO_BIN_EXE_shaobing")).arg("check-config").arg(&path).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(2), "{text}: {stderr}");
+        assert!(stderr.contains(key), "`{key}` not named for\n{text}\n{stderr}");
+        assert!(!stderr.contains("canary-pw"), "a password was echoed: {stderr}");
+        messages.insert(stderr);
+    }
+    assert_eq!(messages.len(), cases.len(), "every case has its own message");
+}
