@@ -8,6 +8,7 @@ mod frame;
 mod geometry;
 mod issue;
 mod location;
+mod ratelimit;
 mod reading;
 mod secret;
 mod time;
@@ -19,6 +20,7 @@ pub use issue::{
     Responsibility, WhistleKind,
 };
 pub use location::{Location, ZoneId};
+pub use ratelimit::RateLimiter;
 pub use reading::{Reading, SensorId};
 pub use secret::Secret;
 pub use time::UnixMillis;

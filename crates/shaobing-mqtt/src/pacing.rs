@@ -1,8 +1,7 @@
 //! Reconnect backoff and log rate limiting: the two ways a broken peer must not turn into a
 //! busy loop or a flooded journal.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Exponential backoff with jitter, capped, reset after a successful connection. The delay is
 /// uniform in [3/4, 1] of the ceiling: enough spread that a fleet of boxes does not knock on a
@@ -41,37 +40,8 @@ impl Backoff {
     }
 }
 
-/// Allows one log line per key per period, and counts what it suppressed.
-#[derive(Debug)]
-pub struct RateLimiter {
-    period: Duration,
-    seen: HashMap<&'static str, (Instant, u64)>,
-}
-
-impl RateLimiter {
-    pub fn new(period: Duration) -> Self {
-        Self { period, seen: HashMap::new() }
-    }
-
-    /// `Some(suppressed since the last line)` when a line may be logged for `key` at `now`.
-    pub fn allow(&mut self, key: &'static str, now: Instant) -> Option<u64> {
-        match self.seen.get_mut(key) {
-            Some((last, suppressed)) if now.duration_since(*last) < self.period => {
-                *suppressed += 1;
-                None
-            }
-            Some((last, suppressed)) => {
-                let n = *suppressed;
-                (*last, *suppressed) = (now, 0);
-                Some(n)
-            }
-            None => {
-                self.seen.insert(key, (now, 0));
-                Some(0)
-            }
-        }
-    }
-}
+/// Log rate limiting lives with the domain types, shared by every stage.
+pub use shaobing_core::RateLimiter;
 
 #[cfg(test)]
 mod tests {
@@ -100,17 +70,5 @@ mod tests {
             }
             assert!(attempts <= 40, "{attempts} attempts in 10 min");
         }
-    }
-
-    #[test]
-    fn rate_limiter_allows_one_line_per_period_and_counts_the_rest() {
-        let mut r = RateLimiter::new(Duration::from_secs(10));
-        let t0 = Instant::now();
-        assert_eq!(r.allow("bad_json", t0), Some(0));
-        assert_eq!(r.allow("bad_json", t0 + Duration::from_secs(1)), None);
-        assert_eq!(r.allow("bad_json", t0 + Duration::from_secs(2)), None);
-        assert_eq!(r.allow("too_large", t0 + Duration::from_secs(2)), Some(0));
-        assert_eq!(r.allow("bad_json", t0 + Duration::from_secs(11)), Some(2));
-        assert_eq!(r.allow("bad_json", t0 + Duration::from_secs(12)), None);
     }
 }

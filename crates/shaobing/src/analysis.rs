@@ -151,6 +151,7 @@ impl Analyser {
 
     /// Takes frames until the camera closes its slot or `cancel` fires.
     pub async fn run(mut self, slot: Arc<FrameSlot>, issues: mpsc::Sender<IssueWork>, cancel: CancellationToken) {
+        let mut log = shaobing_core::RateLimiter::new(Duration::from_secs(10));
         loop {
             let frame = tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -169,7 +170,11 @@ impl Analyser {
                         }
                     }
                 }
-                Err(e) => tracing::warn!(camera = %self.camera.id, error = %e, "frame analysis failed"),
+                Err(e) => {
+                    if let Some(suppressed) = log.allow("analysis_failed", std::time::Instant::now()) {
+                        tracing::warn!(camera = %self.camera.id, error = %e, suppressed, "frame analysis failed");
+                    }
+                }
             }
         }
     }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Issues waiting for the store; bounded so a stuck disk pushes back on analysis (which then
 /// drops frames, counted) instead of growing memory.
@@ -56,7 +57,8 @@ impl Daemon {
         let wake = Arc::new(Notify::new());
         let mut sinks = JoinSet::new();
         if let Some(central) = &config.central {
-            sinks.spawn(central_drain(&config, central, wake.clone(), cancel.child_token())?);
+            let drain = central_drain(&config, central, wake.clone(), cancel.child_token())?;
+            sinks.spawn(drain.instrument(tracing::info_span!("central")));
         }
         sinks.spawn(supervise(
             Store::open(&config.daemon.data_dir, &config.daemon.box_id)?,
@@ -80,7 +82,8 @@ impl Daemon {
             alert_tx
         });
         if let (Some(mqtt), Some(sensors)) = (&config.mqtt, &config.sensors) {
-            sinks.spawn(sensor_ingest(&config, mqtt, sensors, &metrics, tx.clone(), cancel.child_token())?);
+            let ingest = sensor_ingest(&config, mqtt, sensors, &metrics, tx.clone(), cancel.child_token())?;
+            sinks.spawn(ingest.instrument(tracing::info_span!("sensors", broker = %mqtt.host)));
         }
         let store = spawn_store(store, rx, Announcer { metrics: metrics.clone(), wake, alerts })?;
         let mut cameras = JoinSet::new();
@@ -89,10 +92,12 @@ impl Daemon {
             let slot = Arc::new(FrameSlot::new());
             let spec = camera_spec(camera);
             let cm = metrics.camera(&camera.id);
-            cameras.spawn(run_camera(spec, slot.clone(), cm, cancel.child_token()));
+            // Every line a camera's tasks log carries the camera's id.
+            let span = tracing::info_span!("camera", camera = %camera.id);
+            cameras.spawn(run_camera(spec, slot.clone(), cm, cancel.child_token()).instrument(span.clone()));
             let pool = detectors.get(&camera.model).cloned().context("detector loaded for every camera")?;
             let analyser = Analyser::new(&config, camera, pool, &metrics);
-            analysers.spawn(analyser.run(slot, tx.clone(), cancel.child_token()));
+            analysers.spawn(analyser.run(slot, tx.clone(), cancel.child_token()).instrument(span));
         }
         metrics.set_ready(true);
         Ok(Self {
