@@ -92,6 +92,7 @@ impl SensorKind {
 pub struct SensorGroupConfig {
     /// Name of the group: a metric label and part of issue dedup keys, so a safe identifier.
     pub name: String,
+    /// What the group measures: `air_quality`, `parking` or `road`; sets the issue category.
     pub kind: SensorKind,
     /// MQTT topic filter, e.g. `city/air/+/state`; subscribed with QoS 1.
     pub topic: String,
@@ -153,6 +154,7 @@ pub enum TimestampUnit {
 pub struct FieldConfig {
     /// Dotted path into the JSON object, e.g. `data.pm25`.
     pub path: String,
+    /// The quantity the value measures, e.g. `pm2_5`, `occupancy`, `speed`.
     pub quantity: Quantity,
     /// Unit of the field; defaults to the quantity's canonical unit.
     #[serde(default)]
@@ -214,12 +216,16 @@ pub enum Direction {
 pub struct RuleConfig {
     /// Name of the rule, unique in its group; part of the issue's dedup key and rule name.
     pub name: String,
+    /// The quantity the rule watches.
     pub quantity: Quantity,
+    /// `value` (the reading), `iaqi` (its individual air-quality index) or `rise` (its
+    /// increase over `rise_window_secs`).
     #[serde(default)]
     pub signal: Signal,
     /// Window of a `rise` signal.
     #[serde(default = "default_rise_window_secs")]
     pub rise_window_secs: u64,
+    /// `above`: raise when the signal goes above `raise`; `below`: when it goes below.
     #[serde(default)]
     pub direction: Direction,
     /// An episode starts when the signal reaches this (at or above for `above`, at or below
