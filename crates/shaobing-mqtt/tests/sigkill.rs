@@ -124,5 +124,12 @@ async fn committed_readings_survive_sigkill_under_load() {
     // Each restarted process made progress before it was killed again.
     assert_eq!(committed_at_kill.len(), 7);
     assert!(committed_at_kill.windows(2).all(|w| w[0] < w[1]), "progress between kills: {committed_at_kill:?}");
+    // Each kill made the broker publish the last will, each restart announced itself again.
+    let mut announcements = Vec::new();
+    while let Some(m) = probe.next(Duration::from_millis(500)).await {
+        announcements.push(String::from_utf8_lossy(&m.payload).into_owned());
+    }
+    let count = |what: &str| announcements.iter().filter(|a| *a == what).count();
+    assert_eq!((count("offline"), count("online")), (8, 7), "{announcements:?}");
     eprintln!("7 SIGKILLs under 500 readings/s, committed at each kill {committed_at_kill:?}; {total} stored once");
 }

@@ -271,7 +271,11 @@ pub fn now_ms() -> i64 {
 /// them all (a marker published after them has come back).
 pub async fn publish_backlog(broker: &Broker, topic: &str, n: usize, values: &[f64]) {
     let publisher = Client::connect(broker, "backlog-publisher");
-    let mut marker = Client::connect(broker, "backlog-marker");
+    // A clean session: a marker left queued by an earlier call must not end this one early
+    // (the publisher would be dropped with half the backlog still unsent).
+    let mut options = MqttOptions::new("backlog-marker", "127.0.0.1", broker.port);
+    options.set_clean_session(true);
+    let mut marker = Client::with_options(options);
     marker.client.subscribe("test/backlog-done", QoS::AtLeastOnce).await.unwrap();
     let start = now_ms() - n as i64;
     for i in 0..n {
