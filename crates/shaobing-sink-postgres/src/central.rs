@@ -2,7 +2,7 @@
 
 use crate::SinkError;
 use serde::Deserialize;
-use shaobing_store::{OutboxKind, OutboxRow};
+use shaobing_store::{HistoryRow, IssueRow, OutboxKind, OutboxRow};
 use tokio_postgres::GenericClient;
 
 const SCHEMA: &str = "
@@ -66,47 +66,14 @@ pub async fn migrate(client: &impl GenericClient) -> Result<(), SinkError> {
     Ok(())
 }
 
-/// The issue snapshot an outbox row carries (the store's `IssueRow` as JSON).
+/// The issue snapshot an outbox row carries: the store's row and its status history.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CentralIssue {
-    pub id: String,
-    pub box_id: String,
-    pub version: i64,
-    pub category: String,
-    pub event_code: String,
-    pub whistle_kind: String,
-    pub channel: String,
-    pub priority: String,
-    pub status: String,
-    pub source: String,
-    pub zone: Option<String>,
-    pub lat: Option<f64>,
-    pub lon: Option<f64>,
-    pub address: Option<String>,
-    pub cause: String,
-    pub rule: String,
-    pub confidence: f64,
-    pub department: String,
-    pub tier: String,
-    pub resolution_path: String,
-    pub first_seen_ms: i64,
-    pub last_seen_ms: i64,
-    pub occurrences: i64,
-    pub created_ms: i64,
-    pub resolved_ms: Option<i64>,
-    pub verified_ms: Option<i64>,
+    #[serde(flatten)]
+    pub row: IssueRow,
     /// Every status change so far, oldest first.
     #[serde(default)]
-    pub history: Vec<HistoryEntry>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct HistoryEntry {
-    pub from_status: Option<String>,
-    pub to_status: String,
-    pub actor: String,
-    pub note: Option<String>,
-    pub at_ms: i64,
+    pub history: Vec<HistoryRow>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,7 +106,8 @@ pub async fn write(client: &impl GenericClient, row: &OutboxRow) -> Result<(), S
     }
 }
 
-async fn write_issue(client: &impl GenericClient, i: &CentralIssue) -> Result<(), SinkError> {
+async fn write_issue(client: &impl GenericClient, snapshot: &CentralIssue) -> Result<(), SinkError> {
+    let i = &snapshot.row;
     client
         .execute(
             "INSERT INTO shaobing_issues (id, box_id, version, category, event_code, whistle_kind, channel, priority,
@@ -182,7 +150,7 @@ async fn write_issue(client: &impl GenericClient, i: &CentralIssue) -> Result<()
         )
         .await?;
     // History only grows: positions already there are left as they are.
-    for (position, h) in i.history.iter().enumerate() {
+    for (position, h) in snapshot.history.iter().enumerate() {
         client
             .execute(
                 "INSERT INTO shaobing_status_history (issue_id, position, from_status, to_status, actor, note, at_ms)

@@ -10,7 +10,7 @@
 mod central;
 mod drain;
 
-pub use central::{CentralIssue, HistoryEntry, migrate};
+pub use central::{CentralIssue, migrate};
 pub use drain::{DrainConfig, DrainStats, drain};
 
 #[derive(Debug, thiserror::Error)]

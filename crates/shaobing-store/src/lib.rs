@@ -37,7 +37,7 @@ pub use outbox::{OutboxKind, OutboxRow, OutboxStats, PRIORITY_EMERGENCY, PRIORIT
 pub use report::{DepartmentFigures, report};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shaobing_core::{CandidateIssue, IssueStatus, Priority, UnixMillis};
 use std::path::{Path, PathBuf};
 
@@ -70,7 +70,7 @@ pub enum Recorded {
 }
 
 /// An issue as stored; also the snapshot sent to the central database.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IssueRow {
     pub id: String,
     pub box_id: String,
@@ -104,7 +104,7 @@ pub struct IssueRow {
 }
 
 /// One status change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryRow {
     pub from_status: Option<String>,
     pub to_status: String,

@@ -1,11 +1,10 @@
 //! `shaobing demo`: the whole path on real parts with nothing to set up.
 
 use crate::daemon::Daemon;
-use crate::table;
 use anyhow::{Context, bail};
 use shaobing_config::Config;
 use shaobing_rtsp_server::{RtspServer, Stream};
-use shaobing_store::{IssueRow, Store};
+use shaobing_store::Store;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -65,7 +64,11 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     drop(server);
     let store = Store::open(data_dir, &box_id)?;
     let rows = store.list(None, 100)?;
-    print!("{}", issue_table(&rows));
+    println!("\ncandidate issues filed:\n");
+    print!("{}", crate::issues_cli::list_table(&rows));
+    for r in &rows {
+        println!("snapshot of {}: {}", &r.id[..13.min(r.id.len())], r.evidence_path.as_deref().unwrap_or("-"));
+    }
     println!("\nproblem database: {}", store.path().display());
     println!("snapshots:        {}", store.evidence_dir().display());
     let cam = metrics.camera(&camera_id);
@@ -97,24 +100,4 @@ fn clear_previous_run(data_dir: &Path) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&evidence).with_context(|| format!("cannot remove {}", evidence.display()))?;
     }
     Ok(())
-}
-
-pub fn issue_table(rows: &[IssueRow]) -> String {
-    let header = ["id", "category", "where", "department", "first seen (CST)", "seen", "cause", "snapshot"];
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.id.chars().take(13).collect(),
-                format!("{} {}", r.event_code, r.category),
-                format!("{}/{}", r.source, r.zone.as_deref().unwrap_or("-")),
-                r.department.clone(),
-                shaobing_core::UnixMillis(r.first_seen_ms).to_china_time_string(),
-                r.occurrences.to_string(),
-                r.cause.clone(),
-                r.evidence_path.clone().unwrap_or_default(),
-            ]
-        })
-        .collect();
-    format!("\n{} candidate issue(s) filed:\n\n{}", rows.len(), table::render(&header, &cells))
 }
