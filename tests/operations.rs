@@ -14,28 +14,12 @@ use shaobing_rtsp_server::{RtspServer, Stream};
 use shaobing_store::{Recorded, Store};
 use shaobing_testkit::Pg;
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 const CANARIES: [&str; 3] = ["canary-rtsp-5521", "canary-mqtt-7730", "canary-pg-9184"];
-
-/// Log lines captured in memory at trace level.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn metric_names(text: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
@@ -73,9 +57,7 @@ fn seed_issues(data: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_and_alert_metrics_exist_and_canary_secrets_appear_nowhere() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).try_init().ok();
+    let logs = shaobing_testkit::CapturedLogs::install();
 
     let clip = shaobing::demo::clip_path();
     let rtsp = RtspServer::start_with_auth(0, &[Stream::new("/cam", &clip)], Some(("viewer", CANARIES[0]))).unwrap();
@@ -129,7 +111,7 @@ async fn dashboard_and_alert_metrics_exist_and_canary_secrets_appear_nowhere() {
         assert!(missing.is_empty(), "{file} names metrics the daemon does not export: {missing:?}");
     }
 
-    let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    let logged = logs.text();
     assert!(logged.contains("TRACE") || logged.contains("DEBUG"), "trace logging was on");
     for canary in CANARIES {
         for (what, text) in [("logs", &logged), ("/metrics", &exposed), ("printed config", &printed)] {

@@ -307,16 +307,10 @@ impl Config {
 
 /// Ids become metric labels, file names and MQTT topic levels: keep them to a safe alphabet.
 pub(crate) fn validate_identifier(key: &str, value: &str) -> Result<(), ConfigError> {
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
+    if shaobing_core::is_identifier(value) {
         Ok(())
     } else {
-        Err(ConfigError::invalid(
-            key,
-            format!("expected 1 to 64 characters of a-z, A-Z, 0-9, `-` or `_`, got `{value}`"),
-        ))
+        Err(ConfigError::invalid(key, format!("expected {}, got `{value}`", shaobing_core::IDENTIFIER_RULE)))
     }
 }
 

@@ -24,3 +24,12 @@ pub use ratelimit::RateLimiter;
 pub use reading::{Reading, SensorId};
 pub use secret::Secret;
 pub use time::UnixMillis;
+
+/// Whether `value` may be an identifier: ids become metric labels, file names, dedup keys and
+/// MQTT topic levels, so they keep to 1 to 64 characters of a-z, A-Z, 0-9, `-` and `_`.
+pub fn is_identifier(value: &str) -> bool {
+    !value.is_empty() && value.len() <= 64 && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// What [`is_identifier`] expects, for error messages.
+pub const IDENTIFIER_RULE: &str = "1 to 64 characters of a-z, A-Z, 0-9, `-` or `_`";

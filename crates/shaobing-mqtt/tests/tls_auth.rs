@@ -9,10 +9,8 @@ use common::{Broker, Client, free_port, now_ms, start_ingest_with};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use shaobing_mqtt::{MqttConfig, Secret, TlsConfig};
 use shaobing_sensors::corpus::{AIR_TOPIC, EXAMPLE_CONFIG};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const CANARY: &str = "canary-5e1f0c2a-do-not-log";
@@ -46,31 +44,9 @@ fn add_user(file: &Path, user: &str, password: &str) {
     assert!(status.success());
 }
 
-/// Everything the process logs through `tracing` (and the `log` bridge), at trace level.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_a_password_connects_and_the_password_is_never_printed() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).init();
+    let logs = shaobing_testkit::CapturedLogs::install();
 
     let plain_port = free_port();
     let mut ca_file = PathBuf::new();

@@ -261,13 +261,10 @@ fn default_evidence_before_secs() -> u64 {
 
 /// Ids become metric labels, dedup keys and topic levels: the same alphabet as `box_id`.
 fn validate_identifier(key: &str, value: &str) -> Result<(), SensorsConfigError> {
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
+    if shaobing_core::is_identifier(value) {
         Ok(())
     } else {
-        Err(invalid(key, format!("expected 1 to 64 characters of a-z, A-Z, 0-9, `-` or `_`, got `{value}`")))
+        Err(invalid(key, format!("expected {}, got `{value}`", shaobing_core::IDENTIFIER_RULE)))
     }
 }
 

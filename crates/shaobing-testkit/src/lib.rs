@@ -4,11 +4,14 @@
 //!   server started with Debian's `initdb`/`pg_ctl` in a temporary directory on a free port.
 //! - [`Proxy`]: a loopback TCP proxy that can stall a link (stop forwarding, keep sockets
 //!   open: a camera that hangs) or cut it (close connections and refuse new ones).
+//! - [`CapturedLogs`]: the process's trace-level logs in memory, for secret-leak tests.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failed step fails the test
 
+mod logs;
 mod pg;
 mod proxy;
 
+pub use logs::CapturedLogs;
 pub use pg::Pg;
 pub use proxy::Proxy;
