@@ -205,7 +205,7 @@ fn trial_in_child(args: &Args, server: &FixtureServer, mode: Mode, n: usize) -> 
 /// The child side: the detector loaded and warm, then N cameras.
 pub async fn trial_main(t: TrialArgs) -> anyhow::Result<()> {
     // One thread per inference and no spinning: the box's cores belong to many cameras.
-    let runtime = Runtime::load(None, SessionOptions { intra_threads: 1, spinning: false })?;
+    let runtime = Runtime::load(None, SessionOptions { intra_threads: 1, spinning: false, ..Default::default() })?;
     let manifest = Manifest::load(&shaobing::paths::manifest(None))?;
     let height = ANALYSIS_WIDTH * 9 / 16;
     let warm = Frame {

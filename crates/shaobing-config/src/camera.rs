@@ -20,9 +20,14 @@ pub struct CameraConfig {
     /// RTSP lower transport. `tcp` survives lossy links and NAT; `udp` has less latency.
     #[serde(default)]
     pub transport: Transport,
-    /// Name of the model in the manifest that analyses this camera.
-    #[serde(default = "default_model")]
-    pub model: String,
+    /// Names of the models in the manifest that analyse this camera (`model = "…"` is
+    /// accepted for one). The first is the object detector; add a flame model as a second
+    /// fire vote. Each model runs in one shared pool per box, whichever cameras use it.
+    #[serde(default = "default_models", alias = "model", deserialize_with = "one_or_many")]
+    pub models: Vec<String>,
+    /// Skip inference while nothing in the picture moves.
+    #[serde(default)]
+    pub motion_gate: MotionGateSettings,
     /// `keyframes`: only key frames reach the decoder (one decode per GOP, the cheapest way
     /// to watch many cameras); `fps`: decode every frame, analyse `analysis_fps` a second.
     #[serde(default)]
@@ -76,8 +81,53 @@ pub struct CameraConfig {
     pub zones: Vec<ZoneConfig>,
 }
 
-fn default_model() -> String {
-    "centernet-mobilenetv3-coco".into()
+fn default_models() -> Vec<String> {
+    vec!["centernet-mobilenetv3-coco".into()]
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// Per-camera background subtraction in front of inference.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MotionGateSettings {
+    /// Off runs inference on every analysed frame.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Fraction of the (unmasked) picture that must change for a frame to count as motion.
+    #[serde(default = "default_min_moving")]
+    pub min_moving: f32,
+    /// Seconds after which inference runs even on a still picture, so stationary objects (a
+    /// parked van, a stall) are re-checked and their dwell clocks keep running on real sightings.
+    #[serde(default = "default_recheck_secs")]
+    pub recheck_secs: f64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_min_moving() -> f32 {
+    0.002
+}
+fn default_recheck_secs() -> f64 {
+    10.0
+}
+
+impl Default for MotionGateSettings {
+    fn default() -> Self {
+        Self { enabled: true, min_moving: default_min_moving(), recheck_secs: default_recheck_secs() }
+    }
 }
 
 fn default_analysis_fps() -> f64 {
@@ -150,6 +200,13 @@ pub struct ZoneConfig {
 pub enum ZoneKind {
     /// Motor vehicles must not stay here (机动车乱停放).
     NoParking,
+    /// No street vending: stalls must not stay here (占道经营).
+    NoVending,
+    /// Restricted to tricycles (黑三轮), e.g. a subway exit where they wait for fares.
+    NoTricycle,
+    /// Ignored: detections standing here, fire seen here and motion here never count (a
+    /// private yard, an advertising screen, a flag in the wind).
+    Mask,
 }
 
 impl CameraConfig {
@@ -177,6 +234,7 @@ impl CameraConfig {
             return Err(ConfigError::invalid(format!("{key}.username"), "a password is set but no username"));
         }
         self.validate_position(key)?;
+        self.validate_models_and_gate(key)?;
         let mut ids = std::collections::BTreeSet::new();
         for (i, zone) in self.zones.iter().enumerate() {
             let zkey = format!("{key}.zones[{i}].id");
@@ -186,6 +244,20 @@ impl CameraConfig {
             }
         }
         Ok(())
+    }
+
+    fn validate_models_and_gate(&self, key: &str) -> Result<(), ConfigError> {
+        if self.models.is_empty() {
+            return Err(ConfigError::invalid(format!("{key}.models"), "expected at least one model name"));
+        }
+        let g = &self.motion_gate;
+        if !(0.0..1.0).contains(&g.min_moving) {
+            return Err(ConfigError::invalid(
+                format!("{key}.motion_gate.min_moving"),
+                format!("expected a fraction in [0, 1), got {}", g.min_moving),
+            ));
+        }
+        seconds_in(&format!("{key}.motion_gate"), "recheck_secs", g.recheck_secs, 0.1, 3600.0)
     }
 
     fn validate_position(&self, key: &str) -> Result<(), ConfigError> {

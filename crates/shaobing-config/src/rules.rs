@@ -1,49 +1,79 @@
 use crate::ConfigError;
 use serde::Deserialize;
 
+/// The hazard rules. Which objects each rule follows comes from the models' class maps
+/// (`[models.class_map]`): kinds `vehicle`, `stall`, `stall_proxy`, `tricycle`, `cycle`, `cargo`,
+/// `person`, `flame`, `smoke`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RulesConfig {
-    /// 机动车乱停放: a motor vehicle stationary inside a `no_parking` zone.
+    /// 机动车乱停放: a `vehicle` stationary inside a `no_parking` zone.
     #[serde(default)]
-    pub illegal_parking: IllegalParkingRule,
+    pub illegal_parking: DwellRuleSettings,
+    /// 占道经营: a `stall` (or a `stall_proxy` with a `person` beside it) stationary inside a
+    /// `no_vending` zone.
+    #[serde(default)]
+    pub street_vending: DwellRuleSettings,
+    /// 黑三轮: a `tricycle` (or the COCO fallback: a `cycle` with `cargo` attached, low
+    /// confidence) stationary inside a `no_tricycle` zone.
+    #[serde(default)]
+    pub unlicensed_tricycle: DwellRuleSettings,
+    /// 烟火: flame or smoke anywhere outside `mask` zones; an emergency, no dwell.
+    #[serde(default)]
+    pub fire_smoke: FireRuleSettings,
 }
 
 impl RulesConfig {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        self.illegal_parking.validate("rules.illegal_parking")
+        self.illegal_parking.validate("rules.illegal_parking")?;
+        self.street_vending.validate("rules.street_vending")?;
+        self.unlicensed_tricycle.validate("rules.unlicensed_tricycle")?;
+        self.fire_smoke.validate("rules.fire_smoke")
     }
 }
 
+/// Settings shared by the rules about objects that stay where they must not.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct IllegalParkingRule {
-    /// Seconds a vehicle must stay stationary inside the zone before an issue is raised.
+pub struct DwellRuleSettings {
+    /// Off: the rule never raises.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Seconds an object must stay stationary inside the zone before an issue is raised.
     #[serde(default = "default_dwell_secs")]
     pub dwell_secs: f64,
-    /// Minimum detector score for a vehicle to count.
+    /// Minimum detector score for an object to count.
     #[serde(default = "default_min_score")]
     pub min_score: f32,
-    /// Model class names that count as motor vehicles.
-    #[serde(default = "default_vehicle_classes")]
-    pub vehicle_classes: Vec<String>,
-    /// A vehicle is stationary while its box overlaps where it stopped by at least this IoU.
+    /// An object is stationary while its box overlaps where it stopped by at least this IoU.
     #[serde(default = "default_stationary_iou")]
     pub stationary_iou: f32,
     /// Seconds a track survives without detections (occlusion, a missed frame) before it is
     /// forgotten; shorter gaps do not restart the dwell clock.
     #[serde(default = "default_track_timeout_secs")]
     pub track_timeout_secs: f64,
+    /// Seconds without the object at its place after which the issue is resolved by
+    /// observation, with an "after" snapshot. Gaps shorter than this never open a new issue.
+    #[serde(default = "default_clear_secs")]
+    pub clear_secs: f64,
+    /// `street_vending` only: how far the person attending a `stall_proxy` may stand, in
+    /// heights of the object's box.
+    #[serde(default = "default_companion_reach")]
+    pub companion_reach: f32,
+    /// `unlicensed_tricycle` only: also raise the COCO fallback (a `cycle` with a cargo-sized
+    /// box attached), marked low confidence.
+    #[serde(default = "yes")]
+    pub coco_fallback: bool,
 }
 
+fn yes() -> bool {
+    true
+}
 fn default_dwell_secs() -> f64 {
     300.0
 }
 fn default_min_score() -> f32 {
     0.3
-}
-fn default_vehicle_classes() -> Vec<String> {
-    ["car", "truck", "bus", "motorcycle"].map(String::from).to_vec()
 }
 fn default_stationary_iou() -> f32 {
     0.6
@@ -51,45 +81,138 @@ fn default_stationary_iou() -> f32 {
 fn default_track_timeout_secs() -> f64 {
     10.0
 }
+fn default_clear_secs() -> f64 {
+    120.0
+}
+fn default_companion_reach() -> f32 {
+    1.5
+}
 
-impl Default for IllegalParkingRule {
+impl Default for DwellRuleSettings {
     fn default() -> Self {
         Self {
+            enabled: true,
             dwell_secs: default_dwell_secs(),
             min_score: default_min_score(),
-            vehicle_classes: default_vehicle_classes(),
             stationary_iou: default_stationary_iou(),
             track_timeout_secs: default_track_timeout_secs(),
+            clear_secs: default_clear_secs(),
+            companion_reach: default_companion_reach(),
+            coco_fallback: true,
         }
     }
 }
 
-impl IllegalParkingRule {
+impl DwellRuleSettings {
     fn validate(&self, key: &str) -> Result<(), ConfigError> {
-        let positive = |name: &str, v: f64| {
-            if v.is_finite() && v >= 0.0 {
-                Ok(())
-            } else {
-                Err(ConfigError::invalid(format!("{key}.{name}"), format!("expected seconds >= 0, got {v}")))
-            }
-        };
-        positive("dwell_secs", self.dwell_secs)?;
-        positive("track_timeout_secs", self.track_timeout_secs)?;
-        let unit = |name: &str, v: f32| {
-            if (0.0..=1.0).contains(&v) {
-                Ok(())
-            } else {
-                Err(ConfigError::invalid(format!("{key}.{name}"), format!("expected a number in 0..=1, got {v}")))
-            }
-        };
-        unit("min_score", self.min_score)?;
-        unit("stationary_iou", self.stationary_iou)?;
-        if self.vehicle_classes.is_empty() {
+        seconds(key, "dwell_secs", self.dwell_secs)?;
+        seconds(key, "track_timeout_secs", self.track_timeout_secs)?;
+        seconds(key, "clear_secs", self.clear_secs)?;
+        unit(key, "min_score", self.min_score)?;
+        unit(key, "stationary_iou", self.stationary_iou)?;
+        if !(self.companion_reach.is_finite() && self.companion_reach >= 0.0) {
             return Err(ConfigError::invalid(
-                format!("{key}.vehicle_classes"),
-                "expected at least one class name, e.g. [\"car\", \"truck\"]",
+                format!("{key}.companion_reach"),
+                format!("expected box heights >= 0, got {}", self.companion_reach),
             ));
         }
         Ok(())
+    }
+}
+
+/// Flame and smoke: votes, confirmation and clearing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FireRuleSettings {
+    /// Off: the rule never raises.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Run the classical OpenCV flame/smoke detector (colour, flicker, growth) on every camera
+    /// as a vote. Licence-clean and on by default.
+    #[serde(default = "yes")]
+    pub opencv: bool,
+    /// Analysed frames with fire among the last `confirm_n` that confirm it.
+    #[serde(default = "default_confirm_k")]
+    pub confirm_k: usize,
+    /// Window of the confirmation, in analysed frames.
+    #[serde(default = "default_confirm_n")]
+    pub confirm_n: usize,
+    /// Distinct voters (the OpenCV detector, each flame model of the camera) that must see fire
+    /// in the same frame. 1: any; 2: the OpenCV detector and a model must agree.
+    #[serde(default = "default_votes_required")]
+    pub votes_required: usize,
+    /// Minimum score of a vote.
+    #[serde(default = "default_fire_min_score")]
+    pub min_score: f32,
+    /// Seconds without fire after which the issue is resolved by observation.
+    #[serde(default = "default_fire_clear_secs")]
+    pub clear_secs: f64,
+}
+
+fn default_confirm_k() -> usize {
+    3
+}
+fn default_confirm_n() -> usize {
+    5
+}
+fn default_votes_required() -> usize {
+    1
+}
+fn default_fire_min_score() -> f32 {
+    0.4
+}
+fn default_fire_clear_secs() -> f64 {
+    60.0
+}
+
+impl Default for FireRuleSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            opencv: true,
+            confirm_k: default_confirm_k(),
+            confirm_n: default_confirm_n(),
+            votes_required: default_votes_required(),
+            min_score: default_fire_min_score(),
+            clear_secs: default_fire_clear_secs(),
+        }
+    }
+}
+
+impl FireRuleSettings {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if !(1..=100).contains(&self.confirm_n) || !(1..=self.confirm_n).contains(&self.confirm_k) {
+            return Err(ConfigError::invalid(
+                format!("{key}.confirm_k"),
+                format!(
+                    "expected 1 <= confirm_k <= confirm_n <= 100, got confirm_k = {}, confirm_n = {}",
+                    self.confirm_k, self.confirm_n
+                ),
+            ));
+        }
+        if !(1..=2).contains(&self.votes_required) {
+            return Err(ConfigError::invalid(
+                format!("{key}.votes_required"),
+                format!("expected 1 or 2, got {}", self.votes_required),
+            ));
+        }
+        unit(key, "min_score", self.min_score)?;
+        seconds(key, "clear_secs", self.clear_secs)
+    }
+}
+
+fn seconds(key: &str, name: &str, v: f64) -> Result<(), ConfigError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(format!("{key}.{name}"), format!("expected seconds >= 0, got {v}")))
+    }
+}
+
+fn unit(key: &str, name: &str, v: f32) -> Result<(), ConfigError> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(format!("{key}.{name}"), format!("expected a number in 0..=1, got {v}")))
     }
 }

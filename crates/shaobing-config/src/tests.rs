@@ -35,11 +35,38 @@ fn good_config_parses_with_defaults() {
     let c = parse(GOOD).unwrap();
     assert_eq!(c.daemon.box_id, "sanlitun-01");
     assert_eq!(c.cameras[0].transport, Transport::Tcp);
-    assert_eq!(c.cameras[0].model, "centernet-mobilenetv3-coco");
+    assert_eq!(c.cameras[0].models, vec!["centernet-mobilenetv3-coco".to_string()]);
+    assert!(c.cameras[0].motion_gate.enabled);
     assert_eq!(c.cameras[0].zones[0].kind, ZoneKind::NoParking);
     assert_eq!(c.rules.illegal_parking.dwell_secs, 20.0);
-    assert_eq!(c.rules.illegal_parking.vehicle_classes[0], "car");
+    assert!(c.rules.street_vending.enabled && c.rules.fire_smoke.opencv);
+    assert_eq!(c.models.kinds_of("centernet-mobilenetv3-coco", "truck"), vec![ObjectKind::Vehicle, ObjectKind::Cargo]);
     assert_eq!(c.metrics.listen.to_string(), "127.0.0.1:9464");
+}
+
+#[test]
+fn one_model_or_several_and_class_maps() {
+    let one = parse(&GOOD.replace("[[cameras.zones]]", "model = \"a\"\n[[cameras.zones]]")).unwrap();
+    assert_eq!(one.cameras[0].models, vec!["a".to_string()]);
+    let text = GOOD.replace("[[cameras.zones]]", "models = [\"a\", \"fire\"]\n[[cameras.zones]]")
+        + "\n[models.class_map.a]\nbooth = \"stall\"\n\"dining table\" = []\n";
+    let two = parse(&text).unwrap();
+    assert_eq!(two.cameras[0].models.len(), 2);
+    assert_eq!(two.models.kinds_of("a", "booth"), vec![ObjectKind::Stall]);
+    assert!(two.models.kinds_of("a", "dining table").is_empty(), "an empty list ignores the class");
+    assert_eq!(two.models.kinds_of("b", "dining table"), vec![ObjectKind::StallProxy, ObjectKind::Cargo]);
+    let bad = parse(&(GOOD.to_string() + "\n[models.class_map.a]\nbooth = \"stal\"\n")).unwrap_err().to_string();
+    assert!(bad.contains("unknown hazard kind `stal`; expected one of person, vehicle, stall"), "{bad}");
+}
+
+#[test]
+fn fire_confirmation_must_fit_its_window() {
+    let err = parse(&(GOOD.to_string() + "\n[rules.fire_smoke]\nconfirm_k = 6\n")).unwrap_err().to_string();
+    assert!(err.contains("rules.fire_smoke.confirm_k") && err.contains("confirm_n = 5"), "{err}");
+    let err = parse(&GOOD.replace("[[cameras.zones]]", "[cameras.motion_gate]\nmin_moving = 1.5\n[[cameras.zones]]"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cameras[0].motion_gate.min_moving"), "{err}");
 }
 
 #[test]

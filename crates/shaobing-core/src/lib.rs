@@ -7,6 +7,7 @@
 mod frame;
 mod geometry;
 mod issue;
+mod kind;
 mod location;
 mod ratelimit;
 mod reading;
@@ -19,6 +20,7 @@ pub use issue::{
     CandidateIssue, Category, Cause, Detection, DiscoveryChannel, EscalationTier, IssueStatus, Priority,
     Responsibility, WhistleKind,
 };
+pub use kind::ObjectKind;
 pub use location::{Location, ZoneId};
 pub use ratelimit::RateLimiter;
 pub use reading::{Reading, SensorId};

@@ -1,14 +1,17 @@
-use crate::head::{OutputFormat, decode_centernet, nms};
-use crate::manifest::{Layout, Manifest, ModelSpec};
+use crate::head::{DecodeContext, OutputFormat, decode_centernet, decode_ssd, decode_yolo, nms};
+use crate::input::InputTensor;
+use crate::manifest::{Batch, Manifest, ModelSpec};
 use crate::{DetectError, Runtime};
-use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
-use ort::value::TensorRef;
+use ort::session::{Session, SessionOutputs};
 use shaobing_core::{Detection, Frame};
-use shaobing_vision::Letterbox;
+use shaobing_vision::{Letterbox, LetterboxTransform};
 
 /// Overlap above which two boxes of one class are the same object.
 const NMS_IOU: f32 = 0.5;
+
+/// Frames one run of a dynamic-batch model takes at most: beyond this the latency of the
+/// first camera in the batch grows faster than the per-frame saving.
+pub const MAX_BATCH: usize = 4;
 
 /// One model ready to run: session, letterbox canvas and input tensor buffer, all reused
 /// from frame to frame.
@@ -16,8 +19,10 @@ pub struct Detector {
     spec: ModelSpec,
     session: Session,
     letterbox: Letterbox,
-    input: Vec<f32>,
+    input: InputTensor,
+    class_names: Vec<String>,
     units_per_pixel: (f32, f32),
+    transforms: Vec<LetterboxTransform>,
 }
 
 impl std::fmt::Debug for Detector {
@@ -31,22 +36,18 @@ impl Detector {
     pub fn load(runtime: &Runtime, manifest: &Manifest, name: &str) -> Result<Self, DetectError> {
         let spec = manifest.get(name)?.clone();
         let bytes = manifest.read_verified(&spec)?;
-        let options = runtime.options;
-        let mut builder = Session::builder(&runtime.env)?
-            .with_optimization_level(GraphOptimizationLevel::Level3)?
-            .with_intra_op_spinning(options.spinning)?;
-        if options.intra_threads > 0 {
-            builder = builder.with_intra_threads(options.intra_threads)?;
-        }
-        let session = builder.commit_from_memory(&bytes)?;
+        let session = runtime.session(&bytes)?;
+        let class_names = class_names_of(&spec, &session)?;
         let (w, h) = (spec.input.width, spec.input.height);
         let units_per_pixel = if spec.output.box_units == "normalised" { (w as f32, h as f32) } else { (1.0, 1.0) };
         Ok(Self {
             letterbox: Letterbox::new(w, h)?,
-            input: vec![0.0; (w * h * 3) as usize],
+            input: InputTensor::new(&spec.input, max_batch(&spec)),
             units_per_pixel,
+            class_names,
             session,
             spec,
+            transforms: Vec::with_capacity(MAX_BATCH),
         })
     }
 
@@ -54,62 +55,170 @@ impl Detector {
         &self.spec
     }
 
+    /// Class names by index, from the manifest or else the ONNX metadata.
     pub fn class_names(&self) -> &[String] {
-        &self.spec.output.class_names
+        &self.class_names
+    }
+
+    /// How many frames one run may take.
+    pub fn max_batch(&self) -> usize {
+        max_batch(&self.spec)
     }
 
     /// Letterboxes the frame, runs the model and returns detections in normalised frame
     /// coordinates with a score of at least `min_score`.
     pub fn detect(&mut self, frame: &Frame, min_score: f32) -> Result<Vec<Detection>, DetectError> {
-        let transform = self.letterbox.apply(frame)?;
-        self.fill_input()?;
-        let tensor = TensorRef::from_array_view((self.input_shape(), &self.input[..]))?;
-        let outputs = self.session.run(ort::inputs![self.spec.input.name.as_str() => tensor])?;
-        let output = &self.spec.output;
-        let value = outputs
-            .get(&output.name)
-            .ok_or_else(|| DetectError::Ort(format!("model output `{}` is missing", output.name)))?;
-        let (shape, rows) = value.try_extract_tensor::<f32>()?;
-        if shape.len() != 3 || shape[2] != 6 {
-            return Err(DetectError::BadOutput {
-                model: self.spec.name.clone(),
-                shape: shape.iter().copied().collect(),
-                expected: "[1, N, 6]",
-            });
-        }
-        let detections = match output.format {
-            OutputFormat::Centernet => {
-                decode_centernet(rows, self.units_per_pixel, &transform, &output.class_names, min_score)
-            }
-        };
-        Ok(nms(detections, NMS_IOU))
+        Ok(self.detect_batch(&[frame], min_score)?.pop().unwrap_or_default())
     }
 
-    fn input_shape(&self) -> [usize; 4] {
-        let (w, h) = (self.spec.input.width as usize, self.spec.input.height as usize);
-        match self.spec.input.layout {
-            Layout::NHWC => [1, h, w, 3],
-            Layout::NCHW => [1, 3, h, w],
+    /// One run for up to `max_batch()` frames (of any cameras and sizes); detections per frame.
+    pub fn detect_batch(&mut self, frames: &[&Frame], min_score: f32) -> Result<Vec<Vec<Detection>>, DetectError> {
+        let mut results = Vec::with_capacity(frames.len());
+        for chunk in frames.chunks(self.max_batch()) {
+            self.prepare(chunk)?;
+            let tensor = self.input.tensor(chunk.len())?;
+            let outputs = self.session.run(ort::inputs![self.spec.input.name.as_str() => tensor])?;
+            let parts =
+                DecodeParts { units_per_pixel: self.units_per_pixel, class_names: &self.class_names, min_score };
+            let decoded = decode_outputs(&self.spec, &outputs, &self.transforms, parts)?;
+            let suppress = !self.spec.output.format.has_nms();
+            results.extend(decoded.into_iter().map(|d| if suppress { nms(d, NMS_IOU) } else { d }));
         }
+        Ok(results)
     }
 
-    /// Converts the letterboxed bytes into the model's layout, scale and mean.
-    fn fill_input(&mut self) -> Result<(), DetectError> {
-        let pixels = self.letterbox.pixels()?;
-        let (scale, mean) = (self.spec.input.scale, self.spec.input.mean);
-        let bgr = self.spec.input.color.eq_ignore_ascii_case("BGR");
-        let plane = pixels.len() / 3;
-        let layout = self.spec.input.layout;
-        for (i, px) in pixels.chunks_exact(3).enumerate() {
-            for (c, m) in mean.iter().enumerate() {
-                let src = if bgr { 2 - c } else { c };
-                let dst = match layout {
-                    Layout::NHWC => i * 3 + c,
-                    Layout::NCHW => c * plane + i,
-                };
-                self.input[dst] = f32::from(px[src]) * scale - m;
-            }
+    /// Letterboxes each frame into its slot of the input tensor.
+    fn prepare(&mut self, frames: &[&Frame]) -> Result<(), DetectError> {
+        self.transforms.clear();
+        for (slot, frame) in frames.iter().enumerate() {
+            self.transforms.push(self.letterbox.apply(frame)?);
+            self.input.fill(slot, self.letterbox.pixels()?);
         }
         Ok(())
+    }
+}
+
+fn max_batch(spec: &ModelSpec) -> usize {
+    match spec.input.batch {
+        Batch::One => 1,
+        Batch::Dynamic => MAX_BATCH,
+    }
+}
+
+/// What decoding needs besides the per-frame transform.
+struct DecodeParts<'a> {
+    units_per_pixel: (f32, f32),
+    class_names: &'a [String],
+    min_score: f32,
+}
+
+/// Splits the run's outputs per image and decodes each with its own letterbox transform.
+fn decode_outputs<'a>(
+    spec: &ModelSpec,
+    outputs: &'a SessionOutputs<'_>,
+    transforms: &[LetterboxTransform],
+    parts: DecodeParts<'_>,
+) -> Result<Vec<Vec<Detection>>, DetectError> {
+    let names = spec.output.tensor_names().map_err(DetectError::Ort)?;
+    let mut tensors = Vec::with_capacity(names.len());
+    for name in &names {
+        let value = outputs.get(name).ok_or_else(|| DetectError::Ort(format!("model output `{name}` is missing")))?;
+        let (shape, data) = value.try_extract_tensor::<f32>()?;
+        tensors.push((shape.iter().copied().collect::<Vec<i64>>(), data));
+    }
+    let bad = |expected: &'static str, shape: &[i64]| DetectError::BadOutput {
+        model: spec.name.clone(),
+        shape: shape.to_vec(),
+        expected,
+    };
+    let batch = transforms.len();
+    let per_image = |data: &'a [f32], i: usize| -> &'a [f32] {
+        let n = data.len() / batch;
+        &data[i * n..(i + 1) * n]
+    };
+    let mut results = Vec::with_capacity(batch);
+    for (i, transform) in transforms.iter().enumerate() {
+        let ctx = DecodeContext {
+            units_per_pixel: parts.units_per_pixel,
+            transform,
+            class_names: parts.class_names,
+            min_score: parts.min_score,
+        };
+        let (shape, data) = &tensors[0];
+        let detections = match spec.output.format {
+            OutputFormat::Centernet => {
+                if shape.len() != 3 || shape[2] != 6 {
+                    return Err(bad("[B, N, 6]", shape));
+                }
+                decode_centernet(per_image(data, i), &ctx)
+            }
+            OutputFormat::Yolo => {
+                if shape.len() != 3 || shape[1] < 5 {
+                    return Err(bad("[B, 4 + classes, anchors]", shape));
+                }
+                decode_yolo(per_image(data, i), shape[2] as usize, &ctx)
+            }
+            OutputFormat::Ssd => {
+                let [(_, boxes), (_, scores), (_, classes), (_, count)] = &tensors[..] else {
+                    return Err(bad("four outputs: boxes, scores, classes, count", shape));
+                };
+                let n = per_image(count, i).first().copied().unwrap_or(0.0).max(0.0) as usize;
+                let offset = spec.output.class_offset;
+                decode_ssd(per_image(boxes, i), per_image(scores, i), per_image(classes, i), n, offset, &ctx)
+            }
+        };
+        results.push(detections);
+    }
+    Ok(results)
+}
+
+/// The manifest's class names, else the `names` an Ultralytics export writes into the ONNX
+/// metadata (`{0: 'smoke', 1: 'fire'}`).
+fn class_names_of(spec: &ModelSpec, session: &Session) -> Result<Vec<String>, DetectError> {
+    if !spec.output.class_names.is_empty() {
+        return Ok(spec.output.class_names.clone());
+    }
+    let names = session.metadata()?.custom("names").and_then(|s| parse_ultralytics_names(&s));
+    names.ok_or_else(|| {
+        DetectError::Ort(format!(
+            "model `{}` has no class_names in the manifest and no `names` in its ONNX metadata",
+            spec.name
+        ))
+    })
+}
+
+/// Parses a Python dict literal of index -> quoted name. Returns `None` unless the indices
+/// are exactly 0..N, so a malformed entry can never shift every class by one.
+pub fn parse_ultralytics_names(text: &str) -> Option<Vec<String>> {
+    let inner = text.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut names = Vec::new();
+    let mut rest = inner.trim();
+    while !rest.is_empty() {
+        let (index, after) = rest.split_once(':')?;
+        let index: usize = index.trim().parse().ok()?;
+        let after = after.trim_start();
+        let quote = after.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+        let (name, tail) = after[1..].split_once(quote)?;
+        if index != names.len() {
+            return None;
+        }
+        names.push(name.to_string());
+        rest = tail.trim_start().strip_prefix(',').unwrap_or(tail).trim_start();
+    }
+    (!names.is_empty()).then_some(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ultralytics_names_parse_in_index_order() {
+        assert_eq!(parse_ultralytics_names("{0: 'smoke', 1: 'fire'}"), Some(vec!["smoke".into(), "fire".into()]));
+        assert_eq!(parse_ultralytics_names("{0: \"traffic light\"}"), Some(vec!["traffic light".into()]));
+        assert_eq!(parse_ultralytics_names("{1: 'a'}"), None, "indices must start at 0");
+        assert_eq!(parse_ultralytics_names("{0: 'a', 0: 'b'}"), None);
+        assert_eq!(parse_ultralytics_names("['a', 'b']"), None);
+        assert_eq!(parse_ultralytics_names("{}"), None);
     }
 }

@@ -6,15 +6,16 @@
 
 mod detector;
 mod head;
+mod input;
 mod manifest;
 mod pool;
 mod runtime;
 
-pub use detector::Detector;
-pub use head::{OutputFormat, decode_centernet, nms};
-pub use manifest::{InputSpec, Layout, Manifest, ModelSpec, OutputSpec};
+pub use detector::{Detector, MAX_BATCH, parse_ultralytics_names};
+pub use head::{DecodeContext, OutputFormat, decode_centernet, decode_ssd, decode_yolo, nms};
+pub use manifest::{Batch, InputSpec, InputType, Layout, Manifest, ModelSpec, OutputSpec};
 pub use pool::InferencePool;
-pub use runtime::{OrtLibrarySource, Runtime, SessionOptions, locate_onnxruntime};
+pub use runtime::{OrtLibrarySource, Provider, Runtime, SessionOptions, locate_onnxruntime};
 
 use std::path::PathBuf;
 

@@ -23,6 +23,9 @@ pub struct ModelSpec {
     pub file: PathBuf,
     pub sha256: String,
     pub licence: String,
+    /// A model the box may run but never needs by default (a separately licensed file).
+    #[serde(default)]
+    pub optional: bool,
     pub input: InputSpec,
     pub output: OutputSpec,
 }
@@ -45,15 +48,94 @@ pub struct InputSpec {
     pub scale: f32,
     /// Subtracted per channel after scaling.
     pub mean: [f32; 3],
+    /// Element type of the input tensor: `float32` (scaled as above) or `uint8` (raw pixels).
+    #[serde(default)]
+    pub dtype: InputType,
+    /// Images per run: `1`, or `"dynamic"` when the graph's batch dimension is free and
+    /// frames of several cameras may share one run.
+    #[serde(default)]
+    pub batch: Batch,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputType {
+    #[default]
+    Float32,
+    Uint8,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "BatchRepr")]
+pub enum Batch {
+    #[default]
+    One,
+    Dynamic,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum BatchRepr {
+    Number(u32),
+    Word(String),
+}
+
+impl TryFrom<BatchRepr> for Batch {
+    type Error = String;
+    fn try_from(r: BatchRepr) -> Result<Self, String> {
+        match r {
+            BatchRepr::Number(1) => Ok(Batch::One),
+            BatchRepr::Word(w) if w == "dynamic" => Ok(Batch::Dynamic),
+            BatchRepr::Number(n) => Err(format!("batch: expected 1 or \"dynamic\", got {n}")),
+            BatchRepr::Word(w) => Err(format!("batch: expected 1 or \"dynamic\", got \"{w}\"")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct OutputSpec {
     pub format: OutputFormat,
-    pub name: String,
+    /// The output tensor of single-output heads (`centernet`, `yolo`).
+    #[serde(default)]
+    pub name: Option<String>,
     /// `pixels` (of the model input) or `normalised` (0..1 of the model input).
     pub box_units: String,
+    /// Class names by index. May be left out when the ONNX file carries them in its metadata
+    /// (`names`, as Ultralytics exports write it).
+    #[serde(default)]
     pub class_names: Vec<String>,
+    /// `ssd` only: the four output tensors.
+    #[serde(default)]
+    pub boxes: Option<String>,
+    #[serde(default)]
+    pub scores: Option<String>,
+    #[serde(default)]
+    pub classes: Option<String>,
+    #[serde(default)]
+    pub count: Option<String>,
+    /// `ssd` only: subtracted from the graph's class ids to index `class_names`.
+    #[serde(default)]
+    pub class_offset: f32,
+}
+
+impl OutputSpec {
+    /// The output tensors the head reads, in the order the decoder wants them; names a
+    /// missing key so a manifest error points at it.
+    pub fn tensor_names<'a>(&'a self) -> Result<Vec<&'a str>, String> {
+        let format = self.format;
+        let need = |v: &'a Option<String>, key: &str| -> Result<&'a str, String> {
+            v.as_deref().ok_or_else(|| format!("output.{key} is required for format {format:?}"))
+        };
+        match self.format {
+            OutputFormat::Centernet | OutputFormat::Yolo => Ok(vec![need(&self.name, "name")?]),
+            OutputFormat::Ssd => Ok(vec![
+                need(&self.boxes, "boxes")?,
+                need(&self.scores, "scores")?,
+                need(&self.classes, "classes")?,
+                need(&self.count, "count")?,
+            ]),
+        }
+    }
 }
 
 impl Manifest {
@@ -64,6 +146,12 @@ impl Manifest {
             .map_err(|e| DetectError::ManifestInvalid { path: path.to_path_buf(), message: e.to_string() })?;
         manifest.dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         manifest.path = path.to_path_buf();
+        for m in &manifest.models {
+            m.output.tensor_names().map_err(|message| DetectError::ManifestInvalid {
+                path: path.to_path_buf(),
+                message: format!("model `{}`: {message}", m.name),
+            })?;
+        }
         Ok(manifest)
     }
 
@@ -143,6 +231,28 @@ class_names = ["person"]
         let m = manifest_with(dir.path(), b"model byte", &sha);
         let err = m.read_verified(m.get("m").unwrap()).unwrap_err().to_string();
         assert!(err.contains("m.onnx") && err.contains("does not match"), "{err}");
+    }
+
+    #[test]
+    fn ssd_without_its_output_names_is_refused_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest.toml");
+        let text = std::fs::read_to_string(manifest_with(dir.path(), b"x", "00").path).unwrap();
+        std::fs::write(&path, text.replace("format = \"centernet\"", "format = \"ssd\"\nboxes = \"b\"")).unwrap();
+        let err = Manifest::load(&path).unwrap_err().to_string();
+        assert!(err.contains("model `m`: output.scores is required"), "{err}");
+    }
+
+    #[test]
+    fn batch_is_one_or_dynamic() {
+        #[derive(Deserialize)]
+        struct B {
+            batch: Batch,
+        }
+        let parse = |t: &str| toml::from_str::<B>(t).map(|b| b.batch).map_err(|e| e.to_string());
+        assert_eq!(parse("batch = 1"), Ok(Batch::One));
+        assert_eq!(parse("batch = \"dynamic\""), Ok(Batch::Dynamic));
+        assert!(parse("batch = 4").unwrap_err().contains("expected 1 or \"dynamic\", got 4"));
     }
 
     #[test]

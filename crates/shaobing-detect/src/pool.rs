@@ -1,6 +1,7 @@
 //! Inference shared by many cameras: one queue, served in arrival order by a few worker
 //! threads that each own a session. A lock around one session lets an unlucky camera lose
 //! the race every time (std's mutex is not fair); a queue serves every camera in turn.
+//! A model with a free batch dimension takes the frames waiting in the queue in one run.
 
 use crate::{DetectError, Detector};
 use shaobing_core::{Detection, Frame};
@@ -60,14 +61,41 @@ impl InferencePool {
 }
 
 fn serve(detector: &mut Detector, rx: &Mutex<mpsc::Receiver<Job>>) {
-    loop {
-        // Holding the receiver's lock only while taking a job keeps the dispatch in order.
-        let job = match rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
-            Ok(job) => job,
-            Err(_) => return,
-        };
+    let mut batch: Vec<Job> = Vec::with_capacity(detector.max_batch());
+    while take_batch(rx, detector.max_batch(), &mut batch) {
         let started = Instant::now();
-        let result = detector.detect(&job.frame, job.min_score).map(|d| (d, started.elapsed()));
-        let _ = job.reply.send(result);
+        let frames: Vec<&Frame> = batch.iter().map(|j| &j.frame).collect();
+        let min_score = batch.iter().map(|j| j.min_score).fold(f32::INFINITY, f32::min);
+        match detector.detect_batch(&frames, min_score) {
+            Ok(all) => {
+                let took = started.elapsed();
+                for (job, detections) in batch.drain(..).zip(all) {
+                    let own: Vec<Detection> = detections.into_iter().filter(|d| d.score >= job.min_score).collect();
+                    let _ = job.reply.send(Ok((own, took)));
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Err(DetectError::Ort(message.clone())));
+                }
+            }
+        }
     }
+}
+
+/// Waits for one job, then takes whatever else is already queued up to `max`. Holding the
+/// receiver's lock only while taking keeps the dispatch in arrival order. False once every
+/// handle is gone.
+fn take_batch(rx: &Mutex<mpsc::Receiver<Job>>, max: usize, batch: &mut Vec<Job>) -> bool {
+    let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
+    let Ok(first) = rx.recv() else { return false };
+    batch.push(first);
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    true
 }

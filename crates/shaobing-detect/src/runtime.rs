@@ -1,4 +1,7 @@
 use crate::DetectError;
+use ort::ep::{CUDA, ExecutionProvider};
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -39,6 +42,16 @@ pub fn locate_onnxruntime(configured: Option<&Path>) -> (PathBuf, OrtLibrarySour
     (path, OrtLibrarySource::ProjectDefault)
 }
 
+/// Where inference runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Provider {
+    #[default]
+    Cpu,
+    /// NVIDIA GPU through the CUDA execution provider; falls back to the CPU with one warning
+    /// when the loaded library has no CUDA support or no GPU answers.
+    Cuda { device: i32 },
+}
+
 /// How sessions use the CPU.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SessionOptions {
@@ -47,6 +60,8 @@ pub struct SessionOptions {
     /// Let idle inference threads spin. Faster on an idle box, but on an edge box busy
     /// decoding dozens of cameras the spinning threads steal the decoders' CPU: off by default.
     pub spinning: bool,
+    /// The execution provider asked for in configuration.
+    pub provider: Provider,
 }
 
 /// A loaded ONNX Runtime with its environment; create sessions from it.
@@ -55,6 +70,8 @@ pub struct Runtime {
     pub(crate) env: ort::environment::Environment,
     pub(crate) options: SessionOptions,
     pub library: PathBuf,
+    /// The provider sessions actually use, after any fallback.
+    pub provider: Provider,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -74,13 +91,53 @@ impl Runtime {
         // ONNX Runtime allows one environment per process: the first load creates it, later
         // loads (several daemons in one test process, `detect` after `run`) share it.
         static ENV: OnceLock<(ort::environment::Environment, PathBuf)> = OnceLock::new();
-        if let Some((env, library)) = ENV.get() {
-            return Ok(Self { env: env.clone(), options, library: library.clone() });
+        let (env, library) = match ENV.get() {
+            Some(loaded) => loaded,
+            None => {
+                let builder = ort::init_from(&path)
+                    .map_err(|e| DetectError::RuntimeLoad { path: path.clone(), message: e.to_string() })?;
+                let env = builder.with_name("shaobing").build()?;
+                ENV.get_or_init(|| (env, path))
+            }
+        };
+        let provider = effective_provider(options.provider, library);
+        Ok(Self { env: env.clone(), options, library: library.clone(), provider })
+    }
+
+    /// A session for a verified model file, on the effective provider with the thread settings.
+    pub(crate) fn session(&self, model: &[u8]) -> Result<Session, DetectError> {
+        let mut builder = Session::builder(&self.env)?
+            .with_optimization_level(GraphOptimizationLevel::Level3)?
+            .with_intra_op_spinning(self.options.spinning)?;
+        if self.options.intra_threads > 0 {
+            builder = builder.with_intra_threads(self.options.intra_threads)?;
         }
-        let builder = ort::init_from(&path)
-            .map_err(|e| DetectError::RuntimeLoad { path: path.clone(), message: e.to_string() })?;
-        let env = builder.with_name("shaobing").build()?;
-        let (env, library) = ENV.get_or_init(|| (env, path));
-        Ok(Self { env: env.clone(), options, library: library.clone() })
+        if let Provider::Cuda { device } = self.provider {
+            builder = builder.with_execution_providers([CUDA::default().with_device_id(device).build()])?;
+        }
+        Ok(builder.commit_from_memory(model)?)
+    }
+}
+
+/// The provider to use: CUDA only when asked for and the library offers it. Falling back is
+/// right for an edge box (a CPU detector is better than none) but must be said once, loudly
+/// enough that an operator who paid for a GPU notices.
+fn effective_provider(asked: Provider, library: &Path) -> Provider {
+    let Provider::Cuda { device } = asked else { return asked };
+    match CUDA::is_available() {
+        Ok(true) => Provider::Cuda { device },
+        available => {
+            let reason = match available {
+                Err(e) => format!("cannot list its execution providers: {e}"),
+                _ => "it was built without the CUDA execution provider".into(),
+            };
+            tracing::warn!(
+                library = %library.display(),
+                "runtime.execution_provider = \"cuda\" but the ONNX Runtime library {} cannot use CUDA ({reason}); \
+                 inference runs on the CPU. Install onnxruntime-gpu's library and point runtime.onnxruntime_path at it",
+                library.display()
+            );
+            Provider::Cpu
+        }
     }
 }

@@ -23,6 +23,7 @@ pub struct Metrics {
     camera_state: IntGaugeVec,
     frames_analysed: IntCounterVec,
     frames_dropped: IntCounterVec,
+    inferences_skipped: IntCounterVec,
     camera_up: IntGaugeVec,
     camera_reconnects: IntCounterVec,
     inference_seconds: HistogramVec,
@@ -41,6 +42,8 @@ pub struct CameraMetrics {
     pub frames_decoded: IntCounter,
     pub frames_analysed: IntCounter,
     pub frames_dropped: IntCounter,
+    /// Analysed frames whose inference the motion gate skipped (nothing moved).
+    pub inferences_skipped: IntCounter,
     pub decode_seconds: Histogram,
     pub up: IntGauge,
     states: [IntGauge; CameraState::ALL.len()],
@@ -203,13 +206,19 @@ impl Metrics {
             frames_analysed: counter_vec(
                 r,
                 "shaobing_frames_analysed_total",
-                "Frames run through the detector.",
+                "Frames handed to analysis: motion gate, detectors and rules.",
                 &["camera"],
             ),
             frames_dropped: counter_vec(
                 r,
                 "shaobing_frames_dropped_total",
                 "Decoded frames not analysed: not due at the analysis rate, or replaced by a newer one.",
+                &["camera"],
+            ),
+            inferences_skipped: counter_vec(
+                r,
+                "shaobing_inferences_skipped_total",
+                "Analysed frames on which the motion gate skipped inference because nothing moved.",
                 &["camera"],
             ),
             camera_reconnects: counter_vec(
@@ -266,6 +275,7 @@ impl Metrics {
             frames_decoded: self.frames_decoded.with_label_values(&[camera]),
             frames_analysed: self.frames_analysed.with_label_values(&[camera]),
             frames_dropped: self.frames_dropped.with_label_values(&[camera]),
+            inferences_skipped: self.inferences_skipped.with_label_values(&[camera]),
             decode_seconds: self.decode_seconds.with_label_values(&[camera]),
             up: self.camera_up.with_label_values(&[camera]),
             states: CameraState::ALL.map(|s| self.camera_state.with_label_values(&[camera, s.as_str()])),

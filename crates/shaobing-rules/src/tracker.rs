@@ -22,6 +22,9 @@ pub struct Track {
     pub rest_box: BBox,
     pub stationary_since: UnixMillis,
     pub hits: u32,
+    /// Sightings since the object came to rest: a box seen twice ten seconds apart at one
+    /// place is not yet an object standing there.
+    pub still_hits: u32,
 }
 
 impl Track {
@@ -50,7 +53,8 @@ impl Tracker {
         &self.tracks
     }
 
-    /// Matches `detections` seen at `now` to tracks and returns the ids updated this frame.
+    /// Matches `detections` seen at `now` to tracks; returns the track id of each detection,
+    /// in the order given.
     pub fn update(&mut self, detections: &[Detection], now: UnixMillis) -> Vec<u64> {
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for (ti, t) in self.tracks.iter().enumerate() {
@@ -63,23 +67,23 @@ impl Tracker {
         }
         pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut track_used = vec![false; self.tracks.len()];
-        let mut det_used = vec![false; detections.len()];
-        let mut updated = Vec::with_capacity(detections.len());
+        let mut ids: Vec<Option<u64>> = vec![None; detections.len()];
         for (_, ti, di) in pairs {
-            if track_used[ti] || det_used[di] {
+            if track_used[ti] || ids[di].is_some() {
                 continue;
             }
             track_used[ti] = true;
-            det_used[di] = true;
             self.refresh(ti, &detections[di], now);
-            updated.push(self.tracks[ti].id);
+            ids[di] = Some(self.tracks[ti].id);
         }
-        for (d, _) in detections.iter().zip(&det_used).filter(|(_, used)| !**used) {
-            updated.push(self.spawn(d, now));
-        }
+        let ids = ids.into_iter().zip(detections).map(|(id, d)| id.unwrap_or_else(|| self.spawn(d, now))).collect();
         let timeout = self.config.timeout;
         self.tracks.retain(|t| now.since(t.last_seen) <= timeout);
-        updated
+        ids
+    }
+
+    pub fn get(&self, id: u64) -> Option<&Track> {
+        self.tracks.iter().find(|t| t.id == id)
     }
 
     fn refresh(&mut self, index: usize, d: &Detection, now: UnixMillis) {
@@ -88,7 +92,9 @@ impl Tracker {
         if t.rest_box.iou(&d.bbox) < stationary_iou {
             t.rest_box = d.bbox;
             t.stationary_since = now;
+            t.still_hits = 0;
         }
+        t.still_hits += 1;
         t.detection = d.clone();
         t.last_seen = now;
         t.hits += 1;
@@ -105,6 +111,7 @@ impl Tracker {
             rest_box: d.bbox,
             stationary_since: now,
             hits: 1,
+            still_hits: 1,
         });
         id
     }
@@ -165,6 +172,6 @@ mod tests {
         t.update(&[det("car", 0.1, 0.1), det("car", 0.6, 0.6)], UnixMillis(0));
         let ids = t.update(&[det("car", 0.6, 0.6), det("car", 0.1, 0.1)], UnixMillis(1000));
         assert_eq!(t.tracks().len(), 2);
-        assert_eq!(ids.len(), 2);
+        assert_eq!(ids, vec![2, 1], "ids follow the order of the detections");
     }
 }

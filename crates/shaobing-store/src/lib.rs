@@ -231,7 +231,7 @@ impl Store {
         let current = self.get(id)?;
         let from = lifecycle::parse_status(&current.status)?;
         lifecycle::check(from, to)?;
-        let priority = if current.priority == "emergency" { Priority::Emergency } else { Priority::Routine };
+        let priority = row_priority(&current);
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
         let now = UnixMillis::now().0;
@@ -246,11 +246,37 @@ impl Store {
     }
 
     /// Marks the open issue with `dedup_key` resolved because its source saw the problem gone
-    /// (a sensor back under its clear threshold); returns its id, or `None` when none is open.
-    pub fn resolve_observed(&mut self, dedup_key: &str, actor: &str, note: &str) -> Result<Option<String>, StoreError> {
+    /// (a sensor back under its clear threshold, a camera seeing the place empty); `after` is
+    /// the camera's snapshot of the cleared place. Returns the issue's id, or `None` when none
+    /// is open.
+    pub fn resolve_observed(
+        &mut self,
+        dedup_key: &str,
+        actor: &str,
+        note: &str,
+        after: Option<(&[u8], UnixMillis)>,
+    ) -> Result<Option<String>, StoreError> {
         let Some((id, _)) = self.open_issue(dedup_key)? else { return Ok(None) };
+        // The snapshot is stored first: an "after" image without the transition is harmless,
+        // a resolution without the image it claims to rest on is not.
+        if let Some((bytes, at)) = after {
+            self.attach_evidence(&id, "after", bytes, at)?;
+        }
         self.transition(&id, IssueStatus::Resolved, actor, Some(note))?;
         Ok(Some(id))
+    }
+
+    fn attach_evidence(&mut self, id: &str, kind: &str, bytes: &[u8], at: UnixMillis) -> Result<(), StoreError> {
+        let file = self.evidence.write(&format!("{id}-{kind}.{}", evidence::extension_of(bytes)), bytes)?;
+        let priority = outbox::priority_of(row_priority(&self.get(id)?));
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
+        (|| {
+            schema::insert_evidence(&tx, id, kind, &file, at)?;
+            outbox::enqueue_evidence(&tx, id, kind, &file, priority)?;
+            tx.commit()
+        })()
+        .map_err(|source| StoreError::Sqlite { path, source })
     }
 
     /// Issues, newest first, optionally only those in `status`.
@@ -294,3 +320,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests;
+
+fn row_priority(row: &IssueRow) -> Priority {
+    if row.priority == "emergency" { Priority::Emergency } else { Priority::Routine }
+}

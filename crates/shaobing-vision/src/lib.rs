@@ -2,10 +2,14 @@
 //! them (letterbox), and drawing the evidence a person reads to trust an issue.
 
 mod annotate;
+mod fire;
 mod letterbox;
+mod motion;
 
 pub use annotate::{Annotation, encode_jpeg, render_evidence};
+pub use fire::{FireDetector, FireDetectorConfig, FireKind, FireRegion};
 pub use letterbox::{Letterbox, LetterboxTransform};
+pub use motion::{MotionGate, MotionGateConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VisionError {

@@ -3,9 +3,9 @@
 use crate::analysis::{Analyser, IssueWork};
 use anyhow::Context;
 use shaobing_camera::{CameraExit, CameraSpec, FrameSlot, RetryPolicy, init_gstreamer, run_camera};
-use shaobing_config::{AnalysisMode, Config, OnEos, Transport};
+use shaobing_config::{AnalysisMode, Config, ExecutionProviderKind, OnEos, Transport};
 use shaobing_core::CameraId;
-use shaobing_detect::{Detector, InferencePool, Manifest, Runtime, SessionOptions};
+use shaobing_detect::{Detector, InferencePool, Manifest, Provider, Runtime, SessionOptions};
 use shaobing_metrics::{Metrics, Supervision};
 use shaobing_sink_postgres::{DrainConfig, DrainStats, drain};
 use shaobing_store::{Recorded, Store};
@@ -42,8 +42,14 @@ impl Daemon {
     /// starts metrics, cameras and analysis.
     pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<Self> {
         init_gstreamer().context("cannot initialise GStreamer")?;
-        let options =
-            SessionOptions { intra_threads: config.runtime.intra_threads, spinning: config.runtime.intra_op_spinning };
+        let options = SessionOptions {
+            intra_threads: config.runtime.intra_threads,
+            spinning: config.runtime.intra_op_spinning,
+            provider: match config.runtime.execution_provider {
+                ExecutionProviderKind::Cpu => Provider::Cpu,
+                ExecutionProviderKind::Cuda => Provider::Cuda { device: config.runtime.cuda_device },
+            },
+        };
         let runtime = Runtime::load(config.runtime.onnxruntime_path.as_deref(), options)?;
         let manifest = Manifest::load(&crate::paths::manifest(config.models.manifest.as_deref()))?;
         let detectors = load_detectors(&config, &runtime, &manifest)?;
@@ -95,8 +101,12 @@ impl Daemon {
             // Every line a camera's tasks log carries the camera's id.
             let span = tracing::info_span!("camera", camera = %camera.id);
             cameras.spawn(run_camera(spec, slot.clone(), cm, cancel.child_token()).instrument(span.clone()));
-            let pool = detectors.get(&camera.model).cloned().context("detector loaded for every camera")?;
-            let analyser = Analyser::new(&config, camera, pool, &metrics);
+            let pools = camera
+                .models
+                .iter()
+                .map(|m| detectors.get(m).cloned().context("every camera's models are loaded"))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let analyser = Analyser::new(&config, camera, pools, &metrics)?;
             analysers.spawn(analyser.run(slot, tx.clone(), cancel.child_token()).instrument(span));
         }
         metrics.set_ready(true);
@@ -208,6 +218,7 @@ async fn forward_sensor_issues(
                 dedup_key: s.candidate.dedup_key,
                 actor: format!("sensor:{}", s.evidence.rule),
                 note: "cleared: back under the clear threshold".into(),
+                after: None,
             },
         };
         if issues.send(work).await.is_err() {
@@ -288,14 +299,16 @@ fn load_detectors(
 ) -> anyhow::Result<BTreeMap<String, InferencePool>> {
     let mut pools = BTreeMap::new();
     for camera in &config.cameras {
-        if pools.contains_key(&camera.model) {
-            continue;
+        for model in &camera.models {
+            if pools.contains_key(model) {
+                continue;
+            }
+            let sessions = (0..config.runtime.inference_workers.max(1))
+                .map(|_| Detector::load(runtime, manifest, model))
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("cannot load model `{model}` for camera `{}`", camera.id))?;
+            pools.insert(model.clone(), InferencePool::start(sessions)?);
         }
-        let sessions = (0..config.runtime.inference_workers.max(1))
-            .map(|_| Detector::load(runtime, manifest, &camera.model))
-            .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("cannot load model `{}` for camera `{}`", camera.model, camera.id))?;
-        pools.insert(camera.model.clone(), InferencePool::start(sessions)?);
     }
     Ok(pools)
 }
@@ -396,8 +409,9 @@ fn spawn_store(
                     let recorded = retry(|| store.record(&issue, evidence.as_deref()), &issue.dedup_key);
                     announce.recorded(&store, &recorded, &issue);
                 }
-                IssueWork::Clear { dedup_key, actor, note } => {
-                    if let Some(id) = retry(|| store.resolve_observed(&dedup_key, &actor, &note), &dedup_key) {
+                IssueWork::Clear { dedup_key, actor, note, after } => {
+                    let after = after.as_ref().map(|(bytes, at)| (bytes.as_slice(), *at));
+                    if let Some(id) = retry(|| store.resolve_observed(&dedup_key, &actor, &note, after), &dedup_key) {
                         tracing::info!(%id, %actor, %note, "issue resolved by observation");
                         announce.resolved(&store, &id);
                     }

@@ -43,7 +43,7 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     clear_previous_run(data_dir)?;
     let config = demo_config(&url, data_dir)?;
     let box_id = config.daemon.box_id.clone();
-    let config_camera = config.cameras.first().map(|c| (c.id.clone(), c.model.clone())).unwrap_or_default();
+    let config_camera = config.cameras.first().map(|c| (c.id.clone(), c.models.join(", "))).unwrap_or_default();
     let cancel = CancellationToken::new();
     let daemon = Daemon::start(config, cancel.clone()).await?;
     println!("demo: serving {} at {url}", clip.display());

@@ -1,0 +1,229 @@
+use super::*;
+use crate::SubjectConfig;
+use shaobing_core::{BBox, Detection, ObjectKind, Point, Polygon, ZoneId};
+
+fn zone(id: &str, x1: f32, y1: f32, x2: f32, y2: f32) -> Zone {
+    let polygon = Polygon::new(vec![
+        Point { x: x1, y: y1 },
+        Point { x: x2, y: y1 },
+        Point { x: x2, y: y2 },
+        Point { x: x1, y: y2 },
+    ])
+    .unwrap();
+    Zone { id: ZoneId(id.into()), polygon }
+}
+
+fn config(category: Category, kinds: &[ObjectKind], dwell_secs: u64) -> DwellRuleConfig {
+    DwellRuleConfig {
+        category,
+        rule: "test/dwell",
+        subject: SubjectConfig {
+            kinds: kinds.to_vec(),
+            min_score: 0.3,
+            needs_companion: vec![ObjectKind::StallProxy],
+            companion: vec![ObjectKind::Person],
+            companion_reach: 1.0,
+            cargo_fallback: kinds.contains(&ObjectKind::Tricycle),
+        },
+        dwell: Duration::from_secs(dwell_secs),
+        stationary_iou: 0.6,
+        track_timeout: Duration::from_secs(10),
+        clear_after: Duration::from_secs(60),
+    }
+}
+
+fn parking(dwell_secs: u64) -> DwellRule {
+    let c = config(Category::IllegalParking, &[ObjectKind::Vehicle], dwell_secs);
+    DwellRule::new(CameraId("cam".into()), vec![zone("kerb", 0.5, 0.0, 1.0, 0.5)], c)
+}
+
+fn det(label: &str, score: f32, x1: f32, y1: f32, x2: f32, y2: f32) -> Detection {
+    Detection { class_id: 2, label: label.into(), score, bbox: BBox::from_corners(x1, y1, x2, y2) }
+}
+
+/// Sightings as the analysis makes them: every kind the class means.
+fn seen(detections: &[Detection]) -> Vec<Sighting> {
+    detections
+        .iter()
+        .flat_map(|d| ObjectKind::defaults_for(&d.label).iter().map(|k| Sighting { kind: *k, detection: d.clone() }))
+        .collect()
+}
+
+fn van() -> Detection {
+    det("truck", 0.7, 0.8, 0.1, 0.9, 0.2)
+}
+
+/// Runs one frame a second and collects (second, phase, key) of every hazard.
+fn drive(
+    rule: &mut DwellRule,
+    seconds: std::ops::Range<i64>,
+    frame: impl Fn(i64) -> Vec<Detection>,
+) -> Vec<(i64, HazardPhase, String)> {
+    let mut out = Vec::new();
+    for s in seconds {
+        for h in rule.observe(&seen(&frame(s)), UnixMillis(s * 1000)) {
+            out.push((s, h.phase, h.dedup_key));
+        }
+    }
+    out
+}
+
+fn opened(events: &[(i64, HazardPhase, String)]) -> Vec<i64> {
+    events.iter().filter(|e| e.1 == HazardPhase::Opened).map(|e| e.0).collect()
+}
+
+#[test]
+fn parked_van_raises_once_after_dwell_then_ongoing() {
+    let mut r = parking(20);
+    let events = drive(&mut r, 0..60, |_| vec![van()]);
+    assert_eq!(opened(&events), vec![20], "raised exactly when the dwell time is reached");
+    assert!(events.iter().all(|p| p.2 == "cam/kerb/illegal_parking/6-1"), "{:?}", events[0]);
+    assert_eq!(events.len(), 40);
+}
+
+#[test]
+fn label_flicker_and_short_occlusion_do_not_reset_or_duplicate() {
+    let mut r = parking(20);
+    let events = drive(&mut r, 0..60, |s| match s % 7 {
+        0 => vec![],                                      // missed detection
+        3 => vec![det("car", 0.5, 0.805, 0.1, 0.9, 0.2)], // label flicker + jitter
+        _ => vec![van()],
+    });
+    assert_eq!(opened(&events).len(), 1);
+}
+
+#[test]
+fn outside_zone_moving_or_weak_or_not_a_vehicle_never_raise() {
+    let mut r = parking(5);
+    let events = drive(&mut r, 0..30, |s| {
+        let x = 0.5 + s as f32 * 0.02; // drives along the kerb
+        vec![
+            det("car", 0.8, 0.1, 0.6, 0.2, 0.7),      // parked outside the zone
+            det("truck", 0.8, x, 0.1, x + 0.08, 0.2), // moving inside
+            det("car", 0.1, 0.7, 0.2, 0.8, 0.3),      // too weak
+            det("person", 0.9, 0.6, 0.3, 0.65, 0.45), // not a vehicle
+        ]
+    });
+    assert!(events.is_empty(), "{events:?}");
+}
+
+#[test]
+fn one_vehicle_called_two_classes_is_one_track() {
+    let mut r = parking(0);
+    let both = [van(), det("car", 0.5, 0.801, 0.1, 0.9, 0.201)];
+    let hazards = r.observe(&seen(&both), UnixMillis(0));
+    assert_eq!(hazards.len(), 1);
+    assert_eq!(hazards[0].detection.label, "truck", "the higher score names the object");
+}
+
+#[test]
+fn zone_judged_by_bottom_centre() {
+    let mut r = parking(0);
+    // Roof inside the zone, wheels below its edge at y=0.5: not parked in the zone.
+    assert!(r.observe(&seen(&[det("car", 0.9, 0.6, 0.4, 0.7, 0.6)]), UnixMillis(0)).is_empty());
+    // Wheels inside: raised at once with a zero dwell.
+    assert_eq!(r.observe(&seen(&[det("car", 0.9, 0.6, 0.3, 0.7, 0.45)]), UnixMillis(0)).len(), 1);
+}
+
+#[test]
+fn stationary_object_for_an_hour_is_one_issue_then_cleared_once() {
+    let mut r = parking(300);
+    // One frame every two seconds for an hour, with a 30 s occlusion (a bus) in the middle,
+    // longer than the track timeout: a new track, the same hazard.
+    let events = drive(&mut r, 0..1800, |s| if (900..915).contains(&s) { vec![] } else { vec![van()] });
+    assert_eq!(opened(&events), vec![300]);
+    let keys: std::collections::HashSet<_> = events.iter().map(|e| e.2.clone()).collect();
+    assert_eq!(keys.len(), 1, "one dedup key the whole hour");
+    // Driven away: cleared once, 60 s after the last sighting.
+    let after = drive(&mut r, 1800..1900, |_| vec![]);
+    assert_eq!(after.len(), 1);
+    assert_eq!((after[0].0, after[0].1), (1859, HazardPhase::Cleared));
+}
+
+#[test]
+fn traffic_through_a_raised_place_does_not_keep_it_open() {
+    let mut r = parking(20);
+    assert_eq!(opened(&drive(&mut r, 0..30, |_| vec![van()])), vec![20]);
+    // The van leaves; cars drive through its cell without stopping.
+    let events = drive(&mut r, 30..100, |s| {
+        let x = 0.5 + (s % 10) as f32 * 0.05;
+        vec![det("car", 0.8, x, 0.1, x + 0.1, 0.2)]
+    });
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!((events[0].0, events[0].1), (89, HazardPhase::Cleared), "60 s after the van was last seen");
+}
+
+fn stall_rule() -> DwellRule {
+    let c = config(Category::StreetVending, &[ObjectKind::Stall, ObjectKind::StallProxy], 300);
+    DwellRule::new(CameraId("cam".into()), vec![zone("pavement", 0.0, 0.5, 1.0, 1.0)], c)
+}
+
+#[test]
+fn table_with_a_vendor_is_a_stall_table_alone_is_not() {
+    let table = det("dining table", 0.6, 0.3, 0.6, 0.45, 0.75);
+    let vendor = det("person", 0.8, 0.46, 0.45, 0.52, 0.75);
+    let far_person = det("person", 0.8, 0.9, 0.1, 0.95, 0.3);
+    let mut alone = stall_rule();
+    assert!(drive(&mut alone, 0..400, |_| vec![table.clone(), far_person.clone()]).is_empty());
+    let mut attended = stall_rule();
+    // The vendor is there at the start, then away serving customers: still one stall.
+    let events =
+        drive(
+            &mut attended,
+            0..400,
+            |s| {
+                if s < 30 { vec![table.clone(), vendor.clone()] } else { vec![table.clone()] }
+            },
+        );
+    assert_eq!(opened(&events), vec![300]);
+    let mut again = stall_rule();
+    let h = again.observe(&seen(&[table.clone(), vendor.clone()]), UnixMillis(0));
+    assert!(h.is_empty());
+    let h = again.observe(&seen(&[table, vendor]), UnixMillis(300_000));
+    assert_eq!(h[0].related[0].label, "person");
+    assert_eq!(h[0].note.as_deref(), Some("dining table attended by a person"));
+}
+
+#[test]
+fn dedicated_stall_class_needs_no_companion() {
+    let mut r = stall_rule();
+    let events = drive(&mut r, 0..301, |_| vec![det("stall", 0.7, 0.2, 0.6, 0.4, 0.8)]);
+    assert_eq!(opened(&events), vec![300]);
+}
+
+fn tricycle_rule() -> DwellRule {
+    let c = config(Category::UnlicensedTricycle, &[ObjectKind::Tricycle], 30);
+    DwellRule::new(CameraId("cam".into()), vec![zone("exit", 0.0, 0.0, 1.0, 1.0)], c)
+}
+
+#[test]
+fn tricycle_class_is_raised_with_full_confidence() {
+    let mut r = tricycle_rule();
+    let t = det("awning-tricycle", 0.8, 0.2, 0.5, 0.3, 0.6);
+    let h: Vec<Hazard> =
+        (0..31).flat_map(|s| r.observe(&seen(std::slice::from_ref(&t)), UnixMillis(s * 1000))).collect();
+    assert_eq!(h.len(), 1);
+    assert!((h[0].confidence - 0.8).abs() < 1e-6 && h[0].note.is_none());
+}
+
+#[test]
+fn coco_fallback_cycle_with_cargo_is_a_low_confidence_tricycle() {
+    let bike = det("bicycle", 0.7, 0.20, 0.50, 0.28, 0.62);
+    let load = det("bench", 0.6, 0.27, 0.48, 0.37, 0.61); // cargo bed beside the rider
+    let parked_bike = det("bicycle", 0.7, 0.60, 0.50, 0.68, 0.62);
+    let bag = det("suitcase", 0.6, 0.61, 0.40, 0.63, 0.43); // tiny, above: not a load
+    let mut r = tricycle_rule();
+    let mut raised = Vec::new();
+    for s in 0..40 {
+        raised.extend(
+            r.observe(&seen(&[bike.clone(), load.clone(), parked_bike.clone(), bag.clone()]), UnixMillis(s * 1000)),
+        );
+    }
+    let opened: Vec<&Hazard> = raised.iter().filter(|h| h.phase == HazardPhase::Opened).collect();
+    assert_eq!(opened.len(), 1, "{raised:?}");
+    let h = opened[0];
+    assert_eq!(h.detection.label, "tricycle? (bicycle + bench)");
+    assert!((h.confidence - 0.6 * 0.5).abs() < 1e-6);
+    assert!(h.note.as_deref().unwrap().starts_with("COCO fallback, low confidence"));
+    assert_eq!(h.detection.bbox, BBox::from_corners(0.20, 0.48, 0.37, 0.62));
+}

@@ -1,0 +1,190 @@
+//! 烟火: flame or smoke, an emergency. No dwell: confirmation over K of the last N analysed
+//! frames is what keeps one bright frame (a headlight, a camera flash) from waking everyone.
+
+use crate::{Hazard, HazardPhase};
+use shaobing_core::{CameraId, Category, Detection, UnixMillis, ZoneId};
+use std::collections::VecDeque;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct FireRuleConfig {
+    /// Frames with fire among the last `confirm_n` that confirm it.
+    pub confirm_k: usize,
+    pub confirm_n: usize,
+    /// Distinct voters (the OpenCV detector, a flame model) that must agree on a frame.
+    pub votes_required: usize,
+    pub min_score: f32,
+    /// No fire for this long: the issue is resolved by observation.
+    pub clear_after: Duration,
+}
+
+/// One voter's sighting of flame or smoke in a frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FireVote {
+    /// Who saw it: `opencv` or a model's name.
+    pub voter: String,
+    pub detection: Detection,
+}
+
+#[derive(Debug)]
+pub struct FireRule {
+    camera: CameraId,
+    config: FireRuleConfig,
+    window: VecDeque<bool>,
+    /// When the current episode's first positive frame was, and the last one.
+    episode: Option<(UnixMillis, UnixMillis)>,
+    raised: Option<Hazard>,
+}
+
+impl FireRule {
+    pub fn new(camera: CameraId, config: FireRuleConfig) -> Self {
+        let window = VecDeque::with_capacity(config.confirm_n);
+        Self { camera, config, window, episode: None, raised: None }
+    }
+
+    /// Feeds one analysed frame's votes; returns the fire hazard opened, ongoing or cleared.
+    pub fn observe(&mut self, votes: &[FireVote], now: UnixMillis) -> Option<Hazard> {
+        let strong: Vec<&FireVote> = votes.iter().filter(|v| v.detection.score >= self.config.min_score).collect();
+        let mut voters: Vec<&str> = strong.iter().map(|v| v.voter.as_str()).collect();
+        voters.sort_unstable();
+        voters.dedup();
+        let positive = !strong.is_empty() && voters.len() >= self.config.votes_required;
+        self.push(positive);
+        if positive {
+            let start = self.episode.map_or(now, |(s, _)| s);
+            self.episode = Some((start, now));
+            return self.sighted(&strong, start, now);
+        }
+        self.maybe_cleared(now)
+    }
+
+    fn push(&mut self, positive: bool) {
+        if self.window.len() == self.config.confirm_n.max(1) {
+            self.window.pop_front();
+        }
+        self.window.push_back(positive);
+    }
+
+    fn sighted(&mut self, votes: &[&FireVote], start: UnixMillis, now: UnixMillis) -> Option<Hazard> {
+        let confirmed = self.window.iter().filter(|p| **p).count() >= self.config.confirm_k;
+        let phase = match (&self.raised, confirmed) {
+            (Some(_), _) => HazardPhase::Ongoing,
+            (None, true) => HazardPhase::Opened,
+            (None, false) => return None,
+        };
+        let subject = votes.iter().max_by(|a, b| a.detection.bbox.area().total_cmp(&b.detection.bbox.area()))?;
+        let mut voters: Vec<String> = votes.iter().map(|v| v.voter.clone()).collect();
+        voters.sort();
+        voters.dedup();
+        let hazard = Hazard {
+            phase,
+            dedup_key: format!("{}/scene/{}/frame", self.camera, Category::FireSmoke),
+            category: Category::FireSmoke,
+            rule: "fire_smoke/k_of_n",
+            zone: ZoneId("scene".into()),
+            track_id: 0,
+            detection: subject.detection.clone(),
+            related: votes.iter().map(|v| v.detection.clone()).collect(),
+            note: Some(format!(
+                "seen in {} of the last {} frames by {}",
+                self.window.iter().filter(|p| **p).count(),
+                self.window.len(),
+                voters.join(" + ")
+            )),
+            confidence: votes.iter().map(|v| v.detection.score).fold(0.0, f32::max),
+            duration: now.since(start),
+        };
+        self.raised = Some(hazard.clone());
+        Some(hazard)
+    }
+
+    fn maybe_cleared(&mut self, now: UnixMillis) -> Option<Hazard> {
+        let (_, last) = self.episode?;
+        if now.since(last) < self.config.clear_after {
+            return None;
+        }
+        self.episode = None;
+        let raised = self.raised.take()?;
+        Some(Hazard { phase: HazardPhase::Cleared, duration: now.since(last), note: None, ..raised })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shaobing_core::BBox;
+
+    fn rule(votes_required: usize) -> FireRule {
+        FireRule::new(
+            CameraId("cam".into()),
+            FireRuleConfig {
+                confirm_k: 3,
+                confirm_n: 5,
+                votes_required,
+                min_score: 0.3,
+                clear_after: Duration::from_secs(30),
+            },
+        )
+    }
+
+    fn vote(voter: &str, score: f32) -> FireVote {
+        FireVote {
+            voter: voter.into(),
+            detection: Detection {
+                class_id: 0,
+                label: "flame".into(),
+                score,
+                bbox: BBox::from_corners(0.4, 0.4, 0.5, 0.6),
+            },
+        }
+    }
+
+    fn run(rule: &mut FireRule, frames: &[Vec<FireVote>]) -> Vec<(usize, HazardPhase)> {
+        frames
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| rule.observe(v, UnixMillis(i as i64 * 1000)).map(|h| (i, h.phase)))
+            .collect()
+    }
+
+    #[test]
+    fn three_of_five_frames_confirm_then_ongoing_then_cleared() {
+        let mut r = rule(1);
+        let mut frames: Vec<Vec<FireVote>> = vec![vec![vote("opencv", 0.8)], vec![], vec![vote("opencv", 0.7)]];
+        frames.push(vec![vote("opencv", 0.9)]);
+        frames.push(vec![vote("opencv", 0.9)]);
+        frames.extend((0..40).map(|_| vec![]));
+        let phases = run(&mut r, &frames);
+        assert_eq!(phases[0], (3, HazardPhase::Opened), "third positive of five opens at once");
+        assert_eq!(phases[1], (4, HazardPhase::Ongoing));
+        assert_eq!(phases[2], (34, HazardPhase::Cleared), "30 s after the last flame");
+        assert_eq!(phases.len(), 3);
+    }
+
+    #[test]
+    fn isolated_flashes_never_confirm() {
+        let mut r = rule(1);
+        let frames: Vec<Vec<FireVote>> =
+            (0..60).map(|i| if i % 3 == 0 { vec![vote("opencv", 0.9)] } else { vec![] }).collect();
+        assert!(run(&mut r, &frames).is_empty(), "one frame in three is never three of five");
+    }
+
+    #[test]
+    fn two_voters_must_agree_when_asked() {
+        let mut r = rule(2);
+        let alone: Vec<Vec<FireVote>> = (0..10).map(|_| vec![vote("opencv", 0.9), vote("opencv", 0.5)]).collect();
+        assert!(run(&mut r, &alone).is_empty());
+        let both: Vec<Vec<FireVote>> = (0..3).map(|_| vec![vote("opencv", 0.9), vote("fire-yolo", 0.6)]).collect();
+        let h = both.iter().enumerate().filter_map(|(i, v)| r.observe(v, UnixMillis(20_000 + i as i64))).last();
+        let h = h.expect("confirmed by both voters");
+        assert_eq!(h.dedup_key, "cam/scene/fire_smoke/frame");
+        assert!(h.note.unwrap().contains("fire-yolo + opencv"));
+    }
+
+    #[test]
+    fn weak_votes_do_not_count() {
+        let mut r = rule(1);
+        let frames: Vec<Vec<FireVote>> = (0..10).map(|_| vec![vote("opencv", 0.1)]).collect();
+        assert!(run(&mut r, &frames).is_empty());
+    }
+}

@@ -1,0 +1,106 @@
+//! A hazard as a candidate issue, and the annotated snapshots a person reads to trust it.
+
+use shaobing_config::CameraConfig;
+use shaobing_core::{CandidateIssue, Cause, Detection, DiscoveryChannel, Frame, Location, Polygon, Responsibility};
+use shaobing_rules::{Hazard, Sighting, Zone};
+use shaobing_vision::{Annotation, render_evidence};
+
+pub(super) struct Context<'a> {
+    pub camera: &'a CameraConfig,
+    /// The hazard's zone (none for fire, which is judged on the whole picture).
+    pub zones: &'a [&'a Zone],
+    pub masks: &'a [Polygon],
+}
+
+pub(super) fn issue(
+    ctx: &Context<'_>,
+    frame: &Frame,
+    hazard: &Hazard,
+    responsibility: &Responsibility,
+) -> CandidateIssue {
+    let d = &hazard.detection;
+    let c = ctx.camera;
+    CandidateIssue {
+        dedup_key: hazard.dedup_key.clone(),
+        category: hazard.category,
+        location: Location {
+            lat: c.lat,
+            lon: c.lon,
+            address: c.address.clone(),
+            grid_cell: c.grid_cell.clone(),
+            source: c.id.clone(),
+            zone: Some(hazard.zone.clone()),
+            image_point: Some(d.bbox.bottom_centre()),
+        },
+        cause: Cause {
+            summary: summary(hazard),
+            rule: hazard.rule.into(),
+            confidence: hazard.confidence,
+            detections: std::iter::once(d.clone()).chain(hazard.related.iter().cloned()).collect(),
+        },
+        responsibility: responsibility.clone(),
+        priority: hazard.category.default_priority(),
+        channel: DiscoveryChannel::CommandCentreVideo,
+        observed_at: frame.captured_at,
+    }
+}
+
+fn summary(hazard: &Hazard) -> String {
+    let d = &hazard.detection;
+    let secs = hazard.duration.as_secs();
+    let what = match hazard.category {
+        shaobing_core::Category::FireSmoke => format!("{} seen for {secs} s", d.label),
+        _ => format!("{} stationary for {secs} s in zone {}", d.label, hazard.zone),
+    };
+    let note = hazard.note.as_deref().map(|n| format!("; {n}")).unwrap_or_default();
+    format!("{}: {what} (score {:.2}){note}", hazard.category.name_zh(), d.score)
+}
+
+/// The "before" snapshot: the subject in red, what qualified it, the zone, time and rule.
+pub(super) fn before(
+    ctx: &Context<'_>,
+    frame: &Frame,
+    hazard: &Hazard,
+    sightings: &[Sighting],
+) -> anyhow::Result<Vec<u8>> {
+    let subject = &hazard.detection;
+    let mut boxes =
+        vec![(format!("{} {:.2} {} s", subject.label, subject.score, hazard.duration.as_secs()), subject.bbox)];
+    boxes.extend(hazard.related.iter().filter(|r| r.bbox != subject.bbox).map(labelled));
+    // Other objects of the kinds the rule follows give context; every pedestrian would bury it.
+    let related: Vec<&Detection> = hazard.related.iter().collect();
+    boxes.extend(
+        sightings
+            .iter()
+            .map(|s| &s.detection)
+            .filter(|d| d.bbox != subject.bbox && !related.iter().any(|r| r.bbox == d.bbox) && d.label == subject.label)
+            .map(labelled),
+    );
+    render(ctx, frame, boxes, hazard.rule)
+}
+
+/// The "after" snapshot: the place seen empty, with where the subject stood.
+pub(super) fn after(ctx: &Context<'_>, frame: &Frame, hazard: &Hazard) -> anyhow::Result<Vec<u8>> {
+    let gone = (format!("was: {}", hazard.detection.label), hazard.detection.bbox);
+    render(ctx, frame, vec![gone], &format!("{} cleared", hazard.rule))
+}
+
+fn labelled(d: &Detection) -> (String, shaobing_core::BBox) {
+    (format!("{} {:.2}", d.label, d.score), d.bbox)
+}
+
+fn render(
+    ctx: &Context<'_>,
+    frame: &Frame,
+    boxes: Vec<(String, shaobing_core::BBox)>,
+    what: &str,
+) -> anyhow::Result<Vec<u8>> {
+    let mut zones: Vec<(&str, &Polygon)> = ctx.zones.iter().map(|z| (z.id.0.as_str(), &z.polygon)).collect();
+    zones.extend(ctx.masks.iter().map(|m| ("mask", m)));
+    let note = Annotation {
+        zones,
+        boxes,
+        caption: format!("{} {} CST  {what}", ctx.camera.id, frame.captured_at.to_china_time_string()),
+    };
+    Ok(render_evidence(frame, &note)?)
+}

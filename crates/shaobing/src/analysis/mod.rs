@@ -1,0 +1,279 @@
+//! Per-camera analysis: frames from the slot -> motion gate -> detectors -> rules -> candidate
+//! issues, with evidence drawn when an issue opens and when the camera sees it gone.
+
+mod evidence;
+mod gate;
+mod sight;
+
+use gate::Gate;
+use shaobing_camera::FrameSlot;
+use shaobing_config::{CameraConfig, Config, DwellRuleSettings, ZoneKind};
+use shaobing_core::{CameraId, CandidateIssue, Category, Frame, ObjectKind, Polygon, Responsibility, UnixMillis};
+use shaobing_detect::InferencePool;
+use shaobing_metrics::{CameraMetrics, Metrics};
+use shaobing_rules::{
+    DwellRule, DwellRuleConfig, FireRule, FireRuleConfig, FireVote, Hazard, HazardPhase, Sighting, SubjectConfig, Zone,
+};
+use shaobing_vision::{FireDetector, FireDetectorConfig};
+use sight::ModelRun;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// What the sources ask of the problem database.
+#[derive(Debug)]
+pub enum IssueWork {
+    /// File a candidate issue (or fold it into the open one), with its evidence when just
+    /// raised: a JPEG snapshot, or the readings around the event as JSON.
+    Record { issue: Box<CandidateIssue>, evidence: Option<Vec<u8>> },
+    /// The source saw the problem gone: resolve the open issue with this key, keeping the
+    /// "after" snapshot that shows it.
+    Clear { dedup_key: String, actor: String, note: String, after: Option<(Vec<u8>, UnixMillis)> },
+}
+
+/// The best sighting of an object that may become a hazard: the evidence shows it at its
+/// clearest rather than whenever the dwell clock ran out.
+struct BestShot {
+    score: f32,
+    frame: Frame,
+}
+
+/// The analysis state of one camera: inference goes to the shared pools, rules run here.
+pub struct Analyser {
+    camera: CameraConfig,
+    models: Vec<ModelRun>,
+    gate: Option<Gate>,
+    fire_detector: Option<FireDetector>,
+    dwell_rules: Vec<DwellRule>,
+    fire_rule: Option<FireRule>,
+    masks: Vec<Polygon>,
+    responsibility: HashMap<Category, Responsibility>,
+    best: HashMap<(Category, u64), BestShot>,
+    last: Observation,
+    metrics: CameraMetrics,
+}
+
+/// What the detectors saw in the latest inferred frame; reused while the gate holds.
+#[derive(Debug, Default, Clone)]
+struct Observation {
+    sightings: Vec<Sighting>,
+    fire_votes: Vec<FireVote>,
+}
+
+impl std::fmt::Debug for Analyser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Analyser").field("camera", &self.camera.id).finish_non_exhaustive()
+    }
+}
+
+impl Analyser {
+    /// `pools` are the camera's models in configuration order, by name.
+    pub fn new(
+        config: &Config,
+        camera: &CameraConfig,
+        pools: Vec<InferencePool>,
+        metrics: &Metrics,
+    ) -> anyhow::Result<Self> {
+        let masks = zones_of(camera, ZoneKind::Mask).into_iter().map(|z| z.polygon).collect::<Vec<_>>();
+        let models = pools.into_iter().map(|pool| ModelRun::new(pool, &config.models, metrics)).collect();
+        let gate = camera.motion_gate.enabled.then(|| Gate::new(&camera.motion_gate, masks.clone())).transpose()?;
+        let fire = &config.rules.fire_smoke;
+        let fire_detector = (fire.enabled && fire.opencv).then(|| FireDetector::new(FireDetectorConfig::default()));
+        let fire_rule = fire.enabled.then(|| {
+            FireRule::new(
+                CameraId(camera.id.clone()),
+                FireRuleConfig {
+                    confirm_k: fire.confirm_k,
+                    confirm_n: fire.confirm_n,
+                    votes_required: fire.votes_required,
+                    min_score: fire.min_score,
+                    clear_after: Duration::from_secs_f64(fire.clear_secs),
+                },
+            )
+        });
+        let responsibility = Category::ALL.into_iter().map(|c| (c, config.responsibility_for(c).to_domain())).collect();
+        Ok(Self {
+            dwell_rules: dwell_rules(config, camera),
+            camera: camera.clone(),
+            models,
+            gate,
+            fire_detector,
+            fire_rule,
+            masks,
+            responsibility,
+            best: HashMap::new(),
+            last: Observation::default(),
+            metrics: metrics.camera(&camera.id),
+        })
+    }
+
+    /// Analyses one frame; returns the issue work it produced.
+    pub async fn process(&mut self, frame: &Frame) -> anyhow::Result<Vec<IssueWork>> {
+        self.metrics.frames_analysed.inc();
+        let infer = match &mut self.gate {
+            Some(gate) => tokio::task::block_in_place(|| gate.should_infer(frame))?,
+            None => true,
+        };
+        if infer {
+            self.last = self.infer(frame).await?;
+        } else {
+            self.metrics.inferences_skipped.inc();
+        }
+        let mut fire_votes = self.last.fire_votes.clone();
+        if let Some(detector) = &mut self.fire_detector {
+            let regions = tokio::task::block_in_place(|| detector.observe(frame))?;
+            fire_votes.extend(regions.iter().map(sight::opencv_vote));
+        }
+        let sightings = sight::unmasked(&self.last.sightings, &self.masks);
+        fire_votes.retain(|v| !sight::masked(&v.detection.bbox, &self.masks, false));
+        let hazards = self.apply_rules(&sightings, &fire_votes, frame);
+        if hazards.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Drawing evidence is a few milliseconds of CPU: not on an async worker's time.
+        tokio::task::block_in_place(|| hazards.iter().map(|h| self.work(frame, h, &sightings)).collect())
+    }
+
+    async fn infer(&mut self, frame: &Frame) -> anyhow::Result<Observation> {
+        let mut seen = Observation::default();
+        for model in &mut self.models {
+            model.run(frame, &mut seen.sightings, &mut seen.fire_votes).await?;
+        }
+        Ok(seen)
+    }
+
+    fn apply_rules(&mut self, sightings: &[Sighting], votes: &[FireVote], frame: &Frame) -> Vec<Hazard> {
+        let now = frame.captured_at;
+        let mut hazards = Vec::new();
+        for rule in &mut self.dwell_rules {
+            hazards.extend(rule.observe(sightings, now));
+            let category = rule.category();
+            for (track, score) in rule.pending() {
+                let best = self.best.entry((category, track)).or_insert(BestShot { score: -1.0, frame: frame.clone() });
+                if score > best.score {
+                    *best = BestShot { score, frame: frame.clone() };
+                }
+            }
+        }
+        // Best shots of objects the rules no longer follow are dropped with their frames.
+        let pending: Vec<(Category, u64)> =
+            self.dwell_rules.iter().flat_map(|r| r.pending().map(move |(t, _)| (r.category(), t))).collect();
+        self.best.retain(|key, _| pending.contains(key));
+        if let Some(rule) = &mut self.fire_rule {
+            hazards.extend(rule.observe(votes, now));
+        }
+        hazards
+    }
+
+    fn work(&self, frame: &Frame, hazard: &Hazard, sightings: &[Sighting]) -> anyhow::Result<IssueWork> {
+        let zones: Vec<&Zone> =
+            self.dwell_rules.iter().flat_map(|r| r.zones()).filter(|z| z.id == hazard.zone).collect();
+        let ctx = evidence::Context { camera: &self.camera, zones: &zones, masks: &self.masks };
+        match hazard.phase {
+            HazardPhase::Cleared => Ok(IssueWork::Clear {
+                dedup_key: hazard.dedup_key.clone(),
+                actor: format!("camera:{}", self.camera.id),
+                note: format!("cleared: not seen for {} s", hazard.duration.as_secs()),
+                after: Some((evidence::after(&ctx, frame, hazard)?, frame.captured_at)),
+            }),
+            phase => {
+                let issue = evidence::issue(&ctx, frame, hazard, &self.responsibility[&hazard.category]);
+                let evidence = match phase {
+                    HazardPhase::Opened => {
+                        let shot = self.best.get(&(hazard.category, hazard.track_id)).map_or(frame, |b| &b.frame);
+                        Some(evidence::before(&ctx, shot, hazard, sightings)?)
+                    }
+                    _ => None,
+                };
+                Ok(IssueWork::Record { issue: Box::new(issue), evidence })
+            }
+        }
+    }
+
+    /// Takes frames until the camera closes its slot or `cancel` fires.
+    pub async fn run(mut self, slot: Arc<FrameSlot>, issues: mpsc::Sender<IssueWork>, cancel: CancellationToken) {
+        let mut log = shaobing_core::RateLimiter::new(Duration::from_secs(10));
+        loop {
+            let frame = tokio::select! {
+                _ = cancel.cancelled() => return,
+                taken = slot.take(Duration::from_secs(1)) => match taken {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => continue,
+                    Err(()) => return,
+                },
+            };
+            match self.process(&frame).await {
+                Ok(works) => {
+                    for work in works {
+                        if issues.send(work).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    if let Some(suppressed) = log.allow("analysis_failed", std::time::Instant::now()) {
+                        tracing::warn!(camera = %self.camera.id, error = %e, suppressed, "frame analysis failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn zones_of(camera: &CameraConfig, kind: ZoneKind) -> Vec<Zone> {
+    camera
+        .zones
+        .iter()
+        .filter(|z| z.kind == kind)
+        .map(|z| Zone { id: z.id.clone(), polygon: z.polygon.clone() })
+        .collect()
+}
+
+/// The dwell rules of a camera: one per category that is enabled and has zones here.
+fn dwell_rules(config: &Config, camera: &CameraConfig) -> Vec<DwellRule> {
+    use ObjectKind::*;
+    let r = &config.rules;
+    let specs: [(&DwellRuleSettings, Category, &'static str, ZoneKind, Vec<ObjectKind>); 3] = [
+        (&r.illegal_parking, Category::IllegalParking, "illegal_parking/dwell", ZoneKind::NoParking, vec![Vehicle]),
+        (
+            &r.street_vending,
+            Category::StreetVending,
+            "street_vending/dwell",
+            ZoneKind::NoVending,
+            vec![Stall, StallProxy],
+        ),
+        (
+            &r.unlicensed_tricycle,
+            Category::UnlicensedTricycle,
+            "unlicensed_tricycle/dwell",
+            ZoneKind::NoTricycle,
+            vec![Tricycle],
+        ),
+    ];
+    specs
+        .into_iter()
+        .filter(|(s, ..)| s.enabled)
+        .filter_map(|(s, category, rule, zone_kind, kinds)| {
+            let zones = zones_of(camera, zone_kind);
+            let config = DwellRuleConfig {
+                category,
+                rule,
+                subject: SubjectConfig {
+                    kinds,
+                    min_score: s.min_score,
+                    needs_companion: vec![StallProxy],
+                    companion: vec![Person],
+                    companion_reach: s.companion_reach,
+                    cargo_fallback: category == Category::UnlicensedTricycle && s.coco_fallback,
+                },
+                dwell: Duration::from_secs_f64(s.dwell_secs),
+                stationary_iou: s.stationary_iou,
+                track_timeout: Duration::from_secs_f64(s.track_timeout_secs),
+                clear_after: Duration::from_secs_f64(s.clear_secs),
+            };
+            (!zones.is_empty()).then(|| DwellRule::new(CameraId(camera.id.clone()), zones, config))
+        })
+        .collect()
+}

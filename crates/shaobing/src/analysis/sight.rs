@@ -1,0 +1,79 @@
+//! From model output to what the rules see: class names to hazard kinds, fire votes, masks.
+
+use shaobing_config::ModelsConfig;
+use shaobing_core::{BBox, Detection, Frame, ObjectKind, Polygon};
+use shaobing_detect::InferencePool;
+use shaobing_metrics::{Histogram, Metrics};
+use shaobing_rules::{FireVote, Sighting};
+use shaobing_vision::{FireKind, FireRegion};
+use std::collections::HashMap;
+
+/// Scores below this never reach a rule; each rule applies its own, higher floor.
+const MIN_SCORE: f32 = 0.2;
+
+/// One model of a camera: its pool and what its classes mean.
+pub(super) struct ModelRun {
+    pool: InferencePool,
+    kinds: HashMap<String, Vec<ObjectKind>>,
+    models: ModelsConfig,
+    inference: Histogram,
+}
+
+impl ModelRun {
+    pub(super) fn new(pool: InferencePool, models: &ModelsConfig, metrics: &Metrics) -> Self {
+        let inference = metrics.inference(pool.model());
+        Self { pool, kinds: HashMap::new(), models: models.clone(), inference }
+    }
+
+    /// Runs the model on `frame` and adds its detections as sightings and fire votes.
+    pub(super) async fn run(
+        &mut self,
+        frame: &Frame,
+        sightings: &mut Vec<Sighting>,
+        votes: &mut Vec<FireVote>,
+    ) -> anyhow::Result<()> {
+        let (detections, took) = self.pool.detect(frame.clone(), MIN_SCORE).await?;
+        self.inference.observe(took.as_secs_f64());
+        for d in detections {
+            let kinds = self.kinds_of(&d.label).to_vec();
+            for kind in kinds {
+                match kind {
+                    ObjectKind::Flame | ObjectKind::Smoke => {
+                        votes.push(FireVote { voter: self.pool.model().to_string(), detection: d.clone() });
+                    }
+                    _ => sightings.push(Sighting { kind, detection: d.clone() }),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The class map looked up once per class name, not once per detection.
+    fn kinds_of(&mut self, label: &str) -> &[ObjectKind] {
+        let (models, model) = (&self.models, self.pool.model());
+        self.kinds.entry(label.to_string()).or_insert_with(|| models.kinds_of(model, label))
+    }
+}
+
+/// A region of the OpenCV fire detector as a vote of the `opencv` voter.
+pub(super) fn opencv_vote(region: &FireRegion) -> FireVote {
+    let label = match region.kind {
+        FireKind::Flame => "flame",
+        FireKind::Smoke => "smoke",
+    };
+    FireVote {
+        voter: "opencv".into(),
+        detection: Detection { class_id: 0, label: label.into(), score: region.score, bbox: region.bbox },
+    }
+}
+
+/// Whether a box lies in a mask: judged by where it stands (bottom centre) for objects, by
+/// its centre for fire and smoke, which float.
+pub(super) fn masked(bbox: &BBox, masks: &[Polygon], standing: bool) -> bool {
+    let p = if standing { bbox.bottom_centre() } else { bbox.centre() };
+    masks.iter().any(|m| m.contains(p))
+}
+
+pub(super) fn unmasked(sightings: &[Sighting], masks: &[Polygon]) -> Vec<Sighting> {
+    sightings.iter().filter(|s| !masked(&s.detection.bbox, masks, true)).cloned().collect()
+}
