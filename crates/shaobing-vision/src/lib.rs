@@ -1,10 +1,12 @@
 //! OpenCV work around the detector: fitting frames into the model's input without distorting
-//! them (letterbox), and drawing the evidence a person reads to trust an issue.
+//! them (letterbox), a classical flame and smoke detector (fire), and drawing the evidence a person reads to trust an issue.
 
 mod annotate;
+mod fire;
 mod letterbox;
 
 pub use annotate::{Annotation, encode_jpeg, render_evidence};
+pub use fire::{FireDetector, FireDetectorConfig, FireKind, FireRegion};
 pub use letterbox::{Letterbox, LetterboxTransform};
 
 #[derive(Debug, thiserror::Error)]
