@@ -1,5 +1,6 @@
 //! OpenCV work around the detector: fitting frames into the model's input without distorting
-//! them (letterbox), and drawing the evidence a person reads to trust an issue.
+//! them (letterbox), a classical flame and smoke detector (fire), and drawing the evidence a
+//! person reads to trust an issue.
 
 mod annotate;
 mod fire;
