@@ -6,9 +6,6 @@ use ort::session::{Session, SessionOutputs};
 use shaobing_core::{Detection, Frame};
 use shaobing_vision::{Letterbox, LetterboxTransform};
 
-/// Overlap above which two boxes of one class are the same object.
-const NMS_IOU: f32 = 0.5;
-
 /// Frames one run of a dynamic-batch model takes at most: beyond this the latency of the
 /// first camera in the batch grows faster than the per-frame saving.
 pub const MAX_BATCH: usize = 4;
@@ -41,7 +38,7 @@ impl Detector {
         let (w, h) = (spec.input.width, spec.input.height);
         let units_per_pixel = if spec.output.box_units == "normalised" { (w as f32, h as f32) } else { (1.0, 1.0) };
         Ok(Self {
-            letterbox: Letterbox::new(w, h)?,
+            letterbox: Letterbox::with_fit(w, h, spec.input.resize.into())?,
             input: InputTensor::new(&spec.input, max_batch(&spec)),
             units_per_pixel,
             class_names,
@@ -81,8 +78,10 @@ impl Detector {
             let parts =
                 DecodeParts { units_per_pixel: self.units_per_pixel, class_names: &self.class_names, min_score };
             let decoded = decode_outputs(&self.spec, &outputs, &self.transforms, parts)?;
-            let suppress = !self.spec.output.format.has_nms();
-            results.extend(decoded.into_iter().map(|d| if suppress { nms(d, NMS_IOU) } else { d }));
+            let out = &self.spec.output;
+            let suppress = !out.format.has_nms();
+            let nms = |d| if suppress { nms(d, out.nms_iou, out.nms_class_agnostic) } else { d };
+            results.extend(decoded.into_iter().map(nms));
         }
         Ok(results)
     }

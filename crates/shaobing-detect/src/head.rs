@@ -97,12 +97,14 @@ pub fn decode_centernet(rows: &[f32], ctx: &DecodeContext<'_>) -> Vec<Detection>
     rows.chunks_exact(6).filter_map(|r| ctx.detection(r[5], r[4], [r[0], r[1], r[2], r[3]])).collect()
 }
 
-/// Class-wise greedy non-maximum suppression, highest score first.
-pub fn nms(mut detections: Vec<Detection>, iou_threshold: f32) -> Vec<Detection> {
+/// Greedy non-maximum suppression, highest score first; within each class, or across classes
+/// when `class_agnostic` (as some models' reference code does).
+pub fn nms(mut detections: Vec<Detection>, iou_threshold: f32, class_agnostic: bool) -> Vec<Detection> {
     detections.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut kept: Vec<Detection> = Vec::with_capacity(detections.len());
     for d in detections {
-        let suppressed = kept.iter().any(|k| k.class_id == d.class_id && k.bbox.iou(&d.bbox) > iou_threshold);
+        let suppressed =
+            kept.iter().any(|k| (class_agnostic || k.class_id == d.class_id) && k.bbox.iou(&d.bbox) > iou_threshold);
         if !suppressed {
             kept.push(d);
         }
@@ -116,7 +118,7 @@ mod tests {
     use shaobing_core::BBox;
 
     fn identity(w: u32, h: u32) -> LetterboxTransform {
-        LetterboxTransform { scale: 1.0, pad_x: 0.0, pad_y: 0.0, frame_width: w, frame_height: h }
+        LetterboxTransform { scale_x: 1.0, scale_y: 1.0, pad_x: 0.0, pad_y: 0.0, frame_width: w, frame_height: h }
     }
 
     fn names() -> Vec<String> {
@@ -227,8 +229,11 @@ mod tests {
             score,
             bbox: BBox::from_corners(x, 0.0, x + 0.2, 0.2),
         };
-        let kept = nms(vec![det(0, 0.5, 0.0), det(0, 0.9, 0.01), det(1, 0.4, 0.0), det(0, 0.7, 0.5)], 0.5);
+        let all = vec![det(0, 0.5, 0.0), det(0, 0.9, 0.01), det(1, 0.4, 0.0), det(0, 0.7, 0.5)];
+        let kept = nms(all.clone(), 0.5, false);
         let scores: Vec<f32> = kept.iter().map(|d| d.score).collect();
         assert_eq!(scores, vec![0.9, 0.7, 0.4]);
+        let agnostic: Vec<f32> = nms(all, 0.5, true).iter().map(|d| d.score).collect();
+        assert_eq!(agnostic, vec![0.9, 0.7], "the other class's box under the best one goes too");
     }
 }

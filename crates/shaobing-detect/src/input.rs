@@ -124,6 +124,7 @@ mod tests {
             scale: 0.5,
             mean: [1.0, 2.0, 3.0],
             dtype,
+            resize: crate::manifest::Resize::Letterbox,
             batch: crate::manifest::Batch::Dynamic,
         }
     }

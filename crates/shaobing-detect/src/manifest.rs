@@ -51,10 +51,31 @@ pub struct InputSpec {
     /// Element type of the input tensor: `float32` (scaled as above) or `uint8` (raw pixels).
     #[serde(default)]
     pub dtype: InputType,
+    /// How frames are fitted to the input: `letterbox` (aspect kept, grey padding) or
+    /// `stretch` (resized, aspect not kept): whatever the model's reference code does.
+    #[serde(default)]
+    pub resize: Resize,
     /// Images per run: `1`, or `"dynamic"` when the graph's batch dimension is free and
     /// frames of several cameras may share one run.
     #[serde(default)]
     pub batch: Batch,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resize {
+    #[default]
+    Letterbox,
+    Stretch,
+}
+
+impl From<Resize> for shaobing_vision::Fit {
+    fn from(r: Resize) -> Self {
+        match r {
+            Resize::Letterbox => shaobing_vision::Fit::Letterbox,
+            Resize::Stretch => shaobing_vision::Fit::Stretch,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -116,6 +137,16 @@ pub struct OutputSpec {
     /// `ssd` only: subtracted from the graph's class ids to index `class_names`.
     #[serde(default)]
     pub class_offset: f32,
+    /// Overlap above which the weaker of two boxes is suppressed (heads without NMS).
+    #[serde(default = "default_nms_iou")]
+    pub nms_iou: f32,
+    /// Suppress across classes, as the model's reference code does (CenterNet's `human`).
+    #[serde(default)]
+    pub nms_class_agnostic: bool,
+}
+
+fn default_nms_iou() -> f32 {
+    0.5
 }
 
 impl OutputSpec {

@@ -9,7 +9,7 @@ mod motion;
 
 pub use annotate::{Annotation, encode_jpeg, render_evidence};
 pub use fire::{FireDetector, FireDetectorConfig, FireKind, FireRegion};
-pub use letterbox::{Letterbox, LetterboxTransform};
+pub use letterbox::{Fit, Letterbox, LetterboxTransform};
 pub use motion::{MotionGate, MotionGateConfig};
 
 #[derive(Debug, thiserror::Error)]
