@@ -5,12 +5,14 @@
 //! - [`Proxy`]: a loopback TCP proxy that can stall a link (stop forwarding, keep sockets
 //!   open: a camera that hangs) or cut it (close connections and refuse new ones).
 //! - [`CapturedLogs`]: the process's trace-level logs in memory, for secret-leak tests.
+//! - [`synth`]: a fixed camera's noise, exposure and flame flicker applied to still photos.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failed step fails the test
 
 mod logs;
 mod pg;
 mod proxy;
+pub mod synth;
 
 pub use logs::CapturedLogs;
 pub use pg::Pg;

@@ -1,0 +1,244 @@
+//! The analysis of one camera (motion gate, the shipped detector, the OpenCV fire detector,
+//! the rules, evidence) on sequences composed from real photos, with frame timestamps so that
+//! minutes of street time run in seconds.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
+
+use opencv::core::{Mat, Rect, Scalar, Size};
+use opencv::imgcodecs;
+use opencv::imgproc;
+use opencv::prelude::*;
+use shaobing::analysis::{Analyser, IssueWork};
+use shaobing::paths;
+use shaobing_config::Config;
+use shaobing_core::{BBox, Category, Frame};
+use shaobing_detect::{Detector, InferencePool, Manifest, Runtime, SessionOptions};
+use shaobing_metrics::Metrics;
+use shaobing_testkit::synth::{Rng, expose, flicker, frame_at};
+use shaobing_vision::{FireDetector, FireDetectorConfig};
+use std::path::{Path, PathBuf};
+
+fn media(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/media").join(rel)
+}
+
+fn read_bgr(rel: &str) -> Mat {
+    let m = imgcodecs::imread(media(rel).to_str().unwrap(), imgcodecs::IMREAD_COLOR).unwrap();
+    assert!(!m.empty(), "{rel} is missing");
+    m
+}
+
+fn rgb_bytes(bgr: &Mat) -> (u32, u32, Vec<u8>) {
+    let mut rgb = Mat::default();
+    imgproc::cvt_color_def(bgr, &mut rgb, imgproc::COLOR_BGR2RGB).unwrap();
+    (rgb.cols() as u32, rgb.rows() as u32, rgb.data_bytes().unwrap().to_vec())
+}
+
+/// Cuts an object out of its plain studio background with GrabCut (seeded by a rectangle a
+/// few pixels inside the photo) and pastes it at `x`, standing on `foot_y`, `height` tall.
+fn paste_cut_out(scene: &mut Mat, object: &Mat, x: i32, foot_y: i32, height: i32) -> i32 {
+    let (w, h) = (object.cols(), object.rows());
+    let mut mask = Mat::default();
+    let (mut bgd, mut fgd) = (Mat::default(), Mat::default());
+    let seed = Rect::new(8, 8, w - 16, h - 16);
+    imgproc::grab_cut(object, &mut mask, seed, &mut bgd, &mut fgd, 5, imgproc::GC_INIT_WITH_RECT).unwrap();
+    // GrabCut marks definite (1) and probable (3) foreground: both have bit 0 set.
+    let mut fg = Mat::default();
+    opencv::core::bitwise_and(&mask, &Scalar::all(1.0), &mut fg, &opencv::core::no_array()).unwrap();
+    paste(scene, object, &fg, x, foot_y, height)
+}
+
+fn paste(scene: &mut Mat, object: &Mat, mask: &Mat, x: i32, foot_y: i32, height: i32) -> i32 {
+    let width = (object.cols() as f32 * height as f32 / object.rows() as f32).round() as i32;
+    let (mut o, mut m) = (Mat::default(), Mat::default());
+    imgproc::resize(object, &mut o, Size::new(width, height), 0.0, 0.0, imgproc::INTER_AREA).unwrap();
+    imgproc::resize(mask, &mut m, Size::new(width, height), 0.0, 0.0, imgproc::INTER_NEAREST).unwrap();
+    let mut roi = scene.roi_mut(Rect::new(x, foot_y - height, width, height)).unwrap();
+    o.copy_to_masked(&mut roi, &m).unwrap();
+    width
+}
+
+/// A vendor's stall on the Leuven street: two chairs from a studio photo, the vendor beside them.
+fn stall_scene(vendor_present: bool) -> Mat {
+    let mut scene = read_bgr("stall/street_leuven.jpg");
+    let chair = read_bgr("stall/chair.jpg");
+    let mut x = 150;
+    for _ in 0..2 {
+        x += paste_cut_out(&mut scene, &chair, x, 470, 160) + 5;
+    }
+    if vendor_present {
+        let vendor = read_bgr("stall/person_standing.jpg");
+        let all = Mat::new_rows_cols_with_default(vendor.rows(), vendor.cols(), opencv::core::CV_8UC1, Scalar::all(1.0))
+            .unwrap();
+        paste(&mut scene, &vendor, &all, x, 470, 272);
+    }
+    scene
+}
+
+async fn analyser(config_toml: &str, models: &[&str]) -> Analyser {
+    let config = Config::parse(config_toml, Path::new("hazards.toml")).expect("test config");
+    let runtime = Runtime::load(None, SessionOptions { intra_threads: 2, ..Default::default() }).unwrap();
+    let manifest = Manifest::load(&paths::manifest(None)).unwrap();
+    let pools = models
+        .iter()
+        .map(|m| InferencePool::start(vec![Detector::load(&runtime, &manifest, m).unwrap()]).unwrap())
+        .collect();
+    Analyser::new(&config, &config.cameras[0], pools, &Metrics::new()).unwrap()
+}
+
+/// What the analysis asked of the problem database, with the frame time of each request.
+#[derive(Debug)]
+enum Seen {
+    Opened { at: i64, category: Category, evidence: usize, summary: String },
+    Ongoing { at: i64, category: Category },
+    Cleared { at: i64, key: String, after: usize },
+}
+
+async fn run(analyser: &mut Analyser, frames: impl Iterator<Item = Frame>) -> Vec<Seen> {
+    let mut seen = Vec::new();
+    for frame in frames {
+        let at = frame.captured_at.0 / 1000;
+        for work in analyser.process(&frame).await.unwrap() {
+            seen.push(match work {
+                IssueWork::Record { issue, evidence: Some(jpeg) } => Seen::Opened {
+                    at,
+                    category: issue.category,
+                    evidence: jpeg.len(),
+                    summary: issue.cause.summary.clone(),
+                },
+                IssueWork::Record { issue, evidence: None } => Seen::Ongoing { at, category: issue.category },
+                IssueWork::Clear { dedup_key, after, .. } => {
+                    Seen::Cleared { at, key: dedup_key, after: after.map_or(0, |(j, _)| j.len()) }
+                }
+            });
+        }
+    }
+    seen
+}
+
+const STALL_CONFIG: &str = r#"
+[[cameras]]
+id = "leuven"
+uri = "rtsp://127.0.0.1:1/unused"
+
+[[cameras.zones]]
+id = "pavement"
+kind = "no_vending"
+polygon = [[0.0, 0.6], [1.0, 0.6], [1.0, 1.0], [0.0, 1.0]]
+
+[rules.street_vending]
+clear_secs = 120
+"#;
+
+/// Minutes of street time, one analysed frame every two seconds: the empty street, a vendor
+/// setting up two chairs and staying, stepping away for a minute, then packing up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_set_up_on_the_pavement_is_one_issue_then_resolved_by_the_camera() {
+    let empty = rgb_bytes(&read_bgr("stall/street_leuven.jpg"));
+    let attended = rgb_bytes(&stall_scene(true));
+    let unattended = rgb_bytes(&stall_scene(false));
+    let mut rng = Rng(5);
+    let frames = (0..600u64).map(|i| {
+        let t = i * 2;
+        let (w, h, base) = match t {
+            0..60 => &empty,
+            60..400 => &attended,
+            400..460 => &unattended,
+            460..700 => &attended,
+            _ => &empty,
+        };
+        // Mild sensor noise: the motion gate must not call it motion, the detector must cope.
+        frame_at("leuven", *w, *h, expose(base, 1.0, 2.0, &mut rng), i, 2000)
+    });
+    let mut a = analyser(STALL_CONFIG, &["centernet-mobilenetv3-coco"]).await;
+    let seen = run(&mut a, frames).await;
+    let opened: Vec<&Seen> = seen.iter().filter(|s| matches!(s, Seen::Opened { .. })).collect();
+    assert_eq!(opened.len(), 1, "one stall, one issue: {seen:#?}");
+    let Seen::Opened { at, category, evidence, summary } = opened[0] else { unreachable!() };
+    assert_eq!(*category, Category::StreetVending);
+    assert!((360..=380).contains(at), "raised after the 5-minute dwell from t=60 s: at {at} s");
+    assert!(*evidence > 10_000, "an annotated JPEG");
+    assert!(summary.contains("chair") && summary.contains("attended by a person"), "{summary}");
+    let ongoing = seen.iter().filter(|s| matches!(s, Seen::Ongoing { .. })).count();
+    assert!(ongoing > 20, "sightings while it stands fold into the issue: {ongoing}");
+    let cleared: Vec<&Seen> = seen.iter().filter(|s| matches!(s, Seen::Cleared { .. })).collect();
+    assert_eq!(cleared.len(), 1, "{seen:#?}");
+    let Seen::Cleared { at, key, after } = cleared[0] else { unreachable!() };
+    assert!((820..=850).contains(at), "cleared 120 s after the stall was last seen at ~700 s: at {at} s");
+    assert!(key.starts_with("leuven/pavement/street_vending/"), "{key}");
+    assert!(*after > 10_000, "the after snapshot shows the empty pavement");
+}
+
+const FIRE_CONFIG: &str = r#"
+[[cameras]]
+id = "fire-test"
+uri = "rtsp://127.0.0.1:1/unused"
+"#;
+
+fn photos(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(media(&format!("fire/{dir}")))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn photo_frame(path: &Path) -> Frame {
+    let rel = path.strip_prefix(media("")).unwrap().to_str().unwrap().to_string();
+    let (w, h, rgb) = rgb_bytes(&read_bgr(&rel));
+    frame_at("fire-test", w, h, rgb, 0, 1000)
+}
+
+fn categories(seen: &[Seen]) -> Vec<Category> {
+    seen.iter()
+        .filter_map(|s| match s {
+            Seen::Opened { category, .. } => Some(*category),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Floodlights, sunsets, red clothes, red cars and ordinary street scenes, watched for a
+/// minute with sensor noise and auto-exposure drift, never raise a fire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fire_look_alikes_never_raise_a_fire_issue() {
+    let mut raised = Vec::new();
+    for path in photos("negative") {
+        let still = photo_frame(&path);
+        let mut rng = Rng(3);
+        let frames = (0..30u64).map(|i| {
+            let gain = 1.0 + 0.06 * (i as f32 * 0.7).sin() + if i == 12 { 0.08 } else { 0.0 };
+            frame_at("fire-test", still.width, still.height, expose(&still.rgb, gain, 5.0, &mut rng), i, 1000)
+        });
+        let mut a = analyser(FIRE_CONFIG, &["centernet-mobilenetv3-coco"]).await;
+        if categories(&run(&mut a, frames).await).contains(&Category::FireSmoke) {
+            raised.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    assert!(raised.is_empty(), "fire raised on look-alikes: {raised:?}");
+}
+
+/// A flame photo whose flame moves as flames do is an emergency issue within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flickering_flame_is_an_emergency_at_once() {
+    for path in photos("positive").into_iter().filter(|p| !p.to_string_lossy().contains("smoke_")) {
+        let still = photo_frame(&path);
+        let flame: BBox = FireDetector::new(FireDetectorConfig::default()).candidates(&still).unwrap()[0].bbox;
+        let mut rng = Rng(7);
+        let frames = (0..20u64).map(|i| {
+            let f = frame_at("fire-test", still.width, still.height, flicker(&still, flame, &mut rng), i, 1000);
+            frame_at("fire-test", f.width, f.height, expose(&f.rgb, 1.0, 4.0, &mut rng), i, 1000)
+        });
+        let mut a = analyser(FIRE_CONFIG, &["centernet-mobilenetv3-coco"]).await;
+        let seen = run(&mut a, frames).await;
+        let fire = seen.iter().find_map(|s| match s {
+            Seen::Opened { at, category: Category::FireSmoke, .. } => Some(*at),
+            _ => None,
+        });
+        let name = path.file_name().unwrap().to_string_lossy();
+        let at = fire.unwrap_or_else(|| panic!("{name}: no fire issue: {seen:#?}"));
+        assert!(at <= 12, "{name}: raised at {at} s");
+    }
+}
