@@ -105,6 +105,10 @@ pub struct FireDetectorConfig {
     /// it was first seen in (smoke grows from its source; a passer-by walks away from it).
     pub smoke_min_track: usize,
     pub smoke_min_origin_overlap: f32,
+    /// Smoke spreads: a track's area must have grown by this factor since it was first seen.
+    /// The ghost a removed object leaves in the background model is grey, persistent and
+    /// anchored too, but it only shrinks as the model absorbs it.
+    pub smoke_min_growth: f32,
 }
 
 impl Default for FireDetectorConfig {
@@ -140,6 +144,7 @@ impl Default for FireDetectorConfig {
             smoke_max_edge_ratio: 0.8,
             smoke_min_track: 6,
             smoke_min_origin_overlap: 0.5,
+            smoke_min_growth: 1.25,
         }
     }
 }

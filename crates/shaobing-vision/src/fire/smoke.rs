@@ -17,6 +17,7 @@ struct SmokeTrack {
     /// Box when first seen: smoke keeps covering its source, a passer-by leaves it.
     origin: Bounds,
     current: Bounds,
+    first_area: u32,
     area: u32,
     age: usize,
     misses: usize,
@@ -158,7 +159,7 @@ impl SmokeState {
                 t.misses = 0;
                 matched[i] = true;
             } else {
-                self.tracks.push(SmokeTrack { origin: b, current: b, area, age: 1, misses: 0 });
+                self.tracks.push(SmokeTrack { origin: b, current: b, first_area: area, area, age: 1, misses: 0 });
                 matched.push(true);
             }
         }
@@ -174,6 +175,7 @@ impl SmokeState {
                 t.misses == 0
                     && t.age >= c.smoke_min_track
                     && t.origin.overlap(&t.current) >= c.smoke_min_origin_overlap * t.origin.area() as f32
+                    && t.area as f32 >= c.smoke_min_growth * t.first_area as f32
             })
             .map(|t| (t.current, t.area))
             .collect()
