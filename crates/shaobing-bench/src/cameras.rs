@@ -4,7 +4,9 @@
 
 use crate::fixture::{self, FPS, FixtureServer, GOP};
 use crate::procfs::{CpuMeter, rss_mib};
+use shaobing::analysis::Analyser;
 use shaobing_camera::{CameraSpec, FrameSlot, RetryPolicy, run_camera};
+use shaobing_config::Config;
 use shaobing_core::{CameraId, Frame, UnixMillis};
 use shaobing_detect::{Detector, InferencePool, Manifest, Runtime, SessionOptions};
 use shaobing_metrics::Metrics;
@@ -225,7 +227,7 @@ pub async fn trial_main(t: TrialArgs) -> anyhow::Result<()> {
     let pool = InferencePool::start(sessions)?;
     shaobing_camera::init_gstreamer()?;
     let mode = if t.keyframes { Mode::Keyframes } else { Mode::EveryFrame };
-    let r = trial(&t, &pool, mode).await;
+    let r = trial(&t, &pool, mode).await?;
     println!(
         "TRIAL {} {:.4} {:.3} {:.4} {:.4} {:.2}",
         u8::from(r.pass),
@@ -238,18 +240,31 @@ pub async fn trial_main(t: TrialArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One camera's analysis: the shared detector on every frame it is handed.
+/// One camera's analysis: the daemon's own (motion gate, the shared detector, the OpenCV fire
+/// detector, the parking rule on the kerb) on every frame it is handed.
 struct Analysis {
     analysed_at: Mutex<Vec<Instant>>,
 }
 
-async fn analyse(slot: Arc<FrameSlot>, pool: InferencePool, record: Arc<Analysis>) {
+async fn analyse(slot: Arc<FrameSlot>, mut analyser: Analyser, record: Arc<Analysis>) {
     while let Ok(frame) = slot.take(Duration::from_secs(1)).await {
         let Some(frame) = frame else { continue };
-        if pool.detect(frame, 0.3).await.is_ok() {
+        if analyser.process(&frame).await.is_ok() {
             record.analysed_at.lock().unwrap_or_else(|p| p.into_inner()).push(Instant::now());
         }
     }
+}
+
+/// The trial's cameras as the daemon would be configured: vtest's kerb as a no-parking zone.
+fn cameras_config(n: usize) -> anyhow::Result<Config> {
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[cameras]]\nid = \"cam{i}\"\nuri = \"rtsp://127.0.0.1:1/cam{i}\"\n[[cameras.zones]]\nid = \"kerb\"\n\
+             kind = \"no_parking\"\npolygon = [[0.78, 0.07], [1.0, 0.05], [1.0, 0.25], [0.78, 0.25]]\n"
+        ));
+    }
+    Ok(Config::parse(&text, std::path::Path::new("bench.toml"))?)
 }
 
 fn spec(port: u16, i: usize, mode: Mode) -> CameraSpec {
@@ -275,12 +290,13 @@ fn spec(port: u16, i: usize, mode: Mode) -> CameraSpec {
     }
 }
 
-async fn trial(t: &TrialArgs, pool: &InferencePool, mode: Mode) -> Trial {
+async fn trial(t: &TrialArgs, pool: &InferencePool, mode: Mode) -> anyhow::Result<Trial> {
     let metrics = Metrics::new();
     let cancel = CancellationToken::new();
     let rss_before = rss_mib();
     let mut tasks = tokio::task::JoinSet::new();
     let mut records = Vec::new();
+    let config = cameras_config(t.cameras)?;
     for i in 0..t.cameras {
         let slot = Arc::new(FrameSlot::new());
         let record = Arc::new(Analysis { analysed_at: Mutex::new(Vec::new()) });
@@ -289,7 +305,8 @@ async fn trial(t: &TrialArgs, pool: &InferencePool, mode: Mode) -> Trial {
         tasks.spawn(async move {
             camera.await;
         });
-        tasks.spawn(analyse(slot, pool.clone(), record.clone()));
+        let analyser = Analyser::new(&config, &config.cameras[i], vec![pool.clone()], &metrics)?;
+        tasks.spawn(analyse(slot, analyser, record.clone()));
         records.push((record, cam));
     }
     tokio::time::sleep(Duration::from_secs(t.warmup_secs)).await;
@@ -313,7 +330,7 @@ async fn trial(t: &TrialArgs, pool: &InferencePool, mode: Mode) -> Trial {
     // 5 % slack: analyses queue behind each other on the shared detector, which shifts the
     // first and last completion times of a window by up to a second.
     let pass = min_analysed >= MIN_ANALYSED_FPS * 0.95 && min_received >= MIN_RECEIVED_SHARE * f64::from(FPS);
-    Trial {
+    Ok(Trial {
         cameras: t.cameras,
         pass,
         min_analysed_fps: min_analysed,
@@ -321,7 +338,7 @@ async fn trial(t: &TrialArgs, pool: &InferencePool, mode: Mode) -> Trial {
         cpu_cores,
         server_cores,
         rss_mib: rss,
-    }
+    })
 }
 
 /// Analyses per second inside the window, from the spacing of the first and last: counting

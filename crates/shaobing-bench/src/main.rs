@@ -1,6 +1,7 @@
 //! `shaobing-bench`: measured comparisons, each against a baseline run in the same process
 //! and the same minute, so the ratio holds whatever else the machine is doing.
 
+mod analysis;
 mod cameras;
 mod fixture;
 mod procfs;
@@ -24,6 +25,9 @@ enum Command {
     /// Issues/s committed locally and drained to PostgreSQL, each against the bare work it is
     /// made of; an emergency issue's latency to its committed row.
     Store(store::Args),
+    /// Per analysed frame: the whole analysis against a bare `session.run` of the same model
+    /// on the same input; and the share of inferences the motion gate avoids.
+    Analysis(analysis::Args),
     /// (internal) One trial of the cameras benchmark in a fresh process, so that its memory
     /// is its own; prints one result line.
     CameraTrial(cameras::TrialArgs),
@@ -48,6 +52,11 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Cameras(args) => cameras::run(args),
+        Command::Analysis(args) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?
+            .block_on(analysis::run(args)),
         Command::Store(args) => tokio::runtime::Runtime::new()?.block_on(store::run(args)),
         Command::CameraTrial(args) => tokio::runtime::Runtime::new()?.block_on(cameras::trial_main(args)),
         Command::ServeFixture { file, mounts } => fixture::serve(&file, mounts),

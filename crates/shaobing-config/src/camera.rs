@@ -112,6 +112,12 @@ pub struct MotionGateSettings {
     /// parked van, a stall) are re-checked and their dwell clocks keep running on real sightings.
     #[serde(default = "default_recheck_secs")]
     pub recheck_secs: f64,
+    /// Count only motion inside the camera's rule zones (no_parking, no_vending, no_tricycle)
+    /// when none of its models looks for flame or smoke: people crossing the square are no
+    /// reason to look again for a van at the kerb. The OpenCV fire detector runs on every
+    /// frame regardless. Off: motion anywhere counts.
+    #[serde(default = "yes")]
+    pub zones_only: bool,
 }
 
 fn yes() -> bool {
@@ -126,7 +132,7 @@ fn default_recheck_secs() -> f64 {
 
 impl Default for MotionGateSettings {
     fn default() -> Self {
-        Self { enabled: true, min_moving: default_min_moving(), recheck_secs: default_recheck_secs() }
+        Self { enabled: true, min_moving: default_min_moving(), recheck_secs: default_recheck_secs(), zones_only: true }
     }
 }
 

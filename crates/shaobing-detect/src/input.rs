@@ -71,6 +71,12 @@ impl InputTensor {
 fn fill_f32(dst: &mut [f32], pixels: &[u8], conv: Conversion, layout: Layout) {
     let Conversion { scale, mean, order } = conv;
     match layout {
+        // The common case (raw RGB, same order): one flat pass the compiler vectorises.
+        Layout::NHWC if order == [0, 1, 2] && mean == [mean[0]; 3] => {
+            for (o, p) in dst.iter_mut().zip(pixels) {
+                *o = f32::from(*p) * scale - mean[0];
+            }
+        }
         Layout::NHWC => {
             for (out, px) in dst.chunks_exact_mut(3).zip(pixels.chunks_exact(3)) {
                 for c in 0..3 {

@@ -14,7 +14,7 @@ mod runtime;
 pub use detector::{Detector, MAX_BATCH, parse_ultralytics_names};
 pub use head::{DecodeContext, OutputFormat, decode_centernet, decode_ssd, decode_yolo, nms};
 pub use manifest::{Batch, InputSpec, InputType, Layout, Manifest, ModelSpec, OutputSpec, Resize};
-pub use pool::InferencePool;
+pub use pool::{InferencePool, Pending};
 pub use runtime::{OrtLibrarySource, Provider, Runtime, SessionOptions, locate_onnxruntime};
 
 use std::path::PathBuf;

@@ -22,6 +22,7 @@ struct Job {
 pub struct InferencePool {
     jobs: mpsc::Sender<Job>,
     model: Arc<str>,
+    class_names: Arc<[String]>,
 }
 
 impl std::fmt::Debug for InferencePool {
@@ -34,6 +35,7 @@ impl InferencePool {
     /// Starts one worker thread per detector (sessions of the same model).
     pub fn start(detectors: Vec<Detector>) -> Result<Self, DetectError> {
         let model: Arc<str> = detectors.first().map_or("", |d| d.spec().name.as_str()).into();
+        let class_names: Arc<[String]> = detectors.first().map_or(&[][..], |d| d.class_names()).into();
         let (jobs, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         for (i, mut detector) in detectors.into_iter().enumerate() {
@@ -43,20 +45,40 @@ impl InferencePool {
                 .spawn(move || serve(&mut detector, &rx))
                 .map_err(|e| DetectError::Ort(format!("cannot start an inference thread: {e}")))?;
         }
-        Ok(Self { jobs, model })
+        Ok(Self { jobs, model, class_names })
     }
 
     pub fn model(&self) -> &str {
         &self.model
     }
 
+    pub fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
     /// Detections in `frame` and how long the inference itself took.
     pub async fn detect(&self, frame: Frame, min_score: f32) -> Result<(Vec<Detection>, Duration), DetectError> {
+        self.submit(frame, min_score)?.wait().await
+    }
+
+    /// Queues `frame` now and returns at once, so the caller can do other work on the frame
+    /// (the fire detector, the motion gate) while a worker runs the model.
+    pub fn submit(&self, frame: Frame, min_score: f32) -> Result<Pending, DetectError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(Job { frame, min_score, reply })
             .map_err(|_| DetectError::Ort("the inference workers have stopped".into()))?;
-        answer.await.map_err(|_| DetectError::Ort("an inference worker stopped mid-frame".into()))?
+        Ok(Pending(answer))
+    }
+}
+
+/// A queued inference; `wait` for its detections.
+#[derive(Debug)]
+pub struct Pending(oneshot::Receiver<Result<(Vec<Detection>, Duration), DetectError>>);
+
+impl Pending {
+    pub async fn wait(self) -> Result<(Vec<Detection>, Duration), DetectError> {
+        self.0.await.map_err(|_| DetectError::Ort("an inference worker stopped mid-frame".into()))?
     }
 }
 

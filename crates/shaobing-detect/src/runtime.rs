@@ -104,6 +104,12 @@ impl Runtime {
         Ok(Self { env: env.clone(), options, library: library.clone(), provider })
     }
 
+    /// The process's ONNX Runtime environment, for sessions built outside `Detector` (the
+    /// benchmark's bare baseline).
+    pub fn environment(&self) -> &ort::environment::Environment {
+        &self.env
+    }
+
     /// A session for a verified model file, on the effective provider with the thread settings.
     pub(crate) fn session(&self, model: &[u8]) -> Result<Session, DetectError> {
         let mut builder = Session::builder(&self.env)?

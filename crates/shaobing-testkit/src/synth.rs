@@ -9,13 +9,13 @@ pub struct Rng(pub u64);
 
 impl Rng {
     /// Uniform in 0..1.
-    pub fn next(&mut self) -> f32 {
+    pub fn unit(&mut self) -> f32 {
         self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((self.0 >> 40) as f32) / (1u64 << 24) as f32
     }
 
     pub fn range(&mut self, lo: f32, hi: f32) -> f32 {
-        lo + (hi - lo) * self.next()
+        lo + (hi - lo) * self.unit()
     }
 }
 

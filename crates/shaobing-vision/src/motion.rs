@@ -30,6 +30,7 @@ impl Default for MotionGateConfig {
 pub struct MotionGate {
     config: MotionGateConfig,
     masks: Vec<Polygon>,
+    focus: Vec<Polygon>,
     model: Ptr<BackgroundSubtractorMOG2>,
     small: Mat,
     grey: Mat,
@@ -48,14 +49,16 @@ impl std::fmt::Debug for MotionGate {
 }
 
 impl MotionGate {
-    /// `masks` are normalised polygons whose motion never counts (a flag, a road full of
-    /// traffic outside every zone, a tree in the wind).
-    pub fn new(config: MotionGateConfig, masks: Vec<Polygon>) -> Result<Self, VisionError> {
+    /// `masks` are normalised polygons whose motion never counts (a flag, a tree in the wind);
+    /// when `focus` is not empty, only motion inside it counts (the zones the rules judge: a
+    /// pedestrian crossing the square is no reason to look for parked vans at the kerb).
+    pub fn new(config: MotionGateConfig, masks: Vec<Polygon>, focus: Vec<Polygon>) -> Result<Self, VisionError> {
         let model = create_background_subtractor_mog2(config.history, config.var_threshold, false)?;
         let kernel = imgproc::get_structuring_element(imgproc::MORPH_ELLIPSE, Size::new(3, 3), CvPoint::new(-1, -1))?;
         Ok(Self {
             config,
             masks,
+            focus,
             model,
             small: Mat::default(),
             grey: Mat::default(),
@@ -87,7 +90,7 @@ impl MotionGate {
             imgproc::morphology_default_border_value()?,
         )?;
         self.refresh_allowed(width, height)?;
-        let counted = if self.masks.is_empty() {
+        let counted = if self.masks.is_empty() && self.focus.is_empty() {
             opencv::core::count_non_zero(&self.opened)?
         } else {
             opencv::core::bitwise_and(&self.opened, &self.allowed, &mut self.foreground, &opencv::core::no_array())?;
@@ -101,18 +104,25 @@ impl MotionGate {
         if self.allowed.cols() == width && self.allowed.rows() == height {
             return Ok(());
         }
-        self.allowed = Mat::new_rows_cols_with_default(height, width, CV_8UC1, Scalar::all(255.0))?;
-        for polygon in &self.masks {
-            let points: Vector<CvPoint> = polygon
-                .points()
-                .iter()
-                .map(|p| CvPoint::new((p.x * width as f32).round() as i32, (p.y * height as f32).round() as i32))
-                .collect();
-            let polys: Vector<Vector<CvPoint>> = std::iter::once(points).collect();
-            imgproc::fill_poly_def(&mut self.allowed, &polys, Scalar::all(0.0))?;
-        }
-        Ok(())
+        let everywhere = if self.focus.is_empty() { 255.0 } else { 0.0 };
+        self.allowed = Mat::new_rows_cols_with_default(height, width, CV_8UC1, Scalar::all(everywhere))?;
+        fill(&mut self.allowed, &self.focus, 255.0)?;
+        fill(&mut self.allowed, &self.masks, 0.0)
     }
+}
+
+fn fill(image: &mut Mat, polygons: &[Polygon], value: f64) -> Result<(), VisionError> {
+    let (width, height) = (image.cols() as f32, image.rows() as f32);
+    for polygon in polygons {
+        let points: Vector<CvPoint> = polygon
+            .points()
+            .iter()
+            .map(|p| CvPoint::new((p.x * width).round() as i32, (p.y * height).round() as i32))
+            .collect();
+        let polys: Vector<Vector<CvPoint>> = std::iter::once(points).collect();
+        imgproc::fill_poly_def(image, &polys, Scalar::all(value))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -141,7 +151,7 @@ mod tests {
 
     #[test]
     fn still_scene_goes_quiet_and_a_moving_object_wakes_it() {
-        let mut gate = MotionGate::new(MotionGateConfig::default(), Vec::new()).unwrap();
+        let mut gate = MotionGate::new(MotionGateConfig::default(), Vec::new(), Vec::new()).unwrap();
         assert!(gate.moving_fraction(&scene(10)).unwrap() > 0.5, "first frame is all new");
         let mut last = 1.0;
         for _ in 0..30 {
@@ -152,16 +162,31 @@ mod tests {
         assert!(moved > 0.02, "moved square: {moved}");
     }
 
-    #[test]
-    fn motion_inside_a_mask_does_not_count() {
-        let mask = Polygon::new(vec![
+    fn right_half() -> Polygon {
+        Polygon::new(vec![
             Point { x: 0.5, y: 0.0 },
             Point { x: 1.0, y: 0.0 },
             Point { x: 1.0, y: 1.0 },
             Point { x: 0.5, y: 1.0 },
         ])
-        .unwrap();
-        let mut gate = MotionGate::new(MotionGateConfig::default(), vec![mask]).unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn only_motion_in_the_focus_counts() {
+        let mut gate = MotionGate::new(MotionGateConfig::default(), Vec::new(), vec![right_half()]).unwrap();
+        for i in 0..30 {
+            gate.moving_fraction(&scene(10 + (i % 2) * 20)).unwrap();
+        }
+        let outside = gate.moving_fraction(&scene(30)).unwrap();
+        assert!(outside < 0.001, "square flapping in the left half, outside the focus: {outside}");
+        let inside = gate.moving_fraction(&scene(110)).unwrap();
+        assert!(inside > 0.02, "square appearing in the right half: {inside}");
+    }
+
+    #[test]
+    fn motion_inside_a_mask_does_not_count() {
+        let mut gate = MotionGate::new(MotionGateConfig::default(), vec![right_half()], Vec::new()).unwrap();
         for i in 0..30 {
             gate.moving_fraction(&scene(100 + (i % 2) * 20)).unwrap();
         }

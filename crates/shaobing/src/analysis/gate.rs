@@ -13,9 +13,13 @@ pub(super) struct Gate {
 }
 
 impl Gate {
-    pub(super) fn new(settings: &MotionGateSettings, masks: Vec<Polygon>) -> Result<Self, VisionError> {
+    pub(super) fn new(
+        settings: &MotionGateSettings,
+        masks: Vec<Polygon>,
+        focus: Vec<Polygon>,
+    ) -> Result<Self, VisionError> {
         Ok(Self {
-            motion: MotionGate::new(MotionGateConfig::default(), masks)?,
+            motion: MotionGate::new(MotionGateConfig::default(), masks, focus)?,
             min_moving: settings.min_moving,
             recheck: Duration::from_secs_f64(settings.recheck_secs),
             last_inference: None,

@@ -9,7 +9,7 @@ use gate::Gate;
 use shaobing_camera::FrameSlot;
 use shaobing_config::{CameraConfig, Config, DwellRuleSettings, ZoneKind};
 use shaobing_core::{CameraId, CandidateIssue, Category, Frame, ObjectKind, Polygon, Responsibility, UnixMillis};
-use shaobing_detect::InferencePool;
+use shaobing_detect::{InferencePool, Pending};
 use shaobing_metrics::{CameraMetrics, Metrics};
 use shaobing_rules::{
     DwellRule, DwellRuleConfig, FireRule, FireRuleConfig, FireVote, Hazard, HazardPhase, Sighting, SubjectConfig, Zone,
@@ -77,8 +77,15 @@ impl Analyser {
         metrics: &Metrics,
     ) -> anyhow::Result<Self> {
         let masks = zones_of(camera, ZoneKind::Mask).into_iter().map(|z| z.polygon).collect::<Vec<_>>();
-        let models = pools.into_iter().map(|pool| ModelRun::new(pool, &config.models, metrics)).collect();
-        let gate = camera.motion_gate.enabled.then(|| Gate::new(&camera.motion_gate, masks.clone())).transpose()?;
+        let models: Vec<ModelRun> =
+            pools.into_iter().map(|pool| ModelRun::new(pool, &config.models, metrics)).collect();
+        let dwell_rules = dwell_rules(config, camera);
+        let focus = match camera.motion_gate.zones_only && !models.iter().any(ModelRun::sees_fire) {
+            true => dwell_rules.iter().flat_map(|r| r.zones()).map(|z| z.polygon.clone()).collect(),
+            false => Vec::new(),
+        };
+        let gate =
+            camera.motion_gate.enabled.then(|| Gate::new(&camera.motion_gate, masks.clone(), focus)).transpose()?;
         let fire = &config.rules.fire_smoke;
         let fire_detector = (fire.enabled && fire.opencv).then(|| FireDetector::new(FireDetectorConfig::default()));
         let fire_rule = fire.enabled.then(|| {
@@ -95,7 +102,7 @@ impl Analyser {
         });
         let responsibility = Category::ALL.into_iter().map(|c| (c, config.responsibility_for(c).to_domain())).collect();
         Ok(Self {
-            dwell_rules: dwell_rules(config, camera),
+            dwell_rules,
             camera: camera.clone(),
             models,
             gate,
@@ -116,16 +123,22 @@ impl Analyser {
             Some(gate) => tokio::task::block_in_place(|| gate.should_infer(frame))?,
             None => true,
         };
-        if infer {
-            self.last = self.infer(frame).await?;
+        // The models run on the pool's threads while this one runs the fire detector.
+        let pending = if infer {
+            Some(self.models.iter().map(|m| m.start(frame)).collect::<anyhow::Result<Vec<_>>>()?)
         } else {
             self.metrics.inferences_skipped.inc();
+            None
+        };
+        let regions = match &mut self.fire_detector {
+            Some(detector) => tokio::task::block_in_place(|| detector.observe(frame))?,
+            None => Vec::new(),
+        };
+        if let Some(pending) = pending {
+            self.last = self.collect(pending).await?;
         }
         let mut fire_votes = self.last.fire_votes.clone();
-        if let Some(detector) = &mut self.fire_detector {
-            let regions = tokio::task::block_in_place(|| detector.observe(frame))?;
-            fire_votes.extend(regions.iter().map(sight::opencv_vote));
-        }
+        fire_votes.extend(regions.iter().map(sight::opencv_vote));
         let sightings = sight::unmasked(&self.last.sightings, &self.masks);
         fire_votes.retain(|v| !sight::masked(&v.detection.bbox, &self.masks, false));
         let hazards = self.apply_rules(&sightings, &fire_votes, frame);
@@ -136,10 +149,10 @@ impl Analyser {
         tokio::task::block_in_place(|| hazards.iter().map(|h| self.work(frame, h, &sightings)).collect())
     }
 
-    async fn infer(&mut self, frame: &Frame) -> anyhow::Result<Observation> {
+    async fn collect(&mut self, pending: Vec<Pending>) -> anyhow::Result<Observation> {
         let mut seen = Observation::default();
-        for model in &mut self.models {
-            model.run(frame, &mut seen.sightings, &mut seen.fire_votes).await?;
+        for (model, p) in self.models.iter_mut().zip(pending) {
+            model.finish(p, &mut seen.sightings, &mut seen.fire_votes).await?;
         }
         Ok(seen)
     }

@@ -2,7 +2,7 @@
 
 use shaobing_config::ModelsConfig;
 use shaobing_core::{BBox, Detection, Frame, ObjectKind, Polygon};
-use shaobing_detect::InferencePool;
+use shaobing_detect::{InferencePool, Pending};
 use shaobing_metrics::{Histogram, Metrics};
 use shaobing_rules::{FireVote, Sighting};
 use shaobing_vision::{FireKind, FireRegion};
@@ -25,14 +25,27 @@ impl ModelRun {
         Self { pool, kinds: HashMap::new(), models: models.clone(), inference }
     }
 
-    /// Runs the model on `frame` and adds its detections as sightings and fire votes.
-    pub(super) async fn run(
+    /// Whether any class of the model means flame or smoke: such a model needs the whole
+    /// picture watched, not just the rule zones.
+    pub(super) fn sees_fire(&self) -> bool {
+        let fire = [ObjectKind::Flame, ObjectKind::Smoke];
+        let model = self.pool.model();
+        self.pool.class_names().iter().any(|c| self.models.kinds_of(model, c).iter().any(|k| fire.contains(k)))
+    }
+
+    /// Queues `frame` for the model; `finish` collects the answer.
+    pub(super) fn start(&self, frame: &Frame) -> anyhow::Result<Pending> {
+        Ok(self.pool.submit(frame.clone(), MIN_SCORE)?)
+    }
+
+    /// Adds the model's detections as sightings and fire votes.
+    pub(super) async fn finish(
         &mut self,
-        frame: &Frame,
+        pending: Pending,
         sightings: &mut Vec<Sighting>,
         votes: &mut Vec<FireVote>,
     ) -> anyhow::Result<()> {
-        let (detections, took) = self.pool.detect(frame.clone(), MIN_SCORE).await?;
+        let (detections, took) = pending.wait().await?;
         self.inference.observe(took.as_secs_f64());
         for d in detections {
             let kinds = self.kinds_of(&d.label).to_vec();
