@@ -149,3 +149,20 @@ fn relative_paths_resolve_against_the_config_file() {
     let missing = Config::load(&dir.path().join("nope.toml")).unwrap_err().to_string();
     assert!(missing.contains("nope.toml"), "{missing}");
 }
+
+#[test]
+fn the_shipped_example_and_demo_configs_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let example = Config::load(&root.join("shaobing.example.toml")).unwrap();
+    assert_eq!(example.cameras[0].zones.len(), 2);
+    assert_eq!(example.runtime.execution_provider, ExecutionProviderKind::Cpu);
+    Config::load(&root.join("demo.toml")).unwrap();
+}
+
+#[test]
+fn execution_provider_is_cpu_or_cuda() {
+    let cuda = parse(&format!("[runtime]\nexecution_provider = \"cuda\"\ncuda_device = 1\n{GOOD}")).unwrap();
+    assert_eq!((cuda.runtime.execution_provider, cuda.runtime.cuda_device), (ExecutionProviderKind::Cuda, 1));
+    let err = error_of(&format!("[runtime]\nexecution_provider = \"tpu\"\n{GOOD}"));
+    assert!(err.contains("unknown variant `tpu`, expected `cpu` or `cuda`"), "{err}");
+}

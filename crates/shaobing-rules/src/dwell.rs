@@ -7,7 +7,7 @@
 use crate::subject::{Subject, SubjectConfig, subjects};
 use crate::tracker::{Track, Tracker, TrackerConfig};
 use crate::{Hazard, HazardPhase, Sighting, Zone};
-use shaobing_core::{CameraId, Category, UnixMillis};
+use shaobing_core::{CameraId, Category, Detection, UnixMillis, ZoneId};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -34,6 +34,16 @@ pub struct DwellRuleConfig {
     pub track_timeout: Duration,
     /// A raised hazard not seen for this long is gone: the issue is resolved by observation.
     pub clear_after: Duration,
+}
+
+/// An object that may become a hazard, as of the latest frame.
+#[derive(Debug, Clone, Copy)]
+pub struct Pending<'a> {
+    pub track_id: u64,
+    pub zone: &'a ZoneId,
+    pub detection: &'a Detection,
+    pub related: &'a [Detection],
+    pub still: Duration,
 }
 
 /// A raised hazard, remembered by its place rather than its track: a track lost behind a bus
@@ -73,14 +83,33 @@ impl DwellRule {
         self.config.category
     }
 
-    /// Tracks standing in a zone that may become hazards: the analysis keeps a best frame for
-    /// each so the evidence shows the object at its clearest, not whenever the clock ran out.
-    pub fn pending(&self) -> impl Iterator<Item = (u64, f32)> + '_ {
-        self.tracker
-            .tracks()
-            .iter()
-            .filter(|t| self.zone_of(t).is_some() && self.subjects.get(&t.id).is_some_and(|s| s.qualified))
-            .map(|t| (t.id, t.detection.score))
+    pub fn rule_name(&self) -> &'static str {
+        self.config.rule
+    }
+
+    /// Objects seen this frame standing in a zone, qualified, not yet raised: they may become
+    /// hazards, and the analysis keeps a best shot of each so the evidence shows the object at
+    /// its clearest, not whenever the clock ran out.
+    pub fn pending(&self, now: UnixMillis) -> impl Iterator<Item = Pending<'_>> + '_ {
+        self.tracker.tracks().iter().filter(move |t| t.last_seen == now).filter_map(|t| {
+            let zone = self.zone_of(t)?;
+            let subject = self.subjects.get(&t.id).filter(|s| s.qualified)?;
+            if self.raised.contains_key(&self.dedup_key(zone, t)) {
+                return None;
+            }
+            Some(Pending {
+                track_id: t.id,
+                zone: &zone.id,
+                detection: &t.detection,
+                related: &subject.related,
+                still: t.stationary_for(),
+            })
+        })
+    }
+
+    /// Whether the rule still follows `track` (seen within the track timeout).
+    pub fn is_live(&self, track: u64) -> bool {
+        self.tracker.get(track).is_some()
     }
 
     /// Feeds one analysed frame; returns hazards opened, still standing, or cleared at `now`.

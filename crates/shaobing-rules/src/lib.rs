@@ -10,7 +10,7 @@ mod fire;
 mod subject;
 mod tracker;
 
-pub use dwell::{DwellRule, DwellRuleConfig};
+pub use dwell::{DwellRule, DwellRuleConfig, Pending};
 pub use fire::{FireRule, FireRuleConfig, FireVote};
 pub use subject::{FALLBACK_CONFIDENCE, Subject, SubjectConfig, subjects};
 pub use tracker::{Track, Tracker, TrackerConfig};

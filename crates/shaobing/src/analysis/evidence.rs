@@ -56,27 +56,39 @@ fn summary(hazard: &Hazard) -> String {
     format!("{}: {what} (score {:.2}){note}", hazard.category.name_zh(), d.score)
 }
 
+/// What a "before" snapshot shows: the subject in red, what qualified it, how long it stood.
+pub(super) struct Subject<'a> {
+    pub detection: &'a Detection,
+    pub related: &'a [Detection],
+    pub still: std::time::Duration,
+    pub rule: &'a str,
+}
+
+impl<'a> Subject<'a> {
+    pub(super) fn of(hazard: &'a Hazard) -> Self {
+        Self { detection: &hazard.detection, related: &hazard.related, still: hazard.duration, rule: hazard.rule }
+    }
+}
+
 /// The "before" snapshot: the subject in red, what qualified it, the zone, time and rule.
 pub(super) fn before(
     ctx: &Context<'_>,
     frame: &Frame,
-    hazard: &Hazard,
+    subject: &Subject<'_>,
     sightings: &[Sighting],
 ) -> anyhow::Result<Vec<u8>> {
-    let subject = &hazard.detection;
-    let mut boxes =
-        vec![(format!("{} {:.2} {} s", subject.label, subject.score, hazard.duration.as_secs()), subject.bbox)];
-    boxes.extend(hazard.related.iter().filter(|r| r.bbox != subject.bbox).map(labelled));
-    // Other objects of the kinds the rule follows give context; every pedestrian would bury it.
-    let related: Vec<&Detection> = hazard.related.iter().collect();
+    let d = subject.detection;
+    let mut boxes = vec![(format!("{} {:.2} {} s", d.label, d.score, subject.still.as_secs()), d.bbox)];
+    boxes.extend(subject.related.iter().filter(|r| r.bbox != d.bbox).map(labelled));
+    // Other objects of the subject's class give context; every pedestrian would bury it.
     boxes.extend(
         sightings
             .iter()
             .map(|s| &s.detection)
-            .filter(|d| d.bbox != subject.bbox && !related.iter().any(|r| r.bbox == d.bbox) && d.label == subject.label)
+            .filter(|o| o.bbox != d.bbox && o.label == d.label && !subject.related.iter().any(|r| r.bbox == o.bbox))
             .map(labelled),
     );
-    render(ctx, frame, boxes, hazard.rule)
+    render(ctx, frame, boxes, subject.rule)
 }
 
 /// The "after" snapshot: the place seen empty, with where the subject stood.

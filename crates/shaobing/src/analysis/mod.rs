@@ -34,10 +34,11 @@ pub enum IssueWork {
 }
 
 /// The best sighting of an object that may become a hazard: the evidence shows it at its
-/// clearest rather than whenever the dwell clock ran out.
+/// clearest rather than whenever the dwell clock ran out. Kept as the finished JPEG, not the
+/// frame: a raw 1080p frame per waiting object would be most of a camera's memory.
 struct BestShot {
     score: f32,
-    frame: Frame,
+    jpeg: Vec<u8>,
 }
 
 /// The analysis state of one camera: inference goes to the shared pools, rules run here.
@@ -141,12 +142,11 @@ impl Analyser {
         fire_votes.extend(regions.iter().map(sight::opencv_vote));
         let sightings = sight::unmasked(&self.last.sightings, &self.masks);
         fire_votes.retain(|v| !sight::masked(&v.detection.bbox, &self.masks, false));
-        let hazards = self.apply_rules(&sightings, &fire_votes, frame);
-        if hazards.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Drawing evidence is a few milliseconds of CPU: not on an async worker's time.
-        tokio::task::block_in_place(|| hazards.iter().map(|h| self.work(frame, h, &sightings)).collect())
+        // Rules are cheap, but drawing evidence is milliseconds of CPU: not on an async worker's time.
+        tokio::task::block_in_place(|| {
+            let hazards = self.apply_rules(&sightings, &fire_votes, frame)?;
+            hazards.iter().map(|h| self.work(frame, h, &sightings)).collect()
+        })
     }
 
     async fn collect(&mut self, pending: Vec<Pending>) -> anyhow::Result<Observation> {
@@ -157,30 +157,45 @@ impl Analyser {
         Ok(seen)
     }
 
-    fn apply_rules(&mut self, sightings: &[Sighting], votes: &[FireVote], frame: &Frame) -> Vec<Hazard> {
+    fn apply_rules(
+        &mut self,
+        sightings: &[Sighting],
+        votes: &[FireVote],
+        frame: &Frame,
+    ) -> anyhow::Result<Vec<Hazard>> {
         let now = frame.captured_at;
         let mut hazards = Vec::new();
-        for rule in &mut self.dwell_rules {
-            hazards.extend(rule.observe(sightings, now));
-            let category = rule.category();
-            for (track, score) in rule.pending() {
-                let best = self.best.entry((category, track)).or_insert(BestShot { score: -1.0, frame: frame.clone() });
-                if score > best.score {
-                    *best = BestShot { score, frame: frame.clone() };
-                }
-            }
+        for i in 0..self.dwell_rules.len() {
+            hazards.extend(self.dwell_rules[i].observe(sightings, now));
+            self.take_best_shots(i, frame, sightings)?;
         }
-        // Best shots of objects the rules no longer follow are dropped with their frames.
-        let pending: Vec<(Category, u64)> =
-            self.dwell_rules.iter().flat_map(|r| r.pending().map(move |(t, _)| (r.category(), t))).collect();
-        self.best.retain(|key, _| pending.contains(key));
+        let rules = &self.dwell_rules;
+        self.best.retain(|(category, track), _| rules.iter().any(|r| r.category() == *category && r.is_live(*track)));
         if let Some(rule) = &mut self.fire_rule {
             hazards.extend(rule.observe(votes, now));
         }
-        hazards
+        Ok(hazards)
     }
 
-    fn work(&self, frame: &Frame, hazard: &Hazard, sightings: &[Sighting]) -> anyhow::Result<IssueWork> {
+    /// Renders the snapshot of each waiting object whose score beats its best so far.
+    fn take_best_shots(&mut self, rule: usize, frame: &Frame, sightings: &[Sighting]) -> anyhow::Result<()> {
+        let r = &self.dwell_rules[rule];
+        for p in r.pending(frame.captured_at) {
+            let key = (r.category(), p.track_id);
+            if self.best.get(&key).is_some_and(|b| b.score >= p.detection.score) {
+                continue;
+            }
+            let zones: Vec<&Zone> = r.zones().iter().filter(|z| &z.id == p.zone).collect();
+            let ctx = evidence::Context { camera: &self.camera, zones: &zones, masks: &self.masks };
+            let subject =
+                evidence::Subject { detection: p.detection, related: p.related, still: p.still, rule: r.rule_name() };
+            let jpeg = evidence::before(&ctx, frame, &subject, sightings)?;
+            self.best.insert(key, BestShot { score: p.detection.score, jpeg });
+        }
+        Ok(())
+    }
+
+    fn work(&mut self, frame: &Frame, hazard: &Hazard, sightings: &[Sighting]) -> anyhow::Result<IssueWork> {
         let zones: Vec<&Zone> =
             self.dwell_rules.iter().flat_map(|r| r.zones()).filter(|z| z.id == hazard.zone).collect();
         let ctx = evidence::Context { camera: &self.camera, zones: &zones, masks: &self.masks };
@@ -194,10 +209,10 @@ impl Analyser {
             phase => {
                 let issue = evidence::issue(&ctx, frame, hazard, &self.responsibility[&hazard.category]);
                 let evidence = match phase {
-                    HazardPhase::Opened => {
-                        let shot = self.best.get(&(hazard.category, hazard.track_id)).map_or(frame, |b| &b.frame);
-                        Some(evidence::before(&ctx, shot, hazard, sightings)?)
-                    }
+                    HazardPhase::Opened => match self.best.remove(&(hazard.category, hazard.track_id)) {
+                        Some(best) => Some(best.jpeg),
+                        None => Some(evidence::before(&ctx, frame, &evidence::Subject::of(hazard), sightings)?),
+                    },
                     _ => None,
                 };
                 Ok(IssueWork::Record { issue: Box::new(issue), evidence })
