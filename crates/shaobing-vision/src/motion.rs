@@ -53,7 +53,9 @@ impl MotionGate {
     /// when `focus` is not empty, only motion inside it counts (the zones the rules judge: a
     /// pedestrian crossing the square is no reason to look for parked vans at the kerb).
     pub fn new(config: MotionGateConfig, masks: Vec<Polygon>, focus: Vec<Polygon>) -> Result<Self, VisionError> {
-        let model = create_background_subtractor_mog2(config.history, config.var_threshold, false)?;
+        let mut model = create_background_subtractor_mog2(config.history, config.var_threshold, false)?;
+        // Three Gaussians per pixel instead of five: enough for a street, 40 % less memory.
+        model.set_n_mixtures(3)?;
         let kernel = imgproc::get_structuring_element(imgproc::MORPH_ELLIPSE, Size::new(3, 3), CvPoint::new(-1, -1))?;
         Ok(Self {
             config,

@@ -269,6 +269,8 @@ pub struct FireDetector {
     mean_luma: f32,
     frames_seen: usize,
     smoke: SmokeState,
+    luma_half: Mat,
+    ycc_half: Mat,
 }
 
 impl std::fmt::Debug for FireDetector {
@@ -305,6 +307,8 @@ impl FireDetector {
             mean_luma: 0.0,
             frames_seen: 0,
             smoke: SmokeState::default(),
+            luma_half: Mat::default(),
+            ycc_half: Mat::default(),
         }
     }
 
@@ -336,9 +340,14 @@ impl FireDetector {
                 }
             }
         }
-        let size = self.size;
-        for (b, area) in self.smoke.update(&self.config, &self.luma, &self.ycc, size)? {
-            out.push(self.region(FireKind::Smoke, &b, area, 0.5));
+        // Smoke is judged at half the analysis size: plumes are large, and the background model
+        // per pixel is most of a camera's memory.
+        imgproc::pyr_down_def(&self.luma, &mut self.luma_half)?;
+        imgproc::pyr_down_def(&self.ycc, &mut self.ycc_half)?;
+        let half = self.luma_half.size()?;
+        for (b, area) in self.smoke.update(&self.config, &self.luma_half, &self.ycc_half, half)? {
+            let full = Bounds { x0: b.x0 * 2, y0: b.y0 * 2, x1: b.x1 * 2, y1: b.y1 * 2 };
+            out.push(self.region(FireKind::Smoke, &full, area * 4, 0.5));
         }
         std::mem::swap(&mut self.mask, &mut self.prev_mask);
         Ok(out)
@@ -398,7 +407,8 @@ impl FireDetector {
         self.tracks.clear();
         self.mean_luma = 0.0;
         self.frames_seen = 0;
-        self.smoke = SmokeState::new(n)?;
+        let half = ((size.width + 1) / 2 * ((size.height + 1) / 2)) as usize;
+        self.smoke = SmokeState::new(half)?;
         Ok(())
     }
 

@@ -43,7 +43,10 @@ impl SmokeState {
     pub(super) fn new(n: usize) -> Result<Self, VisionError> {
         // Luma only: smoke is grey, so colour adds nothing and one channel costs a third.
         // No shadow detection: shadows are grey moving regions too and would be counted as smoke.
-        let mog2 = video::create_background_subtractor_mog2(200, 16.0, false)?;
+        let mut mog2 = video::create_background_subtractor_mog2(200, 16.0, false)?;
+        // Three Gaussians per pixel instead of five: a street's background is the road, a
+        // shadow and a passing car; the model is most of a camera's memory at five.
+        mog2.set_n_mixtures(3)?;
         let kernel = imgproc::get_structuring_element_def(imgproc::MORPH_ELLIPSE, Size::new(7, 7))?;
         Ok(Self { mog2: Some(mog2), persistence: vec![0; n], kernel, ..Self::default() })
     }
