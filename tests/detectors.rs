@@ -179,3 +179,56 @@ fn cuda_without_a_gpu_falls_back_to_the_cpu_with_one_warning() {
     assert_eq!(warnings.len(), 1, "{text}");
     assert!(warnings[0].contains("WARN") && warnings[0].contains("runtime.execution_provider"), "{}", warnings[0]);
 }
+
+/// `shaobing detect` prints, for a real image, what the model's own reference code finds.
+#[test]
+fn detect_command_matches_the_reference_and_writes_an_annotated_image() {
+    let dir = tempfile::tempdir().unwrap();
+    for (model, variant) in [("centernet-mobilenetv3-coco", Some("stretch")), ("ssdlite-mobilenetv2-person", None)] {
+        for (file, expected) in reference(model, variant) {
+            let out = dir.path().join(format!("{model}.jpg"));
+            let run = std::process::Command::new(env!("CARGO_BIN_EXE_shaobing"))
+                .args(["detect", "--model", model, "--json", "--out"])
+                .arg(&out)
+                .arg(root().join(&file))
+                .output()
+                .unwrap();
+            assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+            let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+            let ours: Vec<Detection> = report["detections"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| {
+                    let b: Vec<f32> =
+                        d["bbox"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+                    Detection {
+                        class_id: d["class_id"].as_u64().unwrap() as u32,
+                        label: d["class"].as_str().unwrap().to_string(),
+                        score: d["score"].as_f64().unwrap() as f32,
+                        bbox: BBox { x1: b[0], y1: b[1], x2: b[2], y2: b[3] },
+                    }
+                })
+                .collect();
+            assert_matches(model, &file, &ours, &expected);
+            let jpeg = std::fs::read(&out).unwrap();
+            assert!(jpeg.starts_with(&[0xFF, 0xD8]) && jpeg.len() > 10_000, "annotated JPEG for {file}");
+        }
+    }
+}
+
+#[test]
+fn detect_command_names_a_missing_model_and_a_bad_input() {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shaobing")).args(args).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let person = root().join("tests/media/darknet/person.jpg");
+    let (ok, err) = run(&["detect", "--model", "yolo-nope", person.to_str().unwrap()]);
+    assert!(!ok && err.contains("`yolo-nope` is not in the manifest") && err.contains("centernet"), "{err}");
+    let (ok, err) = run(&["detect", "--model", "centernet-mobilenetv3-coco", "/nonexistent.jpg"]);
+    assert!(!ok && err.contains("/nonexistent.jpg"), "{err}");
+    let (ok, err) =
+        run(&["detect", "--model", "centernet-mobilenetv3-coco", "--zones", "cam", person.to_str().unwrap()]);
+    assert!(!ok && err.contains("--zones needs --config"), "{err}");
+}

@@ -16,12 +16,34 @@ pub use motion::{MotionGate, MotionGateConfig};
 pub enum VisionError {
     #[error("OpenCV: {0}")]
     OpenCv(#[from] opencv::Error),
+    #[error("{0} is not an image OpenCV can read (missing, unreadable, or not a supported format)")]
+    Image(std::path::PathBuf),
     #[error("frame is {got} bytes, expected {expected} for {width}x{height} RGB")]
     BadFrame { got: usize, expected: usize, width: u32, height: u32 },
 }
 
 use opencv::core::Mat;
-use shaobing_core::Frame;
+use opencv::prelude::*;
+use shaobing_core::{CameraId, Frame, UnixMillis};
+
+/// Reads an image file (anything OpenCV decodes) as an RGB frame of camera `camera`.
+pub fn read_image(path: &std::path::Path, camera: &str) -> Result<Frame, VisionError> {
+    let unreadable = || VisionError::Image(path.to_path_buf());
+    let bgr = opencv::imgcodecs::imread(path.to_str().ok_or_else(unreadable)?, opencv::imgcodecs::IMREAD_COLOR)?;
+    if bgr.empty() {
+        return Err(unreadable());
+    }
+    let mut rgb = Mat::default();
+    opencv::imgproc::cvt_color_def(&bgr, &mut rgb, opencv::imgproc::COLOR_BGR2RGB)?;
+    Ok(Frame {
+        camera: CameraId(camera.into()),
+        seq: 0,
+        captured_at: UnixMillis::now(),
+        width: rgb.cols() as u32,
+        height: rgb.rows() as u32,
+        rgb: rgb.data_bytes()?.to_vec().into(),
+    })
+}
 
 /// Borrows a frame's pixels as a rows x cols 8UC3 `Mat` without copying.
 pub(crate) fn frame_mat(frame: &Frame) -> Result<opencv::boxed_ref::BoxedRef<'_, Mat>, VisionError> {

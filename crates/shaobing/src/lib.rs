@@ -5,6 +5,7 @@ pub mod alloc;
 pub mod analysis;
 pub mod daemon;
 pub mod demo;
+pub mod detect_cli;
 pub mod issues_cli;
 pub mod paths;
 pub mod service;

@@ -43,6 +43,9 @@ enum Command {
         #[arg(long, default_value = "shaobing-demo")]
         data_dir: PathBuf,
     },
+    /// Run one model on an image or a clip: detections as a table or JSON, and an annotated
+    /// image (with a camera's zones when asked): how a new model and new zones are checked.
+    Detect(shaobing::detect_cli::DetectArgs),
     /// Validate a configuration file; exit code 2 when it is invalid.
     CheckConfig { config: PathBuf },
     /// Read and update the box's problem database.
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         }
         Command::Run { config } => runtime().and_then(|rt| rt.block_on(run(config))),
         Command::Issues { config, data_dir, command } => issues(config, data_dir, command),
+        Command::Detect(args) => shaobing::detect_cli::run(&args),
         Command::Demo { data_dir } => runtime().and_then(|rt| rt.block_on(shaobing::demo::run(&data_dir))),
     };
     match result {
