@@ -1,13 +1,14 @@
-//! The MQTT side of the sensor ingest: two tasks joined by a bounded queue.
+//! The MQTT side of the sensor ingest: three tasks joined by bounded queues.
 //!
 //! - The **poll task** owns rumqttc's event loop: it connects (persistent session, stable
 //!   client id), subscribes with QoS 1 after every CONNACK, announces availability, and forwards
 //!   each PUBLISH to the queue. After a connection error it sleeps a capped, jittered backoff
 //!   before polling again: rumqttc reconnects on the next poll, so polling at once would spin.
-//! - The **ingest task** takes what is queued (up to `batch_max`), decodes and validates it,
-//!   commits the accepted readings in one durable transaction, and only then acknowledges
-//!   every message of the batch (accepted and rejected alike, in arrival order, as MQTT
-//!   requires). Rules see a reading only after it is committed.
+//! - The **decode task** takes what is queued (up to `batch_max`) and decodes and validates it,
+//!   one batch ahead of the commit, so decoding and committing overlap on two cores.
+//! - The **ingest task** commits a decoded batch's readings in one durable transaction, and
+//!   only then acknowledges every message of the batch (accepted and rejected alike, in arrival
+//!   order, as MQTT requires). Rules see a reading only after it is committed.
 //!
 //! The ingest task never waits for room in rumqttc's request channel: only the poll task
 //! drains it (by polling), and the poll task may itself be waiting for room in the queue. Acks
@@ -101,11 +102,15 @@ impl SensorIngest {
             log: RateLimiter::new(LOG_PERIOD),
             announce_pending: false,
         };
-        let pipeline = Pipeline {
+        let decoder = Decoder {
             batch_max: self.mqtt.batch_max,
+            mapping: self.mapping,
+            metrics: self.metrics.clone(),
+            log: RateLimiter::new(LOG_PERIOD),
+        };
+        let pipeline = Pipeline {
             stale_every: Duration::from_secs(self.mqtt.stale_check_secs),
             retention_every: Duration::from_secs(self.mqtt.retention_check_secs),
-            mapping: self.mapping,
             store: Arc::new(Mutex::new(self.store)),
             engine: self.engine,
             retention: self.retention,
@@ -115,8 +120,10 @@ impl SensorIngest {
             unsent_acks: VecDeque::new(),
             log: RateLimiter::new(LOG_PERIOD),
         };
+        // One decoded batch waits while another commits: memory stays bounded by the queue.
+        let (decoded_tx, decoded_rx) = mpsc::channel(1);
         let ingest = async {
-            let result = pipeline.run(rx, &cancel).await;
+            let ((), result) = tokio::join!(decoder.run(rx, decoded_tx, &cancel), pipeline.run(decoded_rx, &cancel));
             ingest_done.cancel();
             result
         };
@@ -258,11 +265,73 @@ impl Poller {
     }
 }
 
-struct Pipeline {
+/// Decodes and validates what the poll task queued, batch by batch, while the pipeline commits
+/// the previous batch: decoding is CPU work and the commit mostly SQLite's, so on two cores
+/// they overlap instead of taking turns.
+struct Decoder {
     batch_max: usize,
+    mapping: Mapping,
+    metrics: IngestMetrics,
+    log: RateLimiter,
+}
+
+/// One batch as decoded: the readings to commit, and every message of the batch (accepted or
+/// rejected) to acknowledge once they are committed.
+struct Decoded {
+    accepted: Vec<SensorMessage>,
+    acks: Vec<Publish>,
+}
+
+impl Decoder {
+    async fn run(mut self, mut rx: mpsc::Receiver<Received>, tx: mpsc::Sender<Decoded>, cancel: &CancellationToken) {
+        loop {
+            let first = tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                first = rx.recv() => first,
+            };
+            let Some(first) = first else { break };
+            let mut batch = Decoded { accepted: Vec::new(), acks: Vec::new() };
+            self.decode_into(first, &mut batch);
+            while batch.acks.len() < self.batch_max {
+                match rx.try_recv() {
+                    Ok(next) => self.decode_into(next, &mut batch),
+                    Err(_) => break,
+                }
+            }
+            if tx.send(batch).await.is_err() {
+                break;
+            }
+        }
+        // Closing the queue releases the poll task if it waits for room, so it goes on polling
+        // (which drains the last acks) and then shuts down.
+        rx.close();
+    }
+
+    fn decode_into(&mut self, r: Received, batch: &mut Decoded) {
+        match self.mapping.decode(&r.publish.topic, &r.publish.payload, r.at) {
+            Ok(message) => {
+                self.metrics.received(Some(message.group));
+                batch.accepted.push(message);
+            }
+            Err(rejection) => {
+                self.metrics.received(rejection.group);
+                self.metrics.rejected(rejection.group, rejection.code);
+                if let Some(suppressed) = self.log.allow(rejection.code.as_str(), Instant::now()) {
+                    let group = rejection.group.map(|g| self.mapping.groups()[g].name.as_str());
+                    tracing::warn!(code = %rejection.code, group, detail = %rejection.detail, suppressed,
+                        "sensor message rejected");
+                }
+            }
+        }
+        // Only the fields an ack needs are kept; the payload is committed or rejected.
+        batch.acks.push(Publish { payload: Default::default(), ..r.publish });
+    }
+}
+
+struct Pipeline {
     stale_every: Duration,
     retention_every: Duration,
-    mapping: Mapping,
     store: Arc<Mutex<ReadingsStore>>,
     engine: RuleEngine,
     retention: RetentionConfig,
@@ -275,7 +344,7 @@ struct Pipeline {
 }
 
 impl Pipeline {
-    async fn run(mut self, mut rx: mpsc::Receiver<Received>, cancel: &CancellationToken) -> Result<(), MqttError> {
+    async fn run(mut self, mut rx: mpsc::Receiver<Decoded>, cancel: &CancellationToken) -> Result<(), MqttError> {
         let mut stale = tokio::time::interval(self.stale_every);
         let mut retention = tokio::time::interval(self.retention_every);
         stale.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -284,20 +353,14 @@ impl Pipeline {
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => {
-                    self.flush_acks_before_exit(&mut rx).await;
+                    rx.close();
+                    self.flush_acks_before_exit().await;
                     return Ok(());
                 }
                 () = tokio::time::sleep(ACK_RETRY), if !self.unsent_acks.is_empty() => self.send_acks(),
-                first = rx.recv() => {
-                    let Some(first) = first else { return Ok(()) };
-                    let mut batch = vec![first];
-                    while batch.len() < self.batch_max {
-                        match rx.try_recv() {
-                            Ok(next) => batch.push(next),
-                            Err(_) => break,
-                        }
-                    }
-                    self.process(batch, cancel).await?;
+                decoded = rx.recv() => {
+                    let Some(decoded) = decoded else { return Ok(()) };
+                    self.process(decoded, cancel).await?;
                 }
                 _ = stale.tick() => {
                     let found = self.engine.check_stale(UnixMillis::now());
@@ -308,33 +371,15 @@ impl Pipeline {
         }
     }
 
-    /// Decode, commit, acknowledge, then run the rules. Without a commit nothing is acked.
-    async fn process(&mut self, batch: Vec<Received>, cancel: &CancellationToken) -> Result<(), MqttError> {
-        let mut accepted = Vec::with_capacity(batch.len());
-        for r in &batch {
-            match self.mapping.decode(&r.publish.topic, &r.publish.payload, r.at) {
-                Ok(message) => {
-                    self.metrics.received(Some(message.group));
-                    accepted.push(message);
-                }
-                Err(rejection) => {
-                    self.metrics.received(rejection.group);
-                    self.metrics.rejected(rejection.group, rejection.code);
-                    if let Some(suppressed) = self.log.allow(rejection.code.as_str(), Instant::now()) {
-                        let group = rejection.group.map(|g| self.mapping.groups()[g].name.as_str());
-                        tracing::warn!(code = %rejection.code, group, detail = %rejection.detail, suppressed,
-                            "sensor message rejected");
-                    }
-                }
-            }
-        }
+    /// Commit, acknowledge, then run the rules. Without a commit nothing is acked.
+    async fn process(&mut self, decoded: Decoded, cancel: &CancellationToken) -> Result<(), MqttError> {
+        let Decoded { accepted, acks } = decoded;
         let accepted = match self.commit(accepted, cancel).await? {
             Some(accepted) => accepted,
             // Stopped while the store was failing: leave the batch unacknowledged for redelivery.
             None => return Ok(()),
         };
-        // Only the fields an ack needs are kept; the payload is committed or rejected.
-        self.unsent_acks.extend(batch.into_iter().map(|r| Publish { payload: Default::default(), ..r.publish }));
+        self.unsent_acks.extend(acks);
         self.send_acks();
         for message in &accepted {
             let found = self.engine.observe(message);
@@ -398,11 +443,9 @@ impl Pipeline {
         }
     }
 
-    /// Gives acks still held here a bounded moment to drain. Closing the queue first releases
-    /// the poll task if it waits for room, so it goes on polling (which drains acks) and then
-    /// shuts down. Acks that miss the connection only cost a redelivery, ignored as duplicates.
-    async fn flush_acks_before_exit(&mut self, rx: &mut mpsc::Receiver<Received>) {
-        rx.close();
+    /// Gives acks still held here a bounded moment to drain. Acks that miss the connection
+    /// only cost a redelivery, ignored as duplicates.
+    async fn flush_acks_before_exit(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(1);
         while !self.unsent_acks.is_empty() && Instant::now() < deadline {
             self.send_acks();

@@ -32,6 +32,25 @@ use std::path::{Path, PathBuf};
 /// Name of the readings database inside the data directory.
 pub const READINGS_DB_FILE: &str = "readings.sqlite3";
 
+/// Readings inserted per statement (8 parameters each, far below SQLite's limit).
+const ROWS_PER_INSERT: usize = 128;
+
+/// One reading with the identity columns it is stored under.
+struct Row<'a> {
+    reading: &'a Reading,
+    id_seq: i64,
+    id_time: i64,
+}
+
+fn insert_sql(rows: usize) -> String {
+    let one = "(?, ?, ?, ?, ?, ?, ?, ?)";
+    format!(
+        "INSERT OR IGNORE INTO readings (sensor, quantity, id_seq, id_time, observed_ms, value, unit, committed_ms) \
+         VALUES {}",
+        vec![one; rows].join(", ")
+    )
+}
+
 /// Rows deleted per statement, so retention never holds the write lock for long.
 const DELETE_CHUNK: i64 = 5_000;
 
@@ -137,42 +156,40 @@ impl ReadingsStore {
     pub fn commit(&mut self, messages: &[SensorMessage]) -> Result<CommitOutcome, ReadingsError> {
         let path = self.path.clone();
         let err = |source| ReadingsError { path: path.clone(), source };
-        let tx = self.conn.transaction().map_err(err)?;
-        let mut outcome = CommitOutcome::default();
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO readings (sensor, quantity, id_seq, id_time, observed_ms, value, unit,
-                        committed_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .map_err(err)?;
-            let now = UnixMillis::now().0;
-            for message in messages {
+        let now = UnixMillis::now().0;
+        let rows: Vec<Row<'_>> = messages
+            .iter()
+            .flat_map(|message| {
                 let id_seq = message.seq.and_then(|s| i64::try_from(s).ok()).unwrap_or(-1);
-                for r in &message.readings {
+                message.readings.iter().map(move |r| {
                     let id_time = if message.stamped || message.seq.is_none() { r.observed_at.0 } else { -1 };
-                    let n = insert
-                        .execute(params![
-                            r.sensor.0,
-                            r.quantity,
-                            id_seq,
-                            id_time,
-                            r.observed_at.0,
-                            r.value,
-                            r.unit,
-                            now
-                        ])
-                        .map_err(err)?;
-                    if n == 1 {
-                        outcome.inserted += 1;
-                    } else {
-                        outcome.duplicates += 1;
-                    }
-                }
+                    Row { reading: r, id_seq, id_time }
+                })
+            })
+            .collect();
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut inserted = 0u64;
+        // Many rows per statement: per-statement overhead was most of the cost of a commit.
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let mut insert = tx.prepare_cached(&insert_sql(chunk.len())).map_err(err)?;
+            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 8);
+            for row in chunk {
+                let r = row.reading;
+                values.extend_from_slice(&[
+                    &r.sensor.0,
+                    &r.quantity,
+                    &row.id_seq,
+                    &row.id_time,
+                    &r.observed_at.0,
+                    &r.value,
+                    &r.unit,
+                    &now,
+                ]);
             }
+            inserted += insert.execute(values.as_slice()).map_err(err)? as u64;
         }
         tx.commit().map_err(err)?;
-        Ok(outcome)
+        Ok(CommitOutcome { inserted, duplicates: rows.len() as u64 - inserted })
     }
 
     /// Deletes what `retention` no longer allows at `now`; returns the rows deleted.
