@@ -1,0 +1,388 @@
+// shaobing read-only console. Plain ES2020, no dependencies. All data is inserted as text.
+"use strict";
+
+const TOKEN = new URLSearchParams(location.search).get("token");
+const CATEGORIES = {
+  illegal_parking: ["机动车乱停放", "Illegal parking"],
+  street_vending: ["占道经营", "Street vending"],
+  unlicensed_tricycle: ["黑三轮", "Unlicensed tricycle"],
+  fire_smoke: ["烟火", "Fire/smoke"],
+  air_pollution: ["空气污染", "Air pollution"],
+  parking_saturated: ["停车场饱和", "Parking lot saturated"],
+  congestion: ["交通拥堵", "Congestion"],
+  device_maintenance: ["设备维护", "Device maintenance"],
+};
+const STATUSES = {
+  candidate: "待核实", confirmed: "已确认", dispatched: "已派单",
+  resolved: "已解决", verified: "已核验", dismissed: "已驳回",
+};
+const PRIORITIES = { routine: "常规", emergency: "紧急" };
+
+// h("td", {class: "x"}, "text", node) -> element; strings become text nodes, never markup.
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v !== null && v !== undefined && v !== false) el.setAttribute(k, String(v));
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c !== null && c !== undefined) el.append(c instanceof Node ? c : String(c));
+  }
+  return el;
+}
+
+function authHeaders() {
+  return TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {};
+}
+
+async function api(path) {
+  const res = await fetch(path, { headers: authHeaders(), cache: "no-store" });
+  if (!res.ok) {
+    let msg = `${res.status} ${res.statusText}`;
+    try { msg = (await res.json()).error || msg; } catch (_) { /* not JSON */ }
+    throw new Error(msg);
+  }
+  return res.json();
+}
+
+function showError(section, err) {
+  const p = document.querySelector(`#${section} .error`);
+  p.textContent = err ? String(err.message || err) : "";
+  p.hidden = !err;
+}
+
+// Loads an image into `img`. Without a token the browser fetches it directly; with one it is
+// fetched with the Authorization header and shown from a blob URL. Calls onMissing(res) when
+// the server has no image (or answers with something that is not an image, e.g. JSON evidence).
+async function loadImage(img, url, onMissing) {
+  if (!TOKEN) {
+    return new Promise((resolve) => {
+      const probe = new Image();
+      probe.onload = () => { img.src = probe.src; resolve(); };
+      probe.onerror = () => { if (onMissing) onMissing(null); resolve(); };
+      probe.src = url;
+    });
+  }
+  try {
+    const res = await fetch(url, { headers: authHeaders(), cache: "no-store" });
+    const blob = res.ok ? await res.blob() : null;
+    if (!blob || !blob.type.startsWith("image/")) return onMissing && onMissing(res);
+    if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+    img.src = URL.createObjectURL(blob);
+  } catch (_) {
+    if (onMissing) onMissing(null);
+  }
+}
+
+function fmtTime(s) {
+  if (!s) return "—";
+  const d = new Date(s);
+  if (isNaN(d)) return s;
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ` +
+    `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+function categoryLabel(c) {
+  const l = CATEGORIES[c];
+  return l ? `${l[0]} ${l[1]}` : c;
+}
+
+function place(i) {
+  const parts = [i.address || (i.zone ? `${i.source}/${i.zone}` : i.source)];
+  if (i.grid_cell) parts.push(`grid ${i.grid_cell}`);
+  if (i.lat !== null && i.lat !== undefined && i.lon !== null && i.lon !== undefined) {
+    parts.push(`${i.lat.toFixed(6)}, ${i.lon.toFixed(6)}`);
+  }
+  return parts.join(" · ");
+}
+
+// ---- cameras -------------------------------------------------------------------------------
+
+const cameraCards = new Map(); // id -> {card, prev: {t, frames}}
+
+function rate(now, prev, key) {
+  if (!prev) return "—";
+  const dt = (now.t - prev.t) / 1000;
+  return dt > 0 ? ((now.frames[key] - prev.frames[key]) / dt).toFixed(1) : "—";
+}
+
+function renderCamera(cam, t) {
+  let entry = cameraCards.get(cam.id);
+  if (!entry) {
+    const img = h("img", { class: "frame", alt: `latest analysed frame of ${cam.id}` });
+    const card = h("article", { class: "camera-card missing", "data-id": cam.id },
+      h("h3", {}, cam.id, " ", h("span", { class: "badge state" })),
+      h("div", { class: "frame-box" }, img, h("span", { class: "no-frame" }, "no frame yet")),
+      h("p", { class: "rates" }), h("p", { class: "meta" }));
+    document.querySelector("#cameras .grid").append(card);
+    entry = { card, img, prev: null, loading: false };
+    cameraCards.set(cam.id, entry);
+  }
+  const { card } = entry;
+  const badge = card.querySelector(".state");
+  badge.textContent = cam.up ? cam.state : `${cam.state} (down)`;
+  badge.className = `badge state state-${cam.state}${cam.up ? "" : " down"}`;
+  const now = { t, frames: cam.frames };
+  const f = cam.frames;
+  card.querySelector(".rates").textContent =
+    `analysed ${rate(now, entry.prev, "analysed")} fps · decoded ${rate(now, entry.prev, "decoded")} fps · ` +
+    `dropped ${rate(now, entry.prev, "dropped")} fps (totals: ${f.received} received, ${f.decoded} decoded, ` +
+    `${f.analysed} analysed, ${f.dropped} dropped)`;
+  entry.prev = now;
+  const zones = (cam.zones || []).map((z) => `${z.id} (${z.kind})`).join(", ") || "none";
+  card.querySelector(".meta").textContent =
+    `models: ${(cam.models || []).join(", ") || "none"} · zones: ${zones} · last frame: ${fmtTime(cam.last_frame_at)}`;
+}
+
+function refreshFrame(id, entry) {
+  if (entry.loading) return;
+  entry.loading = true;
+  const url = `/api/v1/cameras/${encodeURIComponent(id)}/frame.jpg?t=${Date.now()}`;
+  entry.img.onload = () => entry.card.classList.remove("missing");
+  loadImage(entry.img, url, () => entry.card.classList.add("missing"))
+    .finally(() => { entry.loading = false; });
+}
+
+async function pollCameras() {
+  try {
+    const { items } = await api("/api/v1/cameras");
+    const t = Date.now();
+    const seen = new Set();
+    for (const cam of items) { renderCamera(cam, t); seen.add(cam.id); }
+    for (const [id, e] of cameraCards) {
+      if (!seen.has(id)) { e.card.remove(); cameraCards.delete(id); }
+    }
+    showError("cameras", null);
+  } catch (e) { showError("cameras", e); }
+  for (const [id, e] of cameraCards) refreshFrame(id, e);
+}
+
+// ---- issues --------------------------------------------------------------------------------
+
+const issueRows = new Map(); // id -> <tr>
+let nextCursor = null;
+let cursorKnown = false; // false until the first page of the current list has been loaded
+
+function evidenceCell(issue, old) {
+  const ev = issue.evidence || [];
+  const key = ev.map((e) => `${e.kind}:${e.sha256}`).join(",");
+  if (old && old.dataset.key === key) return old;
+  const td = h("td", { class: "evidence", "data-key": key });
+  for (const kind of ["before", "after"]) {
+    const e = ev.find((x) => x.kind === kind);
+    if (!e) continue;
+    const img = h("img", { class: `evidence-${kind}`, alt: `${kind} snapshot`, title: `${kind} · ${fmtTime(e.captured_at)}` });
+    td.append(img);
+    loadImage(img, e.url, () => img.replaceWith(h("span", { class: `evidence-${kind} data` }, `${kind}: data`)));
+  }
+  if (old) old.querySelectorAll("img[src^='blob:']").forEach((i) => URL.revokeObjectURL(i.src));
+  return td;
+}
+
+function issueRow(i, old) {
+  const tr = h("tr", { class: `issue-row status-${i.status} priority-${i.priority}`, "data-id": i.id, tabindex: 0 },
+    h("td", { class: "category" }, categoryLabel(i.category), h("small", {}, ` ${i.event_code}`)),
+    h("td", { class: "priority" }, `${PRIORITIES[i.priority] || ""} ${i.priority}`),
+    h("td", { class: "status" }, `${STATUSES[i.status] || ""} ${i.status}`),
+    h("td", { class: "place" }, place(i)),
+    h("td", { class: "department" }, i.department),
+    h("td", { class: "cause" }, i.cause),
+    h("td", { class: "occurrences num" }, i.occurrences),
+    h("td", { class: "first-seen", title: i.first_seen }, fmtTime(i.first_seen)),
+    h("td", { class: "last-seen", title: i.last_seen }, fmtTime(i.last_seen)),
+    evidenceCell(i, old && old.querySelector("td.evidence")));
+  tr.addEventListener("click", () => showDetail(i.id));
+  tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter") showDetail(i.id); });
+  return tr;
+}
+
+function statusFilter() {
+  return document.getElementById("status-filter").value;
+}
+
+// Inserts or replaces an issue's row; a new row goes first when `top`, else last; an issue not
+// listed yet is only added when `insert`.
+function upsertIssue(i, top, insert = true) {
+  const tbody = document.querySelector("#issues tbody");
+  const old = issueRows.get(i.id);
+  const f = statusFilter();
+  if (f && i.status !== f) {
+    if (old) { old.remove(); issueRows.delete(i.id); }
+  } else if (old || insert) {
+    const tr = issueRow(i, old);
+    if (old) old.replaceWith(tr);
+    else if (top) tbody.prepend(tr);
+    else tbody.append(tr);
+    issueRows.set(i.id, tr);
+    if (top && !old) { tr.classList.add("fresh"); setTimeout(() => tr.classList.remove("fresh"), 3000); }
+  }
+  document.querySelector("#issues .empty").hidden = issueRows.size > 0;
+}
+
+async function loadIssues(cursor) {
+  const q = new URLSearchParams({ limit: "50" });
+  if (statusFilter()) q.set("status", statusFilter());
+  if (cursor) q.set("cursor", cursor);
+  try {
+    const page = await api(`/api/v1/issues?${q}`);
+    if (cursor) page.items.forEach((i) => upsertIssue(i, false));
+    else page.items.slice().reverse().forEach((i) => upsertIssue(i, true));
+    if (cursor || !cursorKnown) { nextCursor = page.next_cursor; cursorKnown = true; }
+    document.getElementById("load-more").hidden = !nextCursor;
+    document.querySelector("#issues .empty").hidden = issueRows.size > 0;
+    showError("issues", null);
+  } catch (e) { showError("issues", e); }
+}
+
+function resetIssues() {
+  for (const tr of issueRows.values()) {
+    tr.querySelectorAll("img[src^='blob:']").forEach((i) => URL.revokeObjectURL(i.src));
+    tr.remove();
+  }
+  issueRows.clear();
+  nextCursor = null;
+  cursorKnown = false;
+  loadIssues(null);
+}
+
+// ---- issue details -------------------------------------------------------------------------
+
+let detailId = null;
+
+async function showDetail(id) {
+  const dlg = document.getElementById("detail");
+  const body = dlg.querySelector(".body");
+  detailId = id;
+  let i;
+  try { i = await api(`/api/v1/issues/${encodeURIComponent(id)}`); } catch (e) {
+    body.replaceChildren(h("p", { class: "error" }, e.message));
+    if (!dlg.open) dlg.showModal();
+    return;
+  }
+  const fields = [
+    ["ID", i.id], ["类别 Category", `${categoryLabel(i.category)} (${i.category}, ${i.event_code})`],
+    ["优先级 Priority", i.priority], ["状态 Status", i.status], ["地点 Place", place(i)],
+    ["来源 Source", i.source], ["区域 Zone", i.zone], ["部门 Department", i.department],
+    ["层级 Tier", i.tier], ["处置路径 Resolution path", i.resolution_path],
+    ["吹哨类型 Whistle kind", i.whistle_kind], ["渠道 Channel", i.channel],
+    ["原因 Cause", i.cause], ["规则 Rule", i.rule], ["置信度 Confidence", i.confidence],
+    ["次数 Occurrences", i.occurrences], ["首次 First seen", fmtTime(i.first_seen)],
+    ["最近 Last seen", fmtTime(i.last_seen)], ["更新 Updated", fmtTime(i.updated)],
+    ["Dedup key", i.dedup_key],
+  ];
+  const dl = h("dl", {}, fields.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v === null || v === undefined ? "—" : v)]));
+  const shots = h("div", { class: "shots" });
+  for (const e of i.evidence || []) {
+    const img = h("img", { class: `evidence-${e.kind}`, alt: `${e.kind} snapshot` });
+    shots.append(h("figure", {}, img, h("figcaption", {}, `${e.kind} · ${fmtTime(e.captured_at)} · ${e.bytes} B · sha256 ${e.sha256}`)));
+    loadImage(img, e.url, async () => {
+      let text = `${e.kind}: not available`;
+      try { text = JSON.stringify(await api(e.url), null, 2); } catch (err) { text = `${e.kind}: ${err.message}`; }
+      img.replaceWith(h("pre", { class: `evidence-${e.kind} data` }, text));
+    });
+  }
+  const history = h("table", { class: "history" },
+    h("thead", {}, h("tr", {}, h("th", {}, "时间 At"), h("th", {}, "From"), h("th", {}, "To"), h("th", {}, "Actor"), h("th", {}, "Note"))),
+    h("tbody", {}, (i.history || []).map((x) => h("tr", {},
+      h("td", {}, fmtTime(x.at)), h("td", {}, x.from || "—"), h("td", {}, x.to), h("td", {}, x.actor), h("td", {}, x.note || "")))));
+  body.replaceChildren(h("h2", {}, categoryLabel(i.category)), dl, shots, h("h3", {}, "历史 History"), history);
+  if (!dlg.open) dlg.showModal();
+}
+
+// ---- live updates (SSE read with fetch so the bearer token can be sent) ---------------------
+
+function setLive(on) {
+  const el = document.getElementById("live");
+  el.textContent = on ? "live" : "reconnecting…";
+  el.className = `live ${on ? "on" : "off"}`;
+}
+
+function handleEvent(type, data) {
+  if (type !== "issue") return;
+  let msg;
+  try { msg = JSON.parse(data); } catch (_) { return; }
+  if (!msg || !msg.issue) return;
+  // An update to an issue not listed is older than the loaded pages, unless a filter now matches it.
+  upsertIssue(msg.issue, true, msg.change === "new" || statusFilter() !== "");
+  const dlg = document.getElementById("detail");
+  if (dlg.open && detailId === msg.issue.id) showDetail(detailId);
+}
+
+async function streamEvents(first) {
+  try {
+    const res = await fetch("/api/v1/events", { headers: { ...authHeaders(), Accept: "text/event-stream" }, cache: "no-store" });
+    if (!res.ok || !res.body) throw new Error(`events: ${res.status}`);
+    setLive(true);
+    if (!first) loadIssues(null); // catch up on what was missed while disconnected
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "", type = "message", data = [];
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += value;
+      let nl;
+      while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + (buf.startsWith("\r\n", nl) ? 2 : 1));
+        if (line === "") {
+          if (data.length) handleEvent(type, data.join("\n"));
+          type = "message"; data = [];
+        } else if (!line.startsWith(":")) {
+          const c = line.indexOf(":");
+          const field = c < 0 ? line : line.slice(0, c);
+          const val = c < 0 ? "" : line.slice(c + 1).replace(/^ /, "");
+          if (field === "event") type = val;
+          else if (field === "data") data.push(val);
+        }
+      }
+    }
+  } catch (_) { /* reconnect below */ }
+  setLive(false);
+  setTimeout(() => streamEvents(false), 3000);
+}
+
+// ---- sensors -------------------------------------------------------------------------------
+
+// HJ 633-2012 AQI level colours.
+function aqiClass(iaqi) {
+  if (iaqi <= 50) return "aqi-1";
+  if (iaqi <= 100) return "aqi-2";
+  if (iaqi <= 150) return "aqi-3";
+  if (iaqi <= 200) return "aqi-4";
+  if (iaqi <= 300) return "aqi-5";
+  return "aqi-6";
+}
+
+function sensorRow(s) {
+  const loc = s.location || {};
+  const where = loc.address || (loc.lat !== null && loc.lat !== undefined ? `${loc.lat}, ${loc.lon}` : "—");
+  const readings = h("ul", { class: "readings" }, (s.latest || []).map((r) =>
+    h("li", { title: r.at }, `${r.quantity} ${r.value} ${r.unit}`, h("small", {}, ` ${fmtTime(r.at)}`))));
+  const lv = s.level;
+  const level = lv
+    ? h("td", { class: `level ${aqiClass(lv.iaqi)}` }, `${lv.iaqi} ${lv.category_zh} ${lv.category}`)
+    : h("td", { class: "level" }, "—");
+  return h("tr", { class: "sensor-row", "data-id": s.id },
+    h("td", {}, s.id), h("td", {}, s.group), h("td", {}, s.kind), h("td", {}, where), h("td", {}, readings), level);
+}
+
+async function pollSensors() {
+  try {
+    const { items } = await api("/api/v1/sensors");
+    document.querySelector("#sensors tbody").replaceChildren(...items.map(sensorRow));
+    showError("sensors", null);
+  } catch (e) { showError("sensors", e); }
+}
+
+// ---- start ---------------------------------------------------------------------------------
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.getElementById("load-more").addEventListener("click", () => nextCursor && loadIssues(nextCursor));
+  document.getElementById("status-filter").addEventListener("change", resetIssues);
+  pollCameras();
+  setInterval(pollCameras, 2000);
+  pollSensors();
+  setInterval(pollSensors, 10000);
+  loadIssues(null);
+  streamEvents(true);
+});
