@@ -442,15 +442,12 @@ impl FireDetector {
 
     /// Closes one-pixel gaps, labels the flame mask and gathers per-region sums.
     fn label(&mut self) -> Result<(), VisionError> {
-        imgproc::morphology_ex_def(&self.mask, &mut self.closed, imgproc::MORPH_CLOSE, &self.kernel)?;
-        let n = imgproc::connected_components_with_stats(
-            &self.closed,
-            &mut self.labels,
-            &mut self.stats,
-            &mut self.centroids,
-            8,
-            CV_32S,
-        )? as usize;
+        let n = close_and_label(
+            &self.mask,
+            &self.kernel,
+            &mut self.closed,
+            [&mut self.labels, &mut self.stats, &mut self.centroids],
+        )?;
         self.regions.clear();
         self.regions.resize(n, RegionStats::default());
         for i in 1..n {
@@ -690,4 +687,16 @@ fn flame_score(c: &FireDetectorConfig, s: &RegionStats, total: f32) -> Option<f3
     // How far past the weakest-margin thresholds the region is, squashed to 0..1.
     let score = 0.4 + 0.3 * (clipped / 0.5).min(1.0) + 0.3 * (spread / 0.15).min(1.0);
     ok.then_some(score.min(1.0))
+}
+
+/// Closes gaps in `mask` with `kernel` into `closed`, then labels its 8-connected regions into
+/// `[labels, stats, centroids]`; returns the number of labels (background included).
+fn close_and_label(
+    mask: &Mat,
+    kernel: &Mat,
+    closed: &mut Mat,
+    [labels, stats, centroids]: [&mut Mat; 3],
+) -> Result<usize, VisionError> {
+    imgproc::morphology_ex_def(mask, closed, imgproc::MORPH_CLOSE, kernel)?;
+    Ok(imgproc::connected_components_with_stats(closed, labels, stats, centroids, 8, CV_32S)? as usize)
 }

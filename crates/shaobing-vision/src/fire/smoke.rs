@@ -1,9 +1,9 @@
 //! Smoke: persistent, grey MOG2 foreground that softens the background's edges and stays
 //! anchored where it started (Toreyin et al., EUSIPCO 2006, see the parent module).
 
-use super::{Bounds, FireDetectorConfig, sobel};
+use super::{Bounds, FireDetectorConfig, close_and_label, sobel};
 use crate::VisionError;
-use opencv::core::{CV_8UC1, CV_32S, Mat, Ptr, Scalar, Size};
+use opencv::core::{CV_8UC1, Mat, Ptr, Scalar, Size};
 use opencv::imgproc;
 use opencv::prelude::*;
 use opencv::video;
@@ -70,15 +70,12 @@ impl SmokeState {
         }
         self.mark_grey_foreground(c, ycc)?;
         // Smoke is patchy where it thins out; closing joins its patches into one region.
-        imgproc::morphology_ex_def(&self.mask, &mut self.closed, imgproc::MORPH_CLOSE, &self.kernel)?;
-        let n = imgproc::connected_components_with_stats(
-            &self.closed,
-            &mut self.labels,
-            &mut self.stats,
-            &mut self.centroids,
-            8,
-            CV_32S,
-        )? as usize;
+        let n = close_and_label(
+            &self.mask,
+            &self.kernel,
+            &mut self.closed,
+            [&mut self.labels, &mut self.stats, &mut self.centroids],
+        )?;
         let total = (size.width * size.height) as f32;
         // Only regions big enough to matter pay for the background image and the edge sums.
         let mut regions: Vec<(usize, Bounds, u32, f32, f32)> = Vec::new();
