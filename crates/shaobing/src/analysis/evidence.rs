@@ -5,6 +5,9 @@ use shaobing_core::{CandidateIssue, Cause, Detection, DiscoveryChannel, Frame, L
 use shaobing_rules::{Hazard, Sighting, Zone};
 use shaobing_vision::{Annotation, render_evidence};
 
+/// Context boxes weaker than this are noise to the person reading the evidence.
+const CONTEXT_MIN_SCORE: f32 = 0.3;
+
 pub(super) struct Context<'a> {
     pub camera: &'a CameraConfig,
     /// The hazard's zone (none for fire, which is judged on the whole picture).
@@ -85,7 +88,8 @@ pub(super) fn before(
         sightings
             .iter()
             .map(|s| &s.detection)
-            .filter(|o| o.bbox != d.bbox && o.label == d.label && !subject.related.iter().any(|r| r.bbox == o.bbox))
+            .filter(|o| o.score >= CONTEXT_MIN_SCORE && o.bbox != d.bbox && o.label == d.label)
+            .filter(|o| !subject.related.iter().any(|r| r.bbox == o.bbox))
             .map(labelled),
     );
     render(ctx, frame, boxes, subject.rule)
