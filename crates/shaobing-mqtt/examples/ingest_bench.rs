@@ -6,7 +6,7 @@
 //! to receive (bare) or commit (ingest) all N is measured. The payload values replay a real
 //! series, EPA daily PM2.5 at Durham NC in 2011 (fixtures/README.md in shaobing-sensors).
 //!
-//! cargo run --release -p shaobing-mqtt --example ingest_bench [-- N]
+//! cargo run --release -p shaobing-mqtt --example ingest_bench [-- N [ROUNDS]]
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -71,7 +71,9 @@ async fn ingest_drain(broker: &Broker, n: usize) -> Duration {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let elapsed = started.elapsed();
-    assert_eq!(running.reader().count().unwrap(), n as u64);
+    // A later round may also receive the few messages an earlier round committed but had not
+    // acknowledged when it shut down: the broker redelivers them into this round's fresh store.
+    assert!(running.reader().count().unwrap() >= n as u64);
     let commits = &running.metrics.commit_seconds;
     println!(
         "commits:              {:>9} transactions of {:.0} readings on average, {:.2} ms each (batch_max {batch_max})",
@@ -83,15 +85,27 @@ async fn ingest_drain(broker: &Broker, n: usize) -> Duration {
     elapsed
 }
 
+/// A run lasts under a second and the bare drain alone varies by half between runs on a busy
+/// box, so the two sides alternate for several rounds and the median ratio is the figure.
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let n: usize = std::env::args().nth(1).map_or(20_000, |a| a.parse().expect("N"));
+    let rounds: usize = std::env::args().nth(2).map_or(5, |a| a.parse().expect("ROUNDS"));
     let broker = Broker::start();
-    let bare = bare_drain(&broker, n).await;
-    let ingest = ingest_drain(&broker, n).await;
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
-    println!("messages:             {n} (QoS 1, one PM2.5 reading each, real EPA values)");
-    println!("bare rumqttc drain:   {:>9.0} msg/s ({bare:.2?})", rate(bare));
-    println!("shaobing ingest:      {:>9.0} readings/s committed ({ingest:.2?})", rate(ingest));
-    println!("ratio ingest / bare:  {:>9.2} (target >= 0.8)", rate(ingest) / rate(bare));
+    println!("messages:             {n} per round (QoS 1, one PM2.5 reading each, real EPA values)");
+    let mut ratios = Vec::with_capacity(rounds);
+    for round in 1..=rounds {
+        let bare = bare_drain(&broker, n).await;
+        let ingest = ingest_drain(&broker, n).await;
+        ratios.push(rate(ingest) / rate(bare));
+        println!(
+            "round {round}: bare {:>7.0} msg/s, ingest {:>7.0} readings/s committed, ratio {:.2}",
+            rate(bare),
+            rate(ingest),
+            rate(ingest) / rate(bare)
+        );
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!("ratio ingest / bare:  median {:.2} of {rounds} rounds (target >= 0.8)", ratios[ratios.len() / 2]);
 }
