@@ -215,6 +215,17 @@ pub enum ZoneKind {
     Mask,
 }
 
+impl ZoneKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ZoneKind::NoParking => "no_parking",
+            ZoneKind::NoVending => "no_vending",
+            ZoneKind::NoTricycle => "no_tricycle",
+            ZoneKind::Mask => "mask",
+        }
+    }
+}
+
 impl CameraConfig {
     pub(crate) fn validate(&self, key: &str) -> Result<(), ConfigError> {
         validate_identifier(&format!("{key}.id"), &self.id)?;

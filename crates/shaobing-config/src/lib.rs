@@ -164,6 +164,10 @@ pub struct MetricsConfig {
     /// must not be exposed to the street network unless the operator decides so.
     #[serde(default = "default_metrics_listen")]
     pub listen: SocketAddr,
+    /// Token the console's JSON API (`/api/...`) requires as `Authorization: Bearer <token>`.
+    /// Required when `listen` is not a loopback address; never printed.
+    #[serde(default)]
+    pub access_token: Option<shaobing_core::Secret>,
 }
 
 fn default_metrics_listen() -> SocketAddr {
@@ -172,7 +176,7 @@ fn default_metrics_listen() -> SocketAddr {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        Self { listen: default_metrics_listen() }
+        Self { listen: default_metrics_listen(), access_token: None }
     }
 }
 
@@ -353,6 +357,15 @@ impl Config {
             }
         }
         self.rules.validate()?;
+        if !self.metrics.listen.ip().is_loopback() && self.metrics.access_token.is_none() {
+            return Err(ConfigError::invalid(
+                "metrics.access_token",
+                format!(
+                    "required when metrics.listen ({}) is not a loopback address: the console API shows the street",
+                    self.metrics.listen
+                ),
+            ));
+        }
         if let Some(central) = &self.central {
             central.validate()?;
         }

@@ -28,6 +28,15 @@ impl UnixMillis {
         format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
     }
 
+    /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-26T10:00:00.123Z`.
+    pub fn to_rfc3339(self) -> String {
+        let secs = self.0.div_euclid(1000);
+        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let (y, m, d) = civil_from_days(days);
+        let (h, min, s, ms) = (rem / 3600, rem % 3600 / 60, rem % 60, self.0.rem_euclid(1000));
+        format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{ms:03}Z")
+    }
+
     pub fn saturating_add(self, d: Duration) -> Self {
         Self(self.0.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
     }
@@ -72,6 +81,8 @@ mod tests {
         // 2024-02-29 15:59:59 UTC is 23:59:59 in Beijing; one second later it is March.
         assert_eq!(UnixMillis(1_709_222_399_000).to_china_time_string(), "2024-02-29 23:59:59");
         assert_eq!(UnixMillis(1_709_222_400_000).to_china_time_string(), "2024-03-01 00:00:00");
+        assert_eq!(UnixMillis(1_709_222_399_123).to_rfc3339(), "2024-02-29T15:59:59.123Z");
+        assert_eq!(UnixMillis(-1).to_rfc3339(), "1969-12-31T23:59:59.999Z");
     }
 
     #[test]

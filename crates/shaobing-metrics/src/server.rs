@@ -15,15 +15,22 @@ pub struct MetricsServer {
     pub task: tokio::task::JoinHandle<()>,
 }
 
-/// Binds `listen` and serves `/metrics` and `/healthz` until `cancel` fires.
-pub async fn serve(listen: SocketAddr, metrics: Metrics, cancel: CancellationToken) -> std::io::Result<MetricsServer> {
+/// Binds `listen` and serves `/metrics`, `/healthz`, `/readyz` and whatever `more` routes
+/// (the console and its API) until `cancel` fires.
+pub async fn serve(
+    listen: SocketAddr,
+    metrics: Metrics,
+    more: Router,
+    cancel: CancellationToken,
+) -> std::io::Result<MetricsServer> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let local_addr = listener.local_addr()?;
     let app = Router::new()
         .route("/metrics", get(render))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(metrics);
+        .with_state(metrics)
+        .merge(more);
     let task = tokio::spawn(async move {
         let shutdown = async move { cancel.cancelled().await };
         if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
@@ -58,7 +65,7 @@ mod tests {
         m.camera("c1").frames_analysed.inc();
         let cancel = CancellationToken::new();
         let metrics = m.clone();
-        let server = serve(SocketAddr::from(([127, 0, 0, 1], 0)), m, cancel.clone()).await.unwrap();
+        let server = serve(SocketAddr::from(([127, 0, 0, 1], 0)), m, Router::new(), cancel.clone()).await.unwrap();
         let mut s = tokio::net::TcpStream::connect(server.local_addr).await.unwrap();
         s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
         let mut body = String::new();

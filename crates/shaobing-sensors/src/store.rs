@@ -224,6 +224,29 @@ impl ReadingsStore {
         }
     }
 
+    /// The latest reading of every (sensor, quantity), sensor by sensor.
+    pub fn latest(&self) -> Result<Vec<Reading>, ReadingsError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT sensor, quantity, value, unit, MAX(observed_ms) FROM readings
+                 GROUP BY sensor, quantity ORDER BY sensor, quantity",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Reading {
+                    sensor: SensorId(r.get(0)?),
+                    quantity: r.get(1)?,
+                    value: r.get(2)?,
+                    unit: r.get(3)?,
+                    observed_at: UnixMillis(r.get(4)?),
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
     /// Bytes of the pages in use (page count minus free pages, times the page size).
     pub fn used_bytes(&self) -> Result<u64, ReadingsError> {
         let pragma = |name: &str| -> Result<i64, ReadingsError> {

@@ -101,6 +101,22 @@ pub struct IssueRow {
     pub verified_ms: Option<i64>,
     pub evidence_path: Option<String>,
     pub evidence_sha256: Option<String>,
+    /// City-management grid cell of the place (absent in snapshots from before it was sent).
+    #[serde(default)]
+    pub grid_cell: Option<String>,
+    /// Last change of the row (a sighting folded in, a status change).
+    #[serde(default)]
+    pub updated_ms: i64,
+}
+
+/// One evidence file of an issue: `before` (raised) or `after` (seen resolved).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceRow {
+    pub kind: String,
+    pub path: String,
+    pub sha256: String,
+    pub bytes: i64,
+    pub captured_ms: i64,
 }
 
 /// One status change.
@@ -277,6 +293,22 @@ impl Store {
             tx.commit()
         })()
         .map_err(|source| StoreError::Sqlite { path, source })
+    }
+
+    /// One page of issues, newest first, optionally only those in `status`; `after` is the
+    /// (first seen, id) of the previous page's last row.
+    pub fn page(
+        &self,
+        status: Option<IssueStatus>,
+        limit: usize,
+        after: Option<(i64, &str)>,
+    ) -> Result<Vec<IssueRow>, StoreError> {
+        schema::page(&self.conn, status.map(IssueStatus::as_str), limit, after).map_err(self.sql_err())
+    }
+
+    /// The evidence files of an issue.
+    pub fn evidence_of(&self, id: &str) -> Result<Vec<EvidenceRow>, StoreError> {
+        schema::evidence_of(&self.conn, id).map_err(self.sql_err())
     }
 
     /// Issues, newest first, optionally only those in `status`.

@@ -193,7 +193,8 @@ const SELECT: &str = "SELECT i.id, i.box_id, i.dedup_key, i.category, i.event_co
     i.tier, i.resolution_path, i.first_seen_ms, i.last_seen_ms, i.occurrences, i.version, i.created_ms,
     i.resolved_ms, i.verified_ms,
     (SELECT path FROM evidence e WHERE e.issue_id = i.id AND e.kind = 'before' ORDER BY e.id LIMIT 1),
-    (SELECT sha256 FROM evidence e WHERE e.issue_id = i.id AND e.kind = 'before' ORDER BY e.id LIMIT 1)
+    (SELECT sha256 FROM evidence e WHERE e.issue_id = i.id AND e.kind = 'before' ORDER BY e.id LIMIT 1),
+    i.grid_cell, i.updated_ms
     FROM issues i";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<IssueRow> {
@@ -227,7 +228,42 @@ fn row(r: &Row<'_>) -> rusqlite::Result<IssueRow> {
         verified_ms: r.get(26)?,
         evidence_path: r.get(27)?,
         evidence_sha256: r.get(28)?,
+        grid_cell: r.get(29)?,
+        updated_ms: r.get(30)?,
     })
+}
+
+/// One page of issues, newest first: those before `after` (the last row of the previous page).
+pub(crate) fn page(
+    conn: &Connection,
+    status: Option<&str>,
+    limit: usize,
+    after: Option<(i64, &str)>,
+) -> rusqlite::Result<Vec<IssueRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT} WHERE (?1 IS NULL OR i.status = ?1) AND (?3 IS NULL OR (i.first_seen_ms, i.id) < (?3, ?4))
+         ORDER BY i.first_seen_ms DESC, i.id DESC LIMIT ?2"
+    ))?;
+    let (at, id) = after.map_or((None, None), |(t, i)| (Some(t), Some(i)));
+    let rows = stmt.query_map(params![status, limit as i64, at, id], row)?;
+    rows.collect()
+}
+
+/// Every evidence file of an issue, in the order it was stored.
+pub(crate) fn evidence_of(conn: &Connection, id: &str) -> rusqlite::Result<Vec<crate::EvidenceRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT kind, path, sha256, bytes, captured_ms FROM evidence WHERE issue_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![id], |r| {
+        Ok(crate::EvidenceRow {
+            kind: r.get(0)?,
+            path: r.get(1)?,
+            sha256: r.get(2)?,
+            bytes: r.get(3)?,
+            captured_ms: r.get(4)?,
+        })
+    })?;
+    rows.collect()
 }
 
 /// Issues newest first, optionally only those with `status`.

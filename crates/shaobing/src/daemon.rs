@@ -2,6 +2,7 @@
 
 use crate::analysis::{Analyser, IssueWork};
 use anyhow::Context;
+use shaobing_api::{ApiIssue, ApiState, CameraView, IssueEvent, LiveFrames, ZoneView};
 use shaobing_camera::{CameraExit, CameraSpec, FrameSlot, RetryPolicy, init_gstreamer, run_camera};
 use shaobing_config::{AnalysisMode, Config, ExecutionProviderKind, OnEos, Transport};
 use shaobing_core::CameraId;
@@ -14,7 +15,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -57,7 +58,10 @@ impl Daemon {
         let (store_path, evidence_dir) = (store.path().to_path_buf(), store.evidence_dir().to_path_buf());
         let metrics = Metrics::new();
         metrics.init_issue_series(shaobing_core::Category::ALL.iter().map(|c| c.as_str()));
-        let server = shaobing_metrics::serve(config.metrics.listen, metrics.clone(), cancel.child_token())
+        let (events, _) = broadcast::channel(EVENT_QUEUE);
+        let live = LiveFrames::default();
+        let api = shaobing_api::router(api_state(&config, &metrics, &live, &events));
+        let server = shaobing_metrics::serve(config.metrics.listen, metrics.clone(), api, cancel.child_token())
             .await
             .with_context(|| format!("cannot listen on metrics.listen = {}", config.metrics.listen))?;
         let wake = Arc::new(Notify::new());
@@ -91,7 +95,7 @@ impl Daemon {
             let ingest = sensor_ingest(&config, mqtt, sensors, &metrics, tx.clone(), cancel.child_token())?;
             sinks.spawn(ingest.instrument(tracing::info_span!("sensors", broker = %mqtt.host)));
         }
-        let store = spawn_store(store, rx, Announcer { metrics: metrics.clone(), wake, alerts })?;
+        let store = spawn_store(store, rx, Announcer { metrics: metrics.clone(), wake, alerts, events })?;
         let mut cameras = JoinSet::new();
         let mut analysers = JoinSet::new();
         for camera in &config.cameras {
@@ -106,7 +110,7 @@ impl Daemon {
                 .iter()
                 .map(|m| detectors.get(m).cloned().context("every camera's models are loaded"))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let analyser = Analyser::new(&config, camera, pools, &metrics)?;
+            let analyser = Analyser::new(&config, camera, pools, &metrics)?.with_live(live.clone());
             analysers.spawn(analyser.run(slot, tx.clone(), cancel.child_token()).instrument(span));
         }
         metrics.set_ready(true);
@@ -351,11 +355,44 @@ fn retry<T>(mut op: impl FnMut() -> Result<T, shaobing_store::StoreError>, key: 
     }
 }
 
-/// Who hears of a stored change: metrics, the central drain, the MQTT alerts.
+/// Issue changes the console's event stream holds for a slow subscriber before it lags.
+const EVENT_QUEUE: usize = 256;
+
+/// What the console and its API read: the configured cameras, the live frames, the problem
+/// database, the sensors' readings, and the stream of issue changes.
+fn api_state(
+    config: &Config,
+    metrics: &Metrics,
+    live: &LiveFrames,
+    events: &broadcast::Sender<IssueEvent>,
+) -> ApiState {
+    let cameras = config
+        .cameras
+        .iter()
+        .map(|c| CameraView {
+            id: c.id.clone(),
+            models: c.models.clone(),
+            zones: c.zones.iter().map(|z| ZoneView::new(&z.id.0, z.kind.as_str(), &z.polygon)).collect(),
+        })
+        .collect();
+    ApiState {
+        cameras,
+        live: live.clone(),
+        metrics: metrics.clone(),
+        data_dir: config.daemon.data_dir.clone(),
+        box_id: config.daemon.box_id.clone(),
+        readings_db: config.sensors.as_ref().map(|_| config.daemon.data_dir.join(shaobing_sensors::READINGS_DB_FILE)),
+        events: events.clone(),
+        token: config.metrics.access_token.as_ref().map(|t| t.expose().to_string()),
+    }
+}
+
+/// Who hears of a stored change: metrics, the central drain, the MQTT alerts, the console.
 struct Announcer {
     metrics: Metrics,
     wake: Arc<Notify>,
     alerts: Option<mpsc::Sender<shaobing_mqtt::Alert>>,
+    events: broadcast::Sender<IssueEvent>,
 }
 
 impl Announcer {
@@ -367,14 +404,29 @@ impl Announcer {
                 self.metrics.issue_emitted(issue.category.as_str(), issue.priority.as_str());
                 tracing::info!(%id, category = %issue.category, cause = %issue.cause.summary, "issue filed");
                 self.alert(store, id, "new");
+                self.publish(store, id, "new");
             }
-            Recorded::Folded { .. } => self.metrics.issue_updated(issue.category.as_str()),
+            Recorded::Folded { id, .. } => {
+                self.metrics.issue_updated(issue.category.as_str());
+                self.publish(store, id, "updated");
+            }
         }
     }
 
     fn resolved(&self, store: &Store, id: &str) {
         self.wake.notify_one();
         self.alert(store, id, "resolved");
+        self.publish(store, id, "resolved");
+    }
+
+    /// To the console's event stream, read back from the store only when someone listens.
+    fn publish(&self, store: &Store, id: &str, change: &'static str) {
+        if self.events.receiver_count() == 0 {
+            return;
+        }
+        if let Ok(issue) = ApiIssue::load(store, id) {
+            let _ = self.events.send(IssueEvent { change, issue });
+        }
     }
 
     /// Never blocks the store: an alert that finds the queue full is logged and dropped (the

@@ -54,6 +54,7 @@ pub struct Analyser {
     best: HashMap<(Category, u64), BestShot>,
     last: Observation,
     metrics: CameraMetrics,
+    live: Option<shaobing_api::LiveFrames>,
 }
 
 /// What the detectors saw in the latest inferred frame; reused while the gate holds.
@@ -61,6 +62,8 @@ pub struct Analyser {
 struct Observation {
     sightings: Vec<Sighting>,
     fire_votes: Vec<FireVote>,
+    /// Everything the models found, once per detection, for the console's live view.
+    detections: Vec<shaobing_core::Detection>,
 }
 
 impl std::fmt::Debug for Analyser {
@@ -114,7 +117,14 @@ impl Analyser {
             best: HashMap::new(),
             last: Observation::default(),
             metrics: metrics.camera(&camera.id),
+            live: None,
         })
+    }
+
+    /// Publishes every analysed frame with its detections for the console's live view.
+    pub fn with_live(mut self, live: shaobing_api::LiveFrames) -> Self {
+        self.live = Some(live);
+        self
     }
 
     /// Analyses one frame; returns the issue work it produced.
@@ -140,6 +150,10 @@ impl Analyser {
         }
         let mut fire_votes = self.last.fire_votes.clone();
         fire_votes.extend(regions.iter().map(sight::opencv_vote));
+        if let Some(live) = &self.live {
+            let fire = fire_votes.iter().map(|v| v.detection.clone());
+            live.publish(&self.camera.id, frame, &self.last.detections.iter().cloned().chain(fire).collect::<Vec<_>>());
+        }
         let sightings = sight::unmasked(&self.last.sightings, &self.masks);
         fire_votes.retain(|v| !sight::masked(&v.detection.bbox, &self.masks, false));
         // Rules are cheap, but drawing evidence is milliseconds of CPU: not on an async worker's time.
@@ -152,7 +166,7 @@ impl Analyser {
     async fn collect(&mut self, pending: Vec<Pending>) -> anyhow::Result<Observation> {
         let mut seen = Observation::default();
         for (model, p) in self.models.iter_mut().zip(pending) {
-            model.finish(p, &mut seen.sightings, &mut seen.fire_votes).await?;
+            model.finish(p, &mut seen).await?;
         }
         Ok(seen)
     }

@@ -39,14 +39,11 @@ impl ModelRun {
     }
 
     /// Adds the model's detections as sightings and fire votes.
-    pub(super) async fn finish(
-        &mut self,
-        pending: Pending,
-        sightings: &mut Vec<Sighting>,
-        votes: &mut Vec<FireVote>,
-    ) -> anyhow::Result<()> {
+    pub(super) async fn finish(&mut self, pending: Pending, seen: &mut super::Observation) -> anyhow::Result<()> {
         let (detections, took) = pending.wait().await?;
         self.inference.observe(took.as_secs_f64());
+        let (sightings, votes) = (&mut seen.sightings, &mut seen.fire_votes);
+        seen.detections.extend(detections.iter().cloned());
         for d in detections {
             let kinds = self.kinds_of(&d.label).to_vec();
             for kind in kinds {

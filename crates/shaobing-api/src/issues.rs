@@ -1,0 +1,215 @@
+//! The problem database as the terminal app reads it: pages of issues, one issue with its
+//! history, evidence files, and a stream of changes.
+
+use crate::{ApiError, ApiState};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{self, Stream};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use shaobing_core::UnixMillis;
+use shaobing_store::{EvidenceRow, IssueRow, Store, parse_status};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// An issue as the API shows it: times in RFC 3339, evidence as URLs.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiIssue {
+    pub id: String,
+    pub dedup_key: String,
+    pub status: String,
+    pub category: String,
+    pub event_code: String,
+    pub priority: String,
+    pub whistle_kind: String,
+    pub channel: String,
+    pub source: String,
+    pub zone: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub address: Option<String>,
+    pub grid_cell: Option<String>,
+    pub department: String,
+    pub tier: String,
+    pub resolution_path: String,
+    pub cause: String,
+    pub rule: String,
+    pub confidence: f64,
+    pub occurrences: i64,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub updated: String,
+    pub evidence: Vec<Value>,
+}
+
+impl ApiIssue {
+    pub fn new(row: IssueRow, evidence: &[EvidenceRow]) -> Self {
+        let evidence = evidence
+            .iter()
+            .map(|e| {
+                json!({
+                    "kind": e.kind,
+                    "url": format!("/api/v1/issues/{}/evidence/{}", row.id, e.kind),
+                    "sha256": e.sha256,
+                    "bytes": e.bytes,
+                    "captured_at": UnixMillis(e.captured_ms).to_rfc3339(),
+                })
+            })
+            .collect();
+        Self {
+            first_seen: UnixMillis(row.first_seen_ms).to_rfc3339(),
+            last_seen: UnixMillis(row.last_seen_ms).to_rfc3339(),
+            updated: UnixMillis(row.updated_ms.max(row.last_seen_ms)).to_rfc3339(),
+            id: row.id,
+            dedup_key: row.dedup_key,
+            status: row.status,
+            category: row.category,
+            event_code: row.event_code,
+            priority: row.priority,
+            whistle_kind: row.whistle_kind,
+            channel: row.channel,
+            source: row.source,
+            zone: row.zone,
+            lat: row.lat,
+            lon: row.lon,
+            address: row.address,
+            grid_cell: row.grid_cell,
+            department: row.department,
+            tier: row.tier,
+            resolution_path: row.resolution_path,
+            cause: row.cause,
+            rule: row.rule,
+            confidence: row.confidence,
+            occurrences: row.occurrences,
+            evidence,
+        }
+    }
+
+    /// The issue `id` as stored now.
+    pub fn load(store: &Store, id: &str) -> Result<Self, shaobing_store::StoreError> {
+        Ok(Self::new(store.get(id)?, &store.evidence_of(id)?))
+    }
+}
+
+/// One change of the problem database, as the event stream sends it.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssueEvent {
+    /// `new`, `updated` or `resolved`.
+    pub change: &'static str,
+    pub issue: ApiIssue,
+}
+
+fn open(state: &ApiState) -> Result<Store, ApiError> {
+    Store::open(&state.data_dir, &state.box_id).map_err(ApiError::internal)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListQuery {
+    status: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+pub(crate) async fn list(
+    State(state): State<Arc<ApiState>>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request(format!("limit: expected 1..=500, got {limit}")));
+    }
+    let status = q.status.as_deref().map(parse_status).transpose().map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let after = q.cursor.as_deref().map(parse_cursor).transpose()?;
+    let page = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+        let store = open(&state)?;
+        let rows =
+            store.page(status, limit, after.as_ref().map(|(t, id)| (*t, id.as_str()))).map_err(ApiError::internal)?;
+        let next =
+            (rows.len() == limit).then(|| rows.last().map(|r| format!("{}.{}", r.first_seen_ms, r.id))).flatten();
+        let items = rows
+            .into_iter()
+            .map(|r| {
+                let evidence = store.evidence_of(&r.id).map_err(ApiError::internal)?;
+                Ok(ApiIssue::new(r, &evidence))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        Ok(json!({ "items": items, "next_cursor": next }))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(page))
+}
+
+/// Cursors are `<first seen ms>.<id>` of the last row of the previous page.
+fn parse_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
+    let bad = || ApiError::bad_request(format!("cursor: `{cursor}` is not a cursor this API gave out"));
+    let (at, id) = cursor.split_once('.').ok_or_else(bad)?;
+    Ok((at.parse().map_err(|_| bad())?, id.to_string()))
+}
+
+pub(crate) async fn detail(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let issue = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+        let store = open(&state)?;
+        let issue = ApiIssue::load(&store, &id).map_err(|_| ApiError::not_found(format!("no issue `{id}`")))?;
+        let history: Vec<Value> = store
+            .history(&id)
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .map(|h| json!({"from": h.from_status, "to": h.to_status, "actor": h.actor, "note": h.note, "at": UnixMillis(h.at_ms).to_rfc3339()}))
+            .collect();
+        let mut value = serde_json::to_value(issue).map_err(ApiError::internal)?;
+        value["history"] = Value::Array(history);
+        Ok(value)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(issue))
+}
+
+pub(crate) async fn evidence(
+    State(state): State<Arc<ApiState>>,
+    Path((id, kind)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (bytes, path) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, String), ApiError> {
+        let store = open(&state)?;
+        let rows = store.evidence_of(&id).map_err(ApiError::internal)?;
+        let row = rows
+            .into_iter()
+            .find(|e| e.kind == kind)
+            .ok_or_else(|| ApiError::not_found(format!("issue `{id}` has no `{kind}` evidence")))?;
+        let bytes =
+            std::fs::read(&row.path).map_err(|e| ApiError::not_found(format!("evidence file {}: {e}", row.path)))?;
+        Ok((bytes, row.path))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let kind = if path.ends_with(".json") { "application/json" } else { "image/jpeg" };
+    Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
+}
+
+/// Issue changes as they happen; a subscriber that falls behind is told how many it missed
+/// (a `lagged` event) rather than silently losing them, and can reload the list.
+pub(crate) async fn events(
+    State(state): State<Arc<ApiState>>,
+) -> Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let rx = state.events.subscribe();
+    let stream = stream::unfold(rx, |mut rx| async move {
+        let event = match rx.recv().await {
+            Ok(e) => Event::default()
+                .event("issue")
+                .json_data(&e)
+                .unwrap_or_else(|_| Event::default().comment("unencodable")),
+            Err(broadcast::error::RecvError::Lagged(n)) => Event::default().event("lagged").data(n.to_string()),
+            Err(broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok(event), rx))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("ping"))
+}

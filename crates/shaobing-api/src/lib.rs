@@ -1,0 +1,145 @@
+//! The read-only JSON API and web console (`docs/openapi.yaml`): cameras with their state and
+//! live annotated frames, issues with their evidence, sensors with their latest readings, and a
+//! server-sent event stream of issue changes for the sub-district's terminal app.
+//!
+//! Served on the metrics listener. Nothing here writes: changing an issue stays in the CLI.
+//! When the listener is not loopback every `/api` request needs the access token.
+
+mod issues;
+mod live;
+mod sensors;
+
+pub use issues::{ApiIssue, IssueEvent};
+pub use live::LiveFrames;
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use shaobing_core::Polygon;
+use shaobing_metrics::Metrics;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// A camera as configured: what the API shows besides its live state.
+#[derive(Debug, Clone, Serialize)]
+pub struct CameraView {
+    pub id: String,
+    pub models: Vec<String>,
+    pub zones: Vec<ZoneView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ZoneView {
+    pub id: String,
+    pub kind: String,
+    pub polygon: Vec<[f64; 2]>,
+}
+
+impl ZoneView {
+    pub fn new(id: &str, kind: &str, polygon: &Polygon) -> Self {
+        // Rounded to 1e-6: as written in the configuration, not as f32 widened to f64.
+        let round = |v: f32| (f64::from(v) * 1e6).round() / 1e6;
+        let polygon = polygon.points().iter().map(|p| [round(p.x), round(p.y)]).collect();
+        Self { id: id.into(), kind: kind.into(), polygon }
+    }
+}
+
+/// Everything the handlers read.
+#[derive(Debug)]
+pub struct ApiState {
+    pub cameras: Vec<CameraView>,
+    pub live: LiveFrames,
+    pub metrics: Metrics,
+    /// The box's data directory (problem database and evidence).
+    pub data_dir: PathBuf,
+    pub box_id: String,
+    /// The sensors' readings database, when the box ingests sensors.
+    pub readings_db: Option<PathBuf>,
+    pub events: broadcast::Sender<IssueEvent>,
+    /// Required as `Authorization: Bearer …` on `/api` when set.
+    pub token: Option<String>,
+}
+
+/// A JSON error body with its status.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl ApiError {
+    pub(crate) fn not_found(what: impl Into<String>) -> Self {
+        ApiError(StatusCode::NOT_FOUND, what.into())
+    }
+    pub(crate) fn bad_request(what: impl Into<String>) -> Self {
+        ApiError(StatusCode::BAD_REQUEST, what.into())
+    }
+    pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+/// The console and the API, to merge into the metrics listener's router.
+pub fn router(state: ApiState) -> Router {
+    let state = Arc::new(state);
+    let api = Router::new()
+        .route("/api/v1/cameras", get(live::cameras))
+        .route("/api/v1/cameras/{id}/frame.jpg", get(live::frame_jpeg))
+        .route("/api/v1/issues", get(issues::list))
+        .route("/api/v1/issues/{id}", get(issues::detail))
+        .route("/api/v1/issues/{id}/evidence/{kind}", get(issues::evidence))
+        .route("/api/v1/sensors", get(sensors::list))
+        .route("/api/v1/events", get(issues::events))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), authorize))
+        .with_state(state);
+    Router::new()
+        .route("/", get(|| static_file("index.html")))
+        .route("/static/{file}", get(|Path(file): Path<String>| static_file_owned(file)))
+        .merge(api)
+}
+
+/// The bearer token, compared in constant time so its length and prefix do not leak.
+async fn authorize(State(state): State<Arc<ApiState>>, request: Request, next: Next) -> Response {
+    let Some(token) = &state.token else { return next.run(request).await };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let same =
+        given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if same {
+        next.run(request).await
+    } else {
+        ApiError(StatusCode::UNAUTHORIZED, "missing or wrong access token (Authorization: Bearer …)".into())
+            .into_response()
+    }
+}
+
+const INDEX_HTML: &str = include_str!("../static/index.html");
+const CONSOLE_JS: &str = include_str!("../static/console.js");
+const CONSOLE_CSS: &str = include_str!("../static/console.css");
+
+async fn static_file_owned(name: String) -> Response {
+    static_file(&name).await
+}
+
+/// The console's files, embedded in the binary: no build toolchain or file tree at run time.
+async fn static_file(name: &str) -> Response {
+    let (body, kind) = match name {
+        "index.html" => (INDEX_HTML, "text/html; charset=utf-8"),
+        "console.js" => (CONSOLE_JS, "text/javascript; charset=utf-8"),
+        "console.css" => (CONSOLE_CSS, "text/css; charset=utf-8"),
+        _ => return ApiError::not_found(format!("no static file `{name}`")).into_response(),
+    };
+    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+}

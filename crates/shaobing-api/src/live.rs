@@ -1,0 +1,90 @@
+//! What each camera sees now: its state and counters, and its latest analysed frame drawn with
+//! the detections and zones on request (never per frame: nobody may be watching).
+
+use crate::{ApiError, ApiState};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use shaobing_core::{Detection, Frame, Polygon, UnixMillis};
+use shaobing_vision::{Annotation, render_evidence};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// A camera's latest analysed frame and what was detected in it.
+type Live = (Frame, Vec<Detection>);
+
+/// The latest analysed frame of each camera with what was detected in it. Holding one frame
+/// per camera behind an `Arc` costs no copy: the frame is the one analysis already has.
+#[derive(Debug, Clone, Default)]
+pub struct LiveFrames(Arc<Mutex<HashMap<String, Live>>>);
+
+impl LiveFrames {
+    pub fn publish(&self, camera: &str, frame: &Frame, detections: &[Detection]) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.insert(camera.to_string(), (frame.clone(), detections.to_vec()));
+    }
+
+    fn latest(&self, camera: &str) -> Option<Live> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).get(camera).cloned()
+    }
+}
+
+pub(crate) async fn cameras(State(state): State<Arc<ApiState>>) -> Json<Value> {
+    let items: Vec<Value> = state
+        .cameras
+        .iter()
+        .map(|c| {
+            let m = state.metrics.camera(&c.id);
+            let last = state.live.latest(&c.id).map(|(f, _)| f.captured_at.to_rfc3339());
+            json!({
+                "id": c.id,
+                "state": m.state().map_or("connecting", |s| s.as_str()),
+                "up": m.up.get() == 1,
+                "models": c.models,
+                "frames": {
+                    "received": m.frames_received.get(),
+                    "decoded": m.frames_decoded.get(),
+                    "analysed": m.frames_analysed.get(),
+                    "dropped": m.frames_dropped.get(),
+                },
+                "last_frame_at": last,
+                "zones": c.zones,
+            })
+        })
+        .collect();
+    Json(json!({ "items": items }))
+}
+
+pub(crate) async fn frame_jpeg(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let camera =
+        state.cameras.iter().find(|c| c.id == id).ok_or_else(|| ApiError::not_found(format!("no camera `{id}`")))?;
+    let (frame, detections) = state
+        .live
+        .latest(&id)
+        .ok_or_else(|| ApiError::not_found(format!("camera `{id}` has no analysed frame yet")))?;
+    let polygons: Vec<(String, Polygon)> = camera
+        .zones
+        .iter()
+        .filter_map(|z| {
+            let points = z.polygon.iter().map(|[x, y]| shaobing_core::Point { x: *x as f32, y: *y as f32 }).collect();
+            Polygon::new(points).ok().map(|p| (z.id.clone(), p))
+        })
+        .collect();
+    // Drawing and encoding a frame is milliseconds of CPU: off the async workers.
+    let jpeg = tokio::task::spawn_blocking(move || {
+        let note = Annotation {
+            zones: polygons.iter().map(|(id, p)| (id.as_str(), p)).collect(),
+            boxes: detections.iter().map(|d| (format!("{} {:.2}", d.label, d.score), d.bbox)).collect(),
+            caption: format!("{id} {} CST", UnixMillis(frame.captured_at.0).to_china_time_string()),
+        };
+        render_evidence(&frame, &note).map_err(ApiError::internal)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "no-store")], jpeg).into_response())
+}

@@ -1,0 +1,47 @@
+//! Sensors with their latest readings and, for air quality, the HJ 633 level.
+
+use crate::{ApiError, ApiState};
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+use shaobing_core::Reading;
+use shaobing_sensors::{Quantity, ReadingsStore, aqi};
+use std::sync::Arc;
+
+pub(crate) async fn list(State(state): State<Arc<ApiState>>) -> Result<Json<Value>, ApiError> {
+    let Some(path) = state.readings_db.clone() else { return Ok(Json(json!({ "items": [] }))) };
+    let items = tokio::task::spawn_blocking(move || -> Result<Vec<Value>, ApiError> {
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        let latest = ReadingsStore::open(&path).and_then(|s| s.latest()).map_err(ApiError::internal)?;
+        Ok(by_sensor(&latest))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(json!({ "items": items })))
+}
+
+/// Groups the latest readings by sensor; the worst individual AQI of a sensor is its level.
+fn by_sensor(latest: &[Reading]) -> Vec<Value> {
+    let mut items: Vec<Value> = Vec::new();
+    for chunk in latest.chunk_by(|a, b| a.sensor == b.sensor) {
+        let readings: Vec<Value> = chunk
+            .iter()
+            .map(
+                |r| json!({"quantity": r.quantity, "value": r.value, "unit": r.unit, "at": r.observed_at.to_rfc3339()}),
+            )
+            .collect();
+        let worst = chunk
+            .iter()
+            .filter_map(|r| Quantity::parse(&r.quantity)?.pollutant().and_then(|p| aqi::realtime_iaqi(p, r.value)))
+            .map(|i| i.value)
+            .max();
+        let level = worst.map(|v| {
+            let level = aqi::AqiLevel::of(v);
+            json!({"iaqi": v, "category": level, "category_zh": level.name_zh()})
+        });
+        items.push(json!({"id": chunk[0].sensor.0, "latest": readings, "level": level}));
+    }
+    items
+}

@@ -1,0 +1,209 @@
+//! The console's JSON API on a running daemon fed by an in-test RTSP server: every documented
+//! endpoint answers and matches `docs/openapi.json`, the access token is enforced, and the
+//! event stream delivers a new issue within a second of it being filed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
+
+use serde_json::Value;
+use shaobing::daemon::Daemon;
+use shaobing_core::Secret;
+use shaobing_rtsp_server::{RtspServer, Stream};
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "console-test-token";
+
+fn spec() -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// A minimal OpenAPI 3.0 schema check: `$ref`, `allOf`, type (with `nullable`), `enum`,
+/// `required`, `properties` and `items`. Returns the first mismatch with its JSON path.
+fn check(spec: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    if value.is_null() && schema.get("nullable").and_then(Value::as_bool) == Some(true) {
+        return Ok(());
+    }
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let name = r.trim_start_matches("#/components/schemas/");
+        return check(spec, &spec["components"]["schemas"][name], value, at);
+    }
+    for part in schema.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+        check(spec, part, value, at)?;
+    }
+    if value.is_null() {
+        let nullable = schema.get("nullable").and_then(Value::as_bool).unwrap_or(false);
+        return if nullable || schema.get("type").is_none() {
+            Ok(())
+        } else {
+            Err(format!("{at}: null is not allowed"))
+        };
+    }
+    let ok = match schema.get("type").and_then(Value::as_str) {
+        Some("object") => value.is_object(),
+        Some("array") => value.is_array(),
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_i64() || value.is_u64(),
+        Some("number") => value.is_number(),
+        Some("boolean") => value.is_boolean(),
+        _ => true,
+    };
+    if !ok {
+        return Err(format!("{at}: expected {}, got {value}", schema["type"]));
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !allowed.contains(value)
+    {
+        return Err(format!("{at}: {value} is not one of {allowed:?}"));
+    }
+    for key in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+        let key = key.as_str().unwrap();
+        if value.get(key).is_none() {
+            return Err(format!("{at}: missing required `{key}`"));
+        }
+    }
+    if let (Some(props), Some(obj)) = (schema.get("properties").and_then(Value::as_object), value.as_object()) {
+        for (key, sub) in props {
+            if let Some(v) = obj.get(key) {
+                check(spec, sub, v, &format!("{at}.{key}"))?;
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), value.as_array()) {
+        for (i, v) in arr.iter().enumerate() {
+            check(spec, items, v, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The documented schema of a path's JSON answer for `status`.
+fn response_schema(spec: &Value, path: &str, status: &str) -> Value {
+    let response = &spec["paths"][path]["get"]["responses"][status];
+    let response = match response.get("$ref").and_then(Value::as_str) {
+        Some(r) => &spec["components"]["responses"][r.trim_start_matches("#/components/responses/")],
+        None => response,
+    };
+    response["content"]["application/json"]["schema"].clone()
+}
+
+struct Answer {
+    status: u16,
+    content_type: String,
+    body: Vec<u8>,
+}
+
+async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Answer {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n").as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let content_type = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type: ").map(str::to_string))
+        .unwrap_or_default();
+    Answer { status, content_type, body: raw[split + 4..].to_vec() }
+}
+
+async fn get_json(addr: SocketAddr, path: &str, doc_path: &str, spec: &Value) -> Value {
+    let a = get(addr, path, Some(TOKEN)).await;
+    assert_eq!(a.status, 200, "{path}: {}", String::from_utf8_lossy(&a.body));
+    assert!(a.content_type.starts_with("application/json"), "{path}: {}", a.content_type);
+    let value: Value = serde_json::from_slice(&a.body).unwrap();
+    check(spec, &response_schema(spec, doc_path, "200"), &value, path).unwrap_or_else(|e| panic!("{e}\n{value:#}"));
+    value
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// `2026-11-26T10:00:00.123Z` as Unix milliseconds.
+fn parse_rfc3339(s: &str) -> i64 {
+    let n = |a: usize, b: usize| s[a..b].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0, 4), n(5, 7), n(8, 10));
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    ((days * 86_400 + n(11, 13) * 3600 + n(14, 16) * 60 + n(17, 19)) * 1000) + n(20, 23)
+}
+
+/// Reads the event stream until a `new` issue arrives; returns it and when it arrived.
+async fn first_new_issue(addr: SocketAddr) -> (Value, i64) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    let mut buf = [0u8; 65_536];
+    loop {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "event stream closed: {text}");
+        let at = now_ms();
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        for line in text.lines().filter_map(|l| l.strip_prefix("data: ")) {
+            let Ok(event) = serde_json::from_str::<Value>(line) else { continue };
+            if event["change"] == "new" {
+                return (event, at);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_within_a_second() {
+    let spec = spec();
+    let clip = shaobing::demo::clip_path();
+    let server = RtspServer::start(0, &[Stream::new("/street", &clip)]).expect("RTSP server");
+    let data = tempfile::tempdir().unwrap();
+    let mut config = shaobing::demo::demo_config(&server.url("/street"), data.path()).unwrap();
+    config.rules.illegal_parking.dwell_secs = 8.0;
+    config.metrics.access_token = Some(Secret::new(TOKEN));
+    let cancel = CancellationToken::new();
+    let daemon = Daemon::start(config, cancel.clone()).await.expect("daemon starts");
+    let addr = daemon.metrics_addr();
+
+    assert_eq!(get(addr, "/api/v1/cameras", None).await.status, 401, "the token is enforced");
+    assert_eq!(get(addr, "/api/v1/cameras", Some("wrong")).await.status, 401);
+    let stream = tokio::spawn(first_new_issue(addr));
+    let (event, arrived) =
+        tokio::time::timeout(Duration::from_secs(60), stream).await.expect("a new issue within 60 s").unwrap();
+    check(&spec, &spec["components"]["schemas"]["IssueEvent"], &event, "event").unwrap_or_else(|e| panic!("{e}"));
+    let filed = parse_rfc3339(event["issue"]["updated"].as_str().unwrap());
+    assert!(arrived - filed < 1000, "the event came {} ms after the issue was filed", arrived - filed);
+
+    let cameras = get_json(addr, "/api/v1/cameras", "/api/v1/cameras", &spec).await;
+    assert_eq!(cameras["items"][0]["id"], "vtest-street");
+    let frame = get(addr, "/api/v1/cameras/vtest-street/frame.jpg", Some(TOKEN)).await;
+    assert_eq!((frame.status, frame.content_type.as_str()), (200, "image/jpeg"));
+    assert!(frame.body.starts_with(&[0xFF, 0xD8]) && frame.body.len() > 10_000);
+    let page = get_json(addr, "/api/v1/issues?limit=1", "/api/v1/issues", &spec).await;
+    let id = page["items"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(id, event["issue"]["id"].as_str().unwrap());
+    let detail = get_json(addr, &format!("/api/v1/issues/{id}"), "/api/v1/issues/{id}", &spec).await;
+    assert_eq!(detail["history"][0]["to"], "candidate");
+    let url = detail["evidence"][0]["url"].as_str().unwrap().to_string();
+    let before = get(addr, &url, Some(TOKEN)).await;
+    assert_eq!((before.status, before.content_type.as_str()), (200, "image/jpeg"));
+    get_json(addr, "/api/v1/sensors", "/api/v1/sensors", &spec).await;
+    for (path, status) in
+        [("/api/v1/issues?limit=0", 400), ("/api/v1/issues/nope", 404), ("/api/v1/cameras/nope/frame.jpg", 404)]
+    {
+        let a = get(addr, path, Some(TOKEN)).await;
+        assert_eq!(a.status, status, "{path}");
+        let error: Value = serde_json::from_slice(&a.body).unwrap();
+        check(&spec, &spec["components"]["schemas"]["Error"], &error, path).unwrap();
+    }
+    let page = get(addr, "/", None).await;
+    assert!(page.status == 200 && String::from_utf8_lossy(&page.body).contains("/static/console.js"));
+    assert_eq!(get(addr, "/static/console.js", None).await.status, 200);
+    cancel.cancel();
+    daemon.wait().await.expect("clean shutdown");
+}
