@@ -207,3 +207,64 @@ async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_w
     cancel.cancel();
     daemon.wait().await.expect("clean shutdown");
 }
+
+/// The console page in headless Chromium (Debian's, installed by scripts/setup.sh): the camera
+/// grid shows a live frame and the issue list the demo's issue with its snapshot. The
+/// screenshot is kept in target/test-artifacts/console.png.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_a_live_frame_and_the_issue_with_its_snapshot_in_chromium() {
+    let chromium = std::path::Path::new("/usr/bin/chromium");
+    assert!(chromium.exists(), "Chromium is missing: run scripts/setup.sh");
+    let clip = shaobing::demo::clip_path();
+    let server = RtspServer::start(0, &[Stream::new("/street", &clip)]).expect("RTSP server");
+    let data = tempfile::tempdir().unwrap();
+    let mut config = shaobing::demo::demo_config(&server.url("/street"), data.path()).unwrap();
+    config.rules.illegal_parking.dwell_secs = 8.0;
+    let cancel = CancellationToken::new();
+    let daemon = Daemon::start(config, cancel.clone()).await.expect("daemon starts");
+    let addr = daemon.metrics_addr();
+    let started = std::time::Instant::now();
+    let id = loop {
+        assert!(started.elapsed() < Duration::from_secs(60), "no issue within 60 s");
+        let page: Value = serde_json::from_slice(&get(addr, "/api/v1/issues?limit=1", None).await.body).unwrap();
+        if let Some(id) = page["items"][0]["id"].as_str() {
+            break id.to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let run = |extra: Vec<String>| {
+        let url = format!("http://{addr}/");
+        let profile = profile.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new("/usr/bin/chromium")
+                .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"])
+                .args(["--window-size=1280,1800", "--virtual-time-budget=15000"])
+                .arg(format!("--user-data-dir={}", profile.display()))
+                .args(extra)
+                .arg(url)
+                .output()
+                .unwrap()
+        })
+    };
+    let dom = run(vec!["--dump-dom".into()]).await.unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout).to_string();
+    let shot = artifacts.join("console.png");
+    let screenshot = run(vec![format!("--screenshot={}", shot.display())]).await.unwrap();
+    cancel.cancel();
+    daemon.wait().await.expect("clean shutdown");
+    // An image's src is set only once it has loaded; a card without a frame is `missing`.
+    let frame = format!(
+        "class=\"frame\" alt=\"latest analysed frame of vtest-street\" src=\"http://{addr}/api/v1/cameras/vtest-street/frame.jpg"
+    );
+    assert!(dom.contains(&frame) && dom.contains("class=\"camera-card\""), "no live frame:\n{dom}");
+    assert!(dom.contains(&format!("data-id=\"{id}\"")), "the issue is not listed:\n{dom}");
+    assert!(
+        dom.contains(&format!("src=\"http://{addr}/api/v1/issues/{id}/evidence/before\"")),
+        "no snapshot shown:\n{dom}"
+    );
+    assert!(dom.contains("机动车乱停放"), "categories carry their Chinese names:\n{dom}");
+    assert!(screenshot.status.success() && std::fs::metadata(&shot).unwrap().len() > 10_000, "{screenshot:?}");
+}

@@ -45,3 +45,35 @@ fn by_sensor(latest: &[Reading]) -> Vec<Value> {
     }
     items
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shaobing_core::{SensorId, UnixMillis};
+
+    fn reading(sensor: &str, quantity: &str, value: f64) -> Reading {
+        Reading {
+            sensor: SensorId(sensor.into()),
+            quantity: quantity.into(),
+            value,
+            unit: "ug/m3".into(),
+            observed_at: UnixMillis(1_795_000_000_000),
+        }
+    }
+
+    #[test]
+    fn readings_group_by_sensor_and_the_worst_pollutant_sets_the_level() {
+        let latest =
+            [reading("aq-01", "pm10", 60.0), reading("aq-01", "pm2_5", 80.0), reading("lot-7", "occupancy", 0.9)];
+        let items = by_sensor(&latest);
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0]["id"], "aq-01");
+        assert_eq!(items[0]["latest"].as_array().unwrap().len(), 2);
+        // PM2.5 80 ug/m3 (24-h table): 106.25, rounded up as HJ 633 says, is 107, lightly
+        // polluted; PM10 60 is only 55.
+        assert_eq!(items[0]["level"]["iaqi"], 107);
+        assert_eq!(items[0]["level"]["category"], "lightly_polluted");
+        assert_eq!(items[0]["level"]["category_zh"], "轻度污染");
+        assert!(items[1]["level"].is_null(), "a parking sensor has no air-quality level");
+    }
+}
