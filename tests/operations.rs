@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-const CANARIES: [&str; 3] = ["canary-rtsp-5521", "canary-mqtt-7730", "canary-pg-9184"];
+const CANARIES: [&str; 4] = ["canary-rtsp-5521", "canary-mqtt-7730", "canary-pg-9184", "canary-api-4412"];
 
 fn metric_names(text: &str) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
@@ -35,8 +35,15 @@ fn metric_names(text: &str) -> BTreeSet<String> {
 }
 
 async fn scrape(addr: std::net::SocketAddr) -> String {
+    fetch(addr, "/metrics").await
+}
+
+/// GET `path` with the console API's token.
+async fn fetch(addr: std::net::SocketAddr, path: &str) -> String {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n", CANARIES[3]);
+    s.write_all(request.as_bytes()).await.unwrap();
     let mut body = String::new();
     s.read_to_string(&mut body).await.unwrap();
     body
@@ -66,7 +73,7 @@ async fn dashboard_and_alert_metrics_exist_and_canary_secrets_appear_nowhere() {
     let dir = tempfile::tempdir().unwrap();
     seed_issues(dir.path());
     let text = format!(
-        "[daemon]\nbox_id = \"box-ops\"\ndata_dir = \"{data}\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
+        "[daemon]\nbox_id = \"box-ops\"\ndata_dir = \"{data}\"\n[metrics]\nlisten = \"127.0.0.1:0\"\naccess_token = \"{api}\"\n\
          [[cameras]]\nid = \"gate\"\nuri = \"{uri}\"\nusername = \"viewer\"\npassword = \"{rtsp_pw}\"\nanalysis_fps = 2\n\
          [mqtt]\nhost = \"127.0.0.1\"\nport = {port}\nusername = \"box\"\npassword = \"{mqtt_pw}\"\n\
          [central]\nurl = \"{pg}\"\npassword = \"{pg_pw}\"\n",
@@ -77,6 +84,7 @@ async fn dashboard_and_alert_metrics_exist_and_canary_secrets_appear_nowhere() {
         mqtt_pw = CANARIES[1],
         pg = pg.conninfo(),
         pg_pw = CANARIES[2],
+        api = CANARIES[3],
     );
     let mut config = shaobing_config::Config::parse(&text, Path::new("ops.toml")).unwrap();
     let sensors =
@@ -99,6 +107,12 @@ async fn dashboard_and_alert_metrics_exist_and_canary_secrets_appear_nowhere() {
             break;
         }
     }
+    let mut api = String::new();
+    for path in ["/api/v1/cameras", "/api/v1/issues", "/api/v1/sensors"] {
+        let answer = fetch(addr, path).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+        api.push_str(&answer);
+    }
     cancel.cancel();
     daemon.wait().await.unwrap();
 
@@ -114,7 +128,8 @@ async fn dashboard_and_alert_metrics_exist_and_canary_secrets_appear_nowhere() {
     let logged = logs.text();
     assert!(logged.contains("TRACE") || logged.contains("DEBUG"), "trace logging was on");
     for canary in CANARIES {
-        for (what, text) in [("logs", &logged), ("/metrics", &exposed), ("printed config", &printed)] {
+        let texts = [("logs", &logged), ("/metrics", &exposed), ("printed config", &printed), ("console API", &api)];
+        for (what, text) in texts {
             assert!(!text.contains(canary), "{canary} leaked into the {what}");
         }
     }
@@ -130,6 +145,8 @@ fn each_bad_config_gets_its_own_pointed_message() {
         ("[[cameras]]\nid = \"c\"\nuri = \"rtsp://h/x\"\nwatchdog_secs = 0.1\n", "cameras[0].watchdog_secs"),
         ("[[cameras]]\nid = \"c\"\nuri = \"rtsp://h/x\"\nanalysis_widht = 640\n", "analysis_widht"),
         ("[rules.illegal_parking]\nmin_score = 2\n", "rules.illegal_parking.min_score"),
+        ("[metrics]\nlisten = \"0.0.0.0:9464\"\n", "metrics.access_token"),
+        ("[rules.fire_smoke]\nconfirm_k = 9\n", "rules.fire_smoke.confirm_k"),
         ("[central]\nurl = \"host=x password=canary-pw\"\n", "central.url"),
         ("[mqtt]\nport = 0\n", "mqtt.port"),
         ("[mqtt]\nkeep_alive_secs = 1\n", "mqtt.keep_alive_secs"),
