@@ -203,7 +203,9 @@ async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_w
     }
     let page = get(addr, "/", None).await;
     assert!(page.status == 200 && String::from_utf8_lossy(&page.body).contains("/static/console.js"));
-    assert_eq!(get(addr, "/static/console.js", None).await.status, 200);
+    for file in ["/static/console.js", "/static/console.css"] {
+        assert_eq!(get(addr, file, None).await.status, 200, "{file}");
+    }
     cancel.cancel();
     daemon.wait().await.expect("clean shutdown");
 }
