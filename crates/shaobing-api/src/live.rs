@@ -12,8 +12,9 @@ use shaobing_vision::{Annotation, render_evidence};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// A camera's latest analysed frame and what was detected in it.
-type Live = (Frame, Vec<Detection>);
+/// A camera's latest analysed frame, what was detected in it, and its analysed frames per
+/// second (a moving average over the last few frames).
+type Live = (Frame, Vec<Detection>, f64);
 
 /// The latest analysed frame of each camera with what was detected in it. Holding one frame
 /// per camera behind an `Arc` costs no copy: the frame is the one analysis already has.
@@ -23,7 +24,15 @@ pub struct LiveFrames(Arc<Mutex<HashMap<String, Live>>>);
 impl LiveFrames {
     pub fn publish(&self, camera: &str, frame: &Frame, detections: &[Detection]) {
         let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        map.insert(camera.to_string(), (frame.clone(), detections.to_vec()));
+        let rate = match map.get(camera) {
+            Some((last, _, rate)) if frame.captured_at.0 > last.captured_at.0 => {
+                let now = 1000.0 / (frame.captured_at.0 - last.captured_at.0) as f64;
+                if *rate == 0.0 { now } else { 0.8 * rate + 0.2 * now }
+            }
+            Some((_, _, rate)) => *rate,
+            None => 0.0,
+        };
+        map.insert(camera.to_string(), (frame.clone(), detections.to_vec(), rate));
     }
 
     fn latest(&self, camera: &str) -> Option<Live> {
@@ -37,7 +46,9 @@ pub(crate) async fn cameras(State(state): State<Arc<ApiState>>) -> Json<Value> {
         .iter()
         .map(|c| {
             let m = state.metrics.camera(&c.id);
-            let last = state.live.latest(&c.id).map(|(f, _)| f.captured_at.to_rfc3339());
+            let live = state.live.latest(&c.id);
+            let last = live.as_ref().map(|(f, _, _)| f.captured_at.to_rfc3339());
+            let analysed_fps = live.as_ref().map_or(0.0, |(_, _, rate)| (rate * 100.0).round() / 100.0);
             json!({
                 "id": c.id,
                 "state": m.state().map_or("connecting", |s| s.as_str()),
@@ -49,6 +60,7 @@ pub(crate) async fn cameras(State(state): State<Arc<ApiState>>) -> Json<Value> {
                     "analysed": m.frames_analysed.get(),
                     "dropped": m.frames_dropped.get(),
                 },
+                "analysed_fps": analysed_fps,
                 "last_frame_at": last,
                 "zones": c.zones,
             })
@@ -63,7 +75,7 @@ pub(crate) async fn frame_jpeg(
 ) -> Result<Response, ApiError> {
     let camera =
         state.cameras.iter().find(|c| c.id == id).ok_or_else(|| ApiError::not_found(format!("no camera `{id}`")))?;
-    let (frame, detections) = state
+    let (frame, detections, _) = state
         .live
         .latest(&id)
         .ok_or_else(|| ApiError::not_found(format!("camera `{id}` has no analysed frame yet")))?;

@@ -125,7 +125,7 @@ function renderCamera(cam, t) {
   const now = { t, frames: cam.frames };
   const f = cam.frames;
   card.querySelector(".rates").textContent =
-    `analysed ${rate(now, entry.prev, "analysed")} fps · decoded ${rate(now, entry.prev, "decoded")} fps · ` +
+    `analysed ${Number(cam.analysed_fps || 0).toFixed(2)} fps · decoded ${rate(now, entry.prev, "decoded")} fps · ` +
     `dropped ${rate(now, entry.prev, "dropped")} fps (totals: ${f.received} received, ${f.decoded} decoded, ` +
     `${f.analysed} analysed, ${f.dropped} dropped)`;
   entry.prev = now;
