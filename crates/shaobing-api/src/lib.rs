@@ -1,4 +1,4 @@
-//! The read-only JSON API and web console (`docs/openapi.yaml`): cameras with their state and
+//! The read-only JSON API and web console (`docs/openapi.json`): cameras with their state and
 //! live annotated frames, issues with their evidence, sensors with their latest readings, and a
 //! server-sent event stream of issue changes for the sub-district's terminal app.
 //!

@@ -132,3 +132,31 @@ fn unknown_issue_is_not_found() {
     let store = Store::open(dir.path(), "b").unwrap();
     assert!(matches!(store.get("nope"), Err(StoreError::NotFound(_))));
 }
+
+#[test]
+fn pages_walk_every_issue_once_newest_first_and_after_evidence_is_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), "box-1").unwrap();
+    // Two issues first seen in the same millisecond: the id breaks the tie, none is skipped.
+    for (key, at) in [("a", 1_000), ("b", 2_000), ("c", 2_000), ("d", 3_000), ("e", 4_000)] {
+        store.record(&candidate(key, at), Some(b"\xFF\xD8before")).unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<(i64, String)> = None;
+    loop {
+        let page = store.page(None, 2, after.as_ref().map(|(t, id)| (*t, id.as_str()))).unwrap();
+        seen.extend(page.iter().map(|r| (r.first_seen_ms, r.dedup_key.clone())));
+        let Some(last) = page.last().filter(|_| page.len() == 2) else { break };
+        after = Some((last.first_seen_ms, last.id.clone()));
+    }
+    let keys: Vec<&str> = seen.iter().map(|(_, k)| k.as_str()).collect();
+    assert_eq!(keys.len(), 5, "{keys:?}");
+    assert!(seen.windows(2).all(|w| w[0].0 >= w[1].0), "newest first: {seen:?}");
+    assert_eq!((keys[0], keys[4]), ("e", "a"));
+
+    let id = store.list(None, 1).unwrap()[0].id.clone();
+    store.resolve_observed("e", "camera:cam", "gone", Some((b"\xFF\xD8after", UnixMillis(9_000)))).unwrap();
+    let kinds: Vec<String> = store.evidence_of(&id).unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec!["before", "after"]);
+    assert_eq!(store.get(&id).unwrap().status, "resolved");
+}
