@@ -48,6 +48,7 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     let daemon = Daemon::start(config, cancel.clone()).await?;
     println!("demo: serving {} at {url}", clip.display());
     println!("demo: metrics at http://{}/metrics", daemon.metrics_addr());
+    println!("demo: console at http://{}/ (the live camera, the issues with their snapshots)", daemon.metrics_addr());
     println!("demo: analysing the 80 s clip in real time; issues appear after a 20 s dwell…");
     let stopper = cancel.clone();
     tokio::spawn(async move {
