@@ -130,6 +130,23 @@ impl Analyser {
     /// Analyses one frame; returns the issue work it produced.
     pub async fn process(&mut self, frame: &Frame) -> anyhow::Result<Vec<IssueWork>> {
         self.metrics.frames_analysed.inc();
+        let mut fire_votes = self.look(frame).await?;
+        if let Some(live) = &self.live {
+            let fire = fire_votes.iter().map(|v| v.detection.clone());
+            live.publish(&self.camera.id, frame, &self.last.detections.iter().cloned().chain(fire).collect::<Vec<_>>());
+        }
+        let sightings = sight::unmasked(&self.last.sightings, &self.masks);
+        fire_votes.retain(|v| !sight::masked(&v.detection.bbox, &self.masks, false));
+        // Rules are cheap, but drawing evidence is milliseconds of CPU: not on an async worker's time.
+        tokio::task::block_in_place(|| {
+            let hazards = self.apply_rules(&sightings, &fire_votes, frame)?;
+            hazards.iter().map(|h| self.work(frame, h, &sightings)).collect()
+        })
+    }
+
+    /// The motion gate, the models (their findings are kept in `last` while the gate holds)
+    /// and the OpenCV fire detector on one frame; returns every fire vote of the frame.
+    async fn look(&mut self, frame: &Frame) -> anyhow::Result<Vec<FireVote>> {
         let infer = match &mut self.gate {
             Some(gate) => tokio::task::block_in_place(|| gate.should_infer(frame))?,
             None => true,
@@ -148,19 +165,9 @@ impl Analyser {
         if let Some(pending) = pending {
             self.last = self.collect(pending).await?;
         }
-        let mut fire_votes = self.last.fire_votes.clone();
-        fire_votes.extend(regions.iter().map(sight::opencv_vote));
-        if let Some(live) = &self.live {
-            let fire = fire_votes.iter().map(|v| v.detection.clone());
-            live.publish(&self.camera.id, frame, &self.last.detections.iter().cloned().chain(fire).collect::<Vec<_>>());
-        }
-        let sightings = sight::unmasked(&self.last.sightings, &self.masks);
-        fire_votes.retain(|v| !sight::masked(&v.detection.bbox, &self.masks, false));
-        // Rules are cheap, but drawing evidence is milliseconds of CPU: not on an async worker's time.
-        tokio::task::block_in_place(|| {
-            let hazards = self.apply_rules(&sightings, &fire_votes, frame)?;
-            hazards.iter().map(|h| self.work(frame, h, &sightings)).collect()
-        })
+        let mut votes = self.last.fire_votes.clone();
+        votes.extend(regions.iter().map(sight::opencv_vote));
+        Ok(votes)
     }
 
     async fn collect(&mut self, pending: Vec<Pending>) -> anyhow::Result<Observation> {
