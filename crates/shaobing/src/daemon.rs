@@ -95,7 +95,7 @@ impl Daemon {
             let ingest = sensor_ingest(&config, mqtt, sensors, &metrics, tx.clone(), cancel.child_token())?;
             sinks.spawn(ingest.instrument(tracing::info_span!("sensors", broker = %mqtt.host)));
         }
-        let store = spawn_store(store, rx, Announcer { metrics: metrics.clone(), wake, alerts, events })?;
+        let store = spawn_store(store, rx, Announcer::new(metrics.clone(), wake, alerts, events))?;
         let mut cameras = JoinSet::new();
         let mut analysers = JoinSet::new();
         for camera in &config.cameras {
@@ -358,6 +358,10 @@ fn retry<T>(mut op: impl FnMut() -> Result<T, shaobing_store::StoreError>, key: 
 /// Issue changes the console's event stream holds for a slow subscriber before it lags.
 const EVENT_QUEUE: usize = 256;
 
+/// A standing hazard folds a sighting into its issue on every analysed frame; the event stream
+/// tells of it at most this often per issue (new and resolved are always told at once).
+const UPDATE_EVENT_PERIOD: Duration = Duration::from_secs(10);
+
 /// What the console and its API read: the configured cameras, the live frames, the problem
 /// database, the sensors' readings, and the stream of issue changes.
 fn api_state(
@@ -393,9 +397,44 @@ struct Announcer {
     wake: Arc<Notify>,
     alerts: Option<mpsc::Sender<shaobing_mqtt::Alert>>,
     events: broadcast::Sender<IssueEvent>,
+    /// When each issue's last `updated` event went out.
+    last_update: std::cell::RefCell<std::collections::HashMap<String, std::time::Instant>>,
 }
 
 impl Announcer {
+    fn new(
+        metrics: Metrics,
+        wake: Arc<Notify>,
+        alerts: Option<mpsc::Sender<shaobing_mqtt::Alert>>,
+        events: broadcast::Sender<IssueEvent>,
+    ) -> Self {
+        Self { metrics, wake, alerts, events, last_update: Default::default() }
+    }
+
+    /// Whether a change goes out now: always for new and resolved, for updates once a period.
+    fn update_due(&self, id: &str, change: &str) -> bool {
+        let mut last = self.last_update.borrow_mut();
+        let now = std::time::Instant::now();
+        match change {
+            // The new issue is itself the latest news: updates start one period later.
+            "new" => {
+                last.insert(id.to_string(), now);
+                true
+            }
+            "updated" => match last.get(id) {
+                Some(at) if now.duration_since(*at) < UPDATE_EVENT_PERIOD => false,
+                _ => {
+                    last.insert(id.to_string(), now);
+                    true
+                }
+            },
+            _ => {
+                last.remove(id);
+                true
+            }
+        }
+    }
+
     fn recorded(&self, store: &Store, recorded: &Recorded, issue: &shaobing_core::CandidateIssue) {
         match recorded {
             Recorded::Created { id } => {
@@ -421,7 +460,7 @@ impl Announcer {
 
     /// To the console's event stream, read back from the store only when someone listens.
     fn publish(&self, store: &Store, id: &str, change: &'static str) {
-        if self.events.receiver_count() == 0 {
+        if self.events.receiver_count() == 0 || !self.update_due(id, change) {
             return;
         }
         if let Ok(issue) = ApiIssue::load(store, id) {
@@ -472,4 +511,21 @@ fn spawn_store(
         }
     })?;
     Ok(thread)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn updates_of_a_standing_hazard_are_told_once_a_period_new_and_resolved_at_once() {
+        let (events, _) = broadcast::channel(4);
+        let a = Announcer::new(Metrics::new(), Arc::new(Notify::new()), None, events);
+        assert!(a.update_due("i1", "new"));
+        assert!(!a.update_due("i1", "updated"), "right after new");
+        assert!(a.update_due("i2", "updated"), "another issue has its own period");
+        assert!(!a.update_due("i2", "updated"));
+        assert!(a.update_due("i1", "resolved"));
+        assert!(a.update_due("i1", "updated"), "a resolved issue's period is forgotten");
+    }
 }
