@@ -140,8 +140,6 @@ fn negatives_with_noise_and_auto_exposure_are_never_confirmed() {
 /// 0.93 against the 0.8 limit), and it covers 1 % of the frame only in the last frames. Real
 /// thin smoke is the case the edge rule is for; a translucent fixture (or real footage) is
 /// needed before the rule can be judged, so the positive half of the test is not enforced.
-const KNOWN_UNDER_CONFIRMED_SMOKE: &[&str] = &["smoke_on_street"];
-
 /// The smoke plume of positive/smoke_on_street.jpg, normalised (a cut-out pasted over the
 /// street; see the fixture README). Only grey pixels that differ from the clean street frame
 /// inside this box are taken as smoke.
@@ -187,7 +185,10 @@ fn smoke_frame(street: &Frame, smoke: &Frame, t: u32, rng: &mut Rng) -> Frame {
 }
 
 #[test]
-fn growing_smoke_is_confirmed_and_a_passer_by_is_not() {
+/// Smoke is never reported before it appears, never as flame, never away from the plume, and a
+/// passer-by is not smoke. Whether this dense cut-out plume is confirmed is only printed: it is
+/// not (see the fixture README), and an assertion that tolerates that would assert nothing.
+fn smoke_is_never_early_misplaced_or_flame_and_a_passer_by_is_not_smoke() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/media/fire");
     let smoke = load(&dir.join("positive/smoke_on_street.jpg"));
     // Same camera, same view, no smoke: the street before the fire.
@@ -208,10 +209,6 @@ fn growing_smoke_is_confirmed_and_a_passer_by_is_not() {
     eprintln!("smoke_on_street: smoke in {smoke_frames}/30 smoky frames, flame in {flame_frames}/40");
     assert_eq!(before, 0, "smoke reported before there was any");
     assert_eq!(flame_frames, 0, "smoke reported as flame");
-    assert!(
-        smoke_frames >= 10 || KNOWN_UNDER_CONFIRMED_SMOKE.contains(&"smoke_on_street"),
-        "growing smoke confirmed in only {smoke_frames}/30 frames"
-    );
 
     // A person-sized dark grey figure walks across the street: grey, moving, big enough, but it
     // leaves where it was first seen.
