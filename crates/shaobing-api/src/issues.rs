@@ -103,8 +103,9 @@ pub struct IssueEvent {
     pub issue: ApiIssue,
 }
 
-fn open(state: &ApiState) -> Result<Store, ApiError> {
-    Store::open(&state.data_dir, &state.box_id).map_err(ApiError::internal)
+/// The API's connection; a panic elsewhere while it was held leaves nothing half-written.
+fn open(state: &ApiState) -> std::sync::MutexGuard<'_, Store> {
+    state.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,7 +126,7 @@ pub(crate) async fn list(
     let status = q.status.as_deref().map(parse_status).transpose().map_err(|e| ApiError::bad_request(e.to_string()))?;
     let after = q.cursor.as_deref().map(parse_cursor).transpose()?;
     let page = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
-        let store = open(&state)?;
+        let store = open(&state);
         let rows =
             store.page(status, limit, after.as_ref().map(|(t, id)| (*t, id.as_str()))).map_err(ApiError::internal)?;
         let next =
@@ -156,7 +157,7 @@ pub(crate) async fn detail(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let issue = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
-        let store = open(&state)?;
+        let store = open(&state);
         let issue = ApiIssue::load(&store, &id).map_err(|_| ApiError::not_found(format!("no issue `{id}`")))?;
         let history: Vec<Value> = store
             .history(&id)
@@ -178,7 +179,7 @@ pub(crate) async fn evidence(
     Path((id, kind)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (bytes, path) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, String), ApiError> {
-        let store = open(&state)?;
+        let store = open(&state);
         let rows = store.evidence_of(&id).map_err(ApiError::internal)?;
         let row = rows
             .into_iter()

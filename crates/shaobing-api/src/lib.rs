@@ -55,9 +55,8 @@ pub struct ApiState {
     pub cameras: Vec<CameraView>,
     pub live: LiveFrames,
     pub metrics: Metrics,
-    /// The box's data directory (problem database and evidence).
-    pub data_dir: PathBuf,
-    pub box_id: String,
+    /// A read connection to the box's problem database, opened once.
+    pub store: std::sync::Mutex<shaobing_store::Store>,
     /// The sensors' readings database, when the box ingests sensors.
     pub readings_db: Option<PathBuf>,
     pub events: broadcast::Sender<IssueEvent>,

@@ -53,7 +53,7 @@ impl FireRule {
         if positive {
             let start = self.episode.map_or(now, |(s, _)| s);
             self.episode = Some((start, now));
-            return self.sighted(&strong, start, now);
+            return self.sighted(&strong, &voters, start, now);
         }
         self.maybe_cleared(now)
     }
@@ -65,7 +65,7 @@ impl FireRule {
         self.window.push_back(positive);
     }
 
-    fn sighted(&mut self, votes: &[&FireVote], start: UnixMillis, now: UnixMillis) -> Option<Hazard> {
+    fn sighted(&mut self, votes: &[&FireVote], voters: &[&str], start: UnixMillis, now: UnixMillis) -> Option<Hazard> {
         let confirmed = self.window.iter().filter(|p| **p).count() >= self.config.confirm_k;
         let phase = match (&self.raised, confirmed) {
             (Some(_), _) => HazardPhase::Ongoing,
@@ -73,9 +73,6 @@ impl FireRule {
             (None, false) => return None,
         };
         let subject = votes.iter().max_by(|a, b| a.detection.bbox.area().total_cmp(&b.detection.bbox.area()))?;
-        let mut voters: Vec<String> = votes.iter().map(|v| v.voter.clone()).collect();
-        voters.sort();
-        voters.dedup();
         let hazard = Hazard {
             phase,
             dedup_key: format!("{}/scene/{}/frame", self.camera, Category::FireSmoke),

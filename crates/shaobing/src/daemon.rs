@@ -60,7 +60,7 @@ impl Daemon {
         metrics.init_issue_series(shaobing_core::Category::ALL.iter().map(|c| c.as_str()));
         let (events, _) = broadcast::channel(EVENT_QUEUE);
         let live = LiveFrames::default();
-        let api = shaobing_api::router(api_state(&config, &metrics, &live, &events));
+        let api = shaobing_api::router(api_state(&config, &metrics, &live, &events)?);
         let server = shaobing_metrics::serve(config.metrics.listen, metrics.clone(), api, cancel.child_token())
             .await
             .with_context(|| format!("cannot listen on metrics.listen = {}", config.metrics.listen))?;
@@ -369,7 +369,7 @@ fn api_state(
     metrics: &Metrics,
     live: &LiveFrames,
     events: &broadcast::Sender<IssueEvent>,
-) -> ApiState {
+) -> anyhow::Result<ApiState> {
     let cameras = config
         .cameras
         .iter()
@@ -379,16 +379,16 @@ fn api_state(
             zones: c.zones.iter().map(|z| ZoneView::new(&z.id.0, z.kind.as_str(), &z.polygon)).collect(),
         })
         .collect();
-    ApiState {
+    Ok(ApiState {
         cameras,
         live: live.clone(),
         metrics: metrics.clone(),
-        data_dir: config.daemon.data_dir.clone(),
-        box_id: config.daemon.box_id.clone(),
+        // The API's own connection: WAL lets it read while the store thread writes.
+        store: std::sync::Mutex::new(Store::open(&config.daemon.data_dir, &config.daemon.box_id)?),
         readings_db: config.sensors.as_ref().map(|_| config.daemon.data_dir.join(shaobing_sensors::READINGS_DB_FILE)),
         events: events.clone(),
         token: config.metrics.access_token.as_ref().map(|t| t.expose().to_string()),
-    }
+    })
 }
 
 /// Who hears of a stored change: metrics, the central drain, the MQTT alerts, the console.
