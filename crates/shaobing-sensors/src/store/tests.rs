@@ -76,3 +76,62 @@ fn retention_by_age_rows_and_bytes() {
     assert!(store.used_bytes().unwrap() <= before / 2);
     assert!(store.count().unwrap() > 0);
 }
+
+#[test]
+fn latest_is_kept_per_series_and_only_moves_forward() {
+    let (_dir, mut store) = open();
+    let m = mapping();
+    store.commit(&[air_message(2, NOW.0 - 1_000, 40.0), air_message(1, NOW.0 - 2_000, 30.0)]).unwrap();
+    store.commit(&[m.decode(PARKING_TOPIC, b"50", NOW).unwrap()]).unwrap();
+    // A late, older reading does not replace the newer one.
+    store.commit(&[air_message(0, NOW.0 - 3_000, 20.0)]).unwrap();
+    let latest = store.latest().unwrap();
+    let pm25 = latest.iter().find(|r| r.quantity == "pm2_5").unwrap();
+    assert_eq!((pm25.value, pm25.observed_at), (40.0, UnixMillis(NOW.0 - 1_000)));
+    assert_eq!(latest.len(), 2, "{latest:?}");
+    // Retention deletes readings, not what the console shows as a sensor's last word.
+    let by_rows = RetentionConfig { max_rows: 0, ..RetentionConfig::default() };
+    store.enforce_retention(&by_rows, NOW).unwrap();
+    assert_eq!((store.count().unwrap(), store.latest().unwrap()), (0, latest));
+}
+
+#[test]
+fn a_version_1_database_keeps_its_readings_and_their_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(READINGS_DB_FILE);
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        let mut insert = conn
+            .prepare(
+                "INSERT INTO readings (sensor, quantity, id_seq, id_time, observed_ms, value, unit, committed_ms)
+                 VALUES ('aq-gongti', 'pm2_5', ?1, ?2, ?2, ?3, 'ug/m3', ?2)",
+            )
+            .unwrap();
+        for (seq, value) in [(0i64, 20.0), (1, 21.0), (2, 22.0)] {
+            insert.execute(params![seq, NOW.0 - 1_000 + seq, value]).unwrap();
+        }
+    }
+    let mut store = ReadingsStore::open(&path).unwrap();
+    assert_eq!(store.count().unwrap(), 3);
+    let latest = store.latest().unwrap();
+    assert_eq!((latest.len(), latest[0].value), (1, 22.0));
+    // The same reading arriving again is still recognised as a duplicate after the migration.
+    let again = air_message(1, NOW.0 - 999, 21.0);
+    assert_eq!(again.sensor.0, "aq-gongti");
+    assert_eq!(store.commit(&[again]).unwrap(), CommitOutcome { inserted: 0, duplicates: 1 });
+    let series = store.series(&latest[0].sensor, "pm2_5", UnixMillis(0), NOW).unwrap();
+    assert_eq!(series.iter().map(|r| r.seq).collect::<Vec<_>>(), [Some(0), Some(1), Some(2)]);
+}
+
+#[test]
+fn an_old_backfill_ages_out_behind_the_readings_inserted_before_it() {
+    let (_dir, mut store) = open();
+    let day = 86_400_000;
+    store.commit(&[air_message(1, NOW.0 - 60_000, 10.0)]).unwrap();
+    store.commit(&[air_message(0, NOW.0 - 5 * day, 10.0)]).unwrap();
+    let by_age = RetentionConfig { max_age_secs: 86_400, ..RetentionConfig::default() };
+    assert_eq!(store.enforce_retention(&by_age, NOW).unwrap(), 0);
+    assert_eq!(store.enforce_retention(&by_age, UnixMillis(NOW.0 + day)).unwrap(), 2);
+}
