@@ -35,8 +35,60 @@ fn bare_options(broker: &Broker) -> MqttOptions {
     o
 }
 
+/// CPU seconds (user + system, all threads) a process has used so far, from /proc.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let ticks: f64 = after.split_whitespace().skip(11).take(2).filter_map(|t| t.parse::<f64>().ok()).sum();
+    ticks / 100.0
+}
+
+/// Write system calls this process has made so far (`syscw` in /proc/self/io).
+fn write_calls() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    io.lines().find_map(|l| l.strip_prefix("syscw: ")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// Wall time and the CPU time this process and the broker spent in it.
+struct Spent {
+    wall: Duration,
+    client_cpu: f64,
+    broker_cpu: f64,
+    writes: u64,
+}
+
+struct Meter {
+    broker_pid: String,
+    started: Instant,
+    client0: f64,
+    broker0: f64,
+    writes0: u64,
+}
+
+impl Meter {
+    fn start(broker: &Broker) -> Self {
+        let broker_pid = broker.pid().expect("broker running").to_string();
+        let (client0, broker0) = (cpu_seconds("self"), cpu_seconds(&broker_pid));
+        Self { broker_pid, started: Instant::now(), client0, broker0, writes0: write_calls() }
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn stop(self) -> Spent {
+        Spent {
+            wall: self.started.elapsed(),
+            client_cpu: cpu_seconds("self") - self.client0,
+            broker_cpu: cpu_seconds(&self.broker_pid) - self.broker0,
+            writes: write_calls() - self.writes0,
+        }
+    }
+}
+
 /// A plain rumqttc subscriber with automatic acks draining `n` queued messages.
-async fn bare_drain(broker: &Broker, n: usize) -> Duration {
+async fn bare_drain(broker: &Broker, n: usize) -> Spent {
     {
         let (client, mut eventloop) = AsyncClient::new(bare_options(broker), 1024);
         client.subscribe(AIR_TOPIC, QoS::AtLeastOnce).await.unwrap();
@@ -46,17 +98,17 @@ async fn bare_drain(broker: &Broker, n: usize) -> Duration {
     }
     publish_backlog(broker, n).await;
     let (_client, mut eventloop) = AsyncClient::new(bare_options(broker), 1024);
-    let started = Instant::now();
+    let meter = Meter::start(broker);
     let mut received = 0;
     while received < n {
         if let Event::Incoming(Packet::Publish(_)) = eventloop.poll().await.unwrap() {
             received += 1;
         }
     }
-    started.elapsed()
+    meter.stop()
 }
 
-async fn ingest_drain(broker: &Broker, n: usize) -> Duration {
+async fn ingest_drain(broker: &Broker, n: usize) -> Spent {
     start_ingest_subscribed(broker, EXAMPLE_CONFIG, "bench-box").await.shutdown().await;
     publish_backlog(broker, n).await;
     let batch_max = std::env::var("BENCH_BATCH_MAX").map_or(MqttConfig::default().batch_max, |v| v.parse().unwrap());
@@ -64,13 +116,13 @@ async fn ingest_drain(broker: &Broker, n: usize) -> Duration {
         m.batch_max = batch_max;
         m.queue_capacity = m.queue_capacity.max(batch_max);
     });
-    let started = Instant::now();
+    let meter = Meter::start(broker);
     // The committed counter, not a store query: a 1 ms poll keeps the measurement honest.
     while running.metrics.committed.get() < n as u64 {
-        assert!(started.elapsed() < Duration::from_secs(600), "ingest stalled");
+        assert!(meter.elapsed() < Duration::from_secs(600), "ingest stalled");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let elapsed = started.elapsed();
+    let spent = meter.stop();
     // A later round may also receive the few messages an earlier round committed but had not
     // acknowledged when it shut down: the broker redelivers them into this round's fresh store.
     assert!(running.reader().count().unwrap() >= n as u64);
@@ -82,7 +134,7 @@ async fn ingest_drain(broker: &Broker, n: usize) -> Duration {
         1000.0 * commits.get_sample_sum() / commits.get_sample_count() as f64
     );
     running.shutdown().await;
-    elapsed
+    spent
 }
 
 /// A run lasts under a second and the bare drain alone varies by half between runs on a busy
@@ -98,13 +150,21 @@ async fn main() {
     for round in 1..=rounds {
         let bare = bare_drain(&broker, n).await;
         let ingest = ingest_drain(&broker, n).await;
-        ratios.push(rate(ingest) / rate(bare));
+        ratios.push(rate(ingest.wall) / rate(bare.wall));
         println!(
             "round {round}: bare {:>7.0} msg/s, ingest {:>7.0} readings/s committed, ratio {:.2}",
-            rate(bare),
-            rate(ingest),
-            rate(ingest) / rate(bare)
+            rate(bare.wall),
+            rate(ingest.wall),
+            rate(ingest.wall) / rate(bare.wall)
         );
+        for (side, spent) in [("bare", &bare), ("ingest", &ingest)] {
+            println!(
+                "         {side:<6} CPU per message: client {:>5.2} us, broker {:>5.2} us; {:.3} write calls per message",
+                1e6 * spent.client_cpu / n as f64,
+                1e6 * spent.broker_cpu / n as f64,
+                spent.writes as f64 / n as f64
+            );
+        }
     }
     ratios.sort_by(f64::total_cmp);
     println!("ratio ingest / bare:  median {:.2} of {rounds} rounds (target >= 0.8)", ratios[ratios.len() / 2]);

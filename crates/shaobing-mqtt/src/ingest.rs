@@ -41,6 +41,8 @@ use tokio_util::sync::CancellationToken;
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(3);
 /// One log line per error kind per this period.
 const LOG_PERIOD: Duration = Duration::from_secs(10);
+/// Queued requests (mostly acks) written per network flush.
+const ACK_FLUSH_BATCH: usize = 256;
 /// How soon acks that did not fit the request channel are offered again.
 const ACK_RETRY: Duration = Duration::from_millis(2);
 
@@ -139,6 +141,9 @@ pub(crate) fn mqtt_options(c: &MqttConfig, box_id: &str, client_id: String) -> R
     // while we are away; the library default (clean) would drop them on every reconnect.
     o.set_clean_session(false)
         .set_manual_acks(true)
+        // A commit releases thousands of acks at once: let them share network flushes
+        // (a patched rumqttc, vendor/rumqttc/PATCHED.md).
+        .set_max_request_batch(ACK_FLUSH_BATCH)
         .set_keep_alive(c.keep_alive())
         .set_max_packet_size(c.max_packet_bytes, c.max_packet_bytes)
         .set_last_will(LastWill::new(availability_topic(box_id), "offline", QoS::AtLeastOnce, true));
