@@ -19,13 +19,14 @@ pub struct CameraSpec {
     pub credentials: Option<(String, Secret)>,
     /// RTSP over TCP (`true`) or UDP.
     pub rtsp_tcp: bool,
-    /// Only key frames reach the decoder.
+    /// Only key frames are decoded, by the decoders all cameras share.
     pub keyframes_only: bool,
     /// Frames analysed per second, at most.
     pub analysis_fps: f64,
     /// Width of analysed frames; the stream's when `None`.
     pub analysis_width: Option<u32>,
-    /// Threads of the video decoder; 0 lets it choose (one per core, more memory).
+    /// Threads of the camera's own video decoder (every-frame mode); 0 lets it choose (one
+    /// per core, more memory).
     pub decoder_threads: u32,
     /// Restart the pipeline at end of stream (a live camera) or stop (a finite clip).
     pub restart_on_eos: bool,
@@ -88,11 +89,13 @@ fn assemble(e: impl std::fmt::Display) -> PipelineError {
 /// chosen before they cost a decode; audio is decoded to raw and discarded.
 const SOURCE_CAPS: &str = "video/x-h264; video/x-h265; video/x-raw(ANY); audio/x-raw(ANY)";
 
-/// `uridecodebin(compressed) -[received, key-frame filter]-> decodebin -[decoded, due-frame
-/// gate]-> videoscale -> videoconvert -> RGB appsink`.
+/// Every frame: `uridecodebin(compressed) -[received]-> decodebin -[decoded, due-frame gate]->
+/// videoconvertscale -> RGB appsink`. Key frames: `uridecodebin(compressed) -[received, due key
+/// frames only]-> parser -> compressed appsink`, and the shared decoders of [`crate::keyframes`]
+/// decode what reaches the appsink.
 ///
 /// Frames that will not be analysed are dropped as early as they can be: delta frames before
-/// the decoder in key-frame mode, frames not due before scaling and colour conversion.
+/// any decoder in key-frame mode, frames not due before scaling and colour conversion.
 pub(crate) fn build(
     spec: &CameraSpec,
     slot: Arc<FrameSlot>,
@@ -106,25 +109,165 @@ pub(crate) fn build(
         .property("caps", gst::Caps::from_str_or_any(SOURCE_CAPS))
         .build()
         .map_err(|_| PipelineError::MissingElement("uridecodebin"))?;
+    pipeline.add(&src).map_err(assemble)?;
+    configure_source(&src, spec);
+    let gate = Arc::new(Mutex::new(Gate::new(spec.analysis_fps)));
+    if spec.keyframes_only {
+        build_keyframes(spec, &src, &built, gate, slot, metrics)?;
+    } else {
+        build_every_frame(spec, &src, &built, gate, slot, metrics)?;
+    }
+    Ok(built)
+}
+
+fn build_every_frame(
+    spec: &CameraSpec,
+    src: &gst::Element,
+    built: &CameraPipeline,
+    gate: Arc<Mutex<Gate>>,
+    slot: Arc<FrameSlot>,
+    metrics: CameraMetrics,
+) -> Result<(), PipelineError> {
+    let pipeline = &built.pipeline;
     let decode = element("decodebin")?;
-    let scale = element("videoscale")?;
-    let convert = element("videoconvert")?;
+    // One pass that scales and converts (GStreamer 1.22's videoconvertscale): one buffer pool
+    // and one walk over the picture fewer than videoscale ! videoconvert.
+    let scale = element("videoconvertscale")?;
     let sink =
         gst_app::AppSink::builder().caps(&sink_caps(spec.analysis_width)).max_buffers(1).drop(true).sync(false).build();
-    pipeline.add_many([&src, &decode, &scale, &convert, sink.upcast_ref()]).map_err(assemble)?;
-    gst::Element::link_many([&scale, &convert, sink.upcast_ref()]).map_err(assemble)?;
-
-    configure_source(&src, spec);
+    pipeline.add_many([&decode, &scale, sink.upcast_ref()]).map_err(assemble)?;
+    gst::Element::link_many([&scale, sink.upcast_ref()]).map_err(assemble)?;
     configure_decoder(&decode, spec.decoder_threads);
-    link_first_video(&src, &decode, &pipeline);
-    link_first_video(&decode, &scale, &pipeline);
-    report_missing_video(&src, &decode);
-    let gate = Arc::new(Mutex::new(Gate::new(spec.analysis_fps)));
+    link_first_video(src, &decode, pipeline);
+    link_first_video(&decode, &scale, pipeline);
+    report_missing_video(src, &decode);
     let clock = Arc::new(DecodeClock::default());
-    install_intake(&decode, spec.keyframes_only, gate.clone(), clock.clone(), metrics.clone())?;
-    install_output(&scale, !spec.keyframes_only, gate, clock, metrics.clone(), built.last_frame_ms.clone())?;
+    let intake = decode.static_pad("sink").ok_or_else(|| assemble("decodebin has no sink pad"))?;
+    install_intake(&intake, None, Some(clock.clone()), metrics.clone());
+    install_output(&scale, gate, clock, metrics.clone(), built.last_frame_ms.clone())?;
     install_sink(&sink, spec.id.clone(), slot, metrics);
-    Ok(built)
+    Ok(())
+}
+
+/// Compressed key frames, each carrying its parameter sets (`config-interval = -1`), so that a
+/// decoder that last saw another camera can decode it alone.
+const KEYFRAME_CAPS: &str = "video/x-h264, stream-format=byte-stream, alignment=au; \
+     video/x-h265, stream-format=byte-stream, alignment=au; video/x-raw(ANY)";
+
+fn build_keyframes(
+    spec: &CameraSpec,
+    src: &gst::Element,
+    built: &CameraPipeline,
+    gate: Arc<Mutex<Gate>>,
+    slot: Arc<FrameSlot>,
+    metrics: CameraMetrics,
+) -> Result<(), PipelineError> {
+    let caps = gst::Caps::from_str_or_any(KEYFRAME_CAPS);
+    let sink = gst_app::AppSink::builder().caps(&caps).max_buffers(1).drop(true).sync(false).build();
+    built.pipeline.add(&sink).map_err(assemble)?;
+    let sink_element: gst::Element = sink.clone().upcast();
+    let intake_metrics = metrics.clone();
+    link_keyframes(src, &sink_element, &built.pipeline, move |pad| {
+        install_intake(pad, Some(gate.clone()), None, intake_metrics.clone());
+    });
+    report_missing_video(src, &sink_element);
+    let to_decoders = KeyframeSink {
+        camera: spec.id.clone(),
+        width: spec.analysis_width,
+        slot,
+        metrics,
+        last_frame_ms: built.last_frame_ms.clone(),
+        reporter: sink_element.downgrade(),
+    };
+    install_keyframe_sink(&sink, to_decoders);
+    Ok(())
+}
+
+/// Links the first video pad of `src` through the parser its codec needs to `sink`, with the
+/// intake installed on the pad; other pads go to a fakesink.
+fn link_keyframes(
+    src: &gst::Element,
+    sink: &gst::Element,
+    pipeline: &gst::Pipeline,
+    intake: impl Fn(&gst::Pad) + Send + Sync + 'static,
+) {
+    let sink = sink.downgrade();
+    let pipeline = pipeline.downgrade();
+    src.connect_pad_added(move |_, pad| {
+        let (Some(sink), Some(pipeline)) = (sink.upgrade(), pipeline.upgrade()) else { return };
+        let media = pad
+            .current_caps()
+            .or_else(|| Some(pad.query_caps(None)))
+            .and_then(|c| c.structure(0).map(|s| s.name().to_string()))
+            .unwrap_or_default();
+        let free = sink.static_pad("sink").is_some_and(|p| !p.is_linked());
+        let result = if media.starts_with("video/") && free {
+            intake(pad);
+            link_through_parser(pad, &media, &sink, &pipeline)
+        } else {
+            discard(pad, &pipeline)
+        };
+        if let Err(e) = result {
+            tracing::warn!(pad = %pad.name(), error = %e, "cannot link a key-frame pad");
+        }
+    });
+}
+
+fn link_through_parser(
+    pad: &gst::Pad,
+    media: &str,
+    sink: &gst::Element,
+    pipeline: &gst::Pipeline,
+) -> Result<(), String> {
+    let parser = match media {
+        "video/x-h264" => Some("h264parse"),
+        "video/x-h265" => Some("h265parse"),
+        _ => None,
+    };
+    let Some(parser) = parser else {
+        let target = sink.static_pad("sink").ok_or("appsink has no pad")?;
+        return pad.link(&target).map(|_| ()).map_err(|e| e.to_string());
+    };
+    let parser = element(parser).map_err(|e| e.to_string())?;
+    parser.set_property("config-interval", -1i32);
+    pipeline.add(&parser).map_err(|e| e.to_string())?;
+    parser.link(sink).map_err(|e| e.to_string())?;
+    parser.sync_state_with_parent().map_err(|e| e.to_string())?;
+    let target = parser.static_pad("sink").ok_or("parser has no sink pad")?;
+    pad.link(&target).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Where a camera's compressed key frames go.
+struct KeyframeSink {
+    camera: CameraId,
+    width: Option<u32>,
+    slot: Arc<FrameSlot>,
+    metrics: CameraMetrics,
+    last_frame_ms: Arc<AtomicI64>,
+    reporter: gst::glib::WeakRef<gst::Element>,
+}
+
+fn install_keyframe_sink(sink: &gst_app::AppSink, to: KeyframeSink) {
+    let seq = AtomicU64::new(0);
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                crate::keyframes::submit(crate::keyframes::Job {
+                    camera: to.camera.clone(),
+                    sample,
+                    width: to.width,
+                    seq: seq.fetch_add(1, Ordering::Relaxed),
+                    slot: to.slot.clone(),
+                    metrics: to.metrics.clone(),
+                    last_frame_ms: to.last_frame_ms.clone(),
+                    received: Instant::now(),
+                    reporter: to.reporter.clone(),
+                });
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
 }
 
 trait CapsExt {
@@ -137,10 +280,10 @@ impl CapsExt for gst::Caps {
     }
 }
 
-fn sink_caps(width: Option<u32>) -> gst::Caps {
+pub(crate) fn sink_caps(width: Option<u32>) -> gst::Caps {
     let caps = gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::Rgb);
     match width.and_then(|w| i32::try_from(w).ok()) {
-        // Square pixels let videoscale derive the height that keeps the picture's aspect.
+        // Square pixels let the scaler derive the height that keeps the picture's aspect.
         Some(w) => caps.width(w).pixel_aspect_ratio(gst::Fraction::new(1, 1)).build(),
         None => caps.build(),
     }
@@ -286,40 +429,40 @@ fn drop_buffer(info: &mut gst::PadProbeInfo<'_>) -> gst::PadProbeReturn {
     gst::PadProbeReturn::Handled
 }
 
-/// Before the decoder: count what arrives; in key-frame mode let through only key frames
-/// that are due.
+/// Before any decoder: count what arrives; with a `keyframe_gate`, let through only key
+/// frames that are due; with a `clock`, note when each frame entered the camera's decoder.
 fn install_intake(
-    decode: &gst::Element,
-    keyframes_only: bool,
-    gate: Arc<Mutex<Gate>>,
-    clock: Arc<DecodeClock>,
+    pad: &gst::Pad,
+    keyframe_gate: Option<Arc<Mutex<Gate>>>,
+    clock: Option<Arc<DecodeClock>>,
     metrics: CameraMetrics,
-) -> Result<(), PipelineError> {
-    let pad = decode.static_pad("sink").ok_or_else(|| assemble("decodebin has no sink pad"))?;
+) {
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         let Some(buffer) = info.buffer() else { return gst::PadProbeReturn::Ok };
         let (pts, delta) = (buffer.pts(), buffer.flags().contains(gst::BufferFlags::DELTA_UNIT));
         metrics.frames_received.inc();
-        if keyframes_only && (delta || !gate.lock().unwrap_or_else(|p| p.into_inner()).admit(pts)) {
+        if let Some(gate) = &keyframe_gate
+            && (delta || !gate.lock().unwrap_or_else(|p| p.into_inner()).admit(pts))
+        {
             return drop_buffer(info);
         }
-        clock.entered(pts);
+        if let Some(clock) = &clock {
+            clock.entered(pts);
+        }
         gst::PadProbeReturn::Ok
     });
-    Ok(())
 }
 
-/// After the decoder: count and time decoded frames, feed the watchdog, and in fps mode drop
-/// frames not due before they are scaled and converted.
+/// After the decoder: count and time decoded frames, feed the watchdog, and drop frames not
+/// due before they are scaled and converted.
 fn install_output(
     scale: &gst::Element,
-    gated: bool,
     gate: Arc<Mutex<Gate>>,
     clock: Arc<DecodeClock>,
     metrics: CameraMetrics,
     last_frame_ms: Arc<AtomicI64>,
 ) -> Result<(), PipelineError> {
-    let pad = scale.static_pad("sink").ok_or_else(|| assemble("videoscale has no sink pad"))?;
+    let pad = scale.static_pad("sink").ok_or_else(|| assemble("videoconvertscale has no sink pad"))?;
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         let Some(pts) = info.buffer().map(|b| b.pts()) else { return gst::PadProbeReturn::Ok };
         metrics.frames_decoded.inc();
@@ -327,7 +470,7 @@ fn install_output(
             metrics.decode_seconds.observe(took.as_secs_f64());
         }
         last_frame_ms.store(UnixMillis::now().0, Ordering::Relaxed);
-        if gated && !gate.lock().unwrap_or_else(|p| p.into_inner()).admit(pts) {
+        if !gate.lock().unwrap_or_else(|p| p.into_inner()).admit(pts) {
             metrics.frames_dropped.inc();
             return drop_buffer(info);
         }

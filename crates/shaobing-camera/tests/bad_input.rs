@@ -22,8 +22,13 @@ fn fds() -> usize {
 }
 
 async fn first_reason(uri: &str, id: &str) -> &'static str {
+    first_reason_of(spec(id, uri)).await
+}
+
+async fn first_reason_of(spec: shaobing_camera::CameraSpec) -> &'static str {
+    let uri = spec.uri.clone();
     let metrics = Metrics::new();
-    let cam = Cam::start(spec(id, uri), &metrics);
+    let cam = Cam::start(spec, &metrics);
     let m = cam.metrics.clone();
     let found = wait_for(Duration::from_secs(15), || REASONS.iter().any(|r| m.reconnects(r) > 0)).await;
     cam.stop().await;
@@ -56,6 +61,10 @@ async fn bad_inputs_are_classified_retried_and_leave_nothing_behind() {
     assert!(["eos", "bad_stream"].contains(&first_reason(&file_uri(&truncated), "truncated").await));
     assert_eq!(first_reason(&format!("rtsp://127.0.0.1:{closed_port}/x"), "refused").await, "unreachable");
     assert_eq!(first_reason(&file_uri(&dir.path().join("missing.mp4")), "missing").await, "not_found");
+    // Key frames go to the shared decoders: a broken one is still this camera's error.
+    let mut keyframes = spec("truncated-k", &file_uri(&truncated));
+    keyframes.keyframes_only = true;
+    assert!(["eos", "bad_stream"].contains(&first_reason_of(keyframes).await));
 
     // Fifty flaps against the corrupt file, quickly.
     tokio::time::sleep(Duration::from_millis(500)).await;

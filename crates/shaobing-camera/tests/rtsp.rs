@@ -139,3 +139,36 @@ async fn credentials_come_from_their_own_fields_and_a_wrong_password_is_classifi
     good.stop().await;
     bad.stop().await;
 }
+
+/// Key frames of all cameras share a few decoders: cameras of different codecs and sizes,
+/// interleaved on them, each get their own pictures, at their own size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_key_frame_decoders_keep_cameras_apart() {
+    let streams = [
+        Stream { gop: 5, size: Some((384, 288)), ..Stream::new("/a", &vtest()) },
+        Stream { gop: 5, size: Some((320, 176)), ..Stream::new("/b", &vtest()) },
+        Stream { codec: Codec::H265, gop: 5, size: Some((256, 192)), ..Stream::new("/c", &vtest()) },
+    ];
+    let server = RtspServer::start(0, &streams).unwrap();
+    let metrics = Metrics::new();
+    let cams: Vec<Cam> = ["/a", "/b", "/c"]
+        .iter()
+        .map(|mount| {
+            let mut s = spec(&format!("cam-shared{mount}").replace('/', "-"), &server.url(mount));
+            s.keyframes_only = true;
+            s.analysis_fps = 30.0;
+            Cam::start(s, &metrics)
+        })
+        .collect();
+    let ok = wait_for(Duration::from_secs(20), || cams.iter().all(|c| c.taken() >= 6)).await;
+    assert!(ok.is_some(), "frames taken: {:?}", cams.iter().map(Cam::taken).collect::<Vec<_>>());
+    for (cam, size) in cams.iter().zip([(384, 288), (320, 176), (256, 192)]) {
+        assert_eq!(*cam.sizes.lock().unwrap(), [size].into_iter().collect(), "each camera sees only its own pictures");
+        let (decoded, received) = (cam.metrics.frames_decoded.get(), cam.metrics.frames_received.get());
+        assert!(decoded * 3 < received, "decoded {decoded} of {received}: key frames only");
+        assert_eq!(cam.metrics.reconnects("bad_stream"), 0, "no key frame failed to decode");
+    }
+    for cam in cams {
+        cam.stop().await;
+    }
+}

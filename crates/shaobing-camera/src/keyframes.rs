@@ -1,0 +1,218 @@
+//! Key frames of every camera, decoded on a few shared decoders.
+//!
+//! In key-frame mode a camera's pipeline stops at compressed key frames, each one carrying its
+//! own parameter sets, and hands them here. A key frame needs no earlier frame, so any decoder
+//! can take any camera's: the process keeps one decoder per core instead of one per camera,
+//! and with it one frame pool, one set of reference frames and one thread. Per 1080p camera
+//! that was about 16 MiB of a 24 MiB total (measured with the cameras benchmark).
+//!
+//! A worker feeds a key frame into its chain `decoder -> videoconvertscale -> appsink` from
+//! its own thread through a pad of its own, drains the decoder (a frame held back for
+//! reordering comes out), takes the frame, then flushes, which releases the decoder's
+//! references before the next camera's frame.
+
+use crate::FrameSlot;
+use crate::pipeline::{frame_from_sample, sink_caps};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use shaobing_core::{CameraId, Frame, UnixMillis};
+use shaobing_metrics::CameraMetrics;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+/// Key frames waiting for a decoder, at most, across all cameras: a few seconds of a full box
+/// at 0.5 key frames/s per camera, and a bound on the compressed frames held (~150 KB each).
+const QUEUE: usize = 32;
+
+/// One camera's key frame and where its decoded frame goes.
+pub(crate) struct Job {
+    pub camera: CameraId,
+    pub sample: gst::Sample,
+    pub width: Option<u32>,
+    pub seq: u64,
+    pub slot: Arc<FrameSlot>,
+    pub metrics: CameraMetrics,
+    pub last_frame_ms: Arc<AtomicI64>,
+    pub received: Instant,
+    /// An element of the camera's pipeline: a frame that cannot be decoded is an error on
+    /// that camera's bus, classified and retried by its supervisor like any other.
+    pub reporter: gst::glib::WeakRef<gst::Element>,
+}
+
+/// The process-wide decoders, started on first use.
+pub(crate) fn submit(job: Job) {
+    static QUEUE_TX: OnceLock<SyncSender<Job>> = OnceLock::new();
+    let tx = QUEUE_TX.get_or_init(start_workers);
+    match tx.try_send(job) {
+        Ok(()) => {}
+        // Latest wins, as in the camera's slot: a frame that finds every decoder busy and the
+        // queue full is dropped, counted.
+        Err(TrySendError::Full(job)) => job.metrics.frames_dropped.inc(),
+        Err(TrySendError::Disconnected(job)) => job.metrics.frames_dropped.inc(),
+    }
+}
+
+fn start_workers() -> SyncSender<Job> {
+    let (tx, rx) = sync_channel(QUEUE);
+    let rx = Arc::new(Mutex::new(rx));
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for i in 0..workers {
+        let rx = rx.clone();
+        let spawned = std::thread::Builder::new().name(format!("keyframes-{i}")).spawn(move || work(&rx));
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start a key-frame decoder thread");
+        }
+    }
+    tx
+}
+
+fn work(rx: &Mutex<Receiver<Job>>) {
+    let mut chain: Option<Chain> = None;
+    loop {
+        let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+        let Ok(job) = next else { return };
+        match decode(&mut chain, &job) {
+            Ok(frame) => deliver(&job, frame),
+            Err(detail) => {
+                // A fresh chain for the next frame: this one may be in any state.
+                chain = None;
+                report(&job, &detail);
+            }
+        }
+    }
+}
+
+fn decode(chain: &mut Option<Chain>, job: &Job) -> Result<Frame, String> {
+    let caps = job.sample.caps().ok_or("a key frame without caps")?;
+    let media = caps.structure(0).map(|s| s.name().to_string()).ok_or("empty caps")?;
+    if chain.as_ref().is_none_or(|c| c.media != media || c.width != job.width) {
+        *chain = Some(Chain::new(&media, job.width)?);
+    }
+    let chain = chain.as_mut().ok_or("no decoder")?;
+    let sample = chain.decode(caps, &job.sample)?;
+    frame_from_sample(&sample, &job.camera, job.seq).ok_or_else(|| "a decoded frame without readable caps".into())
+}
+
+fn deliver(job: &Job, frame: Frame) {
+    job.metrics.frames_decoded.inc();
+    job.metrics.decode_seconds.observe(job.received.elapsed().as_secs_f64());
+    job.last_frame_ms.store(UnixMillis::now().0, Ordering::Relaxed);
+    if job.slot.put(frame) {
+        job.metrics.frames_dropped.inc();
+    }
+}
+
+fn report(job: &Job, detail: &str) {
+    job.metrics.frames_dropped.inc();
+    if let Some(element) = job.reporter.upgrade() {
+        gst::element_error!(element, gst::StreamError::Decode, ("cannot decode a key frame: {detail}"));
+    }
+}
+
+/// A decoder for one kind of stream, fed by hand from the worker's thread.
+struct Chain {
+    pipeline: gst::Pipeline,
+    feed: gst::Pad,
+    /// The newest decoded frame. A callback, not `pull_sample`: the drain query waits until
+    /// the appsink's queue is empty, and the worker that would pull is the one waiting.
+    decoded: Arc<Mutex<Option<gst::Sample>>>,
+    media: String,
+    width: Option<u32>,
+    caps: Option<gst::Caps>,
+}
+
+impl Chain {
+    fn new(media: &str, width: Option<u32>) -> Result<Self, String> {
+        let decoder = match media {
+            "video/x-h264" => Some("avdec_h264"),
+            "video/x-h265" => Some("avdec_h265"),
+            "video/x-raw" => None,
+            other => return Err(format!("no key-frame decoder for {other}")),
+        };
+        let pipeline = gst::Pipeline::with_name("keyframe-decoder");
+        let mut chain = Vec::new();
+        if let Some(name) = decoder {
+            let element = make(name)?;
+            // One thread: the workers are already one per core.
+            element.set_property("max-threads", 1i32);
+            chain.push(element);
+        }
+        chain.push(make("videoconvertscale")?);
+        // No preroll: the worker pushes from its own thread and must never wait on the sink.
+        let decoded = Arc::new(Mutex::new(None));
+        let into = decoded.clone();
+        let sink = gst_app::AppSink::builder()
+            .caps(&sink_caps(width))
+            .sync(false)
+            .callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample(move |sink| {
+                        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                        *into.lock().unwrap_or_else(|p| p.into_inner()) = Some(sample);
+                        Ok(gst::FlowSuccess::Ok)
+                    })
+                    .build(),
+            )
+            .build();
+        sink.set_property("async", false);
+        chain.push(sink.clone().upcast());
+        pipeline.add_many(&chain).map_err(|e| e.to_string())?;
+        gst::Element::link_many(&chain).map_err(|e| e.to_string())?;
+        let feed = gst::Pad::builder(gst::PadDirection::Src).name("feed").build();
+        let first = chain[0].static_pad("sink").ok_or("the decoder has no sink pad")?;
+        feed.set_active(true).map_err(|e| e.to_string())?;
+        feed.link(&first).map_err(|e| e.to_string())?;
+        pipeline.set_state(gst::State::Playing).map_err(|e| e.to_string())?;
+        feed.push_event(gst::event::StreamStart::new("keyframes"));
+        Ok(Self { pipeline, feed, decoded, media: media.to_string(), width, caps: None })
+    }
+
+    fn decode(&mut self, caps: &gst::CapsRef, sample: &gst::Sample) -> Result<gst::Sample, String> {
+        if self.caps.as_ref().is_none_or(|c| c.as_ref() != caps) {
+            let caps = caps.to_owned();
+            self.feed.push_event(gst::event::Caps::new(&caps));
+            self.caps = Some(caps);
+        }
+        self.feed.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new()));
+        let buffer = sample.buffer_owned().ok_or("a key frame without data")?;
+        let pushed = self.feed.push(buffer);
+        let mut drain = gst::query::Drain::new();
+        self.feed.peer_query(&mut drain);
+        let last = self.decoded.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // Releases the decoder's reference frames; the next frame may be another camera's.
+        self.feed.push_event(gst::event::FlushStart::new());
+        self.feed.push_event(gst::event::FlushStop::new(true));
+        let error = self.error();
+        match (pushed, last) {
+            (_, Some(sample)) => Ok(sample),
+            (Err(flow), None) => Err(error.unwrap_or_else(|| format!("decoder refused the frame: {flow:?}"))),
+            (Ok(_), None) => Err("the decoder gave no frame".into()),
+        }
+    }
+
+    /// The last error on the chain's bus; the other messages (state changes, warnings) are
+    /// dropped with it, since nobody else reads this bus.
+    fn error(&self) -> Option<String> {
+        let bus = self.pipeline.bus()?;
+        let mut error = None;
+        while let Some(msg) = bus.pop() {
+            if let gst::MessageView::Error(e) = msg.view() {
+                error = Some(format!("{} ({})", e.error(), e.debug().unwrap_or_default()));
+            }
+        }
+        error
+    }
+}
+
+impl Drop for Chain {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+fn make(factory: &str) -> Result<gst::Element, String> {
+    gst::ElementFactory::make(factory).build().map_err(|_| format!("GStreamer element `{factory}` is missing"))
+}
