@@ -28,8 +28,9 @@ pub struct CameraConfig {
     /// Skip inference while nothing in the picture moves.
     #[serde(default)]
     pub motion_gate: MotionGateSettings,
-    /// `keyframes`: only key frames reach the decoder (one decode per GOP, the cheapest way
-    /// to watch many cameras); `fps`: decode every frame, analyse `analysis_fps` a second.
+    /// `keyframes`: only key frames are decoded, one per GOP, on decoders all cameras share
+    /// (the cheapest way to watch many cameras); `fps`: decode every frame on the camera's
+    /// own decoder, analyse `analysis_fps` a second.
     #[serde(default)]
     pub analysis_mode: AnalysisMode,
     /// Frames analysed per second, at most; others are dropped before colour conversion and
@@ -40,8 +41,9 @@ pub struct CameraConfig {
     /// stream's size. Scaling happens only for analysed frames.
     #[serde(default)]
     pub analysis_width: Option<u32>,
-    /// Threads of the video decoder. One is plenty for key-frame mode and for 1080p at 25
-    /// frames/s, and keeps memory per camera low; 0 lets the decoder use one per core (4K).
+    /// Threads of the camera's video decoder in `fps` mode (key frames use the shared
+    /// decoders, one thread each). One is plenty for 1080p at 25 frames/s and keeps memory
+    /// per camera low; 0 lets the decoder use one per core (4K).
     #[serde(default = "default_decoder_threads")]
     pub decoder_threads: u32,
     /// First delay before reconnecting after a failure; doubles up to `retry_max_secs`, ±25 %.
