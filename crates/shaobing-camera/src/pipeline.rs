@@ -112,22 +112,26 @@ pub(crate) fn build(
     pipeline.add(&src).map_err(assemble)?;
     configure_source(&src, spec);
     let gate = Arc::new(Mutex::new(Gate::new(spec.analysis_fps)));
+    let parts = Parts { spec, src: &src, built: &built, gate, slot, metrics };
     if spec.keyframes_only {
-        build_keyframes(spec, &src, &built, gate, slot, metrics)?;
+        build_keyframes(parts)?
     } else {
-        build_every_frame(spec, &src, &built, gate, slot, metrics)?;
+        build_every_frame(parts)?
     }
     Ok(built)
 }
 
-fn build_every_frame(
-    spec: &CameraSpec,
-    src: &gst::Element,
-    built: &CameraPipeline,
+/// What either kind of camera pipeline is built from.
+struct Parts<'a> {
+    spec: &'a CameraSpec,
+    src: &'a gst::Element,
+    built: &'a CameraPipeline,
     gate: Arc<Mutex<Gate>>,
     slot: Arc<FrameSlot>,
     metrics: CameraMetrics,
-) -> Result<(), PipelineError> {
+}
+
+fn build_every_frame(Parts { spec, src, built, gate, slot, metrics }: Parts<'_>) -> Result<(), PipelineError> {
     let pipeline = &built.pipeline;
     let decode = element("decodebin")?;
     // One pass that scales and converts (GStreamer 1.22's videoconvertscale): one buffer pool
@@ -154,14 +158,7 @@ fn build_every_frame(
 const KEYFRAME_CAPS: &str = "video/x-h264, stream-format=byte-stream, alignment=au; \
      video/x-h265, stream-format=byte-stream, alignment=au; video/x-raw(ANY)";
 
-fn build_keyframes(
-    spec: &CameraSpec,
-    src: &gst::Element,
-    built: &CameraPipeline,
-    gate: Arc<Mutex<Gate>>,
-    slot: Arc<FrameSlot>,
-    metrics: CameraMetrics,
-) -> Result<(), PipelineError> {
+fn build_keyframes(Parts { spec, src, built, gate, slot, metrics }: Parts<'_>) -> Result<(), PipelineError> {
     let caps = gst::Caps::from_str_or_any(KEYFRAME_CAPS);
     let sink = gst_app::AppSink::builder().caps(&caps).max_buffers(1).drop(true).sync(false).build();
     built.pipeline.add(&sink).map_err(assemble)?;
