@@ -42,14 +42,15 @@ pub(crate) struct Job {
     pub reporter: gst::glib::WeakRef<gst::Element>,
 }
 
-/// The process-wide decoders, started on first use.
+/// Hands `job` to the process-wide decoders, started on first use. They live as long as the
+/// process: they hold no state worth saving, and the daemon stops by exiting.
 pub(crate) fn submit(job: Job) {
     static QUEUE_TX: OnceLock<SyncSender<Job>> = OnceLock::new();
     let tx = QUEUE_TX.get_or_init(start_workers);
     match tx.try_send(job) {
         Ok(()) => {}
-        // Latest wins, as in the camera's slot: a frame that finds every decoder busy and the
-        // queue full is dropped, counted.
+        // Never a wait in the camera's streaming thread: a key frame that finds the queue full
+        // is dropped, counted, and the camera's next one comes a GOP later.
         Err(TrySendError::Full(job)) => job.metrics.frames_dropped.inc(),
         Err(TrySendError::Disconnected(job)) => job.metrics.frames_dropped.inc(),
     }
