@@ -139,7 +139,11 @@ async fn parked_van_over_rtsp_is_filed_exactly_once_with_evidence() {
     let text = metrics.render();
     assert!(metric(&text, "shaobing_frames_decoded_total") >= 100.0, "{text}");
     assert!(metric(&text, "shaobing_frames_analysed_total") >= 20.0, "{text}");
-    assert!(metric(&text, "shaobing_inference_seconds_count") >= 20.0, "{text}");
+    // Each analysed frame is either inferred or skipped by the motion gate, which on this
+    // street skips about half (how many depends on timing, so only the sum is exact).
+    let (inferred, skipped) =
+        (metric(&text, "shaobing_inference_seconds_count"), metric(&text, "shaobing_inferences_skipped_total"));
+    assert!(inferred >= 5.0 && inferred + skipped >= 20.0, "{text}");
     assert_eq!(metric(&text, "shaobing_issues_emitted_total"), 1.0, "{text}");
 
     let store = Store::open(data.path(), "sanlitun-demo").unwrap();
