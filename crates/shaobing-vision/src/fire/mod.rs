@@ -255,11 +255,7 @@ pub struct FireDetector {
     class: Vec<u8>,
     mask: Mat,
     prev_mask: Mat,
-    closed: Mat,
-    kernel: Mat,
-    labels: Mat,
-    stats: Mat,
-    centroids: Mat,
+    labeller: Labeller,
     regions: Vec<RegionStats>,
     candidates: Vec<Candidate>,
     /// Thick frame-to-frame mask change (0/255) of the last `history` frames.
@@ -294,11 +290,7 @@ impl FireDetector {
             class: Vec::new(),
             mask: Mat::default(),
             prev_mask: Mat::default(),
-            closed: Mat::default(),
-            kernel: Mat::default(),
-            labels: Mat::default(),
-            stats: Mat::default(),
-            centroids: Mat::default(),
+            labeller: Labeller::default(),
             regions: Vec::new(),
             candidates: Vec::new(),
             changes: Vec::new(),
@@ -402,7 +394,7 @@ impl FireDetector {
         self.class = vec![0; n];
         self.mask = zeros()?;
         self.prev_mask = zeros()?;
-        self.kernel = imgproc::get_structuring_element_def(imgproc::MORPH_RECT, Size::new(3, 3))?;
+        self.labeller = Labeller::new(imgproc::MORPH_RECT, 3)?;
         self.changes = (0..self.config.history.max(2)).map(|_| zeros()).collect::<Result<_, _>>()?;
         self.tracks.clear();
         self.mean_luma = 0.0;
@@ -442,18 +434,13 @@ impl FireDetector {
 
     /// Closes one-pixel gaps, labels the flame mask and gathers per-region sums.
     fn label(&mut self) -> Result<(), VisionError> {
-        let n = close_and_label(
-            &self.mask,
-            &self.kernel,
-            &mut self.closed,
-            [&mut self.labels, &mut self.stats, &mut self.centroids],
-        )?;
+        let n = self.labeller.label(&self.mask)?;
         self.regions.clear();
         self.regions.resize(n, RegionStats::default());
         for i in 1..n {
-            self.regions[i].bounds = Bounds::from_stats(&self.stats, i as i32)?;
+            self.regions[i].bounds = Bounds::from_stats(&self.labeller.stats, i as i32)?;
         }
-        let labels = self.labels.data_typed::<i32>()?;
+        let labels = self.labeller.labels.data_typed::<i32>()?;
         let rgb = self.small.data_bytes()?;
         let luma = self.luma.data_bytes()?;
         let w = self.size.width as usize;
@@ -475,7 +462,7 @@ impl FireDetector {
             self.changes[slot].set_to_def(&Scalar::all(0.0))?;
         } else {
             cvcore::bitwise_xor_def(&self.mask, &self.prev_mask, &mut self.xor)?;
-            imgproc::morphology_ex_def(&self.xor, &mut self.changes[slot], imgproc::MORPH_OPEN, &self.kernel)?;
+            imgproc::morphology_ex_def(&self.xor, &mut self.changes[slot], imgproc::MORPH_OPEN, &self.labeller.kernel)?;
         }
         self.frames_seen += 1;
         Ok(())
@@ -689,14 +676,36 @@ fn flame_score(c: &FireDetectorConfig, s: &RegionStats, total: f32) -> Option<f3
     ok.then_some(score.min(1.0))
 }
 
-/// Closes gaps in `mask` with `kernel` into `closed`, then labels its 8-connected regions into
-/// `[labels, stats, centroids]`; returns the number of labels (background included).
-fn close_and_label(
-    mask: &Mat,
-    kernel: &Mat,
-    closed: &mut Mat,
-    [labels, stats, centroids]: [&mut Mat; 3],
-) -> Result<usize, VisionError> {
-    imgproc::morphology_ex_def(mask, closed, imgproc::MORPH_CLOSE, kernel)?;
-    Ok(imgproc::connected_components_with_stats(closed, labels, stats, centroids, 8, CV_32S)? as usize)
+/// Closes gaps in a mask and labels its 8-connected regions, into buffers kept between
+/// frames: flame and smoke label a mask on every analysed frame.
+#[derive(Default)]
+struct Labeller {
+    kernel: Mat,
+    closed: Mat,
+    labels: Mat,
+    stats: Mat,
+    centroids: Mat,
+}
+
+impl Labeller {
+    /// Closing with a `shape` (`imgproc::MORPH_*`) of `size` x `size` pixels.
+    fn new(shape: i32, size: i32) -> Result<Self, VisionError> {
+        let kernel = imgproc::get_structuring_element_def(shape, Size::new(size, size))?;
+        Ok(Self { kernel, ..Self::default() })
+    }
+
+    /// Labels `mask`; returns the number of labels (background included). Region `i`'s box
+    /// and area are in row `i` of `stats`, each pixel's label in `labels`.
+    fn label(&mut self, mask: &Mat) -> Result<usize, VisionError> {
+        imgproc::morphology_ex_def(mask, &mut self.closed, imgproc::MORPH_CLOSE, &self.kernel)?;
+        let n = imgproc::connected_components_with_stats(
+            &self.closed,
+            &mut self.labels,
+            &mut self.stats,
+            &mut self.centroids,
+            8,
+            CV_32S,
+        )?;
+        Ok(n as usize)
+    }
 }

@@ -1,7 +1,7 @@
 //! Smoke: persistent, grey MOG2 foreground that softens the background's edges and stays
 //! anchored where it started (Toreyin et al., EUSIPCO 2006, see the parent module).
 
-use super::{Bounds, FireDetectorConfig, close_and_label, sobel};
+use super::{Bounds, FireDetectorConfig, Labeller, sobel};
 use crate::VisionError;
 use opencv::core::{CV_8UC1, Mat, Ptr, Scalar, Size};
 use opencv::imgproc;
@@ -30,12 +30,8 @@ pub(super) struct SmokeState {
     background: Mat,
     persistence: Vec<u8>,
     mask: Mat,
-    closed: Mat,
-    kernel: Mat,
+    labeller: Labeller,
     frames: usize,
-    labels: Mat,
-    stats: Mat,
-    centroids: Mat,
     tracks: Vec<SmokeTrack>,
 }
 
@@ -47,8 +43,8 @@ impl SmokeState {
         // Three Gaussians per pixel instead of five: a street's background is the road, a
         // shadow and a passing car; the model is most of a camera's memory at five.
         mog2.set_n_mixtures(3)?;
-        let kernel = imgproc::get_structuring_element_def(imgproc::MORPH_ELLIPSE, Size::new(7, 7))?;
-        Ok(Self { mog2: Some(mog2), persistence: vec![0; n], kernel, ..Self::default() })
+        let labeller = Labeller::new(imgproc::MORPH_ELLIPSE, 7)?;
+        Ok(Self { mog2: Some(mog2), persistence: vec![0; n], labeller, ..Self::default() })
     }
 
     /// Confirmed smoke regions (box and pixel count) of this frame.
@@ -70,18 +66,13 @@ impl SmokeState {
         }
         self.mark_grey_foreground(c, ycc)?;
         // Smoke is patchy where it thins out; closing joins its patches into one region.
-        let n = close_and_label(
-            &self.mask,
-            &self.kernel,
-            &mut self.closed,
-            [&mut self.labels, &mut self.stats, &mut self.centroids],
-        )?;
+        let n = self.labeller.label(&self.mask)?;
         let total = (size.width * size.height) as f32;
         // Only regions big enough to matter pay for the background image and the edge sums.
         let mut regions: Vec<(usize, Bounds, u32, f32, f32)> = Vec::new();
         for i in 1..n {
-            let b = Bounds::from_stats(&self.stats, i as i32)?;
-            let area = *self.stats.at_2d::<i32>(i as i32, imgproc::CC_STAT_AREA)? as u32;
+            let b = Bounds::from_stats(&self.labeller.stats, i as i32)?;
+            let area = *self.labeller.stats.at_2d::<i32>(i as i32, imgproc::CC_STAT_AREA)? as u32;
             if area as f32 / total >= c.smoke_min_area {
                 regions.push((i, b, area, 0.0, 0.0));
             }
@@ -122,7 +113,7 @@ impl SmokeState {
         let Some(mog2) = self.mog2.as_ref() else { return Ok(()) };
         mog2.get_background_image(&mut self.background)?;
         let (frame, bg) = (luma.data_bytes()?, self.background.data_bytes()?);
-        let labels = self.labels.data_typed::<i32>()?;
+        let labels = self.labeller.labels.data_typed::<i32>()?;
         for r in regions.iter_mut() {
             let b = r.1;
             for y in b.y0..b.y1 {
