@@ -37,9 +37,17 @@ pub(crate) struct Job {
     pub metrics: CameraMetrics,
     pub last_frame_ms: Arc<AtomicI64>,
     pub received: Instant,
-    /// An element of the camera's pipeline: a frame that cannot be decoded is an error on
-    /// that camera's bus, classified and retried by its supervisor like any other.
-    pub reporter: gst::glib::WeakRef<gst::Element>,
+    pub reporter: Reporter,
+}
+
+/// Where a key frame that cannot be decoded is reported: it is an error of its camera's run,
+/// classified and retried by the supervisor like any other.
+#[derive(Clone)]
+pub(crate) enum Reporter {
+    /// An element of the camera's pipeline, on whose bus the error is posted.
+    Element(gst::glib::WeakRef<gst::Element>),
+    /// A run without a pipeline ([`crate::native_rtsp`]), which checks this.
+    Run(Arc<Mutex<Option<String>>>),
 }
 
 /// Hands `job` to the process-wide decoders, started on first use. They live as long as the
@@ -108,8 +116,15 @@ fn deliver(job: &Job, frame: Frame) {
 
 fn report(job: &Job, detail: &str) {
     job.metrics.frames_dropped.inc();
-    if let Some(element) = job.reporter.upgrade() {
-        gst::element_error!(element, gst::StreamError::Decode, ("cannot decode a key frame: {detail}"));
+    match &job.reporter {
+        Reporter::Element(element) => {
+            if let Some(element) = element.upgrade() {
+                gst::element_error!(element, gst::StreamError::Decode, ("cannot decode a key frame: {detail}"));
+            }
+        }
+        Reporter::Run(errors) => {
+            *errors.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("cannot decode a key frame: {detail}"));
+        }
     }
 }
 

@@ -1,13 +1,15 @@
 //! Camera sources: one GStreamer pipeline per camera, decoding to RGB frames through an
 //! appsink, with frames not due for analysis dropped before colour conversion and scaling. In
-//! key-frame mode a camera's pipeline stops at compressed key frames, and a few decoders
-//! shared by all cameras decode them.
+//! key-frame mode a camera's pipeline stops at compressed key frames (an `rtsp://` camera
+//! needs no pipeline: retina receives it), and a few decoders shared by all cameras decode
+//! them.
 //!
 //! The hand-off to analysis is a single-frame slot (latest frame wins): a slow detector makes
 //! the camera drop frames, counted, and never builds an unbounded queue.
 
 mod clip;
 mod keyframes;
+mod native_rtsp;
 mod pipeline;
 mod slot;
 mod supervisor;

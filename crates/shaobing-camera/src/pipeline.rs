@@ -57,9 +57,27 @@ pub enum PipelineError {
 
 static LIVE_PIPELINES: AtomicUsize = AtomicUsize::new(0);
 
-/// Camera pipelines built and not yet torn down, process-wide: a leak shows up here.
+/// Camera pipelines built and not yet torn down, process-wide, a native RTSP session counting
+/// as one: a leak shows up here.
 pub fn live_pipelines() -> usize {
     LIVE_PIPELINES.load(Ordering::SeqCst)
+}
+
+/// One live camera run in [`live_pipelines`], for as long as it is held.
+#[derive(Debug)]
+pub(crate) struct LiveGuard(());
+
+impl LiveGuard {
+    pub fn new() -> Self {
+        LIVE_PIPELINES.fetch_add(1, Ordering::SeqCst);
+        Self(())
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        LIVE_PIPELINES.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A built pipeline and the clock of its last decoded frame, for the watchdog. Dropping it
@@ -68,12 +86,12 @@ pub fn live_pipelines() -> usize {
 pub(crate) struct CameraPipeline {
     pub pipeline: gst::Pipeline,
     pub last_frame_ms: Arc<AtomicI64>,
+    _live: LiveGuard,
 }
 
 impl Drop for CameraPipeline {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
-        LIVE_PIPELINES.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -102,8 +120,11 @@ pub(crate) fn build(
     metrics: CameraMetrics,
 ) -> Result<CameraPipeline, PipelineError> {
     let pipeline = gst::Pipeline::with_name(&format!("camera-{}", spec.id));
-    LIVE_PIPELINES.fetch_add(1, Ordering::SeqCst);
-    let built = CameraPipeline { pipeline: pipeline.clone(), last_frame_ms: Arc::new(AtomicI64::new(0)) };
+    let built = CameraPipeline {
+        pipeline: pipeline.clone(),
+        last_frame_ms: Arc::new(AtomicI64::new(0)),
+        _live: LiveGuard::new(),
+    };
     let src = gst::ElementFactory::make("uridecodebin")
         .property("uri", spec.uri.as_str())
         .property("caps", gst::Caps::from_str_or_any(SOURCE_CAPS))
@@ -174,7 +195,7 @@ fn build_keyframes(Parts { spec, src, built, gate, slot, metrics }: Parts<'_>) -
         slot,
         metrics,
         last_frame_ms: built.last_frame_ms.clone(),
-        reporter: sink_element.downgrade(),
+        reporter: crate::keyframes::Reporter::Element(sink_element.downgrade()),
     };
     install_keyframe_sink(&sink, to_decoders);
     Ok(())
@@ -241,7 +262,7 @@ struct KeyframeSink {
     slot: Arc<FrameSlot>,
     metrics: CameraMetrics,
     last_frame_ms: Arc<AtomicI64>,
-    reporter: gst::glib::WeakRef<gst::Element>,
+    reporter: crate::keyframes::Reporter,
 }
 
 fn install_keyframe_sink(sink: &gst_app::AppSink, to: KeyframeSink) {
@@ -371,17 +392,17 @@ fn report_missing_video(src: &gst::Element, decode: &gst::Element) {
 /// Chooses analysed frames by presentation time, so the rate holds whether the source runs
 /// live or faster than real time.
 #[derive(Debug)]
-struct Gate {
+pub(crate) struct Gate {
     interval: gst::ClockTime,
     next_due: Option<gst::ClockTime>,
 }
 
 impl Gate {
-    fn new(fps: f64) -> Self {
+    pub fn new(fps: f64) -> Self {
         Self { interval: gst::ClockTime::from_nseconds((1e9 / fps) as u64), next_due: None }
     }
 
-    fn admit(&mut self, pts: Option<gst::ClockTime>) -> bool {
+    pub fn admit(&mut self, pts: Option<gst::ClockTime>) -> bool {
         let Some(pts) = pts else { return true };
         match self.next_due {
             // A timestamp far behind the schedule means the stream restarted: resynchronise.

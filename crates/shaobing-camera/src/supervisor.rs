@@ -6,7 +6,7 @@ use gstreamer::prelude::*;
 use shaobing_core::UnixMillis;
 use shaobing_metrics::{CameraMetrics, CameraState};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -20,7 +20,7 @@ pub enum CameraExit {
 
 /// One pipeline run's end.
 #[derive(Debug)]
-enum Outcome {
+pub(crate) enum Outcome {
     Cancelled,
     Eos,
     /// `reason` is a fixed code (a metric label); `detail` is for the log only.
@@ -28,6 +28,8 @@ enum Outcome {
         reason: &'static str,
         detail: String,
     },
+    /// The native RTSP client cannot take this camera (its codec); a pipeline will.
+    NotNative(String),
 }
 
 /// Capped exponential backoff with ±25 % jitter, so that cameras that failed together do not
@@ -96,13 +98,23 @@ pub async fn run_camera(
     let seed = spec.id.0.bytes().fold(UnixMillis::now().0 as u64, |h, b| h.rotate_left(5) ^ u64::from(b));
     let mut backoff = Backoff::new(spec.retry.initial, spec.retry.max, seed);
     let mut budget = RestartBudget::new(spec.retry.budget, spec.retry.window);
+    let mut native = crate::native_rtsp::handles(&spec);
     let exit = loop {
         metrics.set_state(CameraState::Connecting);
         let started = tokio::time::Instant::now();
-        let outcome = run_once(&spec, &slot, &metrics, &cancel).await;
+        let outcome = if native {
+            crate::native_rtsp::run_once(&spec, &slot, &metrics, &cancel).await
+        } else {
+            run_once(&spec, &slot, &metrics, &cancel).await
+        };
         metrics.up.set(0);
         let reason = match outcome {
             Outcome::Cancelled => break CameraExit::Cancelled,
+            Outcome::NotNative(detail) => {
+                tracing::info!(camera = %spec.id, %detail, "not H.264 or H.265: receiving through GStreamer");
+                native = false;
+                continue;
+            }
             Outcome::Eos if !spec.restart_on_eos => break CameraExit::EndOfStream,
             Outcome::Eos => {
                 tracing::info!(camera = %spec.id, "end of stream; reconnecting");
@@ -178,20 +190,32 @@ async fn watch(
                 None => return Outcome::Failed { reason: "bus_closed", detail: "bus closed".into() },
                 Some(msg) => if let Some(outcome) = classify(&msg) { return outcome },
             },
-            _ = tick.tick() => {
-                let last = UnixMillis(built.last_frame_ms.load(Ordering::Relaxed));
-                let now = UnixMillis::now();
-                let fresh = last >= started && now.since(last) < spec.watchdog;
-                metrics.up.set(i64::from(fresh));
-                if fresh {
-                    metrics.set_state(CameraState::Streaming);
-                } else if now.since(last.max(started)) >= spec.watchdog {
-                    let detail = format!("no frame decoded for {:?}", spec.watchdog);
-                    return Outcome::Failed { reason: "stalled", detail };
-                }
-            }
+            _ = tick.tick() => if let Some(outcome) = watchdog(spec, &built.last_frame_ms, started, metrics) {
+                return outcome;
+            },
         }
     }
+}
+
+/// Sets the up metric and state from the last decoded frame of a run begun at `started`; a
+/// stall once no frame came for the watchdog's time.
+pub(crate) fn watchdog(
+    spec: &CameraSpec,
+    last_frame_ms: &AtomicI64,
+    started: UnixMillis,
+    metrics: &CameraMetrics,
+) -> Option<Outcome> {
+    let last = UnixMillis(last_frame_ms.load(Ordering::Relaxed));
+    let now = UnixMillis::now();
+    let fresh = last >= started && now.since(last) < spec.watchdog;
+    metrics.up.set(i64::from(fresh));
+    if fresh {
+        metrics.set_state(CameraState::Streaming);
+    } else if now.since(last.max(started)) >= spec.watchdog {
+        let detail = format!("no frame decoded for {:?}", spec.watchdog);
+        return Some(Outcome::Failed { reason: "stalled", detail });
+    }
+    None
 }
 
 /// Maps a bus message to the end of a run, with a reason code from a fixed set: the

@@ -7,6 +7,7 @@ mod support;
 
 use shaobing_camera::live_pipelines;
 use shaobing_metrics::Metrics;
+use shaobing_rtsp_server::{RtspServer, Stream};
 use std::time::Duration;
 use support::{Cam, encode, spec, vtest, wait_for};
 
@@ -23,6 +24,12 @@ fn fds() -> usize {
 
 async fn first_reason(uri: &str, id: &str) -> &'static str {
     first_reason_of(spec(id, uri)).await
+}
+
+fn keyframe_spec(id: &str, uri: &str) -> shaobing_camera::CameraSpec {
+    let mut s = spec(id, uri);
+    s.keyframes_only = true;
+    s
 }
 
 async fn first_reason_of(spec: shaobing_camera::CameraSpec) -> &'static str {
@@ -62,22 +69,21 @@ async fn bad_inputs_are_classified_retried_and_leave_nothing_behind() {
     assert_eq!(first_reason(&format!("rtsp://127.0.0.1:{closed_port}/x"), "refused").await, "unreachable");
     assert_eq!(first_reason(&file_uri(&dir.path().join("missing.mp4")), "missing").await, "not_found");
     // Key frames go to the shared decoders: a broken one is still this camera's error.
-    let mut keyframes = spec("truncated-k", &file_uri(&truncated));
-    keyframes.keyframes_only = true;
+    let keyframes = keyframe_spec("truncated-k", &file_uri(&truncated));
     assert!(["eos", "bad_stream"].contains(&first_reason_of(keyframes).await));
+    // Key-frame mode receives rtsp:// without GStreamer: its failures are classified alike.
+    let refused = format!("rtsp://127.0.0.1:{closed_port}/x");
+    assert_eq!(first_reason_of(keyframe_spec("refused-k", &refused)).await, "unreachable");
+    let server = RtspServer::start(0, &[Stream::new("/street", &vtest())]).unwrap();
+    assert_eq!(first_reason_of(keyframe_spec("no-mount-k", &server.url("/nowhere"))).await, "not_found");
+    drop(server);
 
-    // Fifty flaps against the corrupt file, quickly.
+    // Fifty flaps against the corrupt file, and fifty of a key-frame camera (no pipeline,
+    // a native RTSP session) against a port nobody listens on, quickly.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (fds_before, pipelines_before) = (fds(), live_pipelines());
-    let metrics = Metrics::new();
-    let mut s = spec("flapping", &file_uri(&garbage));
-    s.retry.initial = Duration::from_millis(5);
-    s.retry.max = Duration::from_millis(10);
-    let cam = Cam::start(s, &metrics);
-    let m = cam.metrics.clone();
-    let flaps = || REASONS.iter().map(|r| m.reconnects(r)).sum::<u64>();
-    assert!(wait_for(Duration::from_secs(60), || flaps() >= 50).await.is_some(), "only {} flaps", flaps());
-    cam.stop().await;
+    flap_fifty(spec("flapping", &file_uri(&garbage))).await;
+    flap_fifty(keyframe_spec("flapping-k", &refused)).await;
     assert!(
         wait_for(Duration::from_secs(5), || live_pipelines() == pipelines_before).await.is_some(),
         "pipelines leaked: {}",
@@ -85,6 +91,17 @@ async fn bad_inputs_are_classified_retried_and_leave_nothing_behind() {
     );
     assert_eq!(live_pipelines(), 0);
     assert!(fds() <= fds_before + 4, "file descriptors grew from {fds_before} to {}", fds());
+}
+
+async fn flap_fifty(mut s: shaobing_camera::CameraSpec) {
+    s.retry.initial = Duration::from_millis(5);
+    s.retry.max = Duration::from_millis(10);
+    let metrics = Metrics::new();
+    let cam = Cam::start(s, &metrics);
+    let m = cam.metrics.clone();
+    let flaps = || REASONS.iter().map(|r| m.reconnects(r)).sum::<u64>();
+    assert!(wait_for(Duration::from_secs(60), || flaps() >= 50).await.is_some(), "only {} flaps", flaps());
+    cam.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

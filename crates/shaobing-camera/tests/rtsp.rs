@@ -16,14 +16,36 @@ fn street(mount: &str) -> Stream {
     Stream { gop: 10, ..Stream::new(mount, &vtest()) }
 }
 
+/// A camera in either mode. Key-frame mode receives `rtsp://` with retina instead of a
+/// GStreamer pipeline, so each supervision test runs in both.
+fn camera(id: &str, uri: &str, keyframes: bool) -> shaobing_camera::CameraSpec {
+    let mut s = spec(id, uri);
+    s.keyframes_only = keyframes;
+    s
+}
+
+/// The street clip with key frames often enough that key-frame mode has a rate to measure.
+fn street_for(mount: &str, keyframes: bool) -> Stream {
+    Stream { gop: if keyframes { 2 } else { 10 }, ..street(mount) }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_restart_is_survived_and_other_cameras_are_unaffected() {
-    let a_server = RtspServer::start(0, &[street("/a")]).unwrap();
+    server_restart(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_restart_is_survived_in_keyframe_mode() {
+    server_restart(true).await;
+}
+
+async fn server_restart(keyframes: bool) {
+    let a_server = RtspServer::start(0, &[street_for("/a", keyframes)]).unwrap();
     let port = a_server.port();
-    let b_server = RtspServer::start(0, &[street("/b")]).unwrap();
+    let b_server = RtspServer::start(0, &[street_for("/b", keyframes)]).unwrap();
     let metrics = Metrics::new();
-    let a = Cam::start(spec("cam-a", &a_server.url("/a")), &metrics);
-    let b = Cam::start(spec("cam-b", &b_server.url("/b")), &metrics);
+    let a = Cam::start(camera("cam-a", &a_server.url("/a"), keyframes), &metrics);
+    let b = Cam::start(camera("cam-b", &b_server.url("/b"), keyframes), &metrics);
     assert!(wait_for(Duration::from_secs(15), || a.metrics.up.get() == 1 && b.metrics.up.get() == 1).await.is_some());
     assert_eq!(a.metrics.state(), Some(CameraState::Streaming));
     let b_before = rate(&b, Duration::from_secs(3)).await;
@@ -35,7 +57,7 @@ async fn server_restart_is_survived_and_other_cameras_are_unaffected() {
     assert!(b_during >= 0.8 * b_before, "camera b slowed from {b_before:.1} to {b_during:.1} fps");
     assert!(a.metrics.state() != Some(CameraState::Streaming));
 
-    let a_server = RtspServer::start(port, &[street("/a")]).unwrap();
+    let a_server = RtspServer::start(port, &[street_for("/a", keyframes)]).unwrap();
     let taken = a.taken();
     let back = wait_for(Duration::from_secs(10), || a.metrics.up.get() == 1 && a.taken() > taken + 2).await;
     assert!(back.is_some(), "frames did not resume within 10 s of the server's return");
@@ -50,10 +72,19 @@ async fn server_restart_is_survived_and_other_cameras_are_unaffected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_that_stops_without_closing_is_restarted_by_the_watchdog() {
+    stalled_stream(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_stream_is_restarted_in_keyframe_mode() {
+    stalled_stream(true).await;
+}
+
+async fn stalled_stream(keyframes: bool) {
     let server = RtspServer::start(0, &[street("/s")]).unwrap();
     let proxy = Proxy::start(server.port()).await;
     let metrics = Metrics::new();
-    let cam = Cam::start(spec("cam-s", &format!("rtsp://127.0.0.1:{}/s", proxy.port)), &metrics);
+    let cam = Cam::start(camera("cam-s", &format!("rtsp://127.0.0.1:{}/s", proxy.port), keyframes), &metrics);
     assert!(wait_for(Duration::from_secs(15), || cam.metrics.up.get() == 1).await.is_some());
     proxy.stall(true);
     // Watchdog 3 s, then the restart itself: within 5 s plus the first backoff.
@@ -124,11 +155,20 @@ async fn h265_cameras_work_in_both_modes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_come_from_their_own_fields_and_a_wrong_password_is_classified() {
+    credentials(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_work_in_keyframe_mode() {
+    credentials(true).await;
+}
+
+async fn credentials(keyframes: bool) {
     let server = RtspServer::start_with_auth(0, &[street("/p")], Some(("viewer", "canary-pw-7731"))).unwrap();
     let metrics = Metrics::new();
-    let mut good = spec("cam-auth", &server.url("/p"));
+    let mut good = camera("cam-auth", &server.url("/p"), keyframes);
     good.credentials = Some(("viewer".into(), Secret::new("canary-pw-7731")));
-    let mut bad = spec("cam-noauth", &server.url("/p"));
+    let mut bad = camera("cam-noauth", &server.url("/p"), keyframes);
     bad.credentials = Some(("viewer".into(), Secret::new("wrong")));
     assert!(!format!("{good:?}").contains("canary-pw"), "the spec's Debug must not print the password");
     let good = Cam::start(good, &metrics);
@@ -171,4 +211,20 @@ async fn shared_key_frame_decoders_keep_cameras_apart() {
     for cam in cams {
         cam.stop().await;
     }
+}
+
+/// A camera that is neither H.264 nor H.265 still works in key-frame mode: it goes back from
+/// the native RTSP client to a GStreamer pipeline, which decodes anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_motion_jpeg_camera_in_keyframe_mode_falls_back_to_gstreamer() {
+    let stream = Stream { codec: Codec::Mjpeg, size: Some((320, 240)), ..Stream::new("/j", &vtest()) };
+    let server = RtspServer::start(0, &[stream]).unwrap();
+    let metrics = Metrics::new();
+    let cam = Cam::start(camera("cam-mjpeg", &server.url("/j"), true), &metrics);
+    let ok = wait_for(Duration::from_secs(20), || cam.taken() >= 3).await;
+    assert!(ok.is_some(), "frames taken: {}", cam.taken());
+    assert_eq!(*cam.sizes.lock().unwrap(), [(320, 240)].into_iter().collect());
+    let reasons = ["unreachable", "unsupported", "bad_stream", "stalled", "error"];
+    assert_eq!(reasons.iter().map(|r| cam.metrics.reconnects(r)).sum::<u64>(), 0, "the fallback is not a failure");
+    cam.stop().await;
 }

@@ -26,6 +26,8 @@ pub enum RtspServerError {
 pub enum Codec {
     H264,
     H265,
+    /// Motion JPEG: what some cheap cameras send; not for `passthrough`.
+    Mjpeg,
 }
 
 /// How a file is served.
@@ -68,6 +70,7 @@ impl Stream {
         let pay = match self.codec {
             Codec::H264 => "rtph264pay name=pay0 pt=96 config-interval=-1",
             Codec::H265 => "rtph265pay name=pay0 pt=96 config-interval=-1",
+            Codec::Mjpeg => "rtpjpegpay name=pay0 pt=26",
         };
         if self.passthrough {
             return Ok(format!("( filesrc location=\"{location}\" ! parsebin ! {pay} )"));
@@ -85,6 +88,7 @@ impl Stream {
                 "x264enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max={gop} ! video/x-h264,profile=baseline"
             ),
             Codec::H265 => format!("x265enc tune=zerolatency speed-preset=ultrafast key-int-max={gop}"),
+            Codec::Mjpeg => "jpegenc".to_string(),
         };
         Ok(format!("( filesrc location=\"{location}\" ! decodebin ! videoconvert {raw}! {encode} ! {pay} )"))
     }

@@ -1,0 +1,274 @@
+//! Key-frame cameras on `rtsp://` without a GStreamer receive pipeline.
+//!
+//! rtspsrc hands every RTP packet between threads (socket reader, jitter buffer, depayloader),
+//! about 1.3 % of a core per 1080p25 camera on the development box, though key-frame mode
+//! throws 49 frames in 50 away. retina reads the RTSP connection in one tokio task, assembles
+//! access units and gives back Annex B frames; only due key frames leave the task, with the
+//! stream's parameter sets in front, for the shared decoders: 0.3 % per camera, measured the
+//! same way (README, Performance). A camera whose stream is neither H.264 nor H.265 goes
+//! back to the GStreamer pipeline, which decodes anything.
+
+use crate::FrameSlot;
+use crate::keyframes::{self, Job, Reporter};
+use crate::pipeline::{CameraSpec, Gate, LiveGuard};
+use crate::supervisor::{Outcome, watchdog};
+use futures_util::StreamExt;
+use gstreamer as gst;
+use retina::client::{Credentials, Demuxed, PlayOptions, Session, SessionOptions, SetupOptions, Transport};
+use retina::codec::{CodecItem, FrameFormat, ParameterSetInsertion, ParametersRef, VideoFrame};
+use shaobing_core::{CameraId, UnixMillis};
+use shaobing_metrics::CameraMetrics;
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// DESCRIBE, SETUP and PLAY together; rtspsrc's `tcp-timeout` in the GStreamer path is 5 s too.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether this camera runs here rather than in a GStreamer pipeline.
+pub(crate) fn handles(spec: &CameraSpec) -> bool {
+    spec.keyframes_only && spec.uri.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("rtsp://"))
+}
+
+/// One connection's run, like a pipeline's run in the supervisor. `Outcome::NotNative` when
+/// the camera's codec needs the GStreamer pipeline.
+pub(crate) async fn run_once(
+    spec: &CameraSpec,
+    slot: &Arc<FrameSlot>,
+    metrics: &CameraMetrics,
+    cancel: &CancellationToken,
+) -> Outcome {
+    let _live = LiveGuard::new();
+    let connected = tokio::select! {
+        _ = cancel.cancelled() => return Outcome::Cancelled,
+        c = tokio::time::timeout(CONNECT_TIMEOUT, connect(spec)) => c,
+    };
+    let (session, video) = match connected {
+        Err(_) => return failed("unreachable", format!("no answer to DESCRIBE/SETUP/PLAY within {CONNECT_TIMEOUT:?}")),
+        Ok(Err(e)) => return e,
+        Ok(Ok(c)) => c,
+    };
+    let intake = Intake::new(spec, video, slot.clone(), metrics.clone());
+    stream(spec, Box::pin(session), intake, cancel).await
+}
+
+fn failed(reason: &'static str, detail: String) -> Outcome {
+    Outcome::Failed { reason, detail }
+}
+
+/// The video stream a session plays.
+#[derive(Debug, Clone, Copy)]
+struct Video {
+    index: usize,
+    h265: bool,
+}
+
+async fn connect(spec: &CameraSpec) -> Result<(Demuxed, Video), Outcome> {
+    let url = url::Url::parse(&spec.uri).map_err(|e| failed("error", format!("{}: {e}", spec.uri)))?;
+    let creds = spec
+        .credentials
+        .as_ref()
+        .map(|(user, pw)| Credentials { username: user.clone(), password: pw.expose().to_string() });
+    let options = SessionOptions::default().creds(creds).user_agent("shaobing".into());
+    let mut session = Session::describe(url, options).await.map_err(|e| rtsp_failure(&e))?;
+    let video = pick_video(&session)?;
+    let transport = if spec.rtsp_tcp { Transport::Tcp(Default::default()) } else { Transport::Udp(Default::default()) };
+    // Parameter sets come from the stream's parameters, in front of every key frame sent: retina
+    // would add them to IDR pictures only, not to an H.265 CRA picture.
+    let format = FrameFormat { parameter_set_insertion: ParameterSetInsertion::Never, ..FrameFormat::SIMPLE };
+    let setup = SetupOptions::default().transport(transport).frame_format(format);
+    session.setup(video.index, setup).await.map_err(|e| rtsp_failure(&e))?;
+    let playing = session.play(PlayOptions::default()).await.map_err(|e| rtsp_failure(&e))?;
+    let demuxed = playing.demuxed().map_err(|e| rtsp_failure(&e))?;
+    Ok((demuxed, video))
+}
+
+/// The first H.264 or H.265 video stream.
+fn pick_video<S: retina::client::State>(session: &Session<S>) -> Result<Video, Outcome> {
+    let videos: Vec<_> = session.streams().iter().enumerate().filter(|(_, s)| s.media() == "video").collect();
+    if videos.is_empty() {
+        return Err(failed("no_video", "the RTSP session has no video stream".into()));
+    }
+    let h265 = |name: &str| match name.to_ascii_lowercase().as_str() {
+        "h264" => Some(false),
+        "h265" => Some(true),
+        _ => None,
+    };
+    videos.iter().find_map(|(index, s)| h265(s.encoding_name()).map(|h265| Video { index: *index, h265 })).ok_or_else(
+        || {
+            let names: Vec<_> = videos.iter().map(|(_, s)| s.encoding_name().to_string()).collect();
+            Outcome::NotNative(format!("video is {}", names.join(", ")))
+        },
+    )
+}
+
+/// retina's errors are opaque by design: a status code, or a message whose first words name
+/// the kind.
+fn rtsp_failure(e: &retina::Error) -> Outcome {
+    let reason = match e.status_code() {
+        Some(401 | 403) => "unauthorized",
+        Some(404) => "not_found",
+        Some(_) => "error",
+        None => {
+            let text = e.to_string();
+            let starts = |prefixes: &[&str]| prefixes.iter().any(|p| text.starts_with(p));
+            if starts(&["Unable to connect", "Error reading", "Error writing", "Timeout"]) {
+                "unreachable"
+            } else if starts(&["Unsupported"]) {
+                "unsupported"
+            } else {
+                "bad_stream"
+            }
+        }
+    };
+    failed(reason, e.to_string())
+}
+
+async fn stream(
+    spec: &CameraSpec,
+    mut session: std::pin::Pin<Box<Demuxed>>,
+    mut intake: Intake,
+    cancel: &CancellationToken,
+) -> Outcome {
+    let started = UnixMillis::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return Outcome::Cancelled,
+            item = session.next() => match item {
+                None => return Outcome::Eos,
+                Some(Ok(CodecItem::VideoFrame(frame))) => {
+                    if frame.has_new_parameters() || intake.parameter_sets.is_empty() {
+                        intake.parameters(session.streams());
+                    }
+                    intake.frame(frame);
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return rtsp_failure(&e),
+            },
+            _ = tick.tick() => {
+                if let Some(detail) = intake.decode_error() {
+                    return failed("bad_stream", detail);
+                }
+                if let Some(outcome) = watchdog(spec, &intake.last_frame_ms, started, &intake.metrics) {
+                    return outcome;
+                }
+            }
+        }
+    }
+}
+
+/// Counts every frame and sends the due key frames to the shared decoders.
+struct Intake {
+    video: Video,
+    /// The stream's parameter sets in Annex B, put in front of every key frame sent.
+    parameter_sets: Vec<u8>,
+    camera: CameraId,
+    width: Option<u32>,
+    caps: gst::Caps,
+    gate: Gate,
+    seq: u64,
+    slot: Arc<FrameSlot>,
+    metrics: CameraMetrics,
+    last_frame_ms: Arc<AtomicI64>,
+    /// Where the shared decoders leave a key frame they could not decode.
+    errors: Arc<Mutex<Option<String>>>,
+}
+
+impl Intake {
+    fn new(spec: &CameraSpec, video: Video, slot: Arc<FrameSlot>, metrics: CameraMetrics) -> Self {
+        let media = if video.h265 { "video/x-h265" } else { "video/x-h264" };
+        let caps = gst::Caps::builder(media).field("stream-format", "byte-stream").field("alignment", "au").build();
+        Self {
+            video,
+            parameter_sets: Vec::new(),
+            camera: spec.id.clone(),
+            width: spec.analysis_width,
+            caps,
+            gate: Gate::new(spec.analysis_fps),
+            seq: 0,
+            slot,
+            metrics,
+            last_frame_ms: Arc::new(AtomicI64::new(0)),
+            errors: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    fn frame(&mut self, frame: VideoFrame) {
+        self.metrics.frames_received.inc();
+        let ts = frame.timestamp();
+        let nanos = i128::from(ts.elapsed().max(0)) * 1_000_000_000 / i128::from(ts.clock_rate().get());
+        let pts = gst::ClockTime::from_nseconds(u64::try_from(nanos).unwrap_or(u64::MAX));
+        let key = frame.is_random_access_point() || (self.video.h265 && h265_irap(frame.data()));
+        if !key || !self.gate.admit(Some(pts)) {
+            return;
+        }
+        let mut data = Vec::with_capacity(self.parameter_sets.len() + frame.data().len());
+        data.extend_from_slice(&self.parameter_sets);
+        data.extend_from_slice(frame.data());
+        let mut buffer = gst::Buffer::from_mut_slice(data);
+        if let Some(b) = buffer.get_mut() {
+            b.set_pts(pts);
+        }
+        let sample = gst::Sample::builder().buffer(&buffer).caps(&self.caps).build();
+        self.seq += 1;
+        keyframes::submit(Job {
+            camera: self.camera.clone(),
+            sample,
+            width: self.width,
+            seq: self.seq,
+            slot: self.slot.clone(),
+            metrics: self.metrics.clone(),
+            last_frame_ms: self.last_frame_ms.clone(),
+            received: Instant::now(),
+            reporter: Reporter::Run(self.errors.clone()),
+        });
+    }
+
+    fn parameters(&mut self, streams: &[retina::client::Stream]) {
+        if let Some(ParametersRef::Video(p)) = streams.get(self.video.index).and_then(|s| s.parameters()) {
+            // With Annex B framing, retina gives them start-coded, ready to go in front.
+            self.parameter_sets = p.extra_data().to_vec();
+        }
+    }
+
+    fn decode_error(&self) -> Option<String> {
+        self.errors.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// Whether the first picture NAL unit of an Annex B access unit is an intra random access
+/// point (IDR, CRA or BLA), which decodes alone. retina counts only IDR pictures, but
+/// open-GOP encoders (x265 by default, many cameras) start a GOP with a CRA picture.
+fn h265_irap(data: &[u8]) -> bool {
+    let mut rest = data;
+    while let Some(i) = rest.windows(3).position(|w| w == [0, 0, 1]) {
+        let Some(&header) = rest.get(i + 3) else { return false };
+        let kind = (header >> 1) & 0x3f;
+        // Types below 32 are picture data; 16..=23 are the random access points.
+        if kind < 32 {
+            return (16..=23).contains(&kind);
+        }
+        rest = &rest[i + 3..];
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const START: [u8; 4] = [0, 0, 0, 1];
+
+    #[test]
+    fn cra_and_idr_pictures_are_random_access_points_and_trailing_pictures_are_not() {
+        let unit = |kind: u8| [&START[..], &[kind << 1, 1, 0xaf]].concat();
+        let sei_then = |kind: u8| [unit(39), unit(kind)].concat();
+        assert!(h265_irap(&sei_then(21)), "CRA");
+        assert!(h265_irap(&unit(19)), "IDR_W_RADL");
+        assert!(!h265_irap(&sei_then(1)), "TRAIL_R");
+        assert!(!h265_irap(&unit(39)), "no picture at all");
+    }
+}
