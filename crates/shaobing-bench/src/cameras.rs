@@ -340,7 +340,14 @@ async fn trial(t: &TrialArgs, pool: &InferencePool, mode: Mode) -> anyhow::Resul
         let rate = analysed_rate(&times, started, window);
         // Which cameras fell short, when a trial fails unexpectedly.
         if std::env::var_os("BENCH_VERBOSE").is_some() {
-            eprintln!("cam{i}: analysed {rate:.2}/s ({} in all), received {}", times.len(), m.frames_received.get());
+            eprintln!(
+                "cam{i}: analysed {rate:.2}/s ({} in all, {} without inference), received {}, decoded {}, dropped {}",
+                times.len(),
+                m.inferences_skipped.get(),
+                m.frames_received.get(),
+                m.frames_decoded.get(),
+                m.frames_dropped.get()
+            );
         }
         min_analysed = min_analysed.min(rate);
     }

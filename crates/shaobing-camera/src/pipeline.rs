@@ -523,9 +523,16 @@ pub(crate) fn frame_from_sample(sample: &gst::Sample, camera: &CameraId, seq: u6
     let (w, h) = (info.width(), info.height());
     let row = w as usize * 3;
     let stride = usize::try_from(*info.stride().first()?).ok()?;
-    let mut rgb = Vec::with_capacity(row * h as usize);
-    for y in 0..h as usize {
-        rgb.extend_from_slice(map.get(y * stride..y * stride + row)?);
-    }
-    Some(Frame { camera: camera.clone(), seq, captured_at: UnixMillis::now(), width: w, height: h, rgb: rgb.into() })
+    // Rows without padding (most widths) are copied once, straight into the frame; a Vec
+    // turned into an `Arc<[u8]>` would be a second megabyte-sized copy.
+    let rgb: std::sync::Arc<[u8]> = if stride == row {
+        map.get(..row * h as usize)?.into()
+    } else {
+        let mut rgb = Vec::with_capacity(row * h as usize);
+        for y in 0..h as usize {
+            rgb.extend_from_slice(map.get(y * stride..y * stride + row)?);
+        }
+        rgb.into()
+    };
+    Some(Frame { camera: camera.clone(), seq, captured_at: UnixMillis::now(), width: w, height: h, rgb })
 }

@@ -41,7 +41,7 @@ pub fn read_image(path: &std::path::Path, camera: &str) -> Result<Frame, VisionE
         captured_at: UnixMillis::now(),
         width: rgb.cols() as u32,
         height: rgb.rows() as u32,
-        rgb: rgb.data_bytes()?.to_vec().into(),
+        rgb: rgb.data_bytes()?.into(),
     })
 }
 

@@ -13,7 +13,11 @@ pub fn tune_allocator() {
     // SAFETY: mallopt only adjusts allocator parameters; it is called before any other
     // thread exists, and invalid values are rejected by glibc with a return of 0.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        }
+        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
     }
 }
