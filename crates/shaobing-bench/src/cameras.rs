@@ -195,13 +195,7 @@ fn trial_in_child(args: &Args, server: &FixtureServer, mode: Mode, n: usize) -> 
     if mode == Mode::Keyframes {
         cmd.arg("--keyframes");
     }
-    let out = cmd.output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find_map(|l| l.strip_prefix("TRIAL ")).ok_or_else(|| {
-        anyhow::anyhow!("trial of {n} cameras printed no result: {}", String::from_utf8_lossy(&out.stderr))
-    })?;
-    let v: Vec<f64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-    anyhow::ensure!(v.len() == 6, "malformed trial result `{line}`");
+    let v = trial_child(cmd, 6)?;
     Ok(Trial {
         cameras: n,
         pass: v[0] > 0.5,
@@ -211,6 +205,19 @@ fn trial_in_child(args: &Args, server: &FixtureServer, mode: Mode, n: usize) -> 
         server_cores: v[4],
         rss_mib: v[5],
     })
+}
+
+/// Runs a trial process and parses the `width` numbers of its `TRIAL` line.
+pub(crate) fn trial_child(mut cmd: std::process::Command, width: usize) -> anyhow::Result<Vec<f64>> {
+    let out = cmd.output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("TRIAL "))
+        .ok_or_else(|| anyhow::anyhow!("a trial printed no result: {}", String::from_utf8_lossy(&out.stderr)))?;
+    let v: Vec<f64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    anyhow::ensure!(v.len() == width, "malformed trial result `{line}`");
+    Ok(v)
 }
 
 /// The child side: the detector loaded and warm, then N cameras.
@@ -277,15 +284,21 @@ fn cameras_config(n: usize) -> anyhow::Result<Config> {
 }
 
 fn spec(port: u16, i: usize, mode: Mode) -> CameraSpec {
+    camera_spec(port, i, mode == Mode::Keyframes)
+}
+
+/// Simulated camera `i` as the daemon would run it, in key-frame or every-frame mode.
+pub(crate) fn camera_spec(port: u16, i: usize, keyframes: bool) -> CameraSpec {
     CameraSpec {
         id: CameraId(format!("cam{i}")),
         uri: format!("rtsp://127.0.0.1:{port}/cam{i}"),
         credentials: None,
         rtsp_tcp: true,
-        keyframes_only: mode == Mode::Keyframes,
+        keyframes_only: keyframes,
+        native_rtsp: true,
         // Key-frame mode analyses every key frame (0.5/s at GOP 50); every-frame mode gates
         // decoded frames to the same rate.
-        analysis_fps: if mode == Mode::Keyframes { 1.0 } else { MIN_ANALYSED_FPS },
+        analysis_fps: if keyframes { 1.0 } else { MIN_ANALYSED_FPS },
         analysis_width: Some(ANALYSIS_WIDTH),
         decoder_threads: 1,
         restart_on_eos: true,

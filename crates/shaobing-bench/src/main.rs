@@ -5,6 +5,7 @@ mod analysis;
 mod cameras;
 mod fixture;
 mod procfs;
+mod receive;
 mod store;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +23,9 @@ enum Command {
     /// Largest number of simulated 1080p25 H.264 RTSP cameras this box sustains, analysed at
     /// >= 0.5 frames/s each, in key-frame mode against decoding every frame.
     Cameras(cameras::Args),
+    /// CPU per key-frame camera received by retina (the default) against GStreamer's rtspsrc,
+    /// with the same shared decoders and no analysis.
+    Receive(receive::Args),
     /// Issues/s committed locally and drained to PostgreSQL, each against the bare work it is
     /// made of; an emergency issue's latency to its committed row.
     Store(store::Args),
@@ -31,6 +35,8 @@ enum Command {
     /// (internal) One trial of the cameras benchmark in a fresh process, so that its memory
     /// is its own; prints one result line.
     CameraTrial(cameras::TrialArgs),
+    /// (internal) One client of the receive benchmark in a fresh process.
+    ReceiveTrial(receive::TrialArgs),
     /// (internal) Serve the 1080p fixture on MOUNTS RTSP mounts; prints the port.
     ServeFixture {
         #[arg(long)]
@@ -58,6 +64,8 @@ fn main() -> anyhow::Result<()> {
             .build()?
             .block_on(analysis::run(args)),
         Command::Store(args) => tokio::runtime::Runtime::new()?.block_on(store::run(args)),
+        Command::Receive(args) => receive::run(args),
+        Command::ReceiveTrial(args) => tokio::runtime::Runtime::new()?.block_on(receive::trial_main(args)),
         Command::CameraTrial(args) => tokio::runtime::Runtime::new()?.block_on(cameras::trial_main(args)),
         Command::ServeFixture { file, mounts } => fixture::serve(&file, mounts),
     }

@@ -7,9 +7,9 @@
 //! that was about 16 MiB of a 24 MiB total (measured with the cameras benchmark).
 //!
 //! A worker feeds a key frame into its chain `decoder -> videoconvertscale -> appsink` from
-//! its own thread through a pad of its own, drains the decoder (a frame held back for
-//! reordering comes out), takes the frame, then flushes, which releases the decoder's
-//! references before the next camera's frame.
+//! its own thread through a pad of its own and takes the picture. A decoder that held the
+//! picture back for reordering is drained (it comes out) and flushed, so that between two
+//! frames no decoder holds a picture that the next camera's frame could push out.
 
 use crate::FrameSlot;
 use crate::pipeline::{frame_from_sample, sink_caps};
@@ -156,7 +156,7 @@ impl Chain {
             element.set_property("max-threads", 1i32);
             chain.push(element);
         }
-        chain.push(make("videoconvertscale")?);
+        chain.push(crate::pipeline::scaler().map_err(|e| e.to_string())?);
         // No preroll: the worker pushes from its own thread and must never wait on the sink.
         let decoded = Arc::new(Mutex::new(None));
         let into = decoded.clone();
@@ -195,18 +195,28 @@ impl Chain {
         self.feed.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new()));
         let buffer = sample.buffer_owned().ok_or("a key frame without data")?;
         let pushed = self.feed.push(buffer);
-        let mut drain = gst::query::Drain::new();
-        self.feed.peer_query(&mut drain);
-        let last = self.decoded.lock().unwrap_or_else(|p| p.into_inner()).take();
-        // Releases the decoder's reference frames; the next frame may be another camera's.
-        self.feed.push_event(gst::event::FlushStart::new());
-        self.feed.push_event(gst::event::FlushStop::new(true));
+        // A decoder without a reordering delay has given the picture back already and holds
+        // nothing, so the next key frame, whichever camera's, can follow as it is. Draining
+        // ends in a flush, after which libav frees and reallocates its tables: milliseconds
+        // per 1080p frame, paid only by streams whose decoder holds pictures back.
+        let mut last = self.take_decoded();
+        if last.is_none() {
+            let mut drain = gst::query::Drain::new();
+            self.feed.peer_query(&mut drain);
+            last = self.take_decoded();
+            self.feed.push_event(gst::event::FlushStart::new());
+            self.feed.push_event(gst::event::FlushStop::new(true));
+        }
         let error = self.error();
         match (pushed, last) {
             (_, Some(sample)) => Ok(sample),
             (Err(flow), None) => Err(error.unwrap_or_else(|| format!("decoder refused the frame: {flow:?}"))),
             (Ok(_), None) => Err("the decoder gave no frame".into()),
         }
+    }
+
+    fn take_decoded(&self) -> Option<gst::Sample> {
+        self.decoded.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// The last error on the chain's bus; the other messages (state changes, warnings) are

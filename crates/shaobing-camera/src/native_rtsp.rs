@@ -28,7 +28,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Whether this camera runs here rather than in a GStreamer pipeline.
 pub(crate) fn handles(spec: &CameraSpec) -> bool {
-    spec.keyframes_only && spec.uri.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("rtsp://"))
+    spec.keyframes_only && spec.native_rtsp && spec.uri.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("rtsp://"))
 }
 
 /// One connection's run, like a pipeline's run in the supervisor. `Outcome::NotNative` when

@@ -21,6 +21,8 @@ pub struct CameraSpec {
     pub rtsp_tcp: bool,
     /// Only key frames are decoded, by the decoders all cameras share.
     pub keyframes_only: bool,
+    /// In key-frame mode, an `rtsp://` camera is received by retina rather than rtspsrc.
+    pub native_rtsp: bool,
     /// Frames analysed per second, at most.
     pub analysis_fps: f64,
     /// Width of analysed frames; the stream's when `None`.
@@ -95,6 +97,17 @@ impl Drop for CameraPipeline {
     }
 }
 
+/// One pass that scales and converts (GStreamer 1.22's videoconvertscale): one buffer pool
+/// and one walk over the picture fewer than `videoscale ! videoconvert`. Without chroma
+/// filtering (`chroma-mode = none`): at half size a 4:2:0 picture's chroma already has the
+/// output's resolution, and the detectors judge shapes; 4.3 instead of 6.8 ms of CPU per
+/// 1080p frame scaled to 960 wide.
+pub(crate) fn scaler() -> Result<gst::Element, PipelineError> {
+    let scale = element("videoconvertscale")?;
+    scale.set_property_from_str("chroma-mode", "none");
+    Ok(scale)
+}
+
 fn element(factory: &'static str) -> Result<gst::Element, PipelineError> {
     gst::ElementFactory::make(factory).build().map_err(|_| PipelineError::MissingElement(factory))
 }
@@ -155,9 +168,7 @@ struct Parts<'a> {
 fn build_every_frame(Parts { spec, src, built, gate, slot, metrics }: Parts<'_>) -> Result<(), PipelineError> {
     let pipeline = &built.pipeline;
     let decode = element("decodebin")?;
-    // One pass that scales and converts (GStreamer 1.22's videoconvertscale): one buffer pool
-    // and one walk over the picture fewer than videoscale ! videoconvert.
-    let scale = element("videoconvertscale")?;
+    let scale = scaler()?;
     let sink =
         gst_app::AppSink::builder().caps(&sink_caps(spec.analysis_width)).max_buffers(1).drop(true).sync(false).build();
     pipeline.add_many([&decode, &scale, sink.upcast_ref()]).map_err(assemble)?;

@@ -228,3 +228,24 @@ async fn a_motion_jpeg_camera_in_keyframe_mode_falls_back_to_gstreamer() {
     assert_eq!(reasons.iter().map(|r| cam.metrics.reconnects(r)).sum::<u64>(), 0, "the fallback is not a failure");
     cam.stop().await;
 }
+
+/// RTSP over UDP, chosen per camera, in both modes: rtspsrc's and retina's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_transport_works_in_both_modes() {
+    let server = RtspServer::start(0, &[street_for("/u0", true), street_for("/u1", true)]).unwrap();
+    let metrics = Metrics::new();
+    let cams: Vec<Cam> = [false, true]
+        .into_iter()
+        .enumerate()
+        .map(|(i, keyframes)| {
+            let mut s = camera(&format!("cam-udp{i}"), &server.url(&format!("/u{i}")), keyframes);
+            s.rtsp_tcp = false;
+            Cam::start(s, &metrics)
+        })
+        .collect();
+    let ok = wait_for(Duration::from_secs(20), || cams.iter().all(|c| c.taken() >= 3)).await;
+    assert!(ok.is_some(), "frames taken over UDP: {:?}", cams.iter().map(Cam::taken).collect::<Vec<_>>());
+    for cam in cams {
+        cam.stop().await;
+    }
+}

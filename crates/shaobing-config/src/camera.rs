@@ -20,6 +20,13 @@ pub struct CameraConfig {
     /// RTSP lower transport. `tcp` survives lossy links and NAT; `udp` has less latency.
     #[serde(default)]
     pub transport: Transport,
+    /// Who receives an `rtsp://` camera in `keyframes` mode. `retina`: a Rust RTSP client in
+    /// the daemon's own tasks, which hands over only the key frames; about a quarter of the
+    /// CPU of GStreamer's rtspsrc per camera (README, Performance). H.264 and H.265 only;
+    /// other codecs go to GStreamer by themselves. `gstreamer`: rtspsrc, for a camera that
+    /// retina does not get along with. `fps` mode always uses GStreamer.
+    #[serde(default)]
+    pub rtsp_client: RtspClient,
     /// Names of the models in the manifest that analyse this camera (`model = "…"` is
     /// accepted for one). The first is the object detector; add a flame model as a second
     /// fire vote. Each model runs in one shared pool per box, whichever cameras use it.
@@ -180,6 +187,14 @@ pub enum Transport {
     #[default]
     Tcp,
     Udp,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RtspClient {
+    #[default]
+    Retina,
+    Gstreamer,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

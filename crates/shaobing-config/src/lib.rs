@@ -9,7 +9,7 @@ mod camera;
 mod responsibility;
 mod rules;
 
-pub use camera::{AnalysisMode, CameraConfig, MotionGateSettings, OnEos, Transport, ZoneConfig, ZoneKind};
+pub use camera::{AnalysisMode, CameraConfig, MotionGateSettings, OnEos, RtspClient, Transport, ZoneConfig, ZoneKind};
 
 pub use responsibility::{ResponsibilityEntry, default_responsibility};
 pub use rules::{DwellRuleSettings, FireRuleSettings, RulesConfig};

@@ -45,6 +45,15 @@ fn good_config_parses_with_defaults() {
 }
 
 #[test]
+fn rtsp_client_is_retina_unless_gstreamer_is_asked_for() {
+    assert_eq!(parse(GOOD).unwrap().cameras[0].rtsp_client, RtspClient::Retina);
+    let gst = parse(&GOOD.replace("[[cameras.zones]]", "rtsp_client = \"gstreamer\"\n[[cameras.zones]]")).unwrap();
+    assert_eq!(gst.cameras[0].rtsp_client, RtspClient::Gstreamer);
+    let e = error_of(&GOOD.replace("[[cameras.zones]]", "rtsp_client = \"ffmpeg\"\n[[cameras.zones]]"));
+    assert!(e.contains("rtsp_client") && e.contains("retina") && e.contains("gstreamer"), "{e}");
+}
+
+#[test]
 fn one_model_or_several_and_class_maps() {
     let one = parse(&GOOD.replace("[[cameras.zones]]", "model = \"a\"\n[[cameras.zones]]")).unwrap();
     assert_eq!(one.cameras[0].models, vec!["a".to_string()]);

@@ -4,7 +4,7 @@ use crate::analysis::{Analyser, IssueWork};
 use anyhow::Context;
 use shaobing_api::{ApiIssue, ApiState, CameraView, IssueEvent, LiveFrames, ZoneView};
 use shaobing_camera::{CameraExit, CameraSpec, FrameSlot, RetryPolicy, init_gstreamer, run_camera};
-use shaobing_config::{AnalysisMode, Config, ExecutionProviderKind, OnEos, Transport};
+use shaobing_config::{AnalysisMode, Config, ExecutionProviderKind, OnEos, RtspClient, Transport};
 use shaobing_core::CameraId;
 use shaobing_detect::{Detector, InferencePool, Manifest, Provider, Runtime, SessionOptions};
 use shaobing_metrics::{Metrics, Supervision};
@@ -325,6 +325,7 @@ pub fn camera_spec(c: &shaobing_config::CameraConfig) -> CameraSpec {
         credentials: c.username.clone().map(|u| (u, c.password.clone().unwrap_or_default())),
         rtsp_tcp: c.transport == Transport::Tcp,
         keyframes_only: c.analysis_mode == AnalysisMode::Keyframes,
+        native_rtsp: c.rtsp_client == RtspClient::Retina,
         analysis_fps: c.analysis_fps,
         analysis_width: c.analysis_width,
         decoder_threads: c.decoder_threads,

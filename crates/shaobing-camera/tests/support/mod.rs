@@ -27,6 +27,7 @@ pub fn spec(id: &str, uri: &str) -> CameraSpec {
         credentials: None,
         rtsp_tcp: true,
         keyframes_only: false,
+        native_rtsp: true,
         analysis_fps: 5.0,
         analysis_width: None,
         decoder_threads: 1,
