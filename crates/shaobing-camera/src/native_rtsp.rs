@@ -11,8 +11,7 @@
 use crate::FrameSlot;
 use crate::keyframes::{self, Job, Reporter};
 use crate::pipeline::{CameraSpec, Gate, LiveGuard};
-use crate::supervisor::{Outcome, watchdog};
-use futures_util::StreamExt;
+use crate::supervisor::{Outcome, run_until, watchdog};
 use gstreamer as gst;
 use retina::client::{Credentials, Demuxed, PlayOptions, Session, SessionOptions, SetupOptions, Transport};
 use retina::codec::{CodecItem, FrameFormat, ParameterSetInsertion, ParametersRef, VideoFrame};
@@ -127,37 +126,28 @@ fn rtsp_failure(e: &retina::Error) -> Outcome {
 
 async fn stream(
     spec: &CameraSpec,
-    mut session: std::pin::Pin<Box<Demuxed>>,
+    session: std::pin::Pin<Box<Demuxed>>,
     mut intake: Intake,
     cancel: &CancellationToken,
 ) -> Outcome {
     let started = UnixMillis::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    loop {
-        tokio::select! {
-            biased;
-            _ = cancel.cancelled() => return Outcome::Cancelled,
-            item = session.next() => match item {
-                None => return Outcome::Eos,
-                Some(Ok(CodecItem::VideoFrame(frame))) => {
-                    if frame.has_new_parameters() || intake.parameter_sets.is_empty() {
-                        intake.parameters(session.streams());
-                    }
-                    intake.frame(frame);
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return rtsp_failure(&e),
-            },
-            _ = tick.tick() => {
-                if let Some(detail) = intake.decode_error() {
-                    return failed("bad_stream", detail);
-                }
-                if let Some(outcome) = watchdog(spec, &intake.last_frame_ms, started, &intake.metrics) {
-                    return outcome;
-                }
+    let on_item = |intake: &mut Intake, item, session: &std::pin::Pin<Box<Demuxed>>| match item {
+        None => Some(Outcome::Eos),
+        Some(Ok(CodecItem::VideoFrame(frame))) => {
+            if frame.has_new_parameters() || intake.parameter_sets.is_empty() {
+                intake.parameters(session.streams());
             }
+            intake.frame(frame);
+            None
         }
-    }
+        Some(Ok(_)) => None,
+        Some(Err(e)) => Some(rtsp_failure(&e)),
+    };
+    let on_tick = |intake: &mut Intake| match intake.decode_error() {
+        Some(detail) => Some(failed("bad_stream", detail)),
+        None => watchdog(spec, &intake.last_frame_ms, started, &intake.metrics),
+    };
+    run_until(session, &mut intake, cancel, on_item, on_tick).await
 }
 
 /// Counts every frame and sends the due key frames to the shared decoders.

@@ -179,20 +179,35 @@ async fn watch(
     let Some(bus) = built.pipeline.bus() else {
         return Outcome::Failed { reason: "start_failed", detail: "pipeline has no bus".into() };
     };
-    let mut messages = bus.stream();
     let started = UnixMillis::now();
+    let on_message = |_: &mut (), msg: Option<gst::Message>, _: &_| match msg {
+        None => Some(Outcome::Failed { reason: "bus_closed", detail: "bus closed".into() }),
+        Some(msg) => classify(&msg),
+    };
+    let on_tick = |_: &mut ()| watchdog(spec, &built.last_frame_ms, started, metrics);
+    run_until(bus.stream(), &mut (), cancel, on_message, on_tick).await
+}
+
+/// One run's loop, pipeline or not: it ends when cancelled, or with the outcome `on_event`
+/// makes of an event of `events` (`None` once they end), or that `on_tick` makes, four times
+/// a second.
+pub(crate) async fn run_until<S: futures_util::Stream + Unpin, T>(
+    mut events: S,
+    state: &mut T,
+    cancel: &CancellationToken,
+    mut on_event: impl FnMut(&mut T, Option<S::Item>, &S) -> Option<Outcome>,
+    mut on_tick: impl FnMut(&mut T) -> Option<Outcome>,
+) -> Outcome {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
-        tokio::select! {
+        let outcome = tokio::select! {
             biased;
-            _ = cancel.cancelled() => return Outcome::Cancelled,
-            msg = messages.next() => match msg {
-                None => return Outcome::Failed { reason: "bus_closed", detail: "bus closed".into() },
-                Some(msg) => if let Some(outcome) = classify(&msg) { return outcome },
-            },
-            _ = tick.tick() => if let Some(outcome) = watchdog(spec, &built.last_frame_ms, started, metrics) {
-                return outcome;
-            },
+            _ = cancel.cancelled() => Some(Outcome::Cancelled),
+            event = events.next() => on_event(state, event, &events),
+            _ = tick.tick() => on_tick(state),
+        };
+        if let Some(outcome) = outcome {
+            return outcome;
         }
     }
 }
