@@ -283,10 +283,6 @@ fn cameras_config(n: usize) -> anyhow::Result<Config> {
     Ok(Config::parse(&text, std::path::Path::new("bench.toml"))?)
 }
 
-fn spec(port: u16, i: usize, mode: Mode) -> CameraSpec {
-    camera_spec(port, i, mode == Mode::Keyframes)
-}
-
 /// Simulated camera `i` as the daemon would run it, in key-frame or every-frame mode.
 pub(crate) fn camera_spec(port: u16, i: usize, keyframes: bool) -> CameraSpec {
     CameraSpec {
@@ -328,7 +324,8 @@ async fn trial(t: &TrialArgs, pool: &InferencePool, mode: Mode) -> anyhow::Resul
         let slot = Arc::new(FrameSlot::new());
         let record = Arc::new(Analysis { analysed_at: Mutex::new(Vec::new()) });
         let cam = metrics.camera(&format!("cam{i}"));
-        let camera = run_camera(spec(t.port, i, mode), slot.clone(), cam.clone(), cancel.clone());
+        let camera =
+            run_camera(camera_spec(t.port, i, mode == Mode::Keyframes), slot.clone(), cam.clone(), cancel.clone());
         tasks.spawn(async move {
             camera.await;
         });

@@ -18,7 +18,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use shaobing_core::{CameraId, Frame, UnixMillis};
 use shaobing_metrics::CameraMetrics;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
@@ -27,22 +27,35 @@ use std::time::Instant;
 /// at 0.5 key frames/s per camera, and a bound on the compressed frames held (~150 KB each).
 const QUEUE: usize = 32;
 
-/// One camera's key frame and where its decoded frame goes.
-pub(crate) struct Job {
+/// Where one camera's key frames go: the same for every frame of a run, shared by them.
+pub(crate) struct Destination {
     pub camera: CameraId,
-    pub sample: gst::Sample,
     pub width: Option<u32>,
-    pub seq: u64,
     pub slot: Arc<FrameSlot>,
     pub metrics: CameraMetrics,
     pub last_frame_ms: Arc<AtomicI64>,
-    pub received: Instant,
     pub reporter: Reporter,
+    pub seq: AtomicU64,
+}
+
+impl Destination {
+    /// Hands a compressed key frame to the process-wide decoders.
+    pub fn send(self: &Arc<Self>, sample: gst::Sample) {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        submit(Job { to: self.clone(), sample, seq, received: Instant::now() });
+    }
+}
+
+/// One camera's key frame and where its decoded frame goes.
+struct Job {
+    to: Arc<Destination>,
+    sample: gst::Sample,
+    seq: u64,
+    received: Instant,
 }
 
 /// Where a key frame that cannot be decoded is reported: it is an error of its camera's run,
 /// classified and retried by the supervisor like any other.
-#[derive(Clone)]
 pub(crate) enum Reporter {
     /// An element of the camera's pipeline, on whose bus the error is posted.
     Element(gst::glib::WeakRef<gst::Element>),
@@ -52,15 +65,14 @@ pub(crate) enum Reporter {
 
 /// Hands `job` to the process-wide decoders, started on first use. They live as long as the
 /// process: they hold no state worth saving, and the daemon stops by exiting.
-pub(crate) fn submit(job: Job) {
+fn submit(job: Job) {
     static QUEUE_TX: OnceLock<SyncSender<Job>> = OnceLock::new();
     let tx = QUEUE_TX.get_or_init(start_workers);
     match tx.try_send(job) {
         Ok(()) => {}
         // Never a wait in the camera's streaming thread: a key frame that finds the queue full
         // is dropped, counted, and the camera's next one comes a GOP later.
-        Err(TrySendError::Full(job)) => job.metrics.frames_dropped.inc(),
-        Err(TrySendError::Disconnected(job)) => job.metrics.frames_dropped.inc(),
+        Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => job.to.metrics.frames_dropped.inc(),
     }
 }
 
@@ -97,26 +109,28 @@ fn work(rx: &Mutex<Receiver<Job>>) {
 fn decode(chain: &mut Option<Chain>, job: &Job) -> Result<Frame, String> {
     let caps = job.sample.caps().ok_or("a key frame without caps")?;
     let media = caps.structure(0).map(|s| s.name().to_string()).ok_or("empty caps")?;
-    if chain.as_ref().is_none_or(|c| c.media != media || c.width != job.width) {
-        *chain = Some(Chain::new(&media, job.width)?);
+    let width = job.to.width;
+    if chain.as_ref().is_none_or(|c| c.media != media || c.width != width) {
+        *chain = Some(Chain::new(&media, width)?);
     }
     let chain = chain.as_mut().ok_or("no decoder")?;
     let sample = chain.decode(caps, &job.sample)?;
-    frame_from_sample(&sample, &job.camera, job.seq).ok_or_else(|| "a decoded frame without readable caps".into())
+    frame_from_sample(&sample, &job.to.camera, job.seq).ok_or_else(|| "a decoded frame without readable caps".into())
 }
 
 fn deliver(job: &Job, frame: Frame) {
-    job.metrics.frames_decoded.inc();
-    job.metrics.decode_seconds.observe(job.received.elapsed().as_secs_f64());
-    job.last_frame_ms.store(UnixMillis::now().0, Ordering::Relaxed);
-    if job.slot.put(frame) {
-        job.metrics.frames_dropped.inc();
+    let to = &job.to;
+    to.metrics.frames_decoded.inc();
+    to.metrics.decode_seconds.observe(job.received.elapsed().as_secs_f64());
+    to.last_frame_ms.store(UnixMillis::now().0, Ordering::Relaxed);
+    if to.slot.put(frame) {
+        to.metrics.frames_dropped.inc();
     }
 }
 
 fn report(job: &Job, detail: &str) {
-    job.metrics.frames_dropped.inc();
-    match &job.reporter {
+    job.to.metrics.frames_dropped.inc();
+    match &job.to.reporter {
         Reporter::Element(element) => {
             if let Some(element) = element.upgrade() {
                 gst::element_error!(element, gst::StreamError::Decode, ("cannot decode a key frame: {detail}"));

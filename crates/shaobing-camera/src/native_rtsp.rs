@@ -9,17 +9,17 @@
 //! back to the GStreamer pipeline, which decodes anything.
 
 use crate::FrameSlot;
-use crate::keyframes::{self, Job, Reporter};
+use crate::keyframes::{Destination, Reporter};
 use crate::pipeline::{CameraSpec, Gate, LiveGuard};
 use crate::supervisor::{Outcome, run_until, watchdog};
 use gstreamer as gst;
 use retina::client::{Credentials, Demuxed, PlayOptions, Session, SessionOptions, SetupOptions, Transport};
 use retina::codec::{CodecItem, FrameFormat, ParameterSetInsertion, ParametersRef, VideoFrame};
-use shaobing_core::{CameraId, UnixMillis};
+use shaobing_core::UnixMillis;
 use shaobing_metrics::CameraMetrics;
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// DESCRIBE, SETUP and PLAY together; rtspsrc's `tcp-timeout` in the GStreamer path is 5 s too.
@@ -145,7 +145,7 @@ async fn stream(
     };
     let on_tick = |intake: &mut Intake| match intake.decode_error() {
         Some(detail) => Some(failed("bad_stream", detail)),
-        None => watchdog(spec, &intake.last_frame_ms, started, &intake.metrics),
+        None => watchdog(spec, &intake.to.last_frame_ms, started, &intake.to.metrics),
     };
     run_until(session, &mut intake, cancel, on_item, on_tick).await
 }
@@ -155,14 +155,9 @@ struct Intake {
     video: Video,
     /// The stream's parameter sets in Annex B, put in front of every key frame sent.
     parameter_sets: Vec<u8>,
-    camera: CameraId,
-    width: Option<u32>,
     caps: gst::Caps,
     gate: Gate,
-    seq: u64,
-    slot: Arc<FrameSlot>,
-    metrics: CameraMetrics,
-    last_frame_ms: Arc<AtomicI64>,
+    to: Arc<Destination>,
     /// Where the shared decoders leave a key frame they could not decode.
     errors: Arc<Mutex<Option<String>>>,
 }
@@ -171,28 +166,30 @@ impl Intake {
     fn new(spec: &CameraSpec, video: Video, slot: Arc<FrameSlot>, metrics: CameraMetrics) -> Self {
         let media = if video.h265 { "video/x-h265" } else { "video/x-h264" };
         let caps = gst::Caps::builder(media).field("stream-format", "byte-stream").field("alignment", "au").build();
-        Self {
-            video,
-            parameter_sets: Vec::new(),
+        let errors = Arc::new(Mutex::new(None));
+        let to = Arc::new(Destination {
             camera: spec.id.clone(),
             width: spec.analysis_width,
-            caps,
-            gate: Gate::new(spec.analysis_fps),
-            seq: 0,
             slot,
             metrics,
             last_frame_ms: Arc::new(AtomicI64::new(0)),
-            errors: Arc::new(Mutex::new(None)),
-        }
+            reporter: Reporter::Run(errors.clone()),
+            seq: AtomicU64::new(0),
+        });
+        Self { video, parameter_sets: Vec::new(), caps, gate: Gate::new(spec.analysis_fps), to, errors }
     }
 
     fn frame(&mut self, frame: VideoFrame) {
-        self.metrics.frames_received.inc();
+        self.to.metrics.frames_received.inc();
+        // Most frames stop here, before any timestamp arithmetic or copy.
+        let key = frame.is_random_access_point() || (self.video.h265 && h265_irap(frame.data()));
+        if !key {
+            return;
+        }
         let ts = frame.timestamp();
         let nanos = i128::from(ts.elapsed().max(0)) * 1_000_000_000 / i128::from(ts.clock_rate().get());
         let pts = gst::ClockTime::from_nseconds(u64::try_from(nanos).unwrap_or(u64::MAX));
-        let key = frame.is_random_access_point() || (self.video.h265 && h265_irap(frame.data()));
-        if !key || !self.gate.admit(Some(pts)) {
+        if !self.gate.admit(Some(pts)) {
             return;
         }
         let mut data = Vec::with_capacity(self.parameter_sets.len() + frame.data().len());
@@ -202,19 +199,7 @@ impl Intake {
         if let Some(b) = buffer.get_mut() {
             b.set_pts(pts);
         }
-        let sample = gst::Sample::builder().buffer(&buffer).caps(&self.caps).build();
-        self.seq += 1;
-        keyframes::submit(Job {
-            camera: self.camera.clone(),
-            sample,
-            width: self.width,
-            seq: self.seq,
-            slot: self.slot.clone(),
-            metrics: self.metrics.clone(),
-            last_frame_ms: self.last_frame_ms.clone(),
-            received: Instant::now(),
-            reporter: Reporter::Run(self.errors.clone()),
-        });
+        self.to.send(gst::Sample::builder().buffer(&buffer).caps(&self.caps).build());
     }
 
     fn parameters(&mut self, streams: &[retina::client::Stream]) {

@@ -1,4 +1,5 @@
 use crate::FrameSlot;
+use crate::keyframes::{Destination, Reporter};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
@@ -200,14 +201,15 @@ fn build_keyframes(Parts { spec, src, built, gate, slot, metrics }: Parts<'_>) -
         install_intake(pad, Some(gate.clone()), None, intake_metrics.clone());
     });
     report_missing_video(src, &sink_element);
-    let to_decoders = KeyframeSink {
+    let to_decoders = Arc::new(Destination {
         camera: spec.id.clone(),
         width: spec.analysis_width,
         slot,
         metrics,
         last_frame_ms: built.last_frame_ms.clone(),
-        reporter: crate::keyframes::Reporter::Element(sink_element.downgrade()),
-    };
+        reporter: Reporter::Element(sink_element.downgrade()),
+        seq: AtomicU64::new(0),
+    });
     install_keyframe_sink(&sink, to_decoders);
     Ok(())
 }
@@ -224,11 +226,7 @@ fn link_keyframes(
     let pipeline = pipeline.downgrade();
     src.connect_pad_added(move |_, pad| {
         let (Some(sink), Some(pipeline)) = (sink.upgrade(), pipeline.upgrade()) else { return };
-        let media = pad
-            .current_caps()
-            .or_else(|| Some(pad.query_caps(None)))
-            .and_then(|c| c.structure(0).map(|s| s.name().to_string()))
-            .unwrap_or_default();
+        let media = media_of(pad);
         let free = sink.static_pad("sink").is_some_and(|p| !p.is_linked());
         let result = if media.starts_with("video/") && free {
             intake(pad);
@@ -266,33 +264,11 @@ fn link_through_parser(
     pad.link(&target).map(|_| ()).map_err(|e| e.to_string())
 }
 
-/// Where a camera's compressed key frames go.
-struct KeyframeSink {
-    camera: CameraId,
-    width: Option<u32>,
-    slot: Arc<FrameSlot>,
-    metrics: CameraMetrics,
-    last_frame_ms: Arc<AtomicI64>,
-    reporter: crate::keyframes::Reporter,
-}
-
-fn install_keyframe_sink(sink: &gst_app::AppSink, to: KeyframeSink) {
-    let seq = AtomicU64::new(0);
+fn install_keyframe_sink(sink: &gst_app::AppSink, to: Arc<Destination>) {
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
-                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                crate::keyframes::submit(crate::keyframes::Job {
-                    camera: to.camera.clone(),
-                    sample,
-                    width: to.width,
-                    seq: seq.fetch_add(1, Ordering::Relaxed),
-                    slot: to.slot.clone(),
-                    metrics: to.metrics.clone(),
-                    last_frame_ms: to.last_frame_ms.clone(),
-                    received: Instant::now(),
-                    reporter: to.reporter.clone(),
-                });
+                to.send(sink.pull_sample().map_err(|_| gst::FlowError::Eos)?);
                 Ok(gst::FlowSuccess::Ok)
             })
             .build(),
@@ -363,11 +339,7 @@ fn link_first_video(from: &gst::Element, to: &gst::Element, pipeline: &gst::Pipe
     let pipeline = pipeline.downgrade();
     from.connect_pad_added(move |_, pad| {
         let (Some(to), Some(pipeline)) = (to.upgrade(), pipeline.upgrade()) else { return };
-        let is_video = pad
-            .current_caps()
-            .or_else(|| Some(pad.query_caps(None)))
-            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
-            .unwrap_or(false);
+        let is_video = media_of(pad).starts_with("video/");
         let target = to.static_pad("sink").filter(|p| is_video && !p.is_linked());
         let result = match target {
             Some(sink_pad) => pad.link(&sink_pad).map(|_| ()).map_err(|e| e.to_string()),
@@ -377,6 +349,14 @@ fn link_first_video(from: &gst::Element, to: &gst::Element, pipeline: &gst::Pipe
             tracing::warn!(pad = %pad.name(), error = %e, "cannot link a decoded pad");
         }
     });
+}
+
+/// The media type of what a new pad carries (`video/x-h264`, `audio/x-raw`, …), or "".
+fn media_of(pad: &gst::Pad) -> String {
+    pad.current_caps()
+        .unwrap_or_else(|| pad.query_caps(None))
+        .structure(0)
+        .map_or_else(String::new, |s| s.name().to_string())
 }
 
 fn discard(pad: &gst::Pad, pipeline: &gst::Pipeline) -> Result<(), String> {
