@@ -17,7 +17,7 @@ mod supervisor;
 pub use clip::decode_file_frames;
 pub use pipeline::{CameraSpec, PipelineError, RetryPolicy, live_pipelines};
 pub use slot::FrameSlot;
-pub use supervisor::{Backoff, CameraExit, RestartBudget, run_camera};
+pub use supervisor::{CameraExit, RestartBudget, run_camera};
 
 use std::sync::Once;
 

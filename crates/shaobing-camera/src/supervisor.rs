@@ -3,7 +3,7 @@ use crate::pipeline::{CameraPipeline, CameraSpec, build};
 use futures_util::StreamExt;
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use shaobing_core::UnixMillis;
+use shaobing_core::{Backoff, UnixMillis};
 use shaobing_metrics::{CameraMetrics, CameraState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -30,37 +30,6 @@ pub(crate) enum Outcome {
     },
     /// The native RTSP client cannot take this camera (its codec); a pipeline will.
     NotNative(String),
-}
-
-/// Capped exponential backoff with ±25 % jitter, so that cameras that failed together do not
-/// reconnect together.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    base: Duration,
-    cap: Duration,
-    attempt: u32,
-    seed: u64,
-}
-
-impl Backoff {
-    pub fn new(base: Duration, cap: Duration, seed: u64) -> Self {
-        Self { base, cap, attempt: 0, seed: seed | 1 }
-    }
-
-    pub fn reset(&mut self) {
-        self.attempt = 0;
-    }
-
-    pub fn next_delay(&mut self) -> Duration {
-        let exp = self.base.saturating_mul(1u32 << self.attempt.min(16)).min(self.cap);
-        self.attempt = self.attempt.saturating_add(1);
-        // xorshift64: jitter needs no cryptographic quality and no extra dependency.
-        self.seed ^= self.seed << 13;
-        self.seed ^= self.seed >> 7;
-        self.seed ^= self.seed << 17;
-        let unit = (self.seed % 1000) as f64 / 1000.0; // 0..1
-        exp.mul_f64(0.75 + unit * 0.5).min(self.cap)
-    }
 }
 
 /// Restarts within a sliding window; past the budget a flapping camera waits the longest
@@ -95,8 +64,7 @@ pub async fn run_camera(
     metrics: CameraMetrics,
     cancel: CancellationToken,
 ) -> CameraExit {
-    let seed = spec.id.0.bytes().fold(UnixMillis::now().0 as u64, |h, b| h.rotate_left(5) ^ u64::from(b));
-    let mut backoff = Backoff::new(spec.retry.initial, spec.retry.max, seed);
+    let mut backoff = Backoff::new(spec.retry.initial, spec.retry.max);
     let mut budget = RestartBudget::new(spec.retry.budget, spec.retry.window);
     let mut native = crate::native_rtsp::handles(&spec);
     let exit = loop {
@@ -282,18 +250,6 @@ async fn teardown(built: CameraPipeline) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_is_capped_and_jittered() {
-        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(30), 42);
-        let delays: Vec<Duration> = (0..10).map(|_| b.next_delay()).collect();
-        assert!(delays[0] >= Duration::from_millis(750) && delays[0] <= Duration::from_millis(1250));
-        assert!(delays[3] >= Duration::from_secs(6), "{delays:?}");
-        assert!(delays.iter().all(|d| *d <= Duration::from_secs(30)), "{delays:?}");
-        assert!(delays[8] >= Duration::from_millis(22_500), "{delays:?}");
-        b.reset();
-        assert!(b.next_delay() <= Duration::from_millis(1250));
-    }
 
     #[test]
     fn restart_budget_is_per_window() {

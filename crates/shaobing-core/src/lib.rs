@@ -4,6 +4,7 @@
 //! deliberately depends on nothing heavy: no GStreamer, OpenCV, ONNX Runtime or database, so
 //! that rules and tests can be written against it alone.
 
+mod backoff;
 mod frame;
 mod geometry;
 mod issue;
@@ -14,6 +15,7 @@ mod reading;
 mod secret;
 mod time;
 
+pub use backoff::Backoff;
 pub use frame::{CameraId, Frame};
 pub use geometry::{BBox, Point, Polygon, PolygonError};
 pub use issue::{

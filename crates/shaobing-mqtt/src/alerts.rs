@@ -9,8 +9,9 @@
 //! ```
 
 use crate::ingest::{MqttError, mqtt_options};
-use crate::{Backoff, MqttConfig, RateLimiter, availability_topic};
+use crate::{MqttConfig, availability_topic};
 use rumqttc::{AsyncClient, Event, NetworkOptions, Packet, QoS};
+use shaobing_core::{Backoff, RateLimiter};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;

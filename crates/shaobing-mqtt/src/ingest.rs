@@ -23,12 +23,11 @@
 
 use crate::config::{MqttConfig, MqttConfigError, availability_topic};
 use crate::metrics::IngestMetrics;
-use crate::pacing::{Backoff, RateLimiter};
 use rumqttc::{
     AsyncClient, Event, EventLoop, LastWill, MqttOptions, NetworkOptions, Outgoing, Packet, Publish, QoS,
     SubscribeFilter, TlsConfiguration, Transport,
 };
-use shaobing_core::UnixMillis;
+use shaobing_core::{Backoff, RateLimiter, UnixMillis};
 use shaobing_sensors::{Mapping, ReadingsStore, RetentionConfig, RuleEngine, SensorIssue, SensorMessage};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};

@@ -9,10 +9,8 @@ pub mod alerts;
 mod config;
 pub mod ingest;
 mod metrics;
-mod pacing;
 
 pub use alerts::{Alert, issue_topic, publish_alerts};
 pub use config::{MqttConfig, MqttConfigError, Secret, TlsConfig, availability_topic};
 pub use ingest::{MqttError, SensorIngest};
 pub use metrics::{IngestMetrics, UNMATCHED_GROUP};
-pub use pacing::{Backoff, RateLimiter};

@@ -2,7 +2,7 @@
 //! capped, jittered backoff; isolate and dead-letter rows the central database rejects.
 
 use crate::{SinkError, central};
-use shaobing_core::UnixMillis;
+use shaobing_core::{Backoff, UnixMillis};
 use shaobing_store::{OutboxRow, Store};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -65,9 +65,10 @@ pub async fn drain(
     stats: Arc<DrainStats>,
     cancel: CancellationToken,
 ) {
-    let mut delay = config.retry_initial;
+    let mut backoff = Backoff::new(config.retry_initial, config.retry_max);
     let mut last_warning: Option<Instant> = None;
     while !cancel.is_cancelled() {
+        let delay = backoff.ceiling();
         match session(&store, &config, &wake, &stats, &cancel).await {
             Ok(()) => return,
             Err(e) => {
@@ -81,15 +82,9 @@ pub async fn drain(
         }
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(jitter(delay)) => {}
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
         }
-        delay = (delay * 2).min(config.retry_max);
     }
-}
-
-fn jitter(d: Duration) -> Duration {
-    let nanos = UnixMillis::now().0.unsigned_abs().wrapping_mul(6_364_136_223_846_793_005) >> 40;
-    d.mul_f64(0.75 + (nanos % 500) as f64 / 1000.0)
 }
 
 /// One connection's life: returns Ok only when cancelled, Err when the link failed.

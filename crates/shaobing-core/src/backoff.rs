@@ -1,13 +1,14 @@
-//! Reconnect backoff and log rate limiting: the two ways a broken peer must not turn into a
-//! busy loop or a flooded journal.
+//! The one retry pacing of the workspace: cameras reconnecting, the MQTT connection, the store
+//! retrying a write, the drain toward the central database. A broken peer must never turn into
+//! a busy loop, and a fleet that failed together must not come back in step.
 
 use std::time::Duration;
 
-/// Exponential backoff with jitter, capped, reset after a successful connection. The delay is
-/// uniform in [3/4, 1] of the ceiling: enough spread that a fleet of boxes does not knock on a
-/// restarted broker in step, while the floor bounds the attempts (a broker refusing for 10 min
-/// sees at most about 32 with the defaults, where full jitter could give 60).
-#[derive(Debug)]
+/// Exponential backoff with jitter, capped, reset after a success. The delay is uniform in
+/// [3/4, 1] of the ceiling: enough spread that a fleet of boxes does not knock on a restarted
+/// peer in step, while the floor bounds the attempts (a broker refusing for 10 min sees at most
+/// about 32 with the MQTT defaults, where full jitter could give 60).
+#[derive(Debug, Clone)]
 pub struct Backoff {
     initial: Duration,
     max: Duration,
@@ -35,13 +36,15 @@ impl Backoff {
         self.initial.saturating_mul(factor).min(self.max)
     }
 
+    /// The longest delay this backoff ever gives.
+    pub fn max(&self) -> Duration {
+        self.max
+    }
+
     pub fn reset(&mut self) {
         self.failures = 0;
     }
 }
-
-/// Log rate limiting lives with the domain types, shared by every stage.
-pub use shaobing_core::RateLimiter;
 
 #[cfg(test)]
 mod tests {
@@ -60,7 +63,10 @@ mod tests {
         assert_eq!(ceilings, vec![500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000]);
         b.reset();
         assert_eq!(b.ceiling(), Duration::from_millis(500));
-        // A broker refusing for ten minutes: the attempt count stays bounded (design target 40).
+    }
+
+    #[test]
+    fn a_peer_refusing_for_ten_minutes_sees_a_bounded_number_of_attempts() {
         for _ in 0..100 {
             let mut b = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
             let (mut elapsed, mut attempts) = (Duration::ZERO, 0);
@@ -70,5 +76,13 @@ mod tests {
             }
             assert!(attempts <= 40, "{attempts} attempts in 10 min");
         }
+    }
+
+    #[test]
+    fn two_backoffs_started_together_do_not_stay_in_step() {
+        let mut a = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+        let same = (0..8).filter(|_| a.next_delay() == b.next_delay()).count();
+        assert!(same < 8, "jitter must separate them");
     }
 }
