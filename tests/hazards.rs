@@ -8,10 +8,10 @@ use opencv::core::{Mat, Rect, Scalar, Size};
 use opencv::imgcodecs;
 use opencv::imgproc;
 use opencv::prelude::*;
-use shaobing::analysis::{Analyser, IssueWork};
+use shaobing::analysis::Analyser;
 use shaobing::paths;
 use shaobing_config::Config;
-use shaobing_core::{BBox, Category, Frame};
+use shaobing_core::{BBox, Category, Finding, Frame};
 use shaobing_detect::{Detector, InferencePool, Manifest, Runtime, SessionOptions};
 use shaobing_metrics::Metrics;
 use shaobing_testkit::synth::{Rng, expose, flicker, frame_at};
@@ -101,14 +101,14 @@ async fn run(analyser: &mut Analyser, frames: impl Iterator<Item = Frame>) -> Ve
         let at = frame.captured_at.0 / 1000;
         for work in analyser.process(&frame).await.unwrap() {
             seen.push(match work {
-                IssueWork::Record { issue, evidence: Some(jpeg) } => Seen::Opened {
+                Finding::Opened { issue, evidence } => Seen::Opened {
                     at,
                     category: issue.category,
-                    evidence: jpeg.len(),
+                    evidence: evidence.map_or(0, |jpeg| jpeg.len()),
                     summary: issue.cause.summary.clone(),
                 },
-                IssueWork::Record { evidence: None, .. } => Seen::Ongoing,
-                IssueWork::Clear { dedup_key, after, .. } => {
+                Finding::Ongoing { .. } => Seen::Ongoing,
+                Finding::Cleared { dedup_key, after, .. } => {
                     Seen::Cleared { at, key: dedup_key, after: after.map_or(0, |(j, _)| j.len()) }
                 }
             });

@@ -4,15 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
 
-#[path = "../crates/shaobing-mqtt/tests/common/mod.rs"]
-mod common;
-
-use common::{Broker, Client};
 use shaobing::daemon::Daemon;
 use shaobing_core::{CandidateIssue, IssueStatus, UnixMillis};
 use shaobing_rtsp_server::{RtspServer, Stream};
 use shaobing_store::{Recorded, Store};
 use shaobing_testkit::Pg;
+use shaobing_testkit::mosquitto::{Broker, Client};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;

@@ -4,13 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
 
-#[path = "../crates/shaobing-mqtt/tests/common/mod.rs"]
-mod common;
-
-use common::{Broker, Client, now_ms};
 use shaobing::daemon::Daemon;
 use shaobing_config::Config;
 use shaobing_store::Store;
+use shaobing_testkit::mosquitto::{Broker, Client, now_ms};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -75,7 +72,7 @@ async fn a_sustained_pm25_episode_is_one_issue_with_its_readings_and_clears_by_i
         let body: serde_json::Value = serde_json::from_slice(&p.payload).unwrap();
         alerts.push((
             p.topic.clone(),
-            body["event"].as_str().unwrap_or_default().to_string(),
+            body["change"].as_str().unwrap_or_default().to_string(),
             body["issue"]["id"].clone(),
         ));
         if alerts.len() == 2 {

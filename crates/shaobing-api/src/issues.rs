@@ -8,100 +8,14 @@ use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use shaobing_core::UnixMillis;
-use shaobing_store::{EvidenceRow, IssueRow, Store, parse_status};
+use shaobing_issues::IssueDocument;
+use shaobing_store::{Store, parse_status};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
-
-/// An issue as the API shows it: times in RFC 3339, evidence as URLs.
-#[derive(Debug, Clone, Serialize)]
-pub struct ApiIssue {
-    pub id: String,
-    pub dedup_key: String,
-    pub status: String,
-    pub category: String,
-    pub event_code: String,
-    pub priority: String,
-    pub whistle_kind: String,
-    pub channel: String,
-    pub source: String,
-    pub zone: Option<String>,
-    pub lat: Option<f64>,
-    pub lon: Option<f64>,
-    pub address: Option<String>,
-    pub grid_cell: Option<String>,
-    pub department: String,
-    pub tier: String,
-    pub resolution_path: String,
-    pub cause: String,
-    pub rule: String,
-    pub confidence: f64,
-    pub occurrences: i64,
-    pub first_seen: String,
-    pub last_seen: String,
-    pub updated: String,
-    pub evidence: Vec<Value>,
-}
-
-impl ApiIssue {
-    pub fn new(row: IssueRow, evidence: &[EvidenceRow]) -> Self {
-        let evidence = evidence
-            .iter()
-            .map(|e| {
-                json!({
-                    "kind": e.kind,
-                    "url": format!("/api/v1/issues/{}/evidence/{}", row.id, e.kind),
-                    "sha256": e.sha256,
-                    "bytes": e.bytes,
-                    "captured_at": UnixMillis(e.captured_ms).to_rfc3339(),
-                })
-            })
-            .collect();
-        Self {
-            first_seen: UnixMillis(row.first_seen_ms).to_rfc3339(),
-            last_seen: UnixMillis(row.last_seen_ms).to_rfc3339(),
-            updated: UnixMillis(row.updated_ms.max(row.last_seen_ms)).to_rfc3339(),
-            id: row.id,
-            dedup_key: row.dedup_key,
-            status: row.status,
-            category: row.category,
-            event_code: row.event_code,
-            priority: row.priority,
-            whistle_kind: row.whistle_kind,
-            channel: row.channel,
-            source: row.source,
-            zone: row.zone,
-            lat: row.lat,
-            lon: row.lon,
-            address: row.address,
-            grid_cell: row.grid_cell,
-            department: row.department,
-            tier: row.tier,
-            resolution_path: row.resolution_path,
-            cause: row.cause,
-            rule: row.rule,
-            confidence: row.confidence,
-            occurrences: row.occurrences,
-            evidence,
-        }
-    }
-
-    /// The issue `id` as stored now.
-    pub fn load(store: &Store, id: &str) -> Result<Self, shaobing_store::StoreError> {
-        Ok(Self::new(store.get(id)?, &store.evidence_of(id)?))
-    }
-}
-
-/// One change of the problem database, as the event stream sends it.
-#[derive(Debug, Clone, Serialize)]
-pub struct IssueEvent {
-    /// `new`, `updated` or `resolved`.
-    pub change: &'static str,
-    pub issue: ApiIssue,
-}
 
 /// The API's connection; a panic elsewhere while it was held leaves nothing half-written.
 fn open(state: &ApiState) -> std::sync::MutexGuard<'_, Store> {
@@ -135,7 +49,7 @@ pub(crate) async fn list(
             .into_iter()
             .map(|r| {
                 let evidence = store.evidence_of(&r.id).map_err(ApiError::internal)?;
-                Ok(ApiIssue::new(r, &evidence))
+                Ok(IssueDocument::new(r, &evidence))
             })
             .collect::<Result<Vec<_>, ApiError>>()?;
         Ok(json!({ "items": items, "next_cursor": next }))
@@ -158,7 +72,7 @@ pub(crate) async fn detail(
 ) -> Result<Json<Value>, ApiError> {
     let issue = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
         let store = open(&state);
-        let issue = ApiIssue::load(&store, &id).map_err(|_| ApiError::not_found(format!("no issue `{id}`")))?;
+        let issue = IssueDocument::load(&store, &id).map_err(|_| ApiError::not_found(format!("no issue `{id}`")))?;
         let history: Vec<Value> = store
             .history(&id)
             .map_err(ApiError::internal)?

@@ -2,15 +2,16 @@
 //! live annotated frames, issues with their evidence, sensors with their latest readings, and a
 //! server-sent event stream of issue changes for the sub-district's terminal app.
 //!
-//! Served on the metrics listener. Nothing here writes: changing an issue stays in the CLI.
+//! Served on one listener with `/metrics`, `/healthz` and `/readyz`. Nothing here writes: changing an issue stays in the CLI.
 //! When the listener is not loopback every `/api` request needs the access token.
 
 mod issues;
 mod live;
 mod sensors;
+mod server;
 
-pub use issues::{ApiIssue, IssueEvent};
 pub use live::LiveFrames;
+pub use server::{Server, serve};
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -19,7 +20,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
-use shaobing_core::Polygon;
+use shaobing_core::{Detection, Frame, Polygon};
 use shaobing_metrics::Metrics;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,8 +50,12 @@ impl ZoneView {
     }
 }
 
+/// Draws a live frame with its zones, detections and a caption into a JPEG. The wiring
+/// supplies it (OpenCV, in `shaobing-vision`): the console stores frames but does not draw.
+pub type FrameRenderer =
+    Arc<dyn Fn(&Frame, &[(String, Polygon)], &[Detection], &str) -> Result<Vec<u8>, String> + Send + Sync>;
+
 /// Everything the handlers read.
-#[derive(Debug)]
 pub struct ApiState {
     pub cameras: Vec<CameraView>,
     pub live: LiveFrames,
@@ -59,9 +64,16 @@ pub struct ApiState {
     pub store: std::sync::Mutex<shaobing_store::Store>,
     /// The sensors' readings database, when the box ingests sensors.
     pub readings_db: Option<PathBuf>,
-    pub events: broadcast::Sender<IssueEvent>,
+    pub events: broadcast::Sender<shaobing_issues::IssueEvent>,
     /// Required as `Authorization: Bearer …` on `/api` when set.
     pub token: Option<String>,
+    pub render: FrameRenderer,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState").field("cameras", &self.cameras).finish_non_exhaustive()
+    }
 }
 
 /// A JSON error body with its status.
@@ -86,8 +98,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The console and the API, to merge into the metrics listener's router.
-pub fn router(state: ApiState) -> Router {
+/// The console and the API.
+fn router(state: ApiState) -> Router {
     let state = Arc::new(state);
     let api = Router::new()
         .route("/api/v1/cameras", get(live::cameras))

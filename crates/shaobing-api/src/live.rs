@@ -7,8 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use shaobing_core::{Detection, Frame, Polygon, UnixMillis};
-use shaobing_vision::{Annotation, render_evidence};
+use shaobing_core::{Detection, Frame, LiveView, Polygon, UnixMillis};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -21,8 +20,9 @@ type Live = (Frame, Vec<Detection>, f64);
 #[derive(Debug, Clone, Default)]
 pub struct LiveFrames(Arc<Mutex<HashMap<String, Live>>>);
 
-impl LiveFrames {
-    pub fn publish(&self, camera: &str, frame: &Frame, detections: &[Detection]) {
+impl LiveView for LiveFrames {
+    fn publish(&self, frame: &Frame, detections: &[Detection]) {
+        let camera = frame.camera.0.as_str();
         let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let rate = match map.get(camera) {
             Some((last, _, rate)) if frame.captured_at.0 > last.captured_at.0 => {
@@ -34,7 +34,9 @@ impl LiveFrames {
         };
         map.insert(camera.to_string(), (frame.clone(), detections.to_vec(), rate));
     }
+}
 
+impl LiveFrames {
     fn latest(&self, camera: &str) -> Option<Live> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).get(camera).cloned()
     }
@@ -88,13 +90,10 @@ pub(crate) async fn frame_jpeg(
         })
         .collect();
     // Drawing and encoding a frame is milliseconds of CPU: off the async workers.
+    let render = state.render.clone();
     let jpeg = tokio::task::spawn_blocking(move || {
-        let note = Annotation {
-            zones: polygons.iter().map(|(id, p)| (id.as_str(), p)).collect(),
-            boxes: detections.iter().map(|d| (format!("{} {:.2}", d.label, d.score), d.bbox)).collect(),
-            caption: format!("{id} {} CST", UnixMillis(frame.captured_at.0).to_china_time_string()),
-        };
-        render_evidence(&frame, &note).map_err(ApiError::internal)
+        let caption = format!("{id} {} CST", UnixMillis(frame.captured_at.0).to_china_time_string());
+        render(&frame, &polygons, &detections, &caption).map_err(ApiError::internal)
     })
     .await
     .map_err(ApiError::internal)??;

@@ -180,9 +180,11 @@ async fn bare_postgres(args: &Args, pg: &Pg) -> anyhow::Result<f64> {
 async fn emergency_latency(args: &Args, dir: &std::path::Path, port: u16) -> anyhow::Result<(Latencies, Latencies)> {
     let mut store = Store::open(dir, "bench")?;
     let mqtt: shaobing_mqtt::MqttConfig = toml::from_str(&format!("host = \"127.0.0.1\"\nport = {port}"))?;
-    let (alert_tx, alert_rx) = tokio::sync::mpsc::channel(64);
+    let connection = shaobing_mqtt::Connection::new(&mqtt, "bench", 0, &prometheus::Registry::new())?;
+    let alerts = shaobing_issues::MqttAlerts { publisher: connection.publisher(), box_id: "bench".into() };
+    let mut announcer = shaobing_issues::Announcer::new(vec![Box::new(alerts)]);
     let cancel = CancellationToken::new();
-    let publisher = tokio::spawn(shaobing_mqtt::publish_alerts(mqtt, "bench".into(), alert_rx, cancel.clone()));
+    let publisher = tokio::spawn(connection.run(cancel.clone()));
     let mut options = rumqttc::MqttOptions::new("command-centre", "127.0.0.1", port);
     options.set_keep_alive(Duration::from_secs(5));
     let (centre, mut events) = rumqttc::AsyncClient::new(options, 64);
@@ -207,19 +209,13 @@ async fn emergency_latency(args: &Args, dir: &std::path::Path, port: u16) -> any
         let t = Instant::now();
         let shaobing_store::Recorded::Created { id } = store.record(&fire, Some(&jpeg))? else { continue };
         committed.push(t.elapsed().as_secs_f64() * 1000.0);
-        let row = store.get(&id)?;
-        let alert = shaobing_mqtt::Alert {
-            event: "new",
-            priority: row.priority.clone(),
-            category: row.category.clone(),
-            issue: serde_json::to_value(&row)?,
-        };
-        alert_tx.send(alert).await?;
+        announcer.announce(&store, shaobing_issues::IssueChange::New, &id);
         let arrived = tokio::time::timeout(Duration::from_secs(5), got.recv()).await?;
         alerted.push(arrived.map_or(f64::INFINITY, |at| at.duration_since(t).as_secs_f64() * 1000.0));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    drop(announcer);
     cancel.cancel();
-    publisher.await??;
+    publisher.await?;
     Ok((Latencies(committed), Latencies(alerted)))
 }

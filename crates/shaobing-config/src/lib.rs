@@ -62,7 +62,7 @@ pub struct Config {
     /// The district's central PostgreSQL that the box's outbox drains into. Unset: the box
     /// keeps its problem database to itself.
     #[serde(default)]
-    pub central: Option<CentralConfig>,
+    pub central: Option<shaobing_sink_postgres::CentralConfig>,
     /// The MQTT broker the sensors publish to; also where this box announces its
     /// availability and publishes issue alerts.
     #[serde(default)]
@@ -244,73 +244,6 @@ impl ModelsConfig {
     }
 }
 
-/// The central problem database.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CentralConfig {
-    /// libpq-style connection string or URL, without the password, e.g.
-    /// `host=10.0.0.5 port=5432 user=shaobing dbname=whistle` or `postgresql://shaobing@10.0.0.5/whistle`.
-    pub url: String,
-    /// Password of the central database user; never printed.
-    #[serde(default)]
-    pub password: Option<shaobing_core::Secret>,
-    /// Outbox rows per central transaction.
-    #[serde(default = "default_batch")]
-    pub batch: usize,
-    /// Failed deliveries before a row the central database rejects goes to the dead-letter table.
-    #[serde(default = "default_max_attempts")]
-    pub max_attempts: i64,
-    /// Outbox size beyond which readings are shed, oldest first (issues are never shed).
-    #[serde(default = "default_outbox_max_bytes")]
-    pub outbox_max_bytes: u64,
-}
-
-fn default_batch() -> usize {
-    200
-}
-
-fn default_max_attempts() -> i64 {
-    5
-}
-
-fn default_outbox_max_bytes() -> u64 {
-    256 << 20
-}
-
-impl CentralConfig {
-    fn validate(&self) -> Result<(), ConfigError> {
-        let lower = self.url.to_ascii_lowercase();
-        let embedded = lower.contains("password=")
-            || lower.split_once("://").is_some_and(|(_, rest)| {
-                rest.split(['/', '?'])
-                    .next()
-                    .is_some_and(|auth| auth.split_once('@').is_some_and(|(u, _)| u.contains(':')))
-            });
-        if embedded {
-            return Err(ConfigError::invalid(
-                "central.url",
-                "the connection string embeds a password; put it in central.password so the URL can be logged",
-            ));
-        }
-        if self.url.trim().is_empty() {
-            return Err(ConfigError::invalid(
-                "central.url",
-                "expected a connection string such as `host=… user=… dbname=…`",
-            ));
-        }
-        if !(1..=10_000).contains(&self.batch) {
-            return Err(ConfigError::invalid("central.batch", format!("expected 1..=10000 rows, got {}", self.batch)));
-        }
-        if self.max_attempts < 1 {
-            return Err(ConfigError::invalid(
-                "central.max_attempts",
-                format!("expected at least 1, got {}", self.max_attempts),
-            ));
-        }
-        Ok(())
-    }
-}
-
 impl Config {
     /// Reads, parses, resolves relative paths against the file's directory and validates.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -367,7 +300,7 @@ impl Config {
             ));
         }
         if let Some(central) = &self.central {
-            central.validate()?;
+            central.validate().map_err(|e| ConfigError::invalid(e.key, e.message))?;
         }
         self.validate_mqtt()?;
         for (category, entry) in &self.responsibility {

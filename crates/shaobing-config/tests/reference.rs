@@ -41,6 +41,7 @@ const SOURCES: &[&str] = &[
     "shaobing-mqtt/src/config.rs",
     "shaobing-sensors/src/config.rs",
     "shaobing-sensors/src/store.rs",
+    "shaobing-sink-postgres/src/config.rs",
 ];
 
 #[derive(Debug, Default)]

@@ -54,6 +54,13 @@ impl fmt::Debug for Frame {
     }
 }
 
+/// Where analysis shows what it sees now: every analysed frame with its detections. The console
+/// implements it (keeping the latest frame per camera, drawn only when someone asks); analysis
+/// knows nothing of who watches.
+pub trait LiveView: Send + Sync {
+    fn publish(&self, frame: &Frame, detections: &[crate::Detection]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,3 +81,4 @@ mod tests {
         assert!(format!("{short:?}").contains("bytes: 23"));
     }
 }
+

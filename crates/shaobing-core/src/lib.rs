@@ -5,6 +5,7 @@
 //! that rules and tests can be written against it alone.
 
 mod backoff;
+mod finding;
 mod frame;
 mod geometry;
 mod issue;
@@ -16,7 +17,8 @@ mod secret;
 mod time;
 
 pub use backoff::Backoff;
-pub use frame::{CameraId, Frame};
+pub use finding::{Finding, Phase};
+pub use frame::{CameraId, Frame, LiveView};
 pub use geometry::{BBox, Point, Polygon, PolygonError};
 pub use issue::{
     CandidateIssue, Category, Cause, Detection, DiscoveryChannel, EscalationTier, IssueStatus, Priority,

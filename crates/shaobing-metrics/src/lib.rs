@@ -1,13 +1,10 @@
-//! Prometheus metrics of the daemon and the HTTP endpoint that serves them.
+//! Prometheus metrics of the daemon (served by the console's listener, `shaobing-api`).
 //!
 //! Names follow Prometheus conventions (`shaobing_*_total` counters, `*_seconds` histograms).
 //! Label values come only from configuration (camera ids, model names, categories), never from
 //! raw input, so cardinality is bounded by the config file.
 
-mod server;
-
 pub use prometheus::Histogram;
-pub use server::{MetricsServer, serve};
 
 use prometheus::{
     GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,

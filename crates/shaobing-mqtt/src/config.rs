@@ -4,9 +4,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The broker password: the one secret type of the workspace, whose Debug and Display print
-/// `**REDACTED**`.
-pub use shaobing_core::Secret;
+use shaobing_core::Secret;
 
 /// A configuration problem in `[mqtt]`, pointing at the key.
 #[derive(Debug, thiserror::Error)]
@@ -61,19 +59,6 @@ pub struct MqttConfig {
     /// broker redeliver it, and the session never gets past it.
     #[serde(default = "default_max_packet_bytes")]
     pub max_packet_bytes: usize,
-    /// Most messages committed in one transaction.
-    #[serde(default = "default_batch_max")]
-    pub batch_max: usize,
-    /// Messages received but not yet committed; when full, the client stops reading the socket
-    /// and the broker holds the rest.
-    #[serde(default = "default_queue_capacity")]
-    pub queue_capacity: usize,
-    /// How often silent sensors are looked for.
-    #[serde(default = "default_stale_check_secs")]
-    pub stale_check_secs: u64,
-    /// How often readings retention runs.
-    #[serde(default = "default_retention_check_secs")]
-    pub retention_check_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,21 +89,6 @@ fn default_backoff_max_ms() -> u64 {
 fn default_max_packet_bytes() -> usize {
     2 << 20
 }
-// At high rates commits dominate (about 3 ms for 500 readings, 11 ms for 3,000 in the
-// benchmark): larger transactions drained a 200,000-reading backlog about 1.5x faster.
-fn default_batch_max() -> usize {
-    4096
-}
-fn default_queue_capacity() -> usize {
-    8192
-}
-fn default_stale_check_secs() -> u64 {
-    10
-}
-fn default_retention_check_secs() -> u64 {
-    300
-}
-
 impl Default for MqttConfig {
     fn default() -> Self {
         Self {
@@ -133,10 +103,6 @@ impl Default for MqttConfig {
             backoff_initial_ms: default_backoff_initial_ms(),
             backoff_max_ms: default_backoff_max_ms(),
             max_packet_bytes: default_max_packet_bytes(),
-            batch_max: default_batch_max(),
-            queue_capacity: default_queue_capacity(),
-            stale_check_secs: default_stale_check_secs(),
-            retention_check_secs: default_retention_check_secs(),
         }
     }
 }
@@ -176,18 +142,6 @@ impl MqttConfig {
         if self.max_packet_bytes < 1024 {
             return Err(invalid("max_packet_bytes", format!("expected at least 1024, got {}", self.max_packet_bytes)));
         }
-        for (key, v) in [("batch_max", self.batch_max), ("queue_capacity", self.queue_capacity)] {
-            if v == 0 {
-                return Err(invalid(key, "expected at least 1, got 0"));
-            }
-        }
-        for (key, v) in
-            [("stale_check_secs", self.stale_check_secs), ("retention_check_secs", self.retention_check_secs)]
-        {
-            if v == 0 {
-                return Err(invalid(key, "expected seconds > 0, got 0"));
-            }
-        }
         Ok(())
     }
 
@@ -195,7 +149,7 @@ impl MqttConfig {
         self.client_id.clone().unwrap_or_else(|| format!("shaobing-{box_id}"))
     }
 
-    pub(crate) fn keep_alive(&self) -> Duration {
+    pub fn keep_alive(&self) -> Duration {
         Duration::from_secs(self.keep_alive_secs)
     }
 }
@@ -233,7 +187,6 @@ mod tests {
             ("keep_alive_secs = 1", "mqtt.keep_alive_secs"),
             ("backoff_initial_ms = 60000", "mqtt.backoff_initial_ms"),
             ("client_id = \"has space\"", "mqtt.client_id"),
-            ("batch_max = 0", "mqtt.batch_max"),
         ];
         for (text, key) in cases {
             let c: MqttConfig = toml::from_str(text).unwrap();

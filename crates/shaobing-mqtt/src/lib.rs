@@ -1,16 +1,11 @@
-//! MQTT ingest of traffic-guidance and air-quality sensors: at least once, into the readings
-//! store, then into the rules.
-//!
-//! The daemon builds a [`SensorIngest`] (configuration, the `shaobing-sensors` mapping, store
-//! and rule engine, metrics, and a channel for the issues the rules find) and runs it under a
-//! cancellation token. See [`ingest`] for the delivery protocol.
+//! The MQTT connector: the box's one connection to its broker, shared by the sensor ingest
+//! (QoS 1 subscriptions, each message with its own ack handle) and the issue alerts
+//! (publishes), with one writer of the availability topic. No sensor or issue logic lives
+//! here: the sensors room decodes and commits what it receives, the issues room decides what
+//! to publish.
 
-pub mod alerts;
 mod config;
-pub mod ingest;
-mod metrics;
+mod connection;
 
-pub use alerts::{Alert, issue_topic, publish_alerts};
-pub use config::{MqttConfig, MqttConfigError, Secret, TlsConfig, availability_topic};
-pub use ingest::{MqttError, SensorIngest};
-pub use metrics::{IngestMetrics, UNMATCHED_GROUP};
+pub use config::{MqttConfig, MqttConfigError, TlsConfig, availability_topic};
+pub use connection::{Ack, Acker, Connection, Deliveries, Delivery, MqttError, Publisher, QueueFull, Subscription};

@@ -6,7 +6,8 @@
 
 use crate::subject::{Subject, SubjectConfig, subjects};
 use crate::tracker::{Track, Tracker, TrackerConfig};
-use crate::{Hazard, HazardPhase, Sighting, Zone};
+use crate::{Hazard, Sighting, Zone};
+use shaobing_core::Phase;
 use shaobing_core::{CameraId, Category, Detection, UnixMillis, ZoneId};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -151,9 +152,9 @@ impl DwellRule {
         let still = track.stationary_for();
         let phase = match self.raised.get(&key) {
             Some(_) if still >= self.config.dwell.min(REACQUIRE) && track.still_hits >= REACQUIRE_HITS => {
-                HazardPhase::Ongoing
+                Phase::Ongoing
             }
-            None if still >= self.config.dwell => HazardPhase::Opened,
+            None if still >= self.config.dwell => Phase::Opened,
             _ => return None,
         };
         let confidence = track.detection.score * subject.confidence_factor;
@@ -181,7 +182,7 @@ impl DwellRule {
             self.raised.iter().filter(|(_, r)| now.since(r.last_seen) >= clear_after).map(|(k, _)| k.clone()).collect();
         gone.into_iter()
             .filter_map(|k| self.raised.remove(&k))
-            .map(|r| Hazard { phase: HazardPhase::Cleared, duration: now.since(r.last_seen), ..r.last })
+            .map(|r| Hazard { phase: Phase::Cleared, duration: now.since(r.last_seen), ..r.last })
             .collect()
     }
 

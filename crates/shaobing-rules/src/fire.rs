@@ -1,7 +1,8 @@
 //! 烟火: flame or smoke, an emergency. No dwell: confirmation over K of the last N analysed
 //! frames is what keeps one bright frame (a headlight, a camera flash) from waking everyone.
 
-use crate::{Hazard, HazardPhase};
+use crate::Hazard;
+use shaobing_core::Phase;
 use shaobing_core::{CameraId, Category, Detection, UnixMillis, ZoneId};
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -68,8 +69,8 @@ impl FireRule {
     fn sighted(&mut self, votes: &[&FireVote], voters: &[&str], start: UnixMillis, now: UnixMillis) -> Option<Hazard> {
         let confirmed = self.window.iter().filter(|p| **p).count() >= self.config.confirm_k;
         let phase = match (&self.raised, confirmed) {
-            (Some(_), _) => HazardPhase::Ongoing,
-            (None, true) => HazardPhase::Opened,
+            (Some(_), _) => Phase::Ongoing,
+            (None, true) => Phase::Opened,
             (None, false) => return None,
         };
         let subject = votes.iter().max_by(|a, b| a.detection.bbox.area().total_cmp(&b.detection.bbox.area()))?;
@@ -102,7 +103,7 @@ impl FireRule {
         }
         self.episode = None;
         let raised = self.raised.take()?;
-        Some(Hazard { phase: HazardPhase::Cleared, duration: now.since(last), note: None, ..raised })
+        Some(Hazard { phase: Phase::Cleared, duration: now.since(last), note: None, ..raised })
     }
 }
 
@@ -136,7 +137,7 @@ mod tests {
         }
     }
 
-    fn run(rule: &mut FireRule, frames: &[Vec<FireVote>]) -> Vec<(usize, HazardPhase)> {
+    fn run(rule: &mut FireRule, frames: &[Vec<FireVote>]) -> Vec<(usize, Phase)> {
         frames
             .iter()
             .enumerate()
@@ -152,9 +153,9 @@ mod tests {
         frames.push(vec![vote("opencv", 0.9)]);
         frames.extend((0..40).map(|_| vec![]));
         let phases = run(&mut r, &frames);
-        assert_eq!(phases[0], (3, HazardPhase::Opened), "third positive of five opens at once");
-        assert_eq!(phases[1], (4, HazardPhase::Ongoing));
-        assert_eq!(phases[2], (34, HazardPhase::Cleared), "30 s after the last flame");
+        assert_eq!(phases[0], (3, Phase::Opened), "third positive of five opens at once");
+        assert_eq!(phases[1], (4, Phase::Ongoing));
+        assert_eq!(phases[2], (34, Phase::Cleared), "30 s after the last flame");
         assert_eq!(phases.len(), 3);
     }
 

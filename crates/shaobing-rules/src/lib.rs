@@ -32,19 +32,12 @@ pub struct Zone {
     pub polygon: Polygon,
 }
 
-/// Where a hazard is in its life: just raised, seen again, or seen gone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HazardPhase {
-    Opened,
-    Ongoing,
-    /// Not seen for the clear time: the camera verifies the problem is gone.
-    Cleared,
-}
+use shaobing_core::Phase;
 
 /// One hazard as of one frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hazard {
-    pub phase: HazardPhase,
+    pub phase: Phase,
     pub dedup_key: String,
     pub category: Category,
     /// The rule that raised it, for the cause (`street_vending/dwell`).

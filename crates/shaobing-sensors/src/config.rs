@@ -38,9 +38,31 @@ pub struct SensorsConfig {
     /// 1970 is a broken sensor, and a week-old backlog is past every rule's window.
     #[serde(default = "default_max_age_secs")]
     pub max_age_secs: u64,
+    /// Most messages committed in one transaction.
+    #[serde(default = "default_batch_max")]
+    pub batch_max: usize,
+    /// Messages received but not yet committed; when full, the client stops reading the socket
+    /// and the broker holds the rest.
+    #[serde(default = "default_queue_capacity")]
+    pub queue_capacity: usize,
+    /// How often silent sensors are looked for.
+    #[serde(default = "default_stale_check_secs")]
+    pub stale_check_secs: u64,
     /// The sensor groups; a group is one topic filter with one payload format.
     #[serde(default)]
     pub groups: Vec<SensorGroupConfig>,
+}
+
+// At high rates commits dominate (about 3 ms for 500 readings, 11 ms for 3,000 in the
+// benchmark): larger transactions drained a 200,000-reading backlog about 1.5x faster.
+fn default_batch_max() -> usize {
+    4096
+}
+fn default_queue_capacity() -> usize {
+    8192
+}
+fn default_stale_check_secs() -> u64 {
+    10
 }
 
 fn default_max_payload_bytes() -> usize {
@@ -63,6 +85,9 @@ impl Default for SensorsConfig {
             max_json_depth: default_max_json_depth(),
             max_future_skew_secs: default_max_future_skew_secs(),
             max_age_secs: default_max_age_secs(),
+            batch_max: default_batch_max(),
+            queue_capacity: default_queue_capacity(),
+            stale_check_secs: default_stale_check_secs(),
             groups: Vec::new(),
         }
     }
@@ -278,6 +303,15 @@ impl SensorsConfig {
         }
         if !(1..=64).contains(&self.max_json_depth) {
             return Err(invalid("sensors.max_json_depth", format!("expected 1 to 64, got {}", self.max_json_depth)));
+        }
+        for (key, v) in [
+            ("sensors.batch_max", self.batch_max),
+            ("sensors.queue_capacity", self.queue_capacity),
+            ("sensors.stale_check_secs", self.stale_check_secs as usize),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "expected at least 1, got 0"));
+            }
         }
         let mut names = BTreeSet::new();
         for (i, group) in self.groups.iter().enumerate() {

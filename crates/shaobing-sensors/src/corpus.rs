@@ -1,6 +1,7 @@
-//! Malformed payloads and the code each must be rejected with, for the example configuration
-//! (`fixtures/sensors.toml`). Shared by this crate's unit tests, the MQTT test that sends them
-//! through a real broker, and the fuzz target's seed corpus.
+//! The decoder's rejection contract: malformed payloads and the code each must be rejected
+//! with, for the example configuration (`fixtures/sensors.toml`). The unit tests, the ingest
+//! test that sends them through a real broker and the fuzz target's seed corpus all hold the
+//! decoder to it.
 
 use crate::RejectCode;
 use shaobing_core::UnixMillis;

@@ -1,16 +1,17 @@
-//! The sensor side of shaobing, without any I/O but SQLite: the `[sensors]` configuration
-//! (topic filter -> sensor group, id from a topic level, locations, payload decoders), payload
-//! validation with stable rejection codes, HJ 633-2012 individual AQI, the rules that turn
-//! readings into candidate issues, and the readings store.
+//! The sensor stage of shaobing: the `[sensors]` configuration (topic filter -> sensor group,
+//! id from a topic level, locations, payload decoders), payload validation with stable
+//! rejection codes, HJ 633-2012 individual AQI, the rules that turn readings into findings,
+//! the readings store, and the ingest that runs them over the box's MQTT connection.
 //!
-//! The MQTT client lives in `shaobing-mqtt`; this crate is what it calls per message:
-//! [`Mapping::decode`] -> [`ReadingsStore::commit`] -> acknowledge -> [`RuleEngine::observe`].
+//! Per delivery from `shaobing-mqtt`: [`Mapping::decode`] -> [`ReadingsStore::commit`] ->
+//! acknowledge -> [`RuleEngine::observe`] -> [`shaobing_core::Finding`]s for the issues room.
 
 pub mod aqi;
 mod config;
-#[cfg(any(test, feature = "testing"))]
 pub mod corpus;
 mod decode;
+mod ingest;
+mod metrics;
 mod quantity;
 mod rules;
 mod store;
@@ -20,8 +21,10 @@ pub use config::{
     SensorsConfig, SensorsConfigError, Signal, TimestampUnit,
 };
 pub use decode::{Mapping, RejectCode, Rejection, SensorMessage, topic_matches};
+pub use ingest::{IngestError, SensorIngest};
+pub use metrics::{IngestMetrics, UNMATCHED_GROUP};
 pub use quantity::{Quantity, Unit};
-pub use rules::{Evidence, EvidencePoint, Phase, RuleEngine, SensorIssue};
+pub use rules::{Evidence, EvidencePoint, RuleEngine, SensorIssue};
 pub use store::{CommitOutcome, READINGS_DB_FILE, ReadingsError, ReadingsStore, RetentionConfig, StoredReading};
 
 #[cfg(test)]

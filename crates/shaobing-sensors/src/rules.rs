@@ -14,7 +14,8 @@ use crate::decode::{Mapping, SensorMessage};
 use crate::quantity::Quantity;
 use serde::Serialize;
 use shaobing_core::{
-    CandidateIssue, Category, Cause, DiscoveryChannel, Location, Reading, Responsibility, SensorId, UnixMillis,
+    CandidateIssue, Category, Cause, DiscoveryChannel, Finding, Location, Phase, Reading, Responsibility, SensorId,
+    UnixMillis,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -25,14 +26,6 @@ const MAX_SERIES_POINTS: usize = 8192;
 /// Evidence series are thinned to at most this many points.
 const MAX_EVIDENCE_POINTS: usize = 240;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    Opened,
-    Ongoing,
-    Cleared,
-}
-
 /// A rule's finding: the candidate issue for the problem database, and the readings around the
 /// event (serialise with [`Evidence::to_json`] and keep next to the issue).
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +33,26 @@ pub struct SensorIssue {
     pub phase: Phase,
     pub candidate: CandidateIssue,
     pub evidence: Evidence,
+}
+
+impl SensorIssue {
+    /// The finding the issues room files: a raised episode with the readings around it as
+    /// evidence, a standing one folded in, a cleared one resolving its issue.
+    pub fn into_finding(self) -> Finding {
+        match self.phase {
+            Phase::Opened => Finding::Opened {
+                evidence: serde_json::to_vec_pretty(&self.evidence).ok(),
+                issue: Box::new(self.candidate),
+            },
+            Phase::Ongoing => Finding::Ongoing { issue: Box::new(self.candidate) },
+            Phase::Cleared => Finding::Cleared {
+                dedup_key: self.candidate.dedup_key,
+                actor: format!("sensor:{}", self.evidence.rule),
+                note: "cleared: back under the clear threshold".into(),
+                after: None,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -138,6 +138,13 @@ pub struct RetentionConfig {
     /// WAL and free pages).
     #[serde(default = "default_max_bytes")]
     pub max_bytes: u64,
+    /// How often retention runs.
+    #[serde(default = "default_check_secs")]
+    pub check_secs: u64,
+}
+
+fn default_check_secs() -> u64 {
+    300
 }
 
 fn default_max_age_secs() -> u64 {
@@ -152,7 +159,12 @@ fn default_max_bytes() -> u64 {
 
 impl Default for RetentionConfig {
     fn default() -> Self {
-        Self { max_age_secs: default_max_age_secs(), max_rows: default_max_rows(), max_bytes: default_max_bytes() }
+        Self {
+            max_age_secs: default_max_age_secs(),
+            max_rows: default_max_rows(),
+            max_bytes: default_max_bytes(),
+            check_secs: default_check_secs(),
+        }
     }
 }
 

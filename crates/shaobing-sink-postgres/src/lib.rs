@@ -8,9 +8,11 @@
 //! table instead of blocking the rest.
 
 mod central;
+mod config;
 mod drain;
 
 pub use central::{CentralIssue, migrate};
+pub use config::{CentralConfig, CentralConfigError};
 pub use drain::{DrainConfig, DrainStats, drain};
 
 #[derive(Debug, thiserror::Error)]

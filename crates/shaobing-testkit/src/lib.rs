@@ -4,12 +4,15 @@
 //!   server started with Debian's `initdb`/`pg_ctl` in a temporary directory on a free port.
 //! - [`Proxy`]: a loopback TCP proxy that can stall a link (stop forwarding, keep sockets
 //!   open: a camera that hangs) or cut it (close connections and refuse new ones).
+//! - [`mosquitto`]: a private Mosquitto on a free loopback port (stop, restart, its log) and
+//!   a QoS 1 client to publish and watch topics.
 //! - [`CapturedLogs`]: the process's trace-level logs in memory, for secret-leak tests.
 //! - [`synth`]: a fixed camera's noise, exposure and flame flicker applied to still photos.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failed step fails the test
 
 mod logs;
+pub mod mosquitto;
 mod pg;
 mod proxy;
 pub mod synth;

@@ -16,6 +16,22 @@ pub struct Annotation<'a> {
     pub caption: String,
 }
 
+/// A camera's live frame as the console shows it: its zones, everything detected (with
+/// scores), and a caption.
+pub fn render_live(
+    frame: &Frame,
+    zones: &[(String, Polygon)],
+    detections: &[shaobing_core::Detection],
+    caption: &str,
+) -> Result<Vec<u8>, VisionError> {
+    let note = Annotation {
+        zones: zones.iter().map(|(id, p)| (id.as_str(), p)).collect(),
+        boxes: detections.iter().map(|d| (format!("{} {:.2}", d.label, d.score), d.bbox)).collect(),
+        caption: caption.to_string(),
+    };
+    render_evidence(frame, &note)
+}
+
 // Colours in BGR: OpenCV encodes BGR images.
 const RED: (f64, f64, f64) = (40.0, 40.0, 230.0);
 const YELLOW: (f64, f64, f64) = (0.0, 215.0, 255.0);

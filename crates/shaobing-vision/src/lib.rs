@@ -7,7 +7,7 @@ mod fire;
 mod letterbox;
 mod motion;
 
-pub use annotate::{Annotation, encode_jpeg, render_evidence};
+pub use annotate::{Annotation, encode_jpeg, render_evidence, render_live};
 pub use fire::{FireDetector, FireDetectorConfig, FireKind, FireRegion};
 pub use letterbox::{Fit, Letterbox, LetterboxTransform};
 pub use motion::{MotionGate, MotionGateConfig};

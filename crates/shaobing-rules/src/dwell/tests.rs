@@ -58,7 +58,7 @@ fn drive(
     rule: &mut DwellRule,
     seconds: std::ops::Range<i64>,
     frame: impl Fn(i64) -> Vec<Detection>,
-) -> Vec<(i64, HazardPhase, String)> {
+) -> Vec<(i64, Phase, String)> {
     let mut out = Vec::new();
     for s in seconds {
         for h in rule.observe(&seen(&frame(s)), UnixMillis(s * 1000)) {
@@ -68,8 +68,8 @@ fn drive(
     out
 }
 
-fn opened(events: &[(i64, HazardPhase, String)]) -> Vec<i64> {
-    events.iter().filter(|e| e.1 == HazardPhase::Opened).map(|e| e.0).collect()
+fn opened(events: &[(i64, Phase, String)]) -> Vec<i64> {
+    events.iter().filter(|e| e.1 == Phase::Opened).map(|e| e.0).collect()
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn stationary_object_for_an_hour_is_one_issue_then_cleared_once() {
     // Driven away: cleared once, 60 s after the last sighting.
     let after = drive(&mut r, 1800..1900, |_| vec![]);
     assert_eq!(after.len(), 1);
-    assert_eq!((after[0].0, after[0].1), (1859, HazardPhase::Cleared));
+    assert_eq!((after[0].0, after[0].1), (1859, Phase::Cleared));
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn traffic_through_a_raised_place_does_not_keep_it_open() {
         vec![det("car", 0.8, x, 0.1, x + 0.1, 0.2)]
     });
     assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!((events[0].0, events[0].1), (89, HazardPhase::Cleared), "60 s after the van was last seen");
+    assert_eq!((events[0].0, events[0].1), (89, Phase::Cleared), "60 s after the van was last seen");
 }
 
 fn stall_rule() -> DwellRule {
@@ -219,7 +219,7 @@ fn coco_fallback_cycle_with_cargo_is_a_low_confidence_tricycle() {
             r.observe(&seen(&[bike.clone(), load.clone(), parked_bike.clone(), bag.clone()]), UnixMillis(s * 1000)),
         );
     }
-    let opened: Vec<&Hazard> = raised.iter().filter(|h| h.phase == HazardPhase::Opened).collect();
+    let opened: Vec<&Hazard> = raised.iter().filter(|h| h.phase == Phase::Opened).collect();
     assert_eq!(opened.len(), 1, "{raised:?}");
     let h = opened[0];
     assert_eq!(h.detection.label, "tricycle? (bicycle + bench)");

@@ -8,11 +8,11 @@ mod sight;
 use gate::Gate;
 use shaobing_camera::FrameSlot;
 use shaobing_config::{CameraConfig, Config, DwellRuleSettings, ZoneKind};
-use shaobing_core::{CameraId, CandidateIssue, Category, Frame, ObjectKind, Polygon, Responsibility, UnixMillis};
+use shaobing_core::{CameraId, Category, Finding, Frame, LiveView, ObjectKind, Phase, Polygon, Responsibility};
 use shaobing_detect::{InferencePool, Pending};
 use shaobing_metrics::{CameraMetrics, Metrics};
 use shaobing_rules::{
-    DwellRule, DwellRuleConfig, FireRule, FireRuleConfig, FireVote, Hazard, HazardPhase, Sighting, SubjectConfig, Zone,
+    DwellRule, DwellRuleConfig, FireRule, FireRuleConfig, FireVote, Hazard, Sighting, SubjectConfig, Zone,
 };
 use shaobing_vision::{FireDetector, FireDetectorConfig};
 use sight::ModelRun;
@@ -21,17 +21,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-/// What the sources ask of the problem database.
-#[derive(Debug)]
-pub enum IssueWork {
-    /// File a candidate issue (or fold it into the open one), with its evidence when just
-    /// raised: a JPEG snapshot, or the readings around the event as JSON.
-    Record { issue: Box<CandidateIssue>, evidence: Option<Vec<u8>> },
-    /// The source saw the problem gone: resolve the open issue with this key, keeping the
-    /// "after" snapshot that shows it.
-    Clear { dedup_key: String, actor: String, note: String, after: Option<(Vec<u8>, UnixMillis)> },
-}
 
 /// The best sighting of an object that may become a hazard: the evidence shows it at its
 /// clearest rather than whenever the dwell clock ran out. Kept as the finished JPEG, not the
@@ -54,7 +43,7 @@ pub struct Analyser {
     best: HashMap<(Category, u64), BestShot>,
     last: Observation,
     metrics: CameraMetrics,
-    live: Option<shaobing_api::LiveFrames>,
+    live: Option<Arc<dyn LiveView>>,
 }
 
 /// What the detectors saw in the latest inferred frame; reused while the gate holds.
@@ -122,18 +111,18 @@ impl Analyser {
     }
 
     /// Publishes every analysed frame with its detections for the console's live view.
-    pub fn with_live(mut self, live: shaobing_api::LiveFrames) -> Self {
+    pub fn with_live(mut self, live: Arc<dyn LiveView>) -> Self {
         self.live = Some(live);
         self
     }
 
-    /// Analyses one frame; returns the issue work it produced.
-    pub async fn process(&mut self, frame: &Frame) -> anyhow::Result<Vec<IssueWork>> {
+    /// Analyses one frame; returns what the rules found in it.
+    pub async fn process(&mut self, frame: &Frame) -> anyhow::Result<Vec<Finding>> {
         self.metrics.frames_analysed.inc();
         let mut fire_votes = self.look(frame).await?;
         if let Some(live) = &self.live {
             let fire = fire_votes.iter().map(|v| v.detection.clone());
-            live.publish(&self.camera.id, frame, &self.last.detections.iter().cloned().chain(fire).collect::<Vec<_>>());
+            live.publish(frame, &self.last.detections.iter().cloned().chain(fire).collect::<Vec<_>>());
         }
         let sightings = sight::unmasked(&self.last.sightings, &self.masks);
         fire_votes.retain(|v| !sight::masked(&v.detection.bbox, &self.masks, false));
@@ -216,33 +205,34 @@ impl Analyser {
         Ok(())
     }
 
-    fn work(&mut self, frame: &Frame, hazard: &Hazard, sightings: &[Sighting]) -> anyhow::Result<IssueWork> {
+    fn work(&mut self, frame: &Frame, hazard: &Hazard, sightings: &[Sighting]) -> anyhow::Result<Finding> {
         let zones: Vec<&Zone> =
             self.dwell_rules.iter().flat_map(|r| r.zones()).filter(|z| z.id == hazard.zone).collect();
         let ctx = evidence::Context { camera: &self.camera, zones: &zones, masks: &self.masks };
         match hazard.phase {
-            HazardPhase::Cleared => Ok(IssueWork::Clear {
+            Phase::Cleared => Ok(Finding::Cleared {
                 dedup_key: hazard.dedup_key.clone(),
                 actor: format!("camera:{}", self.camera.id),
                 note: format!("cleared: not seen for {} s", hazard.duration.as_secs()),
                 after: Some((evidence::after(&ctx, frame, hazard)?, frame.captured_at)),
             }),
-            phase => {
+            Phase::Ongoing => {
                 let issue = evidence::issue(&ctx, frame, hazard, &self.responsibility[&hazard.category]);
-                let evidence = match phase {
-                    HazardPhase::Opened => match self.best.remove(&(hazard.category, hazard.track_id)) {
-                        Some(best) => Some(best.jpeg),
-                        None => Some(evidence::before(&ctx, frame, &evidence::Subject::of(hazard), sightings)?),
-                    },
-                    _ => None,
+                Ok(Finding::Ongoing { issue: Box::new(issue) })
+            }
+            Phase::Opened => {
+                let issue = evidence::issue(&ctx, frame, hazard, &self.responsibility[&hazard.category]);
+                let jpeg = match self.best.remove(&(hazard.category, hazard.track_id)) {
+                    Some(best) => best.jpeg,
+                    None => evidence::before(&ctx, frame, &evidence::Subject::of(hazard), sightings)?,
                 };
-                Ok(IssueWork::Record { issue: Box::new(issue), evidence })
+                Ok(Finding::Opened { issue: Box::new(issue), evidence: Some(jpeg) })
             }
         }
     }
 
     /// Takes frames until the camera closes its slot or `cancel` fires.
-    pub async fn run(mut self, slot: Arc<FrameSlot>, issues: mpsc::Sender<IssueWork>, cancel: CancellationToken) {
+    pub async fn run(mut self, slot: Arc<FrameSlot>, findings: mpsc::Sender<Finding>, cancel: CancellationToken) {
         let mut log = shaobing_core::RateLimiter::new(Duration::from_secs(10));
         loop {
             let frame = tokio::select! {
@@ -254,9 +244,9 @@ impl Analyser {
                 },
             };
             match self.process(&frame).await {
-                Ok(works) => {
-                    for work in works {
-                        if issues.send(work).await.is_err() {
+                Ok(found) => {
+                    for finding in found {
+                        if findings.send(finding).await.is_err() {
                             return;
                         }
                     }

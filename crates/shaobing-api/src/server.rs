@@ -1,43 +1,49 @@
-use crate::Metrics;
+//! The console's HTTP listener: the console, its API, and the operational endpoints
+//! (`/metrics`, `/healthz`, `/readyz`) on one port.
+
+use crate::ApiState;
 use axum::Router;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use shaobing_metrics::Metrics;
 use std::net::SocketAddr;
 use tokio_util::sync::CancellationToken;
 
-/// A running metrics endpoint.
+/// A running console listener.
 #[derive(Debug)]
-pub struct MetricsServer {
+pub struct Server {
     /// The bound address; differs from the configured one when port 0 was asked for.
     pub local_addr: SocketAddr,
     pub task: tokio::task::JoinHandle<()>,
 }
 
-/// Binds `listen` and serves `/metrics`, `/healthz`, `/readyz` and whatever `more` routes
-/// (the console and its API) until `cancel` fires.
-pub async fn serve(
-    listen: SocketAddr,
-    metrics: Metrics,
-    more: Router,
-    cancel: CancellationToken,
-) -> std::io::Result<MetricsServer> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    let local_addr = listener.local_addr()?;
-    let app = Router::new()
+/// Binds `listen` and serves the console, its API, `/metrics`, `/healthz` and `/readyz` until
+/// `cancel` fires.
+pub async fn serve(listen: SocketAddr, state: ApiState, cancel: CancellationToken) -> std::io::Result<Server> {
+    let metrics = state.metrics.clone();
+    serve_router(listen, operations(metrics).merge(crate::router(state)), cancel).await
+}
+
+fn operations(metrics: Metrics) -> Router {
+    Router::new()
         .route("/metrics", get(render))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(metrics)
-        .merge(more);
+}
+
+async fn serve_router(listen: SocketAddr, app: Router, cancel: CancellationToken) -> std::io::Result<Server> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let local_addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
         let shutdown = async move { cancel.cancelled().await };
         if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
-            tracing::error!(error = %e, "metrics endpoint failed");
+            tracing::error!(error = %e, "console listener failed");
         }
     });
-    Ok(MetricsServer { local_addr, task })
+    Ok(Server { local_addr, task })
 }
 
 /// 200 once the daemon is serving, 503 while it starts or stops: what a load balancer or an
@@ -65,7 +71,7 @@ mod tests {
         m.camera("c1").frames_analysed.inc();
         let cancel = CancellationToken::new();
         let metrics = m.clone();
-        let server = serve(SocketAddr::from(([127, 0, 0, 1], 0)), m, Router::new(), cancel.clone()).await.unwrap();
+        let server = serve_router(SocketAddr::from(([127, 0, 0, 1], 0)), operations(m), cancel.clone()).await.unwrap();
         let mut s = tokio::net::TcpStream::connect(server.local_addr).await.unwrap();
         s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
         let mut body = String::new();

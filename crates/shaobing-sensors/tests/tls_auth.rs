@@ -7,7 +7,8 @@ mod common;
 
 use common::{Broker, Client, free_port, now_ms, start_ingest_with};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-use shaobing_mqtt::{MqttConfig, Secret, TlsConfig};
+use shaobing_core::Secret;
+use shaobing_mqtt::{MqttConfig, TlsConfig};
 use shaobing_sensors::corpus::{AIR_TOPIC, EXAMPLE_CONFIG};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -6,8 +6,7 @@ mod common;
 
 use common::{Broker, Client, now_ms};
 use rumqttc::QoS;
-use shaobing_core::{Category, SensorId, UnixMillis};
-use shaobing_sensors::Phase;
+use shaobing_core::{Category, Finding, Phase, SensorId, UnixMillis};
 use std::time::Duration;
 
 const SENSORS: &str = include_str!("../../shaobing-sensors/fixtures/sensors.toml");
@@ -41,26 +40,33 @@ async fn a_sustained_episode_published_over_mqtt_becomes_one_issue_with_its_read
 
     running.wait_for_count(2 * series.len() as u64 + 1, Duration::from_secs(20)).await;
     let mut episode = Vec::new();
-    while let Ok(Some(issue)) = tokio::time::timeout(Duration::from_secs(2), running.issues.recv()).await {
-        if issue.evidence.rule == "sensor/air/pm25_episode" {
-            episode.push(issue);
+    while let Ok(Some(found)) = tokio::time::timeout(Duration::from_secs(2), running.findings.recv()).await {
+        if found.dedup_key() == "sensor:air:aq-gongti:pm25_episode" {
+            episode.push(found);
         }
     }
-    let phases: Vec<(Phase, i64)> =
-        episode.iter().map(|i| (i.phase, (i.candidate.observed_at.0 - start) / MIN)).collect();
-    assert_eq!(phases, vec![(Phase::Opened, 80), (Phase::Ongoing, 95), (Phase::Cleared, 100)]);
+    let minute = |f: &Finding| match f {
+        Finding::Opened { issue, .. } | Finding::Ongoing { issue } => Some((issue.observed_at.0 - start) / MIN),
+        Finding::Cleared { .. } => None,
+    };
+    let phases: Vec<(Phase, Option<i64>)> = episode.iter().map(|f| (f.phase(), minute(f))).collect();
+    assert_eq!(phases, vec![(Phase::Opened, Some(80)), (Phase::Ongoing, Some(95)), (Phase::Cleared, None)]);
+    let Finding::Cleared { actor, .. } = &episode[2] else { unreachable!() };
+    assert_eq!(actor, "sensor:sensor/air/pm25_episode");
 
-    let opened = &episode[0];
-    let c = &opened.candidate;
+    let Finding::Opened { issue: c, evidence } = &episode[0] else { unreachable!() };
     assert_eq!(c.category, Category::AirPollution);
     assert_eq!(c.dedup_key, "sensor:air:aq-gongti:pm25_episode");
     assert_eq!(c.location.address.as_deref(), Some("朝阳区工体北路 4 号"));
     assert_eq!(c.responsibility.department, "dept-air_pollution");
     // The evidence runs from 10 minutes before the episode to the reading that opened it.
-    let points = &opened.evidence.points;
-    assert_eq!((points.first().unwrap().t.0 - start) / MIN, 10);
-    assert_eq!((points.last().unwrap().t.0 - start) / MIN, 80);
-    assert_eq!(points.iter().filter(|p| p.value == 120.0).count(), 61);
+    let evidence: serde_json::Value = serde_json::from_slice(evidence.as_deref().unwrap()).unwrap();
+    assert_eq!(evidence["rule"], "sensor/air/pm25_episode");
+    let points = evidence["points"].as_array().unwrap();
+    let t = |p: &serde_json::Value| p["t"].as_i64().unwrap();
+    assert_eq!((t(points.first().unwrap()) - start) / MIN, 10);
+    assert_eq!((t(points.last().unwrap()) - start) / MIN, 80);
+    assert_eq!(points.iter().filter(|p| p["value"] == 120.0).count(), 61);
 
     let reader = running.reader();
     let stored = reader.series(&SensorId("aq-gongti".into()), "pm2_5", UnixMillis(0), UnixMillis(i64::MAX)).unwrap();

@@ -12,8 +12,8 @@ mod common;
 use common::{Broker, Client, now_ms};
 use rumqttc::QoS;
 use shaobing_core::{SensorId, UnixMillis};
-use shaobing_mqtt::{IngestMetrics, MqttConfig, SensorIngest};
-use shaobing_sensors::{Mapping, ReadingsStore, RetentionConfig, RuleEngine};
+use shaobing_mqtt::{Connection, MqttConfig};
+use shaobing_sensors::{IngestMetrics, Mapping, ReadingsStore, RetentionConfig, RuleEngine, SensorIngest};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -46,16 +46,15 @@ fn ingest_child_process() {
         let mapping = Mapping::new(toml::from_str(CONFIG).unwrap()).unwrap();
         let (issues, mut drain) = tokio::sync::mpsc::channel(64);
         tokio::spawn(async move { while drain.recv().await.is_some() {} });
-        let ingest = SensorIngest {
-            mqtt: MqttConfig { port, backoff_initial_ms: 50, backoff_max_ms: 500, ..MqttConfig::default() },
-            box_id: BOX_ID.into(),
-            metrics: IngestMetrics::register(&prometheus::Registry::new(), &mapping).unwrap(),
-            engine: RuleEngine::new(&mapping, common::responsibility),
-            store: ReadingsStore::open_in(Path::new(&data)).unwrap(),
-            mapping,
-            retention: RetentionConfig::default(),
-            issues,
-        };
+        let mqtt = MqttConfig { port, backoff_initial_ms: 50, backoff_max_ms: 500, ..MqttConfig::default() };
+        let registry = prometheus::Registry::new();
+        let mut connection = Connection::new(&mqtt, BOX_ID, mapping.config().queue_capacity, &registry).unwrap();
+        let engine = RuleEngine::new(&mapping, common::responsibility);
+        let metrics = IngestMetrics::register(&registry, &mapping).unwrap();
+        let store = ReadingsStore::open_in(Path::new(&data)).unwrap();
+        let retention = RetentionConfig::default();
+        let ingest = SensorIngest::new(&mut connection, mapping, store, engine, retention, metrics, issues);
+        tokio::spawn(connection.run(CancellationToken::new()));
         ingest.run(CancellationToken::new()).await.unwrap();
     });
 }

@@ -1,8 +1,9 @@
 //! Counters of the sensor ingest. Labels come only from configuration (group names) and fixed
 //! code lists, so cardinality is bounded by the config file, never by what sensors send.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
-use shaobing_sensors::{Mapping, Phase, RejectCode};
+use crate::{Mapping, RejectCode};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
+use shaobing_core::Phase;
 
 /// The label of messages whose topic matched no group.
 pub const UNMATCHED_GROUP: &str = "unmatched";
@@ -16,8 +17,6 @@ pub struct IngestMetrics {
     pub committed: IntCounter,
     pub duplicates: IntCounter,
     issues: IntCounterVec,
-    connections: IntCounterVec,
-    pub connected: IntGauge,
     pub commit_seconds: Histogram,
     groups: Vec<String>,
 }
@@ -75,13 +74,6 @@ impl IngestMetrics {
                 "Candidate issues from sensor rules, by category and phase.",
                 &["category", "phase"],
             )?,
-            connections: counter_vec(
-                r,
-                "shaobing_mqtt_connections_total",
-                "Connection attempts to the MQTT broker, by outcome.",
-                &["outcome"],
-            )?,
-            connected: register(r, IntGauge::new("shaobing_mqtt_connected", "1 while connected to the MQTT broker.")?)?,
             commit_seconds: register(
                 r,
                 Histogram::with_opts(
@@ -114,16 +106,7 @@ impl IngestMetrics {
     }
 
     pub fn issue(&self, category: &str, phase: Phase) {
-        let phase = match phase {
-            Phase::Opened => "opened",
-            Phase::Ongoing => "ongoing",
-            Phase::Cleared => "cleared",
-        };
-        self.issues.with_label_values(&[category, phase]).inc();
-    }
-
-    pub fn connection(&self, ok: bool) {
-        self.connections.with_label_values(&[if ok { "ok" } else { "error" }]).inc();
+        self.issues.with_label_values(&[category, phase.as_str()]).inc();
     }
 
     /// Rejections counted so far for a group name and code (tests and the benchmark).

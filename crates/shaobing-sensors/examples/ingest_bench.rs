@@ -6,27 +6,83 @@
 //! to receive (bare) or commit (ingest) all N is measured. The payload values replay a real
 //! series, EPA daily PM2.5 at Durham NC in 2011 (fixtures/README.md in shaobing-sensors).
 //!
-//! cargo run --release -p shaobing-mqtt --example ingest_bench [-- N [ROUNDS]]
+//! cargo run --release -p shaobing-sensors --example ingest_bench [-- N [ROUNDS]]
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
-use common::{Broker, start_ingest_subscribed, start_ingest_with};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use shaobing_mqtt::MqttConfig;
+use shaobing_core::{EscalationTier, Responsibility};
+use shaobing_mqtt::{Connection, MqttConfig};
 use shaobing_sensors::corpus::{AIR_TOPIC, EXAMPLE_CONFIG};
+use shaobing_sensors::{
+    IngestMetrics, Mapping, ReadingsStore, RetentionConfig, RuleEngine, SensorIngest, SensorsConfig,
+};
+use shaobing_testkit::mosquitto::Broker;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
-const SERIES: &str = include_str!("../../shaobing-sensors/fixtures/pm25_2011_durham.csv");
+const SERIES: &str = include_str!("../fixtures/pm25_2011_durham.csv");
+const BOX_ID: &str = "bench-box";
+
+/// The ingest on its own connection, as the daemon runs it, with a fresh readings store.
+struct Running {
+    cancel: CancellationToken,
+    tasks: tokio::task::JoinSet<()>,
+    metrics: IngestMetrics,
+    store: ReadingsStore,
+    _data: tempfile::TempDir,
+}
+
+fn start_ingest(broker: &Broker, batch_max: usize) -> Running {
+    let mut config: SensorsConfig = toml::from_str(EXAMPLE_CONFIG).unwrap();
+    config.batch_max = batch_max;
+    config.queue_capacity = config.queue_capacity.max(batch_max);
+    let mapping = Mapping::new(config).unwrap();
+    let mqtt = MqttConfig { port: broker.port, ..MqttConfig::default() };
+    let registry = prometheus::Registry::new();
+    let mut connection = Connection::new(&mqtt, BOX_ID, mapping.config().queue_capacity, &registry).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let store = ReadingsStore::open_in(data.path()).unwrap();
+    let reader = ReadingsStore::open(store.path()).unwrap();
+    let metrics = IngestMetrics::register(&registry, &mapping).unwrap();
+    let department = |_| Responsibility {
+        department: "bench".into(),
+        tier: EscalationTier::StreetToDistrict,
+        resolution_path: "bench".into(),
+    };
+    let engine = RuleEngine::new(&mapping, department);
+    let (findings, mut drain) = tokio::sync::mpsc::channel(1024);
+    let ingest = SensorIngest::new(
+        &mut connection,
+        mapping,
+        store,
+        engine,
+        RetentionConfig::default(),
+        metrics.clone(),
+        findings,
+    );
+    let cancel = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(async move { while drain.recv().await.is_some() {} });
+    let stop = cancel.clone();
+    tasks.spawn(async move { ingest.run(stop).await.unwrap() });
+    tasks.spawn(connection.run(cancel.clone()));
+    Running { cancel, tasks, metrics, store: reader, _data: data }
+}
+
+impl Running {
+    async fn shutdown(mut self) {
+        self.cancel.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
 
 fn real_values() -> Vec<f64> {
     SERIES.lines().skip(1).map(|l| l.split(',').nth(2).unwrap().parse().unwrap()).collect()
 }
 
 async fn publish_backlog(broker: &Broker, n: usize) {
-    common::publish_backlog(broker, AIR_TOPIC, n, &real_values()).await;
+    shaobing_testkit::mosquitto::publish_backlog(broker, AIR_TOPIC, n, &real_values()).await;
 }
 
 fn bare_options(broker: &Broker) -> MqttOptions {
@@ -109,13 +165,10 @@ async fn bare_drain(broker: &Broker, n: usize) -> Spent {
 }
 
 async fn ingest_drain(broker: &Broker, n: usize) -> Spent {
-    start_ingest_subscribed(broker, EXAMPLE_CONFIG, "bench-box").await.shutdown().await;
+    let batch_max = std::env::var("BENCH_BATCH_MAX").map_or(SensorsConfig::default().batch_max, |v| v.parse().unwrap());
+    subscribe_once(broker, batch_max).await;
     publish_backlog(broker, n).await;
-    let batch_max = std::env::var("BENCH_BATCH_MAX").map_or(MqttConfig::default().batch_max, |v| v.parse().unwrap());
-    let running = start_ingest_with(broker, EXAMPLE_CONFIG, "bench-box", |m| {
-        m.batch_max = batch_max;
-        m.queue_capacity = m.queue_capacity.max(batch_max);
-    });
+    let running = start_ingest(broker, batch_max);
     let meter = Meter::start(broker);
     // The committed counter, not a store query: a 1 ms poll keeps the measurement honest.
     while running.metrics.committed.get() < n as u64 {
@@ -125,7 +178,7 @@ async fn ingest_drain(broker: &Broker, n: usize) -> Spent {
     let spent = meter.stop();
     // A later round may also receive the few messages an earlier round committed but had not
     // acknowledged when it shut down: the broker redelivers them into this round's fresh store.
-    assert!(running.reader().count().unwrap() >= n as u64);
+    assert!(running.store.count().unwrap() >= n as u64);
     let commits = &running.metrics.commit_seconds;
     println!(
         "commits:              {:>9} transactions of {:.0} readings on average, {:.2} ms each (batch_max {batch_max})",
@@ -135,6 +188,18 @@ async fn ingest_drain(broker: &Broker, n: usize) -> Spent {
     );
     running.shutdown().await;
     spent
+}
+
+/// Creates the ingest's persistent session and subscription, then leaves: the broker queues
+/// the backlog for it. It is subscribed once it says `online` (same connection, in order).
+async fn subscribe_once(broker: &Broker, batch_max: usize) {
+    let mut probe = shaobing_testkit::mosquitto::Client::connect(broker, "bench-availability-probe");
+    probe.client.subscribe(shaobing_mqtt::availability_topic(BOX_ID), QoS::AtLeastOnce).await.unwrap();
+    let running = start_ingest(broker, batch_max);
+    while probe.next(Duration::from_secs(10)).await.expect("the ingest announced itself").payload.as_ref() != b"online"
+    {
+    }
+    running.shutdown().await;
 }
 
 /// A run lasts under a second and the bare drain alone varies by half between runs on a busy

@@ -1,23 +1,18 @@
-//! Test harness: a real Mosquitto per test on a free loopback port (so a test can stop and
-//! restart it), a QoS 1 publisher, and a running ingest.
-
-#![allow(dead_code)] // each test file uses a different part of the harness
+//! A real Mosquitto per test on a free loopback port (so a test can stop and restart it), and
+//! a QoS 1 client for publishing and watching topics.
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use shaobing_core::{Category, EscalationTier, Responsibility, UnixMillis};
-use shaobing_mqtt::{IngestMetrics, MqttConfig, SensorIngest};
-use shaobing_sensors::{Mapping, ReadingsStore, RetentionConfig, RuleEngine, SensorIssue, SensorsConfig};
+use shaobing_core::UnixMillis;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 pub const MOSQUITTO: &str = "/usr/sbin/mosquitto";
 
 /// A Mosquitto of our own, with persistence in a temporary directory.
+#[derive(Debug)]
 pub struct Broker {
     pub port: u16,
     pub dir: tempfile::TempDir,
@@ -116,6 +111,7 @@ pub fn free_port() -> u16 {
 
 /// A QoS 1 client with a persistent session whose event loop runs in the background and
 /// reconnects (100 ms apart) until the client is dropped.
+#[derive(Debug)]
 pub struct Client {
     pub client: AsyncClient,
     pub events: mpsc::UnboundedReceiver<rumqttc::Publish>,
@@ -159,111 +155,6 @@ impl Client {
 impl Drop for Client {
     fn drop(&mut self) {
         self.task.abort();
-    }
-}
-
-/// A running ingest with what a test inspects.
-pub struct Running {
-    pub cancel: CancellationToken,
-    pub task: JoinHandle<Result<(), shaobing_mqtt::MqttError>>,
-    pub issues: mpsc::Receiver<SensorIssue>,
-    pub metrics: IngestMetrics,
-    pub registry: prometheus::Registry,
-    pub store_path: PathBuf,
-    pub data: tempfile::TempDir,
-}
-
-pub fn responsibility(category: Category) -> Responsibility {
-    Responsibility {
-        department: format!("dept-{category}"),
-        tier: EscalationTier::StreetToDistrict,
-        resolution_path: "resolve".into(),
-    }
-}
-
-pub fn start_ingest(broker: &Broker, sensors_toml: &str, box_id: &str) -> Running {
-    start_ingest_with(broker, sensors_toml, box_id, |_| {})
-}
-
-/// As [`start_ingest`], with `adjust` applied to the MQTT configuration.
-pub fn start_ingest_with(
-    broker: &Broker,
-    sensors_toml: &str,
-    box_id: &str,
-    adjust: impl FnOnce(&mut MqttConfig),
-) -> Running {
-    let sensors: SensorsConfig = toml::from_str(sensors_toml).unwrap();
-    let mapping = Mapping::new(sensors).unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let store = ReadingsStore::open_in(data.path()).unwrap();
-    let store_path = store.path().to_path_buf();
-    let registry = prometheus::Registry::new();
-    let metrics = IngestMetrics::register(&registry, &mapping).unwrap();
-    let engine = RuleEngine::new(&mapping, responsibility);
-    let (tx, issues) = mpsc::channel(1024);
-    let mut mqtt = MqttConfig {
-        port: broker.port,
-        backoff_initial_ms: 50,
-        backoff_max_ms: 500,
-        keep_alive_secs: 5,
-        ..MqttConfig::default()
-    };
-    adjust(&mut mqtt);
-    let ingest = SensorIngest {
-        mqtt,
-        box_id: box_id.into(),
-        mapping,
-        store,
-        engine,
-        retention: RetentionConfig::default(),
-        metrics: metrics.clone(),
-        issues: tx,
-    };
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(ingest.run(cancel.clone()));
-    Running { cancel, task, issues, metrics, registry, store_path, data }
-}
-
-impl Running {
-    /// A second connection to the readings database, as a console would read it.
-    pub fn reader(&self) -> ReadingsStore {
-        ReadingsStore::open(&self.store_path).unwrap()
-    }
-
-    /// Waits until the store holds `n` readings; panics with what it has after `timeout`.
-    pub async fn wait_for_count(&self, n: u64, timeout: Duration) {
-        let reader = self.reader();
-        let deadline = Instant::now() + timeout;
-        loop {
-            let have = reader.count().unwrap();
-            if have >= n {
-                return;
-            }
-            assert!(Instant::now() < deadline, "store holds {have} readings, expected {n}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    pub async fn shutdown(self) -> (tempfile::TempDir, PathBuf) {
-        self.cancel.cancel();
-        tokio::time::timeout(Duration::from_secs(10), self.task).await.unwrap().unwrap().unwrap();
-        (self.data, self.store_path)
-    }
-}
-
-/// Starts the ingest and returns once it is subscribed: it subscribes, then announces `online`
-/// on the same connection, and the broker handles a connection's packets in order.
-pub async fn start_ingest_subscribed(broker: &Broker, sensors_toml: &str, box_id: &str) -> Running {
-    let mut probe = Client::connect(broker, &format!("{box_id}-availability-probe"));
-    probe.client.subscribe(shaobing_mqtt::availability_topic(box_id), QoS::AtLeastOnce).await.unwrap();
-    let running = start_ingest(broker, sensors_toml, box_id);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let message = probe.next(left).await.expect("the ingest announced itself online");
-        if message.payload.as_ref() == b"online" {
-            return running;
-        }
     }
 }
 

@@ -1,0 +1,53 @@
+//! What every rule hands to the issues room, camera or sensor alike.
+
+use crate::{CandidateIssue, UnixMillis};
+
+/// Where a hazard stands in its life: raised now, still standing, or seen gone. Camera and
+/// sensor rules share it, so the issues room has one lifecycle to follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Opened,
+    Ongoing,
+    Cleared,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Opened => "opened",
+            Phase::Ongoing => "ongoing",
+            Phase::Cleared => "cleared",
+        }
+    }
+}
+
+/// A rule's finding, the one thing sources hand to the issues room.
+#[derive(Debug, Clone)]
+pub enum Finding {
+    /// A hazard just raised: file the issue (or fold it into the open one with its key), with
+    /// its evidence: a JPEG snapshot, or the readings around the event as JSON.
+    Opened { issue: Box<CandidateIssue>, evidence: Option<Vec<u8>> },
+    /// A hazard still standing: fold the sighting into its open issue.
+    Ongoing { issue: Box<CandidateIssue> },
+    /// The source saw the problem gone: resolve the open issue with this key, keeping the
+    /// "after" snapshot that shows it.
+    Cleared { dedup_key: String, actor: String, note: String, after: Option<(Vec<u8>, UnixMillis)> },
+}
+
+impl Finding {
+    pub fn phase(&self) -> Phase {
+        match self {
+            Finding::Opened { .. } => Phase::Opened,
+            Finding::Ongoing { .. } => Phase::Ongoing,
+            Finding::Cleared { .. } => Phase::Cleared,
+        }
+    }
+
+    pub fn dedup_key(&self) -> &str {
+        match self {
+            Finding::Opened { issue, .. } | Finding::Ongoing { issue } => &issue.dedup_key,
+            Finding::Cleared { dedup_key, .. } => dedup_key,
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The one outbound issue document.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use shaobing_core::UnixMillis;
+use shaobing_store::{EvidenceRow, IssueRow, Store};
+
+/// An issue as it leaves the box, the one shape for MQTT alerts, the console's event stream
+/// and the API: times in RFC 3339, evidence as URLs of the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssueDocument {
+    pub id: String,
+    pub dedup_key: String,
+    pub status: String,
+    pub category: String,
+    pub event_code: String,
+    pub priority: String,
+    pub whistle_kind: String,
+    pub channel: String,
+    pub source: String,
+    pub zone: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub address: Option<String>,
+    pub grid_cell: Option<String>,
+    pub department: String,
+    pub tier: String,
+    pub resolution_path: String,
+    pub cause: String,
+    pub rule: String,
+    pub confidence: f64,
+    pub occurrences: i64,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub updated: String,
+    pub evidence: Vec<Value>,
+}
+
+impl IssueDocument {
+    pub fn new(row: IssueRow, evidence: &[EvidenceRow]) -> Self {
+        let evidence = evidence
+            .iter()
+            .map(|e| {
+                json!({
+                    "kind": e.kind,
+                    "url": format!("/api/v1/issues/{}/evidence/{}", row.id, e.kind),
+                    "sha256": e.sha256,
+                    "bytes": e.bytes,
+                    "captured_at": UnixMillis(e.captured_ms).to_rfc3339(),
+                })
+            })
+            .collect();
+        Self {
+            first_seen: UnixMillis(row.first_seen_ms).to_rfc3339(),
+            last_seen: UnixMillis(row.last_seen_ms).to_rfc3339(),
+            updated: UnixMillis(row.updated_ms.max(row.last_seen_ms)).to_rfc3339(),
+            id: row.id,
+            dedup_key: row.dedup_key,
+            status: row.status,
+            category: row.category,
+            event_code: row.event_code,
+            priority: row.priority,
+            whistle_kind: row.whistle_kind,
+            channel: row.channel,
+            source: row.source,
+            zone: row.zone,
+            lat: row.lat,
+            lon: row.lon,
+            address: row.address,
+            grid_cell: row.grid_cell,
+            department: row.department,
+            tier: row.tier,
+            resolution_path: row.resolution_path,
+            cause: row.cause,
+            rule: row.rule,
+            confidence: row.confidence,
+            occurrences: row.occurrences,
+            evidence,
+        }
+    }
+
+    /// The issue `id` as stored now.
+    pub fn load(store: &Store, id: &str) -> Result<Self, shaobing_store::StoreError> {
+        Ok(Self::new(store.get(id)?, &store.evidence_of(id)?))
+    }
+}
+
+/// What happened to an issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueChange {
+    New,
+    Updated,
+    Resolved,
+}
+
+impl IssueChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssueChange::New => "new",
+            IssueChange::Updated => "updated",
+            IssueChange::Resolved => "resolved",
+        }
+    }
+}
+
+/// One change of the problem database, as the console's event stream and the MQTT alerts
+/// send it.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssueEvent {
+    pub change: IssueChange,
+    pub issue: IssueDocument,
+}

@@ -1,0 +1,72 @@
+//! The problem database's one writer. SQLite is synchronous: the writer gets its own thread
+//! and drains the findings channel until every source is gone. A failed write is retried
+//! rather than dropped: the finding stays in hand until the disk takes it.
+
+use crate::announce::Announcer;
+use crate::document::IssueChange;
+use shaobing_core::{Backoff, Finding};
+use shaobing_store::{Recorded, Store, StoreError};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Findings waiting for the store; bounded so a stuck disk pushes back on the sources
+/// (analysis then drops frames, counted) instead of growing memory.
+pub const FINDINGS_QUEUE: usize = 256;
+
+/// Starts the writer thread; it ends once every sender of `findings` is dropped.
+pub fn spawn_writer(
+    mut store: Store,
+    mut findings: mpsc::Receiver<Finding>,
+    mut announcer: Announcer,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name("store".into()).spawn(move || {
+        while let Some(finding) = findings.blocking_recv() {
+            file(&mut store, &mut announcer, finding);
+        }
+    })
+}
+
+fn file(store: &mut Store, announcer: &mut Announcer, finding: Finding) {
+    match finding {
+        Finding::Opened { issue, evidence } => {
+            let recorded = retry(|| store.record(&issue, evidence.as_deref()), &issue.dedup_key);
+            if let Recorded::Created { id } = &recorded {
+                tracing::info!(%id, category = %issue.category, cause = %issue.cause.summary, "issue filed");
+            }
+            announce_recorded(store, announcer, &recorded);
+        }
+        Finding::Ongoing { issue } => {
+            let recorded = retry(|| store.record(&issue, None), &issue.dedup_key);
+            announce_recorded(store, announcer, &recorded);
+        }
+        Finding::Cleared { dedup_key, actor, note, after } => {
+            let after = after.as_ref().map(|(bytes, at)| (bytes.as_slice(), *at));
+            if let Some(id) = retry(|| store.resolve_observed(&dedup_key, &actor, &note, after), &dedup_key) {
+                tracing::info!(%id, %actor, %note, "issue resolved by observation");
+                announcer.announce(store, IssueChange::Resolved, &id);
+            }
+        }
+    }
+}
+
+fn announce_recorded(store: &Store, announcer: &mut Announcer, recorded: &Recorded) {
+    match recorded {
+        Recorded::Created { id } => announcer.announce(store, IssueChange::New, id),
+        Recorded::Folded { id, .. } => announcer.announce(store, IssueChange::Updated, id),
+    }
+}
+
+/// Runs a store operation until it succeeds (a full disk, a locked file), with the
+/// workspace's backoff and a log line per failure.
+fn retry<T>(mut op: impl FnMut() -> Result<T, StoreError>, key: &str) -> T {
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+    loop {
+        match op() {
+            Ok(v) => return v,
+            Err(e) => {
+                tracing::error!(error = %e, key, "cannot store issue; retrying");
+                std::thread::sleep(backoff.next_delay());
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The `[central]` section: where the outbox drains to.
+
+use crate::drain::{DrainConfig, DrainStats, drain};
+use serde::Deserialize;
+use shaobing_store::Store;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// A configuration problem in `[central]`, pointing at the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct CentralConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> CentralConfigError {
+    CentralConfigError { key: key.into(), message: message.into() }
+}
+
+/// The central problem database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CentralConfig {
+    /// libpq-style connection string or URL, without the password, e.g.
+    /// `host=10.0.0.5 port=5432 user=shaobing dbname=whistle` or `postgresql://shaobing@10.0.0.5/whistle`.
+    pub url: String,
+    /// Password of the central database user; never printed.
+    #[serde(default)]
+    pub password: Option<shaobing_core::Secret>,
+    /// Outbox rows per central transaction.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// Failed deliveries before a row the central database rejects goes to the dead-letter table.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: i64,
+    /// Outbox size beyond which readings are shed, oldest first (issues are never shed).
+    #[serde(default = "default_outbox_max_bytes")]
+    pub outbox_max_bytes: u64,
+}
+
+fn default_batch() -> usize {
+    200
+}
+
+fn default_max_attempts() -> i64 {
+    5
+}
+
+fn default_outbox_max_bytes() -> u64 {
+    256 << 20
+}
+
+impl CentralConfig {
+    pub fn validate(&self) -> Result<(), CentralConfigError> {
+        let lower = self.url.to_ascii_lowercase();
+        let embedded = lower.contains("password=")
+            || lower.split_once("://").is_some_and(|(_, rest)| {
+                rest.split(['/', '?'])
+                    .next()
+                    .is_some_and(|auth| auth.split_once('@').is_some_and(|(u, _)| u.contains(':')))
+            });
+        if embedded {
+            return Err(invalid(
+                "central.url",
+                "the connection string embeds a password; put it in central.password so the URL can be logged",
+            ));
+        }
+        if self.url.trim().is_empty() {
+            return Err(invalid("central.url", "expected a connection string such as `host=… user=… dbname=…`"));
+        }
+        if !(1..=10_000).contains(&self.batch) {
+            return Err(invalid("central.batch", format!("expected 1..=10000 rows, got {}", self.batch)));
+        }
+        if self.max_attempts < 1 {
+            return Err(invalid("central.max_attempts", format!("expected at least 1, got {}", self.max_attempts)));
+        }
+        Ok(())
+    }
+}
+
+impl CentralConfig {
+    /// The drain toward the central database, on its own connection to the box's store
+    /// (`store`), woken by `wake` when an issue is filed or resolved.
+    pub fn drain(
+        &self,
+        mut store: Store,
+        wake: Arc<Notify>,
+        cancel: CancellationToken,
+    ) -> Result<impl Future<Output = ()> + Send + 'static, CentralConfigError> {
+        let mut postgres: tokio_postgres::Config = self
+            .url
+            .parse()
+            .map_err(|_| invalid("central.url", format!("`{}` is not a connection string", self.url)))?;
+        if let Some(password) = &self.password {
+            postgres.password(password.expose());
+        }
+        postgres.connect_timeout(Duration::from_secs(5)).keepalives_idle(Duration::from_secs(10));
+        store.set_outbox_cap(self.outbox_max_bytes);
+        let config = DrainConfig { batch: self.batch, max_attempts: self.max_attempts, ..DrainConfig::new(postgres) };
+        let stats = Arc::new(DrainStats::default());
+        Ok(drain(Arc::new(Mutex::new(store)), config, wake, stats, cancel))
+    }
+}
