@@ -160,7 +160,7 @@ async fn first_new_issue(addr: SocketAddr) -> (Value, i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_within_a_second() {
     let spec = spec();
-    let clip = shaobing::demo::clip_path();
+    let clip = shaobing_rtsp_server::street_clip();
     let server = RtspServer::start(0, &[Stream::new("/street", &clip)]).expect("RTSP server");
     let data = tempfile::tempdir().unwrap();
     let mut config = shaobing::demo::demo_config(&server.url("/street"), data.path()).unwrap();
@@ -217,7 +217,7 @@ async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_w
 async fn the_console_shows_a_live_frame_and_the_issue_with_its_snapshot_in_chromium() {
     let chromium = std::path::Path::new("/usr/bin/chromium");
     assert!(chromium.exists(), "Chromium is missing: run scripts/setup.sh");
-    let clip = shaobing::demo::clip_path();
+    let clip = shaobing_rtsp_server::street_clip();
     let server = RtspServer::start(0, &[Stream::new("/street", &clip)]).expect("RTSP server");
     let data = tempfile::tempdir().unwrap();
     let mut config = shaobing::demo::demo_config(&server.url("/street"), data.path()).unwrap();

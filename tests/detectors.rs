@@ -7,9 +7,8 @@
 use opencv::imgcodecs;
 use opencv::imgproc;
 use opencv::prelude::*;
-use shaobing::paths;
 use shaobing_core::{BBox, CameraId, Detection, Frame, UnixMillis};
-use shaobing_detect::{Detector, Manifest, Provider, Runtime, SessionOptions};
+use shaobing_detect::{Detector, ExecutionProviderKind, Manifest, Provider, Runtime, RuntimeConfig};
 use shaobing_testkit::CapturedLogs;
 use std::path::{Path, PathBuf};
 
@@ -33,13 +32,14 @@ fn image(rel: &str) -> Frame {
     }
 }
 
-fn runtime(provider: Provider) -> Runtime {
-    Runtime::load(None, SessionOptions { intra_threads: 2, spinning: false, provider }).expect("ONNX Runtime")
+fn runtime(provider: ExecutionProviderKind) -> Runtime {
+    Runtime::load(&RuntimeConfig { intra_threads: 2, execution_provider: provider, ..Default::default() })
+        .expect("ONNX Runtime")
 }
 
 fn detector(name: &str) -> Detector {
-    let manifest = Manifest::load(&paths::manifest(None)).unwrap();
-    Detector::load(&runtime(Provider::Cpu), &manifest, name).expect("shipped model loads")
+    let manifest = Manifest::load(&shaobing_detect::manifest_path(None)).unwrap();
+    Detector::load(&runtime(ExecutionProviderKind::Cpu), &manifest, name).expect("shipped model loads")
 }
 
 #[derive(Debug, Clone)]
@@ -134,14 +134,14 @@ fn yolov8_export_matches_ultralytics() {
 
 #[test]
 fn yolo_class_names_come_from_the_onnx_metadata_when_the_manifest_has_none() {
-    let shipped = paths::manifest(None);
+    let shipped = shaobing_detect::manifest_path(None);
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(&shipped).unwrap().replace("class_names = [\"smoke\", \"fire\"]", "");
     std::fs::write(dir.path().join("manifest.toml"), text).unwrap();
     let onnx = "fire-yolov8-light-dyn.onnx";
     std::os::unix::fs::symlink(shipped.parent().unwrap().join(onnx), dir.path().join(onnx)).unwrap();
     let manifest = Manifest::load(&dir.path().join("manifest.toml")).unwrap();
-    let d = Detector::load(&runtime(Provider::Cpu), &manifest, "fire-yolov8-light").unwrap();
+    let d = Detector::load(&runtime(ExecutionProviderKind::Cpu), &manifest, "fire-yolov8-light").unwrap();
     assert_eq!(d.class_names(), ["smoke", "fire"]);
 }
 
@@ -168,9 +168,9 @@ fn frames_of_several_cameras_in_one_batch_give_what_single_runs_give() {
 #[test]
 fn cuda_without_a_gpu_falls_back_to_the_cpu_with_one_warning() {
     let logs = CapturedLogs::install();
-    let rt = runtime(Provider::Cuda { device: 0 });
+    let rt = runtime(ExecutionProviderKind::Cuda);
     assert_eq!(rt.provider, Provider::Cpu, "the PyPI CPU wheel has no CUDA provider");
-    let manifest = Manifest::load(&paths::manifest(None)).unwrap();
+    let manifest = Manifest::load(&shaobing_detect::manifest_path(None)).unwrap();
     let mut d = Detector::load(&rt, &manifest, "ssdlite-mobilenetv2-person").unwrap();
     let people = d.detect(&image("tests/media/darknet/person.jpg"), 0.5).unwrap();
     assert_eq!(people.len(), 1, "{people:?}");

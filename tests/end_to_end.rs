@@ -7,10 +7,9 @@ use opencv::core::Vector;
 use opencv::imgcodecs;
 use opencv::prelude::*;
 use shaobing::daemon::Daemon;
-use shaobing::paths;
 use shaobing_camera::decode_file_frames;
 use shaobing_core::{BBox, Detection};
-use shaobing_detect::{DetectError, Detector, Manifest, Runtime, SessionOptions};
+use shaobing_detect::{DetectError, Detector, Manifest, Runtime, RuntimeConfig};
 use shaobing_rtsp_server::{RtspServer, Stream};
 use shaobing_store::Store;
 use std::path::PathBuf;
@@ -25,18 +24,18 @@ const MODEL: &str = "centernet-mobilenetv3-coco";
 const VAN: BBox = BBox { x1: 0.835, y1: 0.071, x2: 0.942, y2: 0.173 };
 
 fn vtest() -> PathBuf {
-    let clip = shaobing::demo::clip_path();
+    let clip = shaobing_rtsp_server::street_clip();
     assert!(clip.is_file(), "{} is missing: run scripts/setup.sh", clip.display());
     clip
 }
 
 fn runtime() -> Runtime {
-    Runtime::load(None, SessionOptions { intra_threads: 2, spinning: false, ..Default::default() })
+    Runtime::load(&RuntimeConfig { intra_threads: 2, ..Default::default() })
         .expect("ONNX Runtime (run scripts/setup.sh)")
 }
 
 fn detector() -> Detector {
-    let manifest = Manifest::load(&paths::manifest(None)).expect("models/manifest.toml");
+    let manifest = Manifest::load(&shaobing_detect::manifest_path(None)).expect("models/manifest.toml");
     Detector::load(&runtime(), &manifest, MODEL).expect("shipped model loads")
 }
 
@@ -85,7 +84,7 @@ fn persons_and_the_parked_van_are_detected_in_known_frames() {
 #[test]
 fn a_model_that_fails_its_checksum_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let shipped = paths::manifest(None);
+    let shipped = shaobing_detect::manifest_path(None);
     let manifest_copy = dir.path().join("manifest.toml");
     std::fs::copy(&shipped, &manifest_copy).unwrap();
     let model = std::fs::read(shipped.parent().unwrap().join("centernet-mobilenetv3-coco.onnx")).unwrap();
@@ -98,8 +97,11 @@ fn a_model_that_fails_its_checksum_is_refused_by_name() {
 
 #[test]
 fn a_missing_runtime_library_says_what_to_do() {
-    let err = Runtime::load(Some(std::path::Path::new("/nonexistent/libonnxruntime.so")), SessionOptions::default())
-        .unwrap_err();
+    let err = Runtime::load(&RuntimeConfig {
+        onnxruntime_path: Some("/nonexistent/libonnxruntime.so".into()),
+        ..Default::default()
+    })
+    .unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("/nonexistent/libonnxruntime.so") && msg.contains("scripts/setup.sh"), "{msg}");
     assert!(msg.contains("runtime.onnxruntime_path"), "{msg}");

@@ -8,11 +8,10 @@ use opencv::core::{Mat, Rect, Scalar, Size};
 use opencv::imgcodecs;
 use opencv::imgproc;
 use opencv::prelude::*;
-use shaobing::analysis::Analyser;
-use shaobing::paths;
+use shaobing_analysis::Analyser;
 use shaobing_config::Config;
 use shaobing_core::{BBox, Category, Finding, Frame};
-use shaobing_detect::{Detector, InferencePool, Manifest, Runtime, SessionOptions};
+use shaobing_detect::{Detector, InferencePool, Manifest, Runtime, RuntimeConfig};
 use shaobing_metrics::Metrics;
 use shaobing_testkit::synth::{Rng, expose, flicker, frame_at};
 use shaobing_vision::{FireDetector, FireDetectorConfig};
@@ -78,13 +77,13 @@ fn stall_scene(vendor_present: bool) -> Mat {
 
 async fn analyser(config_toml: &str, models: &[&str]) -> Analyser {
     let config = Config::parse(config_toml, Path::new("hazards.toml")).expect("test config");
-    let runtime = Runtime::load(None, SessionOptions { intra_threads: 2, ..Default::default() }).unwrap();
-    let manifest = Manifest::load(&paths::manifest(None)).unwrap();
+    let runtime = Runtime::load(&RuntimeConfig { intra_threads: 2, ..Default::default() }).unwrap();
+    let manifest = Manifest::load(&shaobing_detect::manifest_path(None)).unwrap();
     let pools = models
         .iter()
         .map(|m| InferencePool::start(vec![Detector::load(&runtime, &manifest, m).unwrap()]).unwrap())
         .collect();
-    Analyser::new(&config, &config.cameras[0], pools, &Metrics::new()).unwrap()
+    Analyser::new(&config.analysis_setup(), &config.cameras[0], pools, &Metrics::new()).unwrap()
 }
 
 /// What the analysis asked of the problem database, with the frame time of each request.

@@ -63,7 +63,7 @@ fn seed_issues(data: &Path) {
 async fn dashboard_and_alert_metrics_exist_and_canary_secrets_appear_nowhere() {
     let logs = shaobing_testkit::CapturedLogs::install();
 
-    let clip = shaobing::demo::clip_path();
+    let clip = shaobing_rtsp_server::street_clip();
     let rtsp = RtspServer::start_with_auth(0, &[Stream::new("/cam", &clip)], Some(("viewer", CANARIES[0]))).unwrap();
     let broker = Broker::start();
     let pg = Pg::fresh().await;

@@ -5,11 +5,13 @@
 //! Served on one listener with `/metrics`, `/healthz` and `/readyz`. Nothing here writes: changing an issue stays in the CLI.
 //! When the listener is not loopback every `/api` request needs the access token.
 
+mod config;
 mod issues;
 mod live;
 mod sensors;
 mod server;
 
+pub use config::{ConsoleConfig, ConsoleConfigError};
 pub use live::LiveFrames;
 pub use server::{Server, serve};
 

@@ -7,10 +7,10 @@ use anyhow::Context;
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::TensorRef;
-use shaobing::analysis::Analyser;
+use shaobing_analysis::Analyser;
 use shaobing_config::Config;
 use shaobing_core::Frame;
-use shaobing_detect::{Detector, InferencePool, Layout, Manifest, Runtime, SessionOptions};
+use shaobing_detect::{Detector, InferencePool, Layout, Manifest, Runtime, RuntimeConfig};
 use shaobing_metrics::Metrics;
 use shaobing_vision::Letterbox;
 use std::path::{Path, PathBuf};
@@ -106,7 +106,7 @@ async fn analyser(
     metrics: &Metrics,
 ) -> anyhow::Result<Analyser> {
     let pool = InferencePool::start(vec![Detector::load(runtime, manifest, MODEL)?])?;
-    Analyser::new(config, &config.cameras[0], vec![pool], metrics)
+    Analyser::new(&config.analysis_setup(), &config.cameras[0], vec![pool], metrics)
 }
 
 fn ort_error<T>(e: ort::Error<T>) -> anyhow::Error {
@@ -119,14 +119,14 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let clip = args.clip.clone().unwrap_or_else(shaobing::demo::clip_path);
+    let clip = args.clip.clone().unwrap_or_else(shaobing_rtsp_server::street_clip);
     let step = (10 / args.fps.max(1)).max(1);
     let frames = shaobing_camera::decode_file_frames(&clip, |i| i % step == 0, 10_000)
         .with_context(|| format!("decoding {}", clip.display()))?;
     anyhow::ensure!(!frames.is_empty(), "{} gave no frames", clip.display());
-    let options = SessionOptions { intra_threads: args.threads, ..Default::default() };
-    let runtime = Runtime::load(None, options)?;
-    let manifest = Manifest::load(&shaobing::paths::manifest(None))?;
+    let options = RuntimeConfig { intra_threads: args.threads, ..Default::default() };
+    let runtime = Runtime::load(&options)?;
+    let manifest = Manifest::load(&shaobing_detect::manifest_path(None))?;
     let mut bare = Bare::new(&runtime, &manifest, args.threads)?;
     let metrics = Metrics::new();
     let mut full = analyser(&config(false, false)?, &runtime, &manifest, &metrics).await?;

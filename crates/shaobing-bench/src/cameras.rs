@@ -4,11 +4,11 @@
 
 use crate::fixture::{self, FPS, FixtureServer, GOP};
 use crate::procfs::{CpuMeter, rss_mib};
-use shaobing::analysis::Analyser;
+use shaobing_analysis::Analyser;
 use shaobing_camera::{CameraSpec, FrameSlot, RetryPolicy, run_camera};
 use shaobing_config::Config;
 use shaobing_core::{CameraId, Frame, UnixMillis};
-use shaobing_detect::{Detector, InferencePool, Manifest, Runtime, SessionOptions};
+use shaobing_detect::{Detector, InferencePool, Manifest, Runtime, RuntimeConfig};
 use shaobing_metrics::Metrics;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -114,7 +114,7 @@ impl Trial {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let file = fixture::ensure(&shaobing::demo::clip_path(), &args.fixture_dir)?;
+    let file = fixture::ensure(&shaobing_rtsp_server::street_clip(), &args.fixture_dir)?;
     let server = FixtureServer::spawn(&file, args.max_cameras)?;
     println!("cameras: 1080p{FPS} H.264, GOP {GOP}, served from another process over RTSP/TCP on loopback");
     println!("detector: {} on {} inference worker(s), in both modes", args.model, args.inference_workers);
@@ -223,8 +223,8 @@ pub(crate) fn trial_child(mut cmd: std::process::Command, width: usize) -> anyho
 /// The child side: the detector loaded and warm, then N cameras.
 pub async fn trial_main(t: TrialArgs) -> anyhow::Result<()> {
     // One thread per inference and no spinning: the box's cores belong to many cameras.
-    let runtime = Runtime::load(None, SessionOptions { intra_threads: 1, spinning: false, ..Default::default() })?;
-    let manifest = Manifest::load(&shaobing::paths::manifest(None))?;
+    let runtime = Runtime::load(&RuntimeConfig { intra_threads: 1, ..Default::default() })?;
+    let manifest = Manifest::load(&shaobing_detect::manifest_path(None))?;
     let height = ANALYSIS_WIDTH * 9 / 16;
     let warm = Frame {
         camera: CameraId("warm".into()),
@@ -329,7 +329,7 @@ async fn trial(t: &TrialArgs, pool: &InferencePool, mode: Mode) -> anyhow::Resul
         tasks.spawn(async move {
             camera.await;
         });
-        let analyser = Analyser::new(&config, &config.cameras[i], vec![pool.clone()], &metrics)?;
+        let analyser = Analyser::new(&config.analysis_setup(), &config.cameras[i], vec![pool.clone()], &metrics)?;
         tasks.spawn(analyse(slot, analyser, record.clone()));
         records.push((record, cam));
     }

@@ -48,7 +48,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     // The same allocator policy as the daemon, so memory per camera is the daemon's.
-    shaobing::alloc::tune_allocator();
+    shaobing_camera::alloc::tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -7,6 +7,7 @@
 //! The hand-off to analysis is a single-frame slot (latest frame wins): a slow detector makes
 //! the camera drop frames, counted, and never builds an unbounded queue.
 
+pub mod alloc;
 mod clip;
 mod keyframes;
 mod native_rtsp;

@@ -1,4 +1,7 @@
 use super::*;
+use shaobing_analysis::{RtspClient, Transport, ZoneKind};
+use shaobing_core::ObjectKind;
+use shaobing_detect::ExecutionProviderKind;
 use std::path::Path;
 
 const GOOD: &str = r#"
@@ -165,7 +168,7 @@ fn the_shipped_example_and_demo_configs_are_valid() {
     let example = Config::load(&root.join("shaobing.example.toml")).unwrap();
     assert_eq!(example.cameras[0].zones.len(), 2);
     assert_eq!(example.runtime.execution_provider, ExecutionProviderKind::Cpu);
-    Config::load(&root.join("demo.toml")).unwrap();
+    Config::load(&root.join("../crates/shaobing/demo.toml")).unwrap();
 }
 
 #[test]

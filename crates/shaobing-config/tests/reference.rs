@@ -12,7 +12,7 @@ const SECTIONS: &[(&str, &str)] = &[
     ("Config", "(top level)"),
     ("DaemonConfig", "[daemon]"),
     ("RuntimeConfig", "[runtime]"),
-    ("MetricsConfig", "[metrics]"),
+    ("ConsoleConfig", "[metrics]"),
     ("ModelsConfig", "[models]"),
     ("CameraConfig", "[[cameras]]"),
     ("ZoneConfig", "[[cameras.zones]]"),
@@ -35,8 +35,10 @@ const SECTIONS: &[(&str, &str)] = &[
 
 const SOURCES: &[&str] = &[
     "shaobing-config/src/lib.rs",
-    "shaobing-config/src/camera.rs",
-    "shaobing-config/src/rules.rs",
+    "shaobing-analysis/src/camera.rs",
+    "shaobing-rules/src/settings.rs",
+    "shaobing-detect/src/config.rs",
+    "shaobing-api/src/config.rs",
     "shaobing-config/src/responsibility.rs",
     "shaobing-mqtt/src/config.rs",
     "shaobing-sensors/src/config.rs",

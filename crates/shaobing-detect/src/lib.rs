@@ -4,6 +4,7 @@
 //! a truncated copy or a swapped file is refused with the file's name rather than producing
 //! silently wrong detections on a box no one watches.
 
+mod config;
 mod detector;
 mod head;
 mod input;
@@ -11,11 +12,12 @@ mod manifest;
 mod pool;
 mod runtime;
 
+pub use config::{ExecutionProviderKind, KindList, ModelsConfig, RuntimeConfig};
 pub use detector::{Detector, MAX_BATCH, parse_ultralytics_names};
 pub use head::{DecodeContext, OutputFormat, decode_centernet, decode_ssd, decode_yolo, nms};
 pub use manifest::{Batch, InputSpec, InputType, Layout, Manifest, ModelSpec, OutputSpec, Resize};
 pub use pool::{InferencePool, Pending};
-pub use runtime::{OrtLibrarySource, Provider, Runtime, SessionOptions, locate_onnxruntime};
+pub use runtime::{OrtLibrarySource, Provider, Runtime, locate_onnxruntime, manifest_path, shipped};
 
 use std::path::PathBuf;
 

@@ -1,4 +1,5 @@
 use crate::DetectError;
+use crate::config::{ExecutionProviderKind, RuntimeConfig};
 use ort::ep::{CUDA, ExecutionProvider};
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
@@ -36,10 +37,19 @@ pub fn locate_onnxruntime(configured: Option<&Path>) -> (PathBuf, OrtLibrarySour
     if let Some(p) = std::env::var_os(ORT_ENV).filter(|v| !v.is_empty()) {
         return (PathBuf::from(p), OrtLibrarySource::Environment);
     }
-    let rel = Path::new(".local/onnxruntime/libonnxruntime.so");
-    let built_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel);
-    let path = if rel.exists() { rel.to_path_buf() } else { built_tree };
-    (path, OrtLibrarySource::ProjectDefault)
+    (shipped(".local/onnxruntime/libonnxruntime.so"), OrtLibrarySource::ProjectDefault)
+}
+
+/// `rel` under the working directory when it exists there, else under the source tree the
+/// binary was built from: `cargo run` works from any directory.
+pub fn shipped(rel: &str) -> PathBuf {
+    let here = Path::new(rel);
+    if here.exists() { here.to_path_buf() } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel) }
+}
+
+/// The model manifest: configured, else `models/manifest.toml` as shipped.
+pub fn manifest_path(configured: Option<&Path>) -> PathBuf {
+    configured.map_or_else(|| shipped("models/manifest.toml"), Path::to_path_buf)
 }
 
 /// Where inference runs.
@@ -52,23 +62,11 @@ pub enum Provider {
     Cuda { device: i32 },
 }
 
-/// How sessions use the CPU.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SessionOptions {
-    /// Threads one inference may use; 0 lets ONNX Runtime use one per core.
-    pub intra_threads: usize,
-    /// Let idle inference threads spin. Faster on an idle box, but on an edge box busy
-    /// decoding dozens of cameras the spinning threads steal the decoders' CPU: off by default.
-    pub spinning: bool,
-    /// The execution provider asked for in configuration.
-    pub provider: Provider,
-}
-
 /// A loaded ONNX Runtime with its environment; create sessions from it.
 #[derive(Clone)]
 pub struct Runtime {
     pub(crate) env: ort::environment::Environment,
-    pub(crate) options: SessionOptions,
+    pub(crate) options: RuntimeConfig,
     pub library: PathBuf,
     /// The provider sessions actually use, after any fallback.
     pub provider: Provider,
@@ -83,8 +81,8 @@ impl std::fmt::Debug for Runtime {
 impl Runtime {
     /// Loads the library once per process. `ort` panics on first use when no library is
     /// loaded, so a missing file is turned into an error before `ort` ever sees it.
-    pub fn load(configured: Option<&Path>, options: SessionOptions) -> Result<Self, DetectError> {
-        let (path, source) = locate_onnxruntime(configured);
+    pub fn load(options: &RuntimeConfig) -> Result<Self, DetectError> {
+        let (path, source) = locate_onnxruntime(options.onnxruntime_path.as_deref());
         if !path.is_file() {
             return Err(DetectError::RuntimeMissing { path, source_desc: source.describe() });
         }
@@ -100,8 +98,12 @@ impl Runtime {
                 ENV.get_or_init(|| (env, path))
             }
         };
-        let provider = effective_provider(options.provider, library);
-        Ok(Self { env: env.clone(), options, library: library.clone(), provider })
+        let asked = match options.execution_provider {
+            ExecutionProviderKind::Cpu => Provider::Cpu,
+            ExecutionProviderKind::Cuda => Provider::Cuda { device: options.cuda_device },
+        };
+        let provider = effective_provider(asked, library);
+        Ok(Self { env: env.clone(), options: options.clone(), library: library.clone(), provider })
     }
 
     /// The process's ONNX Runtime environment, for sessions built outside `Detector` (the
@@ -114,7 +116,7 @@ impl Runtime {
     pub(crate) fn session(&self, model: &[u8]) -> Result<Session, DetectError> {
         let mut builder = Session::builder(&self.env)?
             .with_optimization_level(GraphOptimizationLevel::Level3)?
-            .with_intra_op_spinning(self.options.spinning)?;
+            .with_intra_op_spinning(self.options.intra_op_spinning)?;
         if self.options.intra_threads > 0 {
             builder = builder.with_intra_threads(self.options.intra_threads)?;
         }

@@ -30,6 +30,15 @@ pub enum Codec {
     Mjpeg,
 }
 
+/// Where Debian's opencv-doc installs the vtest.avi street clip (the demo's camera).
+pub const VTEST: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
+
+/// The street clip the demo, the tests and the benchmarks serve: `SHAOBING_DEMO_CLIP`, else
+/// vtest.avi.
+pub fn street_clip() -> std::path::PathBuf {
+    std::env::var_os("SHAOBING_DEMO_CLIP").map_or_else(|| std::path::PathBuf::from(VTEST), std::path::PathBuf::from)
+}
+
 /// How a file is served.
 #[derive(Debug, Clone)]
 pub struct Stream {

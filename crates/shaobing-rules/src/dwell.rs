@@ -4,11 +4,11 @@
 //! how long they must stand still, and what else must be true (a person beside a table before
 //! the table is a stall; a cargo box on a bicycle before it is a tricycle).
 
+use crate::settings::DwellRuleSettings;
 use crate::subject::{Subject, SubjectConfig, subjects};
 use crate::tracker::{Track, Tracker, TrackerConfig};
 use crate::{Hazard, Sighting, Zone};
-use shaobing_core::Phase;
-use shaobing_core::{CameraId, Category, Detection, UnixMillis, ZoneId};
+use shaobing_core::{CameraId, Category, Detection, ObjectKind, Phase, UnixMillis, ZoneId};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -35,6 +35,28 @@ pub struct DwellRuleConfig {
     pub track_timeout: Duration,
     /// A raised hazard not seen for this long is gone: the issue is resolved by observation.
     pub clear_after: Duration,
+}
+
+impl DwellRuleConfig {
+    /// A dwell rule of `category` following `kinds`, as `[rules.<category>]` sets it.
+    pub fn new(category: Category, rule: &'static str, kinds: Vec<ObjectKind>, s: &DwellRuleSettings) -> Self {
+        Self {
+            category,
+            rule,
+            subject: SubjectConfig {
+                kinds,
+                min_score: s.min_score,
+                needs_companion: vec![ObjectKind::StallProxy],
+                companion: vec![ObjectKind::Person],
+                companion_reach: s.companion_reach,
+                cargo_fallback: category == Category::UnlicensedTricycle && s.coco_fallback,
+            },
+            dwell: Duration::from_secs_f64(s.dwell_secs),
+            stationary_iou: s.stationary_iou,
+            track_timeout: Duration::from_secs_f64(s.track_timeout_secs),
+            clear_after: Duration::from_secs_f64(s.clear_secs),
+        }
+    }
 }
 
 /// An object that may become a hazard, as of the latest frame.

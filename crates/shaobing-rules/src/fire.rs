@@ -2,22 +2,11 @@
 //! frames is what keeps one bright frame (a headlight, a camera flash) from waking everyone.
 
 use crate::Hazard;
+use crate::settings::FireRuleSettings;
 use shaobing_core::Phase;
 use shaobing_core::{CameraId, Category, Detection, UnixMillis, ZoneId};
 use std::collections::VecDeque;
 use std::time::Duration;
-
-#[derive(Debug, Clone)]
-pub struct FireRuleConfig {
-    /// Frames with fire among the last `confirm_n` that confirm it.
-    pub confirm_k: usize,
-    pub confirm_n: usize,
-    /// Distinct voters (the OpenCV detector, a flame model) that must agree on a frame.
-    pub votes_required: usize,
-    pub min_score: f32,
-    /// No fire for this long: the issue is resolved by observation.
-    pub clear_after: Duration,
-}
 
 /// One voter's sighting of flame or smoke in a frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +19,7 @@ pub struct FireVote {
 #[derive(Debug)]
 pub struct FireRule {
     camera: CameraId,
-    config: FireRuleConfig,
+    config: FireRuleSettings,
     window: VecDeque<bool>,
     /// When the current episode's first positive frame was, and the last one.
     episode: Option<(UnixMillis, UnixMillis)>,
@@ -38,7 +27,7 @@ pub struct FireRule {
 }
 
 impl FireRule {
-    pub fn new(camera: CameraId, config: FireRuleConfig) -> Self {
+    pub fn new(camera: CameraId, config: FireRuleSettings) -> Self {
         let window = VecDeque::with_capacity(config.confirm_n);
         Self { camera, config, window, episode: None, raised: None }
     }
@@ -98,7 +87,7 @@ impl FireRule {
 
     fn maybe_cleared(&mut self, now: UnixMillis) -> Option<Hazard> {
         let (_, last) = self.episode?;
-        if now.since(last) < self.config.clear_after {
+        if now.since(last) < Duration::from_secs_f64(self.config.clear_secs) {
             return None;
         }
         self.episode = None;
@@ -115,12 +104,13 @@ mod tests {
     fn rule(votes_required: usize) -> FireRule {
         FireRule::new(
             CameraId("cam".into()),
-            FireRuleConfig {
+            FireRuleSettings {
                 confirm_k: 3,
                 confirm_n: 5,
                 votes_required,
                 min_score: 0.3,
-                clear_after: Duration::from_secs(30),
+                clear_secs: 30.0,
+                ..FireRuleSettings::default()
             },
         )
     }

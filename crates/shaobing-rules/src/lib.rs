@@ -7,15 +7,17 @@
 
 mod dwell;
 mod fire;
+mod settings;
 mod subject;
 mod tracker;
 
 pub use dwell::{DwellRule, DwellRuleConfig, Pending};
-pub use fire::{FireRule, FireRuleConfig, FireVote};
+pub use fire::{FireRule, FireVote};
+pub use settings::{DwellRuleSettings, FireRuleSettings, RulesConfig, RulesConfigError};
 pub use subject::{FALLBACK_CONFIDENCE, Subject, SubjectConfig, subjects};
 pub use tracker::{Track, Tracker, TrackerConfig};
 
-use shaobing_core::{Category, Detection, ObjectKind, Polygon, ZoneId};
+use shaobing_core::{Category, Detection, ObjectKind, Phase, Polygon, ZoneId};
 use std::time::Duration;
 
 /// A detection and what it means to the rules (one detection may carry several kinds).
@@ -31,8 +33,6 @@ pub struct Zone {
     pub id: ZoneId,
     pub polygon: Polygon,
 }
-
-use shaobing_core::Phase;
 
 /// One hazard as of one frame.
 #[derive(Debug, Clone, PartialEq)]

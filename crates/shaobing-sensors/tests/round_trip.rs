@@ -9,7 +9,7 @@ use rumqttc::QoS;
 use shaobing_core::{Category, Finding, Phase, SensorId, UnixMillis};
 use std::time::Duration;
 
-const SENSORS: &str = include_str!("../../shaobing-sensors/fixtures/sensors.toml");
+const SENSORS: &str = include_str!("../fixtures/sensors.toml");
 const MIN: i64 = 60_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

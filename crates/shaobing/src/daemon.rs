@@ -1,20 +1,18 @@
 //! Starting and stopping the whole pipeline.
 
-use crate::analysis::Analyser;
 use anyhow::Context;
+use shaobing_analysis::{Analyser, Models};
 use shaobing_api::{ApiState, CameraView, LiveFrames, ZoneView};
-use shaobing_camera::{CameraExit, CameraSpec, FrameSlot, RetryPolicy, init_gstreamer, run_camera};
-use shaobing_config::{AnalysisMode, Config, ExecutionProviderKind, OnEos, RtspClient, Transport};
-use shaobing_core::{CameraId, Finding};
-use shaobing_detect::{Detector, InferencePool, Manifest, Provider, Runtime, SessionOptions};
+use shaobing_camera::{CameraExit, FrameSlot, init_gstreamer, run_camera};
+use shaobing_config::Config;
+use shaobing_core::Finding;
+use shaobing_detect::{Manifest, Runtime};
 use shaobing_issues::{ConsoleEvents, FINDINGS_QUEUE, IssueEvent, IssueMetrics, MqttAlerts, Subscriber, Wake};
 use shaobing_metrics::Metrics;
 use shaobing_store::Store;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -39,17 +37,9 @@ impl Daemon {
     /// starts metrics, cameras and analysis.
     pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<Self> {
         init_gstreamer().context("cannot initialise GStreamer")?;
-        let options = SessionOptions {
-            intra_threads: config.runtime.intra_threads,
-            spinning: config.runtime.intra_op_spinning,
-            provider: match config.runtime.execution_provider {
-                ExecutionProviderKind::Cpu => Provider::Cpu,
-                ExecutionProviderKind::Cuda => Provider::Cuda { device: config.runtime.cuda_device },
-            },
-        };
-        let runtime = Runtime::load(config.runtime.onnxruntime_path.as_deref(), options)?;
-        let manifest = Manifest::load(&crate::paths::manifest(config.models.manifest.as_deref()))?;
-        let detectors = load_detectors(&config, &runtime, &manifest)?;
+        let runtime = Runtime::load(&config.runtime)?;
+        let manifest = Manifest::load(&shaobing_detect::manifest_path(config.models.manifest.as_deref()))?;
+        let models = Models::load(&runtime, &manifest, &config.cameras, config.runtime.inference_workers)?;
         let store = Store::open(&config.daemon.data_dir, &config.daemon.box_id)?;
         let (store_path, evidence_dir) = (store.path().to_path_buf(), store.evidence_dir().to_path_buf());
         let metrics = Metrics::new();
@@ -93,19 +83,14 @@ impl Daemon {
         let store = shaobing_issues::spawn_writer(store, rx, announcer)?;
         let mut cameras = JoinSet::new();
         let mut analysers = JoinSet::new();
+        let setup = config.analysis_setup();
         for camera in &config.cameras {
             let slot = Arc::new(FrameSlot::new());
-            let spec = camera_spec(camera);
             let cm = metrics.camera(&camera.id);
             // Every line a camera's tasks log carries the camera's id.
             let span = tracing::info_span!("camera", camera = %camera.id);
-            cameras.spawn(run_camera(spec, slot.clone(), cm, cancel.child_token()).instrument(span.clone()));
-            let pools = camera
-                .models
-                .iter()
-                .map(|m| detectors.get(m).cloned().context("every camera's models are loaded"))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let analyser = Analyser::new(&config, camera, pools, &metrics)?.with_live(live.clone());
+            cameras.spawn(run_camera(camera.source(), slot.clone(), cm, cancel.child_token()).instrument(span.clone()));
+            let analyser = Analyser::new(&setup, camera, models.for_camera(camera)?, &metrics)?.with_live(live.clone());
             analysers.spawn(analyser.run(slot, tx.clone(), cancel.child_token()).instrument(span));
         }
         metrics.set_ready(true);
@@ -193,51 +178,6 @@ fn sensor_ingest(
             tracing::error!(error = %e, "sensor ingest stopped");
         }
     })
-}
-
-/// One inference pool per model in use, with `runtime.inference_workers` sessions each.
-fn load_detectors(
-    config: &Config,
-    runtime: &Runtime,
-    manifest: &Manifest,
-) -> anyhow::Result<BTreeMap<String, InferencePool>> {
-    let mut pools = BTreeMap::new();
-    for camera in &config.cameras {
-        for model in &camera.models {
-            if pools.contains_key(model) {
-                continue;
-            }
-            let sessions = (0..config.runtime.inference_workers.max(1))
-                .map(|_| Detector::load(runtime, manifest, model))
-                .collect::<Result<Vec<_>, _>>()
-                .with_context(|| format!("cannot load model `{model}` for camera `{}`", camera.id))?;
-            pools.insert(model.clone(), InferencePool::start(sessions)?);
-        }
-    }
-    Ok(pools)
-}
-
-pub fn camera_spec(c: &shaobing_config::CameraConfig) -> CameraSpec {
-    let secs = Duration::from_secs_f64;
-    CameraSpec {
-        id: CameraId(c.id.clone()),
-        uri: c.uri.clone(),
-        credentials: c.username.clone().map(|u| (u, c.password.clone().unwrap_or_default())),
-        rtsp_tcp: c.transport == Transport::Tcp,
-        keyframes_only: c.analysis_mode == AnalysisMode::Keyframes,
-        native_rtsp: c.rtsp_client == RtspClient::Retina,
-        analysis_fps: c.analysis_fps,
-        analysis_width: c.analysis_width,
-        decoder_threads: c.decoder_threads,
-        restart_on_eos: c.on_eos == OnEos::Restart,
-        watchdog: secs(c.watchdog_secs),
-        retry: RetryPolicy {
-            initial: secs(c.retry_initial_secs),
-            max: secs(c.retry_max_secs),
-            budget: c.restart_budget,
-            window: secs(c.restart_window_secs),
-        },
-    }
 }
 
 /// Issue changes the console's event stream holds for a slow subscriber before it lags.

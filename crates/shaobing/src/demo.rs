@@ -5,26 +5,19 @@ use anyhow::{Context, bail};
 use shaobing_config::Config;
 use shaobing_rtsp_server::{RtspServer, Stream};
 use shaobing_store::Store;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// The demo configuration, compiled in so the demo needs no file.
-pub const DEMO_CONFIG: &str = include_str!("../../../deploy/demo.toml");
-
-/// Where Debian's opencv-doc installs the street clip.
-pub const VTEST: &str = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
+pub const DEMO_CONFIG: &str = include_str!("../demo.toml");
 
 /// The clip is 80 s; the demo stops at end of stream, or at this limit if the stream hangs.
 const DEMO_LIMIT: Duration = Duration::from_secs(120);
 
-pub fn clip_path() -> PathBuf {
-    std::env::var_os("SHAOBING_DEMO_CLIP").map_or_else(|| PathBuf::from(VTEST), PathBuf::from)
-}
-
 /// The demo configuration pointed at `uri`, writing into `data_dir`.
 pub fn demo_config(uri: &str, data_dir: &Path) -> anyhow::Result<Config> {
-    let mut config = Config::parse(DEMO_CONFIG, Path::new("deploy/demo.toml"))?;
+    let mut config = Config::parse(DEMO_CONFIG, Path::new("crates/shaobing/demo.toml"))?;
     let camera = config.cameras.first_mut().context("the demo config has a camera")?;
     camera.uri = uri.to_string();
     config.daemon.data_dir = data_dir.to_path_buf();
@@ -34,7 +27,7 @@ pub fn demo_config(uri: &str, data_dir: &Path) -> anyhow::Result<Config> {
 
 pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
-    let clip = clip_path();
+    let clip = shaobing_rtsp_server::street_clip();
     if !clip.is_file() {
         bail!("the demo clip {} is missing: run scripts/setup.sh (it installs Debian's opencv-doc)", clip.display());
     }

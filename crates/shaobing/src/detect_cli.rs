@@ -2,12 +2,11 @@
 //! clip; detections as a table or JSON and an annotated image per frame. How an integrator
 //! checks a new model and draws zones.
 
-use crate::paths;
 use anyhow::{Context, bail};
 use serde::Serialize;
-use shaobing_config::{Config, ModelsConfig};
+use shaobing_config::Config;
 use shaobing_core::{Detection, Frame, ObjectKind, Polygon};
-use shaobing_detect::{Detector, Manifest, Runtime, SessionOptions};
+use shaobing_detect::{Detector, Manifest, ModelsConfig, Runtime, RuntimeConfig};
 use shaobing_vision::{Annotation, render_evidence};
 use std::path::{Path, PathBuf};
 
@@ -64,16 +63,11 @@ struct Row<'a> {
 pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
     let config = args.config.as_deref().map(Config::load).transpose()?;
     let zones = zones(config.as_ref(), args.zones.as_deref())?;
-    let (manifest_path, options, models) = match &config {
-        Some(c) => (
-            paths::manifest(c.models.manifest.as_deref()),
-            SessionOptions { intra_threads: c.runtime.intra_threads, ..Default::default() },
-            c.models.clone(),
-        ),
-        None => (paths::manifest(None), SessionOptions::default(), ModelsConfig::default()),
+    let (manifest_path, runtime, models) = match &config {
+        Some(c) => (shaobing_detect::manifest_path(c.models.manifest.as_deref()), c.runtime.clone(), c.models.clone()),
+        None => (shaobing_detect::manifest_path(None), RuntimeConfig::default(), ModelsConfig::default()),
     };
-    let configured_lib = config.as_ref().and_then(|c| c.runtime.onnxruntime_path.clone());
-    let runtime = Runtime::load(configured_lib.as_deref(), options)?;
+    let runtime = Runtime::load(&runtime)?;
     let manifest = Manifest::load(&manifest_path)?;
     let mut detector = Detector::load(&runtime, &manifest, &args.model)?;
     let frames = frames_of(args)?;

@@ -1,12 +1,9 @@
 //! The daemon's wiring: sources -> analysis -> issues -> sinks, one task per stage and camera,
 //! all under one cancellation token.
 
-pub mod alloc;
-pub mod analysis;
 pub mod daemon;
 pub mod demo;
 pub mod detect_cli;
 pub mod issues_cli;
-pub mod paths;
 pub mod service;
 pub mod table;

@@ -62,7 +62,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    shaobing::alloc::tune_allocator();
+    shaobing_camera::alloc::tune_allocator();
     let cli = Cli::parse();
     init_tracing(&cli.log, cli.log_format);
     let result = match cli.command {

@@ -1,5 +1,18 @@
-use crate::ConfigError;
+//! The `[rules]` section, owned here with the rules it sets.
+
 use serde::Deserialize;
+
+/// A configuration problem in `[rules]`, pointing at the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct RulesConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> RulesConfigError {
+    RulesConfigError { key: key.into(), message: message.into() }
+}
 
 /// The hazard rules. Which objects each rule follows comes from the models' class maps
 /// (`[models.class_map]`): kinds `vehicle`, `stall`, `stall_proxy`, `tricycle`, `cycle`, `cargo`,
@@ -24,7 +37,7 @@ pub struct RulesConfig {
 }
 
 impl RulesConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), RulesConfigError> {
         self.illegal_parking.validate("rules.illegal_parking")?;
         self.street_vending.validate("rules.street_vending")?;
         self.unlicensed_tricycle.validate("rules.unlicensed_tricycle")?;
@@ -104,14 +117,14 @@ impl Default for DwellRuleSettings {
 }
 
 impl DwellRuleSettings {
-    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+    fn validate(&self, key: &str) -> Result<(), RulesConfigError> {
         seconds(key, "dwell_secs", self.dwell_secs)?;
         seconds(key, "track_timeout_secs", self.track_timeout_secs)?;
         seconds(key, "clear_secs", self.clear_secs)?;
         unit(key, "min_score", self.min_score)?;
         unit(key, "stationary_iou", self.stationary_iou)?;
         if !(self.companion_reach.is_finite() && self.companion_reach >= 0.0) {
-            return Err(ConfigError::invalid(
+            return Err(invalid(
                 format!("{key}.companion_reach"),
                 format!("expected box heights >= 0, got {}", self.companion_reach),
             ));
@@ -180,9 +193,9 @@ impl Default for FireRuleSettings {
 }
 
 impl FireRuleSettings {
-    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+    fn validate(&self, key: &str) -> Result<(), RulesConfigError> {
         if !(1..=100).contains(&self.confirm_n) || !(1..=self.confirm_n).contains(&self.confirm_k) {
-            return Err(ConfigError::invalid(
+            return Err(invalid(
                 format!("{key}.confirm_k"),
                 format!(
                     "expected 1 <= confirm_k <= confirm_n <= 100, got confirm_k = {}, confirm_n = {}",
@@ -191,7 +204,7 @@ impl FireRuleSettings {
             ));
         }
         if !(1..=2).contains(&self.votes_required) {
-            return Err(ConfigError::invalid(
+            return Err(invalid(
                 format!("{key}.votes_required"),
                 format!("expected 1 or 2, got {}", self.votes_required),
             ));
@@ -201,18 +214,18 @@ impl FireRuleSettings {
     }
 }
 
-fn seconds(key: &str, name: &str, v: f64) -> Result<(), ConfigError> {
+fn seconds(key: &str, name: &str, v: f64) -> Result<(), RulesConfigError> {
     if v.is_finite() && v >= 0.0 {
         Ok(())
     } else {
-        Err(ConfigError::invalid(format!("{key}.{name}"), format!("expected seconds >= 0, got {v}")))
+        Err(invalid(format!("{key}.{name}"), format!("expected seconds >= 0, got {v}")))
     }
 }
 
-fn unit(key: &str, name: &str, v: f32) -> Result<(), ConfigError> {
+fn unit(key: &str, name: &str, v: f32) -> Result<(), RulesConfigError> {
     if (0.0..=1.0).contains(&v) {
         Ok(())
     } else {
-        Err(ConfigError::invalid(format!("{key}.{name}"), format!("expected a number in 0..=1, got {v}")))
+        Err(invalid(format!("{key}.{name}"), format!("expected a number in 0..=1, got {v}")))
     }
 }

@@ -1,6 +1,6 @@
 //! A hazard as a candidate issue, and the annotated snapshots a person reads to trust it.
 
-use shaobing_config::CameraConfig;
+use crate::camera::CameraConfig;
 use shaobing_core::{CandidateIssue, Cause, Detection, DiscoveryChannel, Frame, Location, Polygon, Responsibility};
 use shaobing_rules::{Hazard, Sighting, Zone};
 use shaobing_vision::{Annotation, render_evidence};
@@ -8,14 +8,14 @@ use shaobing_vision::{Annotation, render_evidence};
 /// Context boxes weaker than this are noise to the person reading the evidence.
 const CONTEXT_MIN_SCORE: f32 = 0.3;
 
-pub(super) struct Context<'a> {
+pub(crate) struct Context<'a> {
     pub camera: &'a CameraConfig,
     /// The hazard's zone (none for fire, which is judged on the whole picture).
     pub zones: &'a [&'a Zone],
     pub masks: &'a [Polygon],
 }
 
-pub(super) fn issue(
+pub(crate) fn issue(
     ctx: &Context<'_>,
     frame: &Frame,
     hazard: &Hazard,
@@ -60,7 +60,7 @@ fn summary(hazard: &Hazard) -> String {
 }
 
 /// What a "before" snapshot shows: the subject in red, what qualified it, how long it stood.
-pub(super) struct Subject<'a> {
+pub(crate) struct Subject<'a> {
     pub detection: &'a Detection,
     pub related: &'a [Detection],
     pub still: std::time::Duration,
@@ -68,13 +68,13 @@ pub(super) struct Subject<'a> {
 }
 
 impl<'a> Subject<'a> {
-    pub(super) fn of(hazard: &'a Hazard) -> Self {
+    pub(crate) fn of(hazard: &'a Hazard) -> Self {
         Self { detection: &hazard.detection, related: &hazard.related, still: hazard.duration, rule: hazard.rule }
     }
 }
 
 /// The "before" snapshot: the subject in red, what qualified it, the zone, time and rule.
-pub(super) fn before(
+pub(crate) fn before(
     ctx: &Context<'_>,
     frame: &Frame,
     subject: &Subject<'_>,
@@ -96,7 +96,7 @@ pub(super) fn before(
 }
 
 /// The "after" snapshot: the place seen empty, with where the subject stood.
-pub(super) fn after(ctx: &Context<'_>, frame: &Frame, hazard: &Hazard) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn after(ctx: &Context<'_>, frame: &Frame, hazard: &Hazard) -> anyhow::Result<Vec<u8>> {
     let gone = (format!("was: {}", hazard.detection.label), hazard.detection.bbox);
     render(ctx, frame, vec![gone], &format!("{} cleared", hazard.rule))
 }

@@ -1,7 +1,7 @@
 //! From model output to what the rules see: class names to hazard kinds, fire votes, masks.
 
-use shaobing_config::ModelsConfig;
 use shaobing_core::{BBox, Detection, Frame, ObjectKind, Polygon};
+use shaobing_detect::ModelsConfig;
 use shaobing_detect::{InferencePool, Pending};
 use shaobing_metrics::{Histogram, Metrics};
 use shaobing_rules::{FireVote, Sighting};
@@ -12,7 +12,7 @@ use std::collections::HashMap;
 const MIN_SCORE: f32 = 0.2;
 
 /// One model of a camera: its pool and what its classes mean.
-pub(super) struct ModelRun {
+pub(crate) struct ModelRun {
     pool: InferencePool,
     kinds: HashMap<String, Vec<ObjectKind>>,
     models: ModelsConfig,
@@ -20,26 +20,30 @@ pub(super) struct ModelRun {
 }
 
 impl ModelRun {
-    pub(super) fn new(pool: InferencePool, models: &ModelsConfig, metrics: &Metrics) -> Self {
+    pub(crate) fn new(pool: InferencePool, models: &ModelsConfig, metrics: &Metrics) -> Self {
         let inference = metrics.inference(pool.model());
         Self { pool, kinds: HashMap::new(), models: models.clone(), inference }
     }
 
     /// Whether any class of the model means flame or smoke: such a model needs the whole
     /// picture watched, not just the rule zones.
-    pub(super) fn sees_fire(&self) -> bool {
+    pub(crate) fn sees_fire(&self) -> bool {
         let fire = [ObjectKind::Flame, ObjectKind::Smoke];
         let model = self.pool.model();
         self.pool.class_names().iter().any(|c| self.models.kinds_of(model, c).iter().any(|k| fire.contains(k)))
     }
 
     /// Queues `frame` for the model; `finish` collects the answer.
-    pub(super) fn start(&self, frame: &Frame) -> anyhow::Result<Pending> {
+    pub(crate) fn start(&self, frame: &Frame) -> anyhow::Result<Pending> {
         Ok(self.pool.submit(frame.clone(), MIN_SCORE)?)
     }
 
     /// Adds the model's detections as sightings and fire votes.
-    pub(super) async fn finish(&mut self, pending: Pending, seen: &mut super::Observation) -> anyhow::Result<()> {
+    pub(crate) async fn finish(
+        &mut self,
+        pending: Pending,
+        seen: &mut crate::analyser::Observation,
+    ) -> anyhow::Result<()> {
         let (detections, took) = pending.wait().await?;
         self.inference.observe(took.as_secs_f64());
         let (sightings, votes) = (&mut seen.sightings, &mut seen.fire_votes);
@@ -66,7 +70,7 @@ impl ModelRun {
 }
 
 /// A region of the OpenCV fire detector as a vote of the `opencv` voter.
-pub(super) fn opencv_vote(region: &FireRegion) -> FireVote {
+pub(crate) fn opencv_vote(region: &FireRegion) -> FireVote {
     let label = match region.kind {
         FireKind::Flame => "flame",
         FireKind::Smoke => "smoke",
@@ -79,11 +83,11 @@ pub(super) fn opencv_vote(region: &FireRegion) -> FireVote {
 
 /// Whether a box lies in a mask: judged by where it stands (bottom centre) for objects, by
 /// its centre for fire and smoke, which float.
-pub(super) fn masked(bbox: &BBox, masks: &[Polygon], standing: bool) -> bool {
+pub(crate) fn masked(bbox: &BBox, masks: &[Polygon], standing: bool) -> bool {
     let p = if standing { bbox.bottom_centre() } else { bbox.centre() };
     masks.iter().any(|m| m.contains(p))
 }
 
-pub(super) fn unmasked(sightings: &[Sighting], masks: &[Polygon]) -> Vec<Sighting> {
+pub(crate) fn unmasked(sightings: &[Sighting], masks: &[Polygon]) -> Vec<Sighting> {
     sightings.iter().filter(|s| !masked(&s.detection.bbox, masks, true)).cloned().collect()
 }

@@ -1,18 +1,14 @@
-//! Per-camera analysis: frames from the slot -> motion gate -> detectors -> rules -> candidate
-//! issues, with evidence drawn when an issue opens and when the camera sees it gone.
+//! One camera's analysis state and its loop over the camera's frames.
 
-mod evidence;
-mod gate;
-mod sight;
-
-use gate::Gate;
+use crate::camera::{CameraConfig, ZoneKind};
+use crate::gate::Gate;
+use crate::{evidence, sight};
 use shaobing_camera::FrameSlot;
-use shaobing_config::{CameraConfig, Config, DwellRuleSettings, ZoneKind};
 use shaobing_core::{CameraId, Category, Finding, Frame, LiveView, ObjectKind, Phase, Polygon, Responsibility};
-use shaobing_detect::{InferencePool, Pending};
+use shaobing_detect::{InferencePool, ModelsConfig, Pending};
 use shaobing_metrics::{CameraMetrics, Metrics};
 use shaobing_rules::{
-    DwellRule, DwellRuleConfig, FireRule, FireRuleConfig, FireVote, Hazard, Sighting, SubjectConfig, Zone,
+    DwellRule, DwellRuleConfig, DwellRuleSettings, FireRule, FireVote, Hazard, RulesConfig, Sighting, Zone,
 };
 use shaobing_vision::{FireDetector, FireDetectorConfig};
 use sight::ModelRun;
@@ -21,6 +17,22 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+/// What every camera's analysis shares: the rules' settings, the models' class maps, and who
+/// answers for each category.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub rules: RulesConfig,
+    pub models: ModelsConfig,
+    pub responsibility: HashMap<Category, Responsibility>,
+}
+
+impl Setup {
+    pub fn new(rules: RulesConfig, models: ModelsConfig, responsibility: impl Fn(Category) -> Responsibility) -> Self {
+        let responsibility = Category::ALL.into_iter().map(|c| (c, responsibility(c))).collect();
+        Self { rules, models, responsibility }
+    }
+}
 
 /// The best sighting of an object that may become a hazard: the evidence shows it at its
 /// clearest rather than whenever the dwell clock ran out. Kept as the finished JPEG, not the
@@ -48,11 +60,11 @@ pub struct Analyser {
 
 /// What the detectors saw in the latest inferred frame; reused while the gate holds.
 #[derive(Debug, Default, Clone)]
-struct Observation {
-    sightings: Vec<Sighting>,
-    fire_votes: Vec<FireVote>,
+pub(crate) struct Observation {
+    pub(crate) sightings: Vec<Sighting>,
+    pub(crate) fire_votes: Vec<FireVote>,
     /// Everything the models found, once per detection, for the console's live view.
-    detections: Vec<shaobing_core::Detection>,
+    pub(crate) detections: Vec<shaobing_core::Detection>,
 }
 
 impl std::fmt::Debug for Analyser {
@@ -64,36 +76,24 @@ impl std::fmt::Debug for Analyser {
 impl Analyser {
     /// `pools` are the camera's models in configuration order, by name.
     pub fn new(
-        config: &Config,
+        setup: &Setup,
         camera: &CameraConfig,
         pools: Vec<InferencePool>,
         metrics: &Metrics,
     ) -> anyhow::Result<Self> {
         let masks = zones_of(camera, ZoneKind::Mask).into_iter().map(|z| z.polygon).collect::<Vec<_>>();
-        let models: Vec<ModelRun> =
-            pools.into_iter().map(|pool| ModelRun::new(pool, &config.models, metrics)).collect();
-        let dwell_rules = dwell_rules(config, camera);
+        let models: Vec<ModelRun> = pools.into_iter().map(|pool| ModelRun::new(pool, &setup.models, metrics)).collect();
+        let dwell_rules = dwell_rules(&setup.rules, camera);
         let focus = match camera.motion_gate.zones_only && !models.iter().any(ModelRun::sees_fire) {
             true => dwell_rules.iter().flat_map(|r| r.zones()).map(|z| z.polygon.clone()).collect(),
             false => Vec::new(),
         };
         let gate =
             camera.motion_gate.enabled.then(|| Gate::new(&camera.motion_gate, masks.clone(), focus)).transpose()?;
-        let fire = &config.rules.fire_smoke;
+        let fire = &setup.rules.fire_smoke;
         let fire_detector = (fire.enabled && fire.opencv).then(|| FireDetector::new(FireDetectorConfig::default()));
-        let fire_rule = fire.enabled.then(|| {
-            FireRule::new(
-                CameraId(camera.id.clone()),
-                FireRuleConfig {
-                    confirm_k: fire.confirm_k,
-                    confirm_n: fire.confirm_n,
-                    votes_required: fire.votes_required,
-                    min_score: fire.min_score,
-                    clear_after: Duration::from_secs_f64(fire.clear_secs),
-                },
-            )
-        });
-        let responsibility = Category::ALL.into_iter().map(|c| (c, config.responsibility_for(c).to_domain())).collect();
+        let fire_rule = fire.enabled.then(|| FireRule::new(CameraId(camera.id.clone()), fire.clone()));
+        let responsibility = setup.responsibility.clone();
         Ok(Self {
             dwell_rules,
             camera: camera.clone(),
@@ -271,9 +271,8 @@ fn zones_of(camera: &CameraConfig, kind: ZoneKind) -> Vec<Zone> {
 }
 
 /// The dwell rules of a camera: one per category that is enabled and has zones here.
-fn dwell_rules(config: &Config, camera: &CameraConfig) -> Vec<DwellRule> {
+fn dwell_rules(r: &RulesConfig, camera: &CameraConfig) -> Vec<DwellRule> {
     use ObjectKind::*;
-    let r = &config.rules;
     let specs: [(&DwellRuleSettings, Category, &'static str, ZoneKind, Vec<ObjectKind>); 3] = [
         (&r.illegal_parking, Category::IllegalParking, "illegal_parking/dwell", ZoneKind::NoParking, vec![Vehicle]),
         (
@@ -296,22 +295,7 @@ fn dwell_rules(config: &Config, camera: &CameraConfig) -> Vec<DwellRule> {
         .filter(|(s, ..)| s.enabled)
         .filter_map(|(s, category, rule, zone_kind, kinds)| {
             let zones = zones_of(camera, zone_kind);
-            let config = DwellRuleConfig {
-                category,
-                rule,
-                subject: SubjectConfig {
-                    kinds,
-                    min_score: s.min_score,
-                    needs_companion: vec![StallProxy],
-                    companion: vec![Person],
-                    companion_reach: s.companion_reach,
-                    cargo_fallback: category == Category::UnlicensedTricycle && s.coco_fallback,
-                },
-                dwell: Duration::from_secs_f64(s.dwell_secs),
-                stationary_iou: s.stationary_iou,
-                track_timeout: Duration::from_secs_f64(s.track_timeout_secs),
-                clear_after: Duration::from_secs_f64(s.clear_secs),
-            };
+            let config = DwellRuleConfig::new(category, rule, kinds, s);
             (!zones.is_empty()).then(|| DwellRule::new(CameraId(camera.id.clone()), zones, config))
         })
         .collect()

@@ -1,11 +1,11 @@
 //! When to run inference: on motion, and at least every `recheck_secs` for what stands still.
 
-use shaobing_config::MotionGateSettings;
+use crate::camera::MotionGateSettings;
 use shaobing_core::{Frame, Polygon, UnixMillis};
 use shaobing_vision::{MotionGate, MotionGateConfig, VisionError};
 use std::time::Duration;
 
-pub(super) struct Gate {
+pub(crate) struct Gate {
     motion: MotionGate,
     min_moving: f32,
     recheck: Duration,
@@ -13,7 +13,7 @@ pub(super) struct Gate {
 }
 
 impl Gate {
-    pub(super) fn new(
+    pub(crate) fn new(
         settings: &MotionGateSettings,
         masks: Vec<Polygon>,
         focus: Vec<Polygon>,
@@ -28,7 +28,7 @@ impl Gate {
 
     /// Learns the frame and says whether the detectors must look at it. Every frame feeds the
     /// background model, skipped or not, so it keeps up with slow light changes.
-    pub(super) fn should_infer(&mut self, frame: &Frame) -> Result<bool, VisionError> {
+    pub(crate) fn should_infer(&mut self, frame: &Frame) -> Result<bool, VisionError> {
         let moving = self.motion.moving_fraction(frame)?;
         let now = frame.captured_at;
         let due = self.last_inference.is_none_or(|t| now.since(t) >= self.recheck);

@@ -1,5 +1,33 @@
-use crate::{ConfigError, validate_identifier};
+//! The `[[cameras]]` entries: the source, where the camera stands, and what is watched in it.
+
 use serde::Deserialize;
+use shaobing_camera::{CameraSpec, RetryPolicy};
+use std::time::Duration;
+
+/// A configuration problem in a camera entry, pointing at the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct CameraConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+type ConfigError = CameraConfigError;
+
+impl CameraConfigError {
+    fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { key: key.into(), message: message.into() }
+    }
+}
+
+/// Ids become metric labels, file names and MQTT topic levels: keep them to a safe alphabet.
+fn validate_identifier(key: &str, value: &str) -> Result<(), ConfigError> {
+    if shaobing_core::is_identifier(value) {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(key, format!("expected {}, got `{value}`", shaobing_core::IDENTIFIER_RULE)))
+    }
+}
 use shaobing_core::{Polygon, Secret, ZoneId};
 
 /// One camera.
@@ -244,7 +272,31 @@ impl ZoneKind {
 }
 
 impl CameraConfig {
-    pub(crate) fn validate(&self, key: &str) -> Result<(), ConfigError> {
+    /// What the camera crate needs to receive this camera.
+    pub fn source(&self) -> CameraSpec {
+        let secs = Duration::from_secs_f64;
+        CameraSpec {
+            id: shaobing_core::CameraId(self.id.clone()),
+            uri: self.uri.clone(),
+            credentials: self.username.clone().map(|u| (u, self.password.clone().unwrap_or_default())),
+            rtsp_tcp: self.transport == Transport::Tcp,
+            keyframes_only: self.analysis_mode == AnalysisMode::Keyframes,
+            native_rtsp: self.rtsp_client == RtspClient::Retina,
+            analysis_fps: self.analysis_fps,
+            analysis_width: self.analysis_width,
+            decoder_threads: self.decoder_threads,
+            restart_on_eos: self.on_eos == OnEos::Restart,
+            watchdog: secs(self.watchdog_secs),
+            retry: RetryPolicy {
+                initial: secs(self.retry_initial_secs),
+                max: secs(self.retry_max_secs),
+                budget: self.restart_budget,
+                window: secs(self.restart_window_secs),
+            },
+        }
+    }
+
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         validate_identifier(&format!("{key}.id"), &self.id)?;
         validate_uri(&format!("{key}.uri"), &self.uri)?;
         let fps = self.analysis_fps;
