@@ -9,15 +9,17 @@
 //! back to the GStreamer pipeline, which decodes anything.
 
 use crate::FrameSlot;
+use crate::gate::Gate;
 use crate::keyframes::{Destination, Reporter};
-use crate::pipeline::{CameraSpec, Gate, LiveGuard};
-use crate::supervisor::{Outcome, run_until, watchdog};
+use crate::reason::Reason;
+use crate::run::{LiveGuard, Outcome, Receiver, run_until, watchdog};
+use crate::spec::CameraSpec;
 use gstreamer as gst;
 use retina::client::{Credentials, Demuxed, PlayOptions, Session, SessionOptions, SetupOptions, Transport};
 use retina::codec::{CodecItem, FrameFormat, ParameterSetInsertion, ParametersRef, VideoFrame};
 use shaobing_core::UnixMillis;
 use shaobing_metrics::CameraMetrics;
-use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -30,30 +32,35 @@ pub(crate) fn handles(spec: &CameraSpec) -> bool {
     spec.keyframes_only && spec.native_rtsp && spec.uri.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("rtsp://"))
 }
 
-/// One connection's run, like a pipeline's run in the supervisor. `Outcome::NotNative` when
-/// the camera's codec needs the GStreamer pipeline.
-pub(crate) async fn run_once(
-    spec: &CameraSpec,
-    slot: &Arc<FrameSlot>,
-    metrics: &CameraMetrics,
-    cancel: &CancellationToken,
-) -> Outcome {
-    let _live = LiveGuard::new();
-    let connected = tokio::select! {
-        _ = cancel.cancelled() => return Outcome::Cancelled,
-        c = tokio::time::timeout(CONNECT_TIMEOUT, connect(spec)) => c,
-    };
-    let (session, video) = match connected {
-        Err(_) => return failed("unreachable", format!("no answer to DESCRIBE/SETUP/PLAY within {CONNECT_TIMEOUT:?}")),
-        Ok(Err(e)) => return e,
-        Ok(Ok(c)) => c,
-    };
-    let intake = Intake::new(spec, video, slot.clone(), metrics.clone());
-    stream(spec, Box::pin(session), intake, cancel).await
-}
+/// Key-frame cameras on `rtsp://`, received by retina. A run ends in `Outcome::NotNative`
+/// when the camera's codec needs the GStreamer pipeline.
+#[derive(Debug, Default)]
+pub(crate) struct NativeRtsp;
 
-fn failed(reason: &'static str, detail: String) -> Outcome {
-    Outcome::Failed { reason, detail }
+impl Receiver for NativeRtsp {
+    async fn run_once(
+        &mut self,
+        spec: &CameraSpec,
+        slot: &Arc<FrameSlot>,
+        metrics: &CameraMetrics,
+        cancel: &CancellationToken,
+    ) -> Outcome {
+        let _live = LiveGuard::new();
+        let connected = tokio::select! {
+            _ = cancel.cancelled() => return Outcome::Cancelled,
+            c = tokio::time::timeout(CONNECT_TIMEOUT, connect(spec)) => c,
+        };
+        let (session, video) = match connected {
+            Err(_) => {
+                let detail = format!("no answer to DESCRIBE/SETUP/PLAY within {CONNECT_TIMEOUT:?}");
+                return Outcome::failed(Reason::Unreachable, detail);
+            }
+            Ok(Err(e)) => return e,
+            Ok(Ok(c)) => c,
+        };
+        let intake = Intake::new(spec, video, slot.clone(), metrics.clone());
+        stream(spec, Box::pin(session), intake, cancel).await
+    }
 }
 
 /// The video stream a session plays.
@@ -64,22 +71,22 @@ struct Video {
 }
 
 async fn connect(spec: &CameraSpec) -> Result<(Demuxed, Video), Outcome> {
-    let url = url::Url::parse(&spec.uri).map_err(|e| failed("error", format!("{}: {e}", spec.uri)))?;
+    let url = url::Url::parse(&spec.uri).map_err(|e| Outcome::failed(Reason::Error, format!("{}: {e}", spec.uri)))?;
     let creds = spec
         .credentials
         .as_ref()
         .map(|(user, pw)| Credentials { username: user.clone(), password: pw.expose().to_string() });
     let options = SessionOptions::default().creds(creds).user_agent("shaobing".into());
-    let mut session = Session::describe(url, options).await.map_err(|e| rtsp_failure(&e))?;
+    let mut session = Session::describe(url, options).await.map_err(|e| classify(&e))?;
     let video = pick_video(&session)?;
     let transport = if spec.rtsp_tcp { Transport::Tcp(Default::default()) } else { Transport::Udp(Default::default()) };
     // Parameter sets come from the stream's parameters, in front of every key frame sent: retina
     // would add them to IDR pictures only, not to an H.265 CRA picture.
     let format = FrameFormat { parameter_set_insertion: ParameterSetInsertion::Never, ..FrameFormat::SIMPLE };
     let setup = SetupOptions::default().transport(transport).frame_format(format);
-    session.setup(video.index, setup).await.map_err(|e| rtsp_failure(&e))?;
-    let playing = session.play(PlayOptions::default()).await.map_err(|e| rtsp_failure(&e))?;
-    let demuxed = playing.demuxed().map_err(|e| rtsp_failure(&e))?;
+    session.setup(video.index, setup).await.map_err(|e| classify(&e))?;
+    let playing = session.play(PlayOptions::default()).await.map_err(|e| classify(&e))?;
+    let demuxed = playing.demuxed().map_err(|e| classify(&e))?;
     Ok((demuxed, video))
 }
 
@@ -87,7 +94,7 @@ async fn connect(spec: &CameraSpec) -> Result<(Demuxed, Video), Outcome> {
 fn pick_video<S: retina::client::State>(session: &Session<S>) -> Result<Video, Outcome> {
     let videos: Vec<_> = session.streams().iter().enumerate().filter(|(_, s)| s.media() == "video").collect();
     if videos.is_empty() {
-        return Err(failed("no_video", "the RTSP session has no video stream".into()));
+        return Err(Outcome::failed(Reason::NoVideo, "the RTSP session has no video stream"));
     }
     let h265 = |name: &str| match name.to_ascii_lowercase().as_str() {
         "h264" => Some(false),
@@ -100,28 +107,6 @@ fn pick_video<S: retina::client::State>(session: &Session<S>) -> Result<Video, O
             Outcome::NotNative(format!("video is {}", names.join(", ")))
         },
     )
-}
-
-/// retina's errors are opaque by design: a status code, or a message whose first words name
-/// the kind.
-fn rtsp_failure(e: &retina::Error) -> Outcome {
-    let reason = match e.status_code() {
-        Some(401 | 403) => "unauthorized",
-        Some(404) => "not_found",
-        Some(_) => "error",
-        None => {
-            let text = e.to_string();
-            let starts = |prefixes: &[&str]| prefixes.iter().any(|p| text.starts_with(p));
-            if starts(&["Unable to connect", "Error reading", "Error writing", "Timeout"]) {
-                "unreachable"
-            } else if starts(&["Unsupported"]) {
-                "unsupported"
-            } else {
-                "bad_stream"
-            }
-        }
-    };
-    failed(reason, e.to_string())
 }
 
 async fn stream(
@@ -141,10 +126,10 @@ async fn stream(
             None
         }
         Some(Ok(_)) => None,
-        Some(Err(e)) => Some(rtsp_failure(&e)),
+        Some(Err(e)) => Some(classify(&e)),
     };
     let on_tick = |intake: &mut Intake| match intake.decode_error() {
-        Some(detail) => Some(failed("bad_stream", detail)),
+        Some(detail) => Some(Outcome::failed(Reason::BadStream, detail)),
         None => watchdog(spec, &intake.to.last_frame_ms, started, &intake.to.metrics),
     };
     run_until(session, &mut intake, cancel, on_item, on_tick).await
@@ -167,15 +152,8 @@ impl Intake {
         let media = if video.h265 { "video/x-h265" } else { "video/x-h264" };
         let caps = gst::Caps::builder(media).field("stream-format", "byte-stream").field("alignment", "au").build();
         let errors = Arc::new(Mutex::new(None));
-        let to = Arc::new(Destination {
-            camera: spec.id.clone(),
-            width: spec.analysis_width,
-            slot,
-            metrics,
-            last_frame_ms: Arc::new(AtomicI64::new(0)),
-            reporter: Reporter::Run(errors.clone()),
-            seq: AtomicU64::new(0),
-        });
+        let last_frame_ms = Arc::new(AtomicI64::new(0));
+        let to = Arc::new(Destination::new(spec, slot, metrics, last_frame_ms, Reporter::Run(errors.clone())));
         Self { video, parameter_sets: Vec::new(), caps, gate: Gate::new(spec.analysis_fps), to, errors }
     }
 
@@ -212,6 +190,28 @@ impl Intake {
     fn decode_error(&self) -> Option<String> {
         self.errors.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
+}
+
+/// retina's errors are opaque by design: a status code, or a message whose first words name
+/// the kind.
+fn classify(e: &retina::Error) -> Outcome {
+    let reason = match e.status_code() {
+        Some(401 | 403) => Reason::Unauthorized,
+        Some(404) => Reason::NotFound,
+        Some(_) => Reason::Error,
+        None => {
+            let text = e.to_string();
+            let starts = |prefixes: &[&str]| prefixes.iter().any(|p| text.starts_with(p));
+            if starts(&["Unable to connect", "Error reading", "Error writing", "Timeout"]) {
+                Reason::Unreachable
+            } else if starts(&["Unsupported"]) {
+                Reason::Unsupported
+            } else {
+                Reason::BadStream
+            }
+        }
+    };
+    Outcome::failed(reason, e.to_string())
 }
 
 /// Whether the first picture NAL unit of an Annex B access unit is an intra random access
