@@ -192,26 +192,56 @@ impl Intake {
     }
 }
 
-/// retina's errors are opaque by design: a status code, or a message whose first words name
-/// the kind.
+/// The end of a run a retina error means.
 fn classify(e: &retina::Error) -> Outcome {
-    let reason = match e.status_code() {
-        Some(401 | 403) => Reason::Unauthorized,
-        Some(404) => Reason::NotFound,
-        Some(_) => Reason::Error,
-        None => {
-            let text = e.to_string();
-            let starts = |prefixes: &[&str]| prefixes.iter().any(|p| text.starts_with(p));
-            if starts(&["Unable to connect", "Error reading", "Error writing", "Timeout"]) {
-                Reason::Unreachable
-            } else if starts(&["Unsupported"]) {
-                Reason::Unsupported
-            } else {
-                Reason::BadStream
-            }
+    Outcome::failed(failure_of(e).reason(), e.to_string())
+}
+
+/// What went wrong in a retina session, as far as its error tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// The server answered with this RTSP status.
+    Status(u16),
+    /// An I/O error: no connection (refused, no route, no such host) or a broken one.
+    Io,
+    /// The server stopped answering.
+    Timeout,
+    /// A feature of the stream that retina does not implement.
+    Unsupported,
+    /// Anything else: malformed RTSP, RTP or media data.
+    Stream,
+}
+
+impl Failure {
+    fn reason(self) -> Reason {
+        match self {
+            Failure::Status(401 | 403) => Reason::Unauthorized,
+            Failure::Status(404) => Reason::NotFound,
+            Failure::Status(_) => Reason::Error,
+            Failure::Io | Failure::Timeout => Reason::Unreachable,
+            Failure::Unsupported => Reason::Unsupported,
+            Failure::Stream => Reason::BadStream,
         }
-    };
-    Outcome::failed(reason, e.to_string())
+    }
+}
+
+fn failure_of(e: &retina::Error) -> Failure {
+    e.status_code().map_or_else(|| failure_of_variant(e), Failure::Status)
+}
+
+/// retina 0.4's `Error` is opaque: `status_code` is its only accessor, and its `source()` is
+/// `None` even when an `std::io::Error` caused it (the inner enum is private and its field
+/// marked `not(source)`), so there is no `io::ErrorKind` to read. The one structure left is
+/// the name of that enum's variant, which begins the error's `Debug` form; this is the only
+/// place that reads it, and the tests pin it against errors retina really returns.
+fn failure_of_variant(e: &retina::Error) -> Failure {
+    let debug = format!("{e:?}");
+    match debug.split(|c: char| !c.is_ascii_alphanumeric()).next().unwrap_or_default() {
+        "ConnectError" | "RtspReadError" | "WriteError" | "UdpRecvError" => Failure::Io,
+        "Timeout" => Failure::Timeout,
+        "Unsupported" => Failure::Unsupported,
+        _ => Failure::Stream,
+    }
 }
 
 /// Whether the first picture NAL unit of an Annex B access unit is an intra random access
@@ -245,5 +275,70 @@ mod tests {
         assert!(h265_irap(&unit(19)), "IDR_W_RADL");
         assert!(!h265_irap(&sei_then(1)), "TRAIL_R");
         assert!(!h265_irap(&unit(39)), "no picture at all");
+    }
+
+    #[test]
+    fn retina_failures_map_to_reasons_by_kind() {
+        let cases = [
+            (Failure::Status(401), Reason::Unauthorized),
+            (Failure::Status(403), Reason::Unauthorized),
+            (Failure::Status(404), Reason::NotFound),
+            (Failure::Status(454), Reason::Error),
+            (Failure::Status(500), Reason::Error),
+            (Failure::Io, Reason::Unreachable),
+            (Failure::Timeout, Reason::Unreachable),
+            (Failure::Unsupported, Reason::Unsupported),
+            (Failure::Stream, Reason::BadStream),
+        ];
+        for (failure, reason) in cases {
+            assert_eq!(failure.reason(), reason, "{failure:?}");
+        }
+    }
+
+    /// The error retina returns for a DESCRIBE answered with `reply` by a one-shot server.
+    async fn describe_answered_with(reply: &'static [u8]) -> retina::Error {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = url::Url::parse(&format!("rtsp://{}/x", listener.local_addr().unwrap())).unwrap();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0; 1024];
+            let _ = socket.read(&mut request).await;
+            let _ = socket.write_all(reply).await;
+        });
+        let error = Session::describe(url, SessionOptions::default()).await.err().unwrap();
+        server.await.unwrap();
+        error
+    }
+
+    /// Pins the kinds read from retina's errors to what this version of retina really returns,
+    /// so that an upgrade that changes them fails here rather than mislabelling failures.
+    #[tokio::test]
+    async fn real_retina_errors_are_read_by_kind() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = url::Url::parse(&format!("rtsp://127.0.0.1:{port}/x")).unwrap();
+        let refused = Session::describe(url, SessionOptions::default()).await.err().unwrap();
+        assert_eq!(failure_of(&refused), Failure::Io, "{refused:?}");
+        assert!(
+            std::error::Error::source(&refused).is_none(),
+            "retina now exposes the io::Error behind it: read its ErrorKind instead of the variant"
+        );
+        let not_found = describe_answered_with(b"RTSP/1.0 404 Not Found\r\nCSeq: 1\r\n\r\n").await;
+        assert_eq!(failure_of(&not_found), Failure::Status(404), "{not_found:?}");
+        let closed = describe_answered_with(b"").await;
+        assert_eq!(failure_of(&closed), Failure::Io, "{closed:?}");
+        let garbage = describe_answered_with(b"HTTP/1.1 200 OK\r\n\r\n\x00\x01").await;
+        assert_eq!(failure_of(&garbage), Failure::Stream, "{garbage:?}");
+    }
+
+    #[test]
+    fn retina_takes_key_frame_cameras_on_rtsp_only() {
+        let spec = crate::spec::tests::spec(Duration::from_secs(3));
+        assert!(handles(&spec));
+        assert!(handles(&CameraSpec { uri: "RTSP://camera/1".into(), ..spec.clone() }));
+        assert!(!handles(&CameraSpec { uri: "rtsps://camera/1".into(), ..spec.clone() }));
+        assert!(!handles(&CameraSpec { uri: "file:///clip.mp4".into(), ..spec.clone() }));
+        assert!(!handles(&CameraSpec { keyframes_only: false, ..spec.clone() }));
+        assert!(!handles(&CameraSpec { native_rtsp: false, ..spec }));
     }
 }
