@@ -1,6 +1,6 @@
 //! Decoding chosen frames of a video file, for `shaobing detect`, tests and benchmarks.
 
-use crate::pipeline::{PipelineError, frame_from_sample};
+use crate::gst_util::{PipelineError, frame_from_sample};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;

@@ -12,7 +12,8 @@
 //! frames no decoder holds a picture that the next camera's frame could push out.
 
 use crate::FrameSlot;
-use crate::pipeline::{frame_from_sample, sink_caps};
+use crate::gst_util::{element, frame_from_sample, scaler, sink_caps};
+use crate::spec::CameraSpec;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
@@ -29,16 +30,28 @@ const QUEUE: usize = 32;
 
 /// Where one camera's key frames go: the same for every frame of a run, shared by them.
 pub(crate) struct Destination {
-    pub camera: CameraId,
-    pub width: Option<u32>,
-    pub slot: Arc<FrameSlot>,
+    camera: CameraId,
+    width: Option<u32>,
+    slot: Arc<FrameSlot>,
     pub metrics: CameraMetrics,
+    /// When the camera's last key frame was decoded, for its run's watchdog.
     pub last_frame_ms: Arc<AtomicI64>,
-    pub reporter: Reporter,
-    pub seq: AtomicU64,
+    reporter: Reporter,
+    seq: AtomicU64,
 }
 
 impl Destination {
+    pub fn new(
+        spec: &CameraSpec,
+        slot: Arc<FrameSlot>,
+        metrics: CameraMetrics,
+        last_frame_ms: Arc<AtomicI64>,
+        reporter: Reporter,
+    ) -> Self {
+        let (camera, width) = (spec.id.clone(), spec.analysis_width);
+        Self { camera, width, slot, metrics, last_frame_ms, reporter, seq: AtomicU64::new(0) }
+    }
+
     /// Hands a compressed key frame to the process-wide decoders.
     pub fn send(self: &Arc<Self>, sample: gst::Sample) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
@@ -59,7 +72,7 @@ struct Job {
 pub(crate) enum Reporter {
     /// An element of the camera's pipeline, on whose bus the error is posted.
     Element(gst::glib::WeakRef<gst::Element>),
-    /// A run without a pipeline ([`crate::native_rtsp`]), which checks this.
+    /// A run without a pipeline (a retina session), which checks this.
     Run(Arc<Mutex<Option<String>>>),
 }
 
@@ -165,12 +178,12 @@ impl Chain {
         let pipeline = gst::Pipeline::with_name("keyframe-decoder");
         let mut chain = Vec::new();
         if let Some(name) = decoder {
-            let element = make(name)?;
+            let element = element(name).map_err(|e| e.to_string())?;
             // One thread: the workers are already one per core.
             element.set_property("max-threads", 1i32);
             chain.push(element);
         }
-        chain.push(crate::pipeline::scaler().map_err(|e| e.to_string())?);
+        chain.push(scaler().map_err(|e| e.to_string())?);
         // No preroll: the worker pushes from its own thread and must never wait on the sink.
         let decoded = Arc::new(Mutex::new(None));
         let into = decoded.clone();
@@ -251,8 +264,4 @@ impl Drop for Chain {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
     }
-}
-
-fn make(factory: &str) -> Result<gst::Element, String> {
-    gst::ElementFactory::make(factory).build().map_err(|_| format!("GStreamer element `{factory}` is missing"))
 }

@@ -6,18 +6,32 @@
 //!
 //! The hand-off to analysis is a single-frame slot (latest frame wins): a slow detector makes
 //! the camera drop frames, counted, and never builds an unbounded queue.
+//!
+//! Modules depend one way, data first: `spec`, `reason` and `slot` are plain data;
+//! `gst_util`, `gate` and `run` (the [`run::Receiver`] trait) build on them; `keyframes`,
+//! `probes` and `pipeline` make pipelines; `gst_receiver` and `native_rtsp` are the two
+//! receivers; `supervisor` drives either.
 
 pub mod alloc;
 mod clip;
+mod gate;
+mod gst_receiver;
+mod gst_util;
 mod keyframes;
 mod native_rtsp;
 mod pipeline;
+mod probes;
+mod reason;
+mod run;
 mod slot;
+mod spec;
 mod supervisor;
 
 pub use clip::decode_file_frames;
-pub use pipeline::{CameraSpec, PipelineError, RetryPolicy, live_pipelines};
+pub use gst_util::PipelineError;
+pub use run::live_pipelines;
 pub use slot::FrameSlot;
+pub use spec::{CameraSpec, RetryPolicy};
 pub use supervisor::{CameraExit, RestartBudget, run_camera};
 
 use std::sync::Once;

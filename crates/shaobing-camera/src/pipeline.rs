@@ -1,87 +1,19 @@
+//! The GStreamer pipeline of a camera: what it is built from and how its pads are linked.
+//! What runs per frame is in `probes`; running the pipeline is `gst_receiver`'s.
+
 use crate::FrameSlot;
+use crate::gate::Gate;
+use crate::gst_util::{CapsExt, PipelineError, assemble, discard, element, media_of, scaler, sink_caps};
 use crate::keyframes::{Destination, Reporter};
+use crate::probes::{DecodeClock, install_intake, install_keyframe_sink, install_output, install_sink};
+use crate::run::LiveGuard;
+use crate::spec::CameraSpec;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use gstreamer_video as gst_video;
-use shaobing_core::{CameraId, Frame, Secret, UnixMillis};
 use shaobing_metrics::CameraMetrics;
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// What a camera pipeline needs to know.
-#[derive(Debug, Clone)]
-pub struct CameraSpec {
-    pub id: CameraId,
-    pub uri: String,
-    /// User name and password for RTSP/HTTP authentication, kept out of the URI.
-    pub credentials: Option<(String, Secret)>,
-    /// RTSP over TCP (`true`) or UDP.
-    pub rtsp_tcp: bool,
-    /// Only key frames are decoded, by the decoders all cameras share.
-    pub keyframes_only: bool,
-    /// In key-frame mode, an `rtsp://` camera is received by retina rather than rtspsrc.
-    pub native_rtsp: bool,
-    /// Frames analysed per second, at most.
-    pub analysis_fps: f64,
-    /// Width of analysed frames; the stream's when `None`.
-    pub analysis_width: Option<u32>,
-    /// Threads of the camera's own video decoder (every-frame mode); 0 lets it choose (one
-    /// per core, more memory).
-    pub decoder_threads: u32,
-    /// Restart the pipeline at end of stream (a live camera) or stop (a finite clip).
-    pub restart_on_eos: bool,
-    /// No decoded frame for this long while playing means the stream is stalled.
-    pub watchdog: Duration,
-    pub retry: RetryPolicy,
-}
-
-/// How a camera reconnects after failures.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    pub initial: Duration,
-    pub max: Duration,
-    /// Restarts allowed within `window` before every retry waits `max`.
-    pub budget: u32,
-    pub window: Duration,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
-    #[error("GStreamer element `{0}` is missing; is the matching gstreamer1.0-plugins package installed?")]
-    MissingElement(&'static str),
-    #[error("cannot assemble the pipeline: {0}")]
-    Assemble(String),
-    #[error("the pipeline refused to start: {0}")]
-    Start(String),
-}
-
-static LIVE_PIPELINES: AtomicUsize = AtomicUsize::new(0);
-
-/// Camera pipelines built and not yet torn down, process-wide, a native RTSP session counting
-/// as one: a leak shows up here.
-pub fn live_pipelines() -> usize {
-    LIVE_PIPELINES.load(Ordering::SeqCst)
-}
-
-/// One live camera run in [`live_pipelines`], for as long as it is held.
-#[derive(Debug)]
-pub(crate) struct LiveGuard(());
-
-impl LiveGuard {
-    pub fn new() -> Self {
-        LIVE_PIPELINES.fetch_add(1, Ordering::SeqCst);
-        Self(())
-    }
-}
-
-impl Drop for LiveGuard {
-    fn drop(&mut self) {
-        LIVE_PIPELINES.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 /// A built pipeline and the clock of its last decoded frame, for the watchdog. Dropping it
 /// stops the pipeline, which may block on the network: drop it off the async runtime.
@@ -96,25 +28,6 @@ impl Drop for CameraPipeline {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
     }
-}
-
-/// One pass that scales and converts (GStreamer 1.22's videoconvertscale): one buffer pool
-/// and one walk over the picture fewer than `videoscale ! videoconvert`. Without chroma
-/// filtering (`chroma-mode = none`): at half size a 4:2:0 picture's chroma already has the
-/// output's resolution, and the detectors judge shapes; 4.3 instead of 6.8 ms of CPU per
-/// 1080p frame scaled to 960 wide.
-pub(crate) fn scaler() -> Result<gst::Element, PipelineError> {
-    let scale = element("videoconvertscale")?;
-    scale.set_property_from_str("chroma-mode", "none");
-    Ok(scale)
-}
-
-fn element(factory: &'static str) -> Result<gst::Element, PipelineError> {
-    gst::ElementFactory::make(factory).build().map_err(|_| PipelineError::MissingElement(factory))
-}
-
-fn assemble(e: impl std::fmt::Display) -> PipelineError {
-    PipelineError::Assemble(e.to_string())
 }
 
 /// The source stops at compressed video (or raw, for raw sources) so that frames can be
@@ -201,15 +114,8 @@ fn build_keyframes(Parts { spec, src, built, gate, slot, metrics }: Parts<'_>) -
         install_intake(pad, Some(gate.clone()), None, intake_metrics.clone());
     });
     report_missing_video(src, &sink_element);
-    let to_decoders = Arc::new(Destination {
-        camera: spec.id.clone(),
-        width: spec.analysis_width,
-        slot,
-        metrics,
-        last_frame_ms: built.last_frame_ms.clone(),
-        reporter: Reporter::Element(sink_element.downgrade()),
-        seq: AtomicU64::new(0),
-    });
+    let reporter = Reporter::Element(sink_element.downgrade());
+    let to_decoders = Arc::new(Destination::new(spec, slot, metrics, built.last_frame_ms.clone(), reporter));
     install_keyframe_sink(&sink, to_decoders);
     Ok(())
 }
@@ -262,36 +168,6 @@ fn link_through_parser(
     parser.sync_state_with_parent().map_err(|e| e.to_string())?;
     let target = parser.static_pad("sink").ok_or("parser has no sink pad")?;
     pad.link(&target).map(|_| ()).map_err(|e| e.to_string())
-}
-
-fn install_keyframe_sink(sink: &gst_app::AppSink, to: Arc<Destination>) {
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |sink| {
-                to.send(sink.pull_sample().map_err(|_| gst::FlowError::Eos)?);
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
-}
-
-trait CapsExt {
-    fn from_str_or_any(s: &str) -> gst::Caps;
-}
-
-impl CapsExt for gst::Caps {
-    fn from_str_or_any(s: &str) -> gst::Caps {
-        s.parse().unwrap_or_else(|_| gst::Caps::new_any())
-    }
-}
-
-pub(crate) fn sink_caps(width: Option<u32>) -> gst::Caps {
-    let caps = gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::Rgb);
-    match width.and_then(|w| i32::try_from(w).ok()) {
-        // Square pixels let the scaler derive the height that keeps the picture's aspect.
-        Some(w) => caps.width(w).pixel_aspect_ratio(gst::Fraction::new(1, 1)).build(),
-        None => caps.build(),
-    }
 }
 
 /// Transport, credentials and timeouts for the network source uridecodebin creates.
@@ -351,23 +227,6 @@ fn link_first_video(from: &gst::Element, to: &gst::Element, pipeline: &gst::Pipe
     });
 }
 
-/// The media type of what a new pad carries (`video/x-h264`, `audio/x-raw`, …), or "".
-fn media_of(pad: &gst::Pad) -> String {
-    pad.current_caps()
-        .unwrap_or_else(|| pad.query_caps(None))
-        .structure(0)
-        .map_or_else(String::new, |s| s.name().to_string())
-}
-
-fn discard(pad: &gst::Pad, pipeline: &gst::Pipeline) -> Result<(), String> {
-    let sink = element("fakesink").map_err(|e| e.to_string())?;
-    sink.set_property("sync", false);
-    pipeline.add(&sink).map_err(|e| e.to_string())?;
-    sink.sync_state_with_parent().map_err(|e| e.to_string())?;
-    let sink_pad = sink.static_pad("sink").ok_or("fakesink has no pad")?;
-    pad.link(&sink_pad).map(|_| ()).map_err(|e| e.to_string())
-}
-
 /// A source with no video stream (an audio-only URL, a wrong path on an NVR) is an error of
 /// its own, not a silent stall.
 fn report_missing_video(src: &gst::Element, decode: &gst::Element) {
@@ -378,152 +237,4 @@ fn report_missing_video(src: &gst::Element, decode: &gst::Element) {
             gst::element_error!(src, gst::StreamError::WrongType, ("the source has no video stream"));
         }
     });
-}
-
-/// Chooses analysed frames by presentation time, so the rate holds whether the source runs
-/// live or faster than real time.
-#[derive(Debug)]
-pub(crate) struct Gate {
-    interval: gst::ClockTime,
-    next_due: Option<gst::ClockTime>,
-}
-
-impl Gate {
-    pub fn new(fps: f64) -> Self {
-        Self { interval: gst::ClockTime::from_nseconds((1e9 / fps) as u64), next_due: None }
-    }
-
-    pub fn admit(&mut self, pts: Option<gst::ClockTime>) -> bool {
-        let Some(pts) = pts else { return true };
-        match self.next_due {
-            // A timestamp far behind the schedule means the stream restarted: resynchronise.
-            Some(due) if pts < due && due.saturating_sub(pts) <= self.interval * 2 => false,
-            _ => {
-                self.next_due = Some(pts + self.interval);
-                true
-            }
-        }
-    }
-}
-
-/// Entry times of buffers into the decoder, matched by timestamp on the way out.
-#[derive(Debug, Default)]
-struct DecodeClock(Mutex<VecDeque<(gst::ClockTime, Instant)>>);
-
-impl DecodeClock {
-    const DEPTH: usize = 64;
-
-    fn entered(&self, pts: Option<gst::ClockTime>) {
-        let Some(pts) = pts else { return };
-        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if q.len() == Self::DEPTH {
-            q.pop_front();
-        }
-        q.push_back((pts, Instant::now()));
-    }
-
-    fn left(&self, pts: Option<gst::ClockTime>) -> Option<Duration> {
-        let pts = pts?;
-        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let i = q.iter().position(|(p, _)| *p == pts)?;
-        let (_, t) = q.drain(..=i).next_back()?;
-        Some(t.elapsed())
-    }
-}
-
-/// Drops a buffer in a probe. Answering `Handled` after taking it, rather than `Drop`,
-/// avoids GStreamer 1.22 unreffing a buffer the bindings already released.
-fn drop_buffer(info: &mut gst::PadProbeInfo<'_>) -> gst::PadProbeReturn {
-    drop(info.data.take());
-    gst::PadProbeReturn::Handled
-}
-
-/// Before any decoder: count what arrives; with a `keyframe_gate`, let through only key
-/// frames that are due; with a `clock`, note when each frame entered the camera's decoder.
-fn install_intake(
-    pad: &gst::Pad,
-    keyframe_gate: Option<Arc<Mutex<Gate>>>,
-    clock: Option<Arc<DecodeClock>>,
-    metrics: CameraMetrics,
-) {
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        let Some(buffer) = info.buffer() else { return gst::PadProbeReturn::Ok };
-        let (pts, delta) = (buffer.pts(), buffer.flags().contains(gst::BufferFlags::DELTA_UNIT));
-        metrics.frames_received.inc();
-        if let Some(gate) = &keyframe_gate
-            && (delta || !gate.lock().unwrap_or_else(|p| p.into_inner()).admit(pts))
-        {
-            return drop_buffer(info);
-        }
-        if let Some(clock) = &clock {
-            clock.entered(pts);
-        }
-        gst::PadProbeReturn::Ok
-    });
-}
-
-/// After the decoder: count and time decoded frames, feed the watchdog, and drop frames not
-/// due before they are scaled and converted.
-fn install_output(
-    scale: &gst::Element,
-    gate: Arc<Mutex<Gate>>,
-    clock: Arc<DecodeClock>,
-    metrics: CameraMetrics,
-    last_frame_ms: Arc<AtomicI64>,
-) -> Result<(), PipelineError> {
-    let pad = scale.static_pad("sink").ok_or_else(|| assemble("videoconvertscale has no sink pad"))?;
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        let Some(pts) = info.buffer().map(|b| b.pts()) else { return gst::PadProbeReturn::Ok };
-        metrics.frames_decoded.inc();
-        if let Some(took) = clock.left(pts) {
-            metrics.decode_seconds.observe(took.as_secs_f64());
-        }
-        last_frame_ms.store(UnixMillis::now().0, Ordering::Relaxed);
-        if !gate.lock().unwrap_or_else(|p| p.into_inner()).admit(pts) {
-            metrics.frames_dropped.inc();
-            return drop_buffer(info);
-        }
-        gst::PadProbeReturn::Ok
-    });
-    Ok(())
-}
-
-/// Copies each converted frame out of GStreamer (dropping row padding) into the slot.
-fn install_sink(sink: &gst_app::AppSink, camera: CameraId, slot: Arc<FrameSlot>, metrics: CameraMetrics) {
-    let seq = AtomicU64::new(0);
-    sink.set_callbacks(
-        gst_app::AppSinkCallbacks::builder()
-            .new_sample(move |sink| {
-                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let Some(frame) = frame_from_sample(&sample, &camera, seq.fetch_add(1, Ordering::Relaxed)) else {
-                    tracing::warn!(camera = %camera, "dropping a frame without readable caps or buffer");
-                    return Ok(gst::FlowSuccess::Ok);
-                };
-                if slot.put(frame) {
-                    metrics.frames_dropped.inc();
-                }
-                Ok(gst::FlowSuccess::Ok)
-            })
-            .build(),
-    );
-}
-
-pub(crate) fn frame_from_sample(sample: &gst::Sample, camera: &CameraId, seq: u64) -> Option<Frame> {
-    let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
-    let map = sample.buffer()?.map_readable().ok()?;
-    let (w, h) = (info.width(), info.height());
-    let row = w as usize * 3;
-    let stride = usize::try_from(*info.stride().first()?).ok()?;
-    // Rows without padding (most widths) are copied once, straight into the frame; a Vec
-    // turned into an `Arc<[u8]>` would be a second megabyte-sized copy.
-    let rgb: std::sync::Arc<[u8]> = if stride == row {
-        map.get(..row * h as usize)?.into()
-    } else {
-        let mut rgb = Vec::with_capacity(row * h as usize);
-        for y in 0..h as usize {
-            rgb.extend_from_slice(map.get(y * stride..y * stride + row)?);
-        }
-        rgb.into()
-    };
-    Some(Frame { camera: camera.clone(), seq, captured_at: UnixMillis::now(), width: w, height: h, rgb })
 }
