@@ -31,7 +31,7 @@ fn validate_identifier(key: &str, value: &str) -> Result<(), ConfigError> {
 use shaobing_core::{Polygon, Secret, ZoneId};
 
 /// One camera.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CameraConfig {
     /// Identifier, unique on this box; the `camera` label of every metric.
@@ -123,7 +123,7 @@ fn default_models() -> Vec<String> {
 }
 
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
+    #[derive(Deserialize, schemars::JsonSchema)]
     #[serde(untagged)]
     enum OneOrMany {
         One(String),
@@ -136,7 +136,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 }
 
 /// Per-camera background subtraction in front of inference.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MotionGateSettings {
     /// Off runs inference on every analysed frame.
@@ -201,7 +201,7 @@ fn default_restart_window_secs() -> f64 {
     60.0
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AnalysisMode {
     Keyframes,
@@ -209,7 +209,7 @@ pub enum AnalysisMode {
     Fps,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Transport {
     #[default]
@@ -217,7 +217,7 @@ pub enum Transport {
     Udp,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RtspClient {
     #[default]
@@ -225,7 +225,7 @@ pub enum RtspClient {
     Gstreamer,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnEos {
     #[default]
@@ -235,7 +235,7 @@ pub enum OnEos {
 
 /// A polygon in the camera's view, in normalised coordinates ([0,0] top left, [1,1] bottom
 /// right). Objects are judged by the bottom centre of their box.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ZoneConfig {
     /// Identifier, unique within the camera.
@@ -246,7 +246,7 @@ pub struct ZoneConfig {
     pub polygon: Polygon,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ZoneKind {
     /// Motor vehicles must not stay here (机动车乱停放).

@@ -11,7 +11,7 @@ pub struct ConsoleConfigError {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsoleConfig {
     /// Address of the `/metrics` endpoint. Loopback by default: metrics reveal camera ids and

@@ -32,7 +32,7 @@ impl ConfigError {
 }
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Identity of this edge box and where it keeps its data.
@@ -74,7 +74,7 @@ pub struct Config {
     pub responsibility: BTreeMap<Category, ResponsibilityEntry>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DaemonConfig {
     /// Identifier of this edge box; part of every issue id so ids stay unique across boxes.

@@ -3,7 +3,7 @@ use serde::Deserialize;
 use shaobing_core::{Category, EscalationTier, Responsibility};
 
 /// Who is responsible for a category of problem, and how it is resolved.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResponsibilityEntry {
     /// The department that reports in (报到) when the whistle blows.

@@ -1,150 +1,197 @@
-//! The configuration reference in `docs/configuration.md` is generated from the doc comments
-//! on the configuration types, where each key is declared. This test regenerates it and fails
-//! when the committed file is stale; `SHAOBING_WRITE_REFERENCE=1` rewrites it.
+//! The configuration reference in `docs/configuration.md` is generated from the JSON Schema of
+//! the configuration types (derived from the types themselves, their serde attributes and doc
+//! comments). This test regenerates it and fails when the committed file is stale;
+//! `SHAOBING_WRITE_REFERENCE=1` rewrites it. It also fails when a key has no doc comment.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-/// Where each configuration type sits in the TOML file.
-const SECTIONS: &[(&str, &str)] = &[
-    ("Config", "(top level)"),
-    ("DaemonConfig", "[daemon]"),
-    ("RuntimeConfig", "[runtime]"),
-    ("ConsoleConfig", "[metrics]"),
-    ("ModelsConfig", "[models]"),
-    ("CameraConfig", "[[cameras]]"),
-    ("ZoneConfig", "[[cameras.zones]]"),
-    ("RulesConfig", "[rules]"),
-    ("MotionGateSettings", "[cameras.motion_gate]"),
-    ("DwellRuleSettings", "[rules.illegal_parking], [rules.street_vending], [rules.unlicensed_tricycle]"),
-    ("FireRuleSettings", "[rules.fire_smoke]"),
-    ("ResponsibilityEntry", "[responsibility.<category>]"),
-    ("CentralConfig", "[central]"),
-    ("MqttConfig", "[mqtt]"),
-    ("TlsConfig", "[mqtt.tls]"),
-    ("SensorsConfig", "[sensors]"),
-    ("SensorGroupConfig", "[[sensors.groups]]"),
-    ("SensorLocationConfig", "[sensors.groups.sensors.<sensor id>]"),
-    ("RuleConfig", "[[sensors.groups.rules]]"),
-    ("DecoderConfig", "sensors.groups.decoder"),
-    ("FieldConfig", "sensors.groups.decoder.fields[]"),
-    ("RetentionConfig", "[readings]"),
-];
-
-const SOURCES: &[&str] = &[
-    "shaobing-config/src/lib.rs",
-    "shaobing-analysis/src/camera.rs",
-    "shaobing-rules/src/settings.rs",
-    "shaobing-detect/src/config.rs",
-    "shaobing-api/src/config.rs",
-    "shaobing-config/src/responsibility.rs",
-    "shaobing-mqtt/src/config.rs",
-    "shaobing-sensors/src/config.rs",
-    "shaobing-sensors/src/store.rs",
-    "shaobing-sink-postgres/src/config.rs",
-];
-
-#[derive(Debug, Default)]
-struct Item {
-    name: String,
-    kind: String,
-    docs: Vec<String>,
-    default: bool,
+/// A table of keys to render: where it sits in the file, and its schema.
+struct Section {
+    paths: Vec<String>,
+    schema: Value,
 }
 
-#[derive(Debug, Default)]
-struct Type {
-    name: String,
-    is_enum: bool,
-    docs: Vec<String>,
-    items: Vec<Item>,
+/// Walks the schema from the root, naming each object type by where it sits in the TOML file
+/// (`[daemon]`, `[[cameras]]`, `[rules.fire_smoke]`, `[sensors.groups.sensors.<key>]`).
+struct Walker<'a> {
+    defs: &'a Map<String, Value>,
+    /// Object types by definition name, in the order first reached.
+    sections: Vec<(String, Section)>,
+    enums: BTreeMap<String, Value>,
 }
 
-fn snake(name: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.extend(c.to_lowercase());
+impl<'a> Walker<'a> {
+    fn def(&self, schema: &Value) -> Option<(String, &'a Value)> {
+        let name = schema.get("$ref")?.as_str()?.rsplit('/').next()?.to_string();
+        self.defs.get(&name).map(|d| (name, d))
     }
-    out
-}
 
-/// Reads the serde types of one source file: derive(Deserialize) structs and enums, their
-/// doc comments, and their fields or variants with theirs.
-fn parse(source: &str) -> Vec<Type> {
-    let (mut types, mut docs, mut deserialize, mut default) = (Vec::new(), Vec::new(), false, false);
-    let mut current: Option<Type> = None;
-    for line in source.lines() {
-        let t = line.trim();
-        if let Some(doc) = t.strip_prefix("///") {
-            docs.push(doc.trim().to_string());
-            continue;
+    /// The `$ref`s a property's schema leads to, with how the TOML path grows on the way.
+    fn targets(schema: &Value, path: &str, out: &mut Vec<(Value, String, bool)>) {
+        if schema.get("$ref").is_some() {
+            out.push((schema.clone(), path.to_string(), false));
         }
-        if t.starts_with("#[derive(") {
-            deserialize = t.contains("Deserialize");
-            continue;
-        }
-        if t.starts_with("#[serde(") {
-            default |= t.contains("default");
-            continue;
-        }
-        if t.starts_with("#[") {
-            continue;
-        }
-        if let Some(ty) = current.as_mut() {
-            if line.starts_with('}') {
-                types.push(current.take().unwrap());
-            } else if let Some(field) = t.strip_prefix("pub ").and_then(|f| f.split_once(':')) {
-                let kind = field.1.trim().trim_end_matches(',').to_string();
-                ty.items.push(Item { name: field.0.to_string(), kind, docs: docs.clone(), default });
-            } else if ty.is_enum && !t.is_empty() && t.chars().next().is_some_and(char::is_uppercase) {
-                let variant = t.split(['{', '(', ',', ' ']).next().unwrap_or(t);
-                ty.items.push(Item { name: snake(variant), kind: String::new(), docs: docs.clone(), default: false });
-            }
-        } else if deserialize {
-            let decl =
-                t.strip_prefix("pub struct ").map(|r| (r, false)).or(t.strip_prefix("pub enum ").map(|r| (r, true)));
-            if let Some((rest, is_enum)) = decl.filter(|(r, _)| r.ends_with('{')) {
-                let name = rest.trim_end_matches('{').trim().to_string();
-                current = Some(Type { name, is_enum, docs: docs.clone(), items: Vec::new() });
-                deserialize = false;
+        for key in ["anyOf", "oneOf", "allOf"] {
+            for s in schema.get(key).and_then(Value::as_array).into_iter().flatten() {
+                Self::targets(s, path, out);
             }
         }
-        docs.clear();
-        default = false;
+        if let Some(items) = schema.get("items") {
+            let before = out.len();
+            Self::targets(items, path, out);
+            out[before..].iter_mut().for_each(|t| t.2 = true);
+        }
+        if let Some(values) = schema.get("additionalProperties").filter(|v| v.is_object()) {
+            Self::targets(values, &format!("{path}.<key>"), out);
+        }
     }
-    types
+
+    /// Records a type reached at `shown`; its keys continue from `path`. A type reached again
+    /// (one settings type for three rules) is listed once, under every place it sits.
+    fn visit(&mut self, name: &str, schema: &Value, shown: String, path: &str) {
+        if let Some((_, existing)) = self.sections.iter_mut().find(|(n, _)| n == name) {
+            if !existing.paths.contains(&shown) {
+                existing.paths.push(shown);
+            }
+            return;
+        }
+        if schema.get("properties").is_none() {
+            self.enums.insert(name.to_string(), schema.clone());
+            return;
+        }
+        self.sections.push((name.to_string(), Section { paths: vec![shown], schema: schema.clone() }));
+        self.children(schema, path);
+    }
+
+    fn children(&mut self, schema: &Value, path: &str) {
+        let props = schema.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
+        for (key, prop) in props {
+            let mut found = Vec::new();
+            let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+            Self::targets(&prop, &child, &mut found);
+            for (target, p, array) in found {
+                if let Some((name, def)) = self.def(&target) {
+                    let shown = if array { format!("[[{p}]]") } else { format!("[{p}]") };
+                    self.visit_def(&name, def, shown, &p);
+                }
+            }
+        }
+    }
+
+    /// A definition reached at `shown`; its own keys continue from `path`.
+    fn visit_def(&mut self, name: &str, def: &Value, shown: String, path: &str) {
+        let variants =
+            def.get("oneOf").and_then(Value::as_array).filter(|v| v.iter().all(|v| v.get("properties").is_some()));
+        let Some(variants) = variants else { return self.visit(name, def, shown, path) };
+        // An internally tagged enum: one table per variant, named by its tag.
+        for v in variants.clone() {
+            let props = v["properties"].as_object().cloned().unwrap_or_default();
+            let tag = props.iter().find_map(|(k, s)| s.get("const").map(|c| format!("{k} = {c}")));
+            let label = format!("{shown} ({})", tag.unwrap_or_default());
+            self.visit(&format!("{name} {label}"), &v, label, path);
+        }
+    }
 }
 
-fn render(types: &[Type]) -> String {
+/// A readable type: `string`, `integer`, `array of string`, a definition's name, `X or Y`.
+fn type_of(schema: &Value) -> String {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        return r.rsplit('/').next().unwrap_or(r).to_string();
+    }
+    if let Some(any) = schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(Value::as_array) {
+        let parts: Vec<String> =
+            any.iter().filter(|s| s.get("type").and_then(Value::as_str) != Some("null")).map(type_of).collect();
+        return parts.join(" or ");
+    }
+    let ty = match schema.get("type") {
+        Some(Value::Array(types)) => {
+            types.iter().filter_map(Value::as_str).filter(|t| *t != "null").collect::<Vec<_>>().join(" or ")
+        }
+        Some(Value::String(t)) => t.clone(),
+        _ => return "value".into(),
+    };
+    match ty.as_str() {
+        "array" => match schema.get("items") {
+            Some(Value::Array(tuple)) => format!("[{}]", tuple.iter().map(type_of).collect::<Vec<_>>().join(", ")),
+            Some(items) => format!("array of {}", type_of(items)),
+            None => "array".into(),
+        },
+        "object" => match schema.get("additionalProperties").filter(|v| v.is_object()) {
+            Some(values) => format!("table of {}", type_of(values)),
+            None => "table".into(),
+        },
+        _ => ty,
+    }
+}
+
+fn with_doc(doc: &str) -> String {
+    if doc.is_empty() { String::new() } else { format!(": {doc}") }
+}
+
+fn description(schema: &Value) -> String {
+    schema.get("description").and_then(Value::as_str).unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn render(sections: &[(String, Section)], enums: &BTreeMap<String, Value>, undocumented: &mut Vec<String>) -> String {
     let mut out = String::from(
         "# Configuration reference\n\n\
-         Generated from the doc comments on the configuration types, where each key is declared:\n\
-         edit those, then `SHAOBING_WRITE_REFERENCE=1 cargo test -p shaobing-config --test reference`.\n\
+         Generated from the JSON Schema of the configuration types (their serde attributes and doc\n\
+         comments, where each key is declared): edit those, then\n\
+         `SHAOBING_WRITE_REFERENCE=1 cargo test -p shaobing-config --test reference`.\n\
          Unknown keys are rejected; `shaobing check-config FILE` names the key at fault.\n",
     );
-    let section = |name: &str| SECTIONS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s);
-    for ty in types.iter().filter(|t| !t.is_enum) {
-        let header = section(&ty.name).map_or_else(|| format!("`{}`", ty.name), |s| format!("`{s}`"));
+    for (name, section) in sections {
+        let header = section.paths.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
         let _ = write!(out, "\n## {header}\n\n");
-        if !ty.docs.is_empty() {
-            let _ = write!(out, "{}\n\n", ty.docs.join(" "));
+        let doc = description(&section.schema);
+        if !doc.is_empty() {
+            let _ = write!(out, "{doc}\n\n");
         }
         out.push_str("| key | type | | description |\n| --- | --- | --- | --- |\n");
-        for item in &ty.items {
-            let need = if item.default || item.kind.starts_with("Option<") { "optional" } else { "required" };
-            let _ = writeln!(out, "| `{}` | `{}` | {need} | {} |", item.name, item.kind, item.docs.join(" "));
+        let required: Vec<&str> =
+            section.schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        for (key, prop) in section.schema["properties"].as_object().into_iter().flatten() {
+            if prop.get("const").is_some() {
+                continue;
+            }
+            let need = if required.contains(&key.as_str()) { "required" } else { "optional" };
+            let doc = description(prop);
+            if doc.is_empty() {
+                undocumented.push(format!("{name}.{key}"));
+            }
+            let _ = writeln!(out, "| `{key}` | `{}` | {need} | {doc} |", type_of(prop));
         }
     }
-    out.push_str("\n## Values of the enumerations\n");
-    for ty in types.iter().filter(|t| t.is_enum) {
-        let _ = write!(out, "\n### `{}`\n\n{}\n\n", ty.name, ty.docs.join(" "));
-        for item in &ty.items {
-            let _ = writeln!(out, "- `{}`: {}", item.name, item.docs.join(" "));
+    out.push_str("\n## Values\n");
+    for (name, schema) in enums {
+        let _ = write!(out, "\n### `{name}`\n\n");
+        let doc = description(schema);
+        if !doc.is_empty() {
+            let _ = write!(out, "{doc}\n\n");
+        }
+        match schema.get("oneOf").and_then(Value::as_array) {
+            // Each value with its own doc comment.
+            Some(values) => {
+                for v in values {
+                    let value = v.get("const").and_then(Value::as_str).map_or_else(|| type_of(v), String::from);
+                    let _ = writeln!(out, "- `{value}`{}", with_doc(&description(v)));
+                }
+            }
+            None => match schema.get("enum").and_then(Value::as_array) {
+                Some(values) => {
+                    let values: Vec<String> =
+                        values.iter().filter_map(Value::as_str).map(|v| format!("`{v}`")).collect();
+                    let _ = writeln!(out, "One of {}.", values.join(", "));
+                }
+                None => {
+                    let _ = writeln!(out, "A value of type `{}`.", type_of(schema));
+                }
+            },
         }
     }
     out
@@ -152,22 +199,20 @@ fn render(types: &[Type]) -> String {
 
 #[test]
 fn the_configuration_reference_is_current() {
-    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut types = Vec::new();
-    for file in SOURCES {
-        types.extend(parse(&std::fs::read_to_string(crates.join(file)).unwrap()));
-    }
-    for (name, _) in SECTIONS {
-        assert!(types.iter().any(|t| t.name == *name), "configuration type {name} not found in the sources");
-    }
-    let undocumented: Vec<String> = types
-        .iter()
-        .filter(|t| !t.is_enum)
-        .flat_map(|t| t.items.iter().filter(|i| i.docs.is_empty()).map(move |i| format!("{}.{}", t.name, i.name)))
-        .collect();
+    let schema = serde_json::to_value(schemars::schema_for!(shaobing_config::Config)).unwrap();
+    let defs = schema["$defs"].as_object().cloned().unwrap_or_default();
+    let mut walker = Walker { defs: &defs, sections: Vec::new(), enums: BTreeMap::new() };
+    walker.sections.push(("Config".into(), Section { paths: vec!["(top level)".into()], schema: schema.clone() }));
+    walker.children(&schema, "");
+    let mut undocumented = Vec::new();
+    let rendered = render(&walker.sections, &walker.enums, &mut undocumented);
     assert!(undocumented.is_empty(), "keys without a doc comment: {undocumented:?}");
-    let rendered = render(&types);
-    let target = crates.join("../docs/configuration.md");
+    for section in
+        ["[daemon]", "[[cameras]]", "[[cameras.zones]]", "[rules.fire_smoke]", "[central]", "[mqtt.tls]", "[readings]"]
+    {
+        assert!(rendered.contains(&format!("`{section}`")), "section {section} missing from the reference");
+    }
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
     if std::env::var_os("SHAOBING_WRITE_REFERENCE").is_some() {
         std::fs::write(&target, &rendered).unwrap();
     }

@@ -130,6 +130,18 @@ impl<'de> Deserialize<'de> for Polygon {
     }
 }
 
+impl schemars::JsonSchema for Polygon {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Polygon".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut schema = <Vec<[f32; 2]>>::json_schema(generator);
+        schema.insert("minItems".into(), 3.into());
+        schema
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ pub struct Detection {
 /// What kind of problem an issue is. Each maps to a GB/T 30428.2-style event code (two digits
 /// for the large class, two for the subclass) so the district's digital city-management system
 /// can file it without translation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     /// 机动车乱停放: a motor vehicle parked where parking is forbidden.
@@ -210,7 +210,7 @@ impl Priority {
 }
 
 /// Escalation tiers of the seed (分级响应).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EscalationTier {
     /// 街道吹哨、部门报到: the sub-district summons district departments.

@@ -33,6 +33,21 @@ impl fmt::Display for Secret {
     }
 }
 
+impl schemars::JsonSchema for Secret {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Secret".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [
+                { "type": "string" },
+                { "type": "object", "properties": { "file": { "type": "string" } }, "required": ["file"] }
+            ]
+        })
+    }
+}
+
 /// In configuration a secret is either the value itself or `{ file = "PATH" }`: a file such
 /// as a systemd credential (`/run/credentials/shaobing.service/mqtt-password`), read once
 /// when the configuration loads, one trailing newline removed.

@@ -5,7 +5,7 @@ use shaobing_core::ObjectKind;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuntimeConfig {
     /// Path of `libonnxruntime.so`. When unset, the environment variable `SHAOBING_ORT_LIB`
@@ -32,7 +32,7 @@ pub struct RuntimeConfig {
     pub cuda_device: i32,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExecutionProviderKind {
     #[default]
@@ -57,7 +57,7 @@ impl Default for RuntimeConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelsConfig {
     /// Path of the model manifest; models are looked up by name in it. When unset,
@@ -78,7 +78,7 @@ pub struct ModelsConfig {
 #[serde(try_from = "KindListRepr")]
 pub struct KindList(Vec<ObjectKind>);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum KindListRepr {
     One(String),
@@ -102,6 +102,16 @@ impl TryFrom<KindListRepr> for KindList {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(KindList(kinds))
+    }
+}
+
+impl schemars::JsonSchema for KindList {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "KindList".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        KindListRepr::json_schema(generator)
     }
 }
 

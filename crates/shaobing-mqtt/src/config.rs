@@ -20,7 +20,7 @@ fn invalid(key: &str, message: impl Into<String>) -> MqttConfigError {
 
 /// How the box talks to the sensors' broker. Every delivery-relevant setting is explicit here
 /// because the library's defaults (clean session, automatic acks, 10 KiB packets) lose data.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MqttConfig {
     /// Broker host name or address.
@@ -61,7 +61,7 @@ pub struct MqttConfig {
     pub max_packet_bytes: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM file with the certificate authorities that may sign the broker's certificate.

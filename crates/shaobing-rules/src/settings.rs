@@ -17,7 +17,7 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> RulesConfigErr
 /// The hazard rules. Which objects each rule follows comes from the models' class maps
 /// (`[models.class_map]`): kinds `vehicle`, `stall`, `stall_proxy`, `tricycle`, `cycle`, `cargo`,
 /// `person`, `flame`, `smoke`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RulesConfig {
     /// 机动车乱停放: a `vehicle` stationary inside a `no_parking` zone.
@@ -46,7 +46,7 @@ impl RulesConfig {
 }
 
 /// Settings shared by the rules about objects that stay where they must not.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DwellRuleSettings {
     /// Off: the rule never raises.
@@ -134,7 +134,7 @@ impl DwellRuleSettings {
 }
 
 /// Flame and smoke: votes, confirmation and clearing.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FireRuleSettings {
     /// Off: the rule never raises.

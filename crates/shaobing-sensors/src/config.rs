@@ -21,7 +21,7 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> SensorsConfigE
     SensorsConfigError { key: key.into(), message: message.into() }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SensorsConfig {
     /// Payloads longer than this are rejected (`too_large`) before they are parsed.
@@ -94,7 +94,7 @@ impl Default for SensorsConfig {
 }
 
 /// What a group's sensors watch; picks the default issue category of its rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SensorKind {
     AirQuality,
@@ -112,7 +112,7 @@ impl SensorKind {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SensorGroupConfig {
     /// Name of the group: a metric label and part of issue dedup keys, so a safe identifier.
@@ -138,7 +138,7 @@ pub struct SensorGroupConfig {
 }
 
 /// Payload formats.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "format", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DecoderConfig {
     /// A JSON object with one or more numeric fields.
@@ -159,6 +159,7 @@ pub enum DecoderConfig {
     },
     /// The whole payload is one number in ASCII, e.g. `0.87`.
     Plain {
+        /// What the number measures, e.g. `occupancy`.
         quantity: Quantity,
         /// Unit of the number; defaults to the quantity's canonical unit.
         #[serde(default)]
@@ -166,7 +167,7 @@ pub enum DecoderConfig {
     },
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TimestampUnit {
     #[default]
@@ -174,7 +175,7 @@ pub enum TimestampUnit {
     Secs,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldConfig {
     /// Dotted path into the JSON object, e.g. `data.pm25`.
@@ -196,7 +197,7 @@ impl FieldConfig {
 }
 
 /// Where a sensor stands: copied into every issue it raises.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SensorLocationConfig {
     /// WGS-84 latitude.
@@ -214,7 +215,7 @@ pub struct SensorLocationConfig {
 }
 
 /// What a rule compares with its thresholds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Signal {
     /// The reading itself, in the quantity's canonical unit.
@@ -226,7 +227,7 @@ pub enum Signal {
     Rise,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// A problem while the signal is high (pollution, occupancy, congestion index).
@@ -236,7 +237,7 @@ pub enum Direction {
     Below,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     /// Name of the rule, unique in its group; part of the issue's dedup key and rule name.

@@ -5,7 +5,7 @@ use std::fmt;
 
 /// A measured quantity. Readings are normalised to one canonical unit per quantity, so rules
 /// and the store never compare micrograms with milligrams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Quantity {
     /// Fine particulate matter, µg/m³.
@@ -123,7 +123,7 @@ impl fmt::Display for Quantity {
 }
 
 /// A unit a payload may use. Conversion happens only between units of the same dimension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, schemars::JsonSchema)]
 pub enum Unit {
     #[serde(rename = "ug/m3")]
     MicrogramsPerM3,

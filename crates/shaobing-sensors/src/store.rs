@@ -124,7 +124,7 @@ pub struct ReadingsError {
 }
 
 /// How much history the box keeps.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionConfig {
     /// Readings observed longer ago than this are deleted, in insertion order (an old reading

@@ -21,7 +21,7 @@ fn invalid(key: &str, message: impl Into<String>) -> CentralConfigError {
 }
 
 /// The central problem database.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CentralConfig {
     /// libpq-style connection string or URL, without the password, e.g.
