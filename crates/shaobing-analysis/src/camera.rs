@@ -81,7 +81,8 @@ pub struct CameraConfig {
     /// per camera low; 0 lets the decoder use one per core (4K).
     #[serde(default = "default_decoder_threads")]
     pub decoder_threads: u32,
-    /// First delay before reconnecting after a failure; doubles up to `retry_max_secs`, ±25 %.
+    /// First delay before reconnecting after a failure; doubles up to `retry_max_secs`, each
+    /// delay drawn from [3/4, 1] of that.
     #[serde(default = "default_retry_initial_secs")]
     pub retry_initial_secs: f64,
     /// Longest delay between reconnection attempts.

@@ -48,12 +48,13 @@ pub struct MqttConfig {
     /// Timeout of one connection attempt (TCP, TLS and CONNACK).
     #[serde(default = "default_connect_timeout_secs")]
     pub connect_timeout_secs: u64,
-    /// First delay before reconnecting after a failure; doubled per failure, with full jitter.
-    #[serde(default = "default_backoff_initial_ms")]
-    pub backoff_initial_ms: u64,
+    /// First delay before reconnecting after a failure, in seconds; doubled per failure up to
+    /// `backoff_max_secs`, each delay drawn from [3/4, 1] of that.
+    #[serde(default = "default_backoff_initial_secs")]
+    pub backoff_initial_secs: f64,
     /// Cap of the reconnect delay.
-    #[serde(default = "default_backoff_max_ms")]
-    pub backoff_max_ms: u64,
+    #[serde(default = "default_backoff_max_secs")]
+    pub backoff_max_secs: f64,
     /// Largest MQTT packet accepted. Must exceed anything the broker forwards (set the broker's
     /// `message_size_limit` lower): a bigger packet makes the client drop the connection, the
     /// broker redeliver it, and the session never gets past it.
@@ -80,11 +81,11 @@ fn default_keep_alive_secs() -> u64 {
 fn default_connect_timeout_secs() -> u64 {
     5
 }
-fn default_backoff_initial_ms() -> u64 {
-    500
+fn default_backoff_initial_secs() -> f64 {
+    0.5
 }
-fn default_backoff_max_ms() -> u64 {
-    30_000
+fn default_backoff_max_secs() -> f64 {
+    30.0
 }
 fn default_max_packet_bytes() -> usize {
     2 << 20
@@ -100,8 +101,8 @@ impl Default for MqttConfig {
             tls: None,
             keep_alive_secs: default_keep_alive_secs(),
             connect_timeout_secs: default_connect_timeout_secs(),
-            backoff_initial_ms: default_backoff_initial_ms(),
-            backoff_max_ms: default_backoff_max_ms(),
+            backoff_initial_secs: default_backoff_initial_secs(),
+            backoff_max_secs: default_backoff_max_secs(),
             max_packet_bytes: default_max_packet_bytes(),
         }
     }
@@ -133,10 +134,11 @@ impl MqttConfig {
         if self.connect_timeout_secs == 0 {
             return Err(invalid("connect_timeout_secs", "expected seconds > 0, got 0"));
         }
-        if self.backoff_initial_ms == 0 || self.backoff_initial_ms > self.backoff_max_ms {
+        let (initial, max) = (self.backoff_initial_secs, self.backoff_max_secs);
+        if !(initial >= 0.001 && initial <= max && max.is_finite()) {
             return Err(invalid(
-                "backoff_initial_ms",
-                format!("expected 1 to backoff_max_ms = {}, got {}", self.backoff_max_ms, self.backoff_initial_ms),
+                "backoff_initial_secs",
+                format!("expected 0.001 to backoff_max_secs = {max} seconds, got {initial}"),
             ));
         }
         if self.max_packet_bytes < 1024 {
@@ -185,7 +187,7 @@ mod tests {
             ("password = \"x\"", "mqtt.username"),
             ("port = 0", "mqtt.port"),
             ("keep_alive_secs = 1", "mqtt.keep_alive_secs"),
-            ("backoff_initial_ms = 60000", "mqtt.backoff_initial_ms"),
+            ("backoff_initial_secs = 60", "mqtt.backoff_initial_secs"),
             ("client_id = \"has space\"", "mqtt.client_id"),
         ];
         for (text, key) in cases {

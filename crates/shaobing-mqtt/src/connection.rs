@@ -207,8 +207,8 @@ impl Connection {
             users,
             availability: availability_topic(box_id),
             backoff: Backoff::new(
-                Duration::from_millis(config.backoff_initial_ms),
-                Duration::from_millis(config.backoff_max_ms),
+                Duration::from_secs_f64(config.backoff_initial_secs),
+                Duration::from_secs_f64(config.backoff_max_secs),
             ),
             metrics: ConnectionMetrics::register(registry)?,
             log: RateLimiter::new(LOG_PERIOD),

@@ -46,7 +46,7 @@ fn ingest_child_process() {
         let mapping = Mapping::new(toml::from_str(CONFIG).unwrap()).unwrap();
         let (issues, mut drain) = tokio::sync::mpsc::channel(64);
         tokio::spawn(async move { while drain.recv().await.is_some() {} });
-        let mqtt = MqttConfig { port, backoff_initial_ms: 50, backoff_max_ms: 500, ..MqttConfig::default() };
+        let mqtt = MqttConfig { port, backoff_initial_secs: 0.05, backoff_max_secs: 0.5, ..MqttConfig::default() };
         let registry = prometheus::Registry::new();
         let mut connection = Connection::new(&mqtt, BOX_ID, mapping.config().queue_capacity, &registry).unwrap();
         let engine = RuleEngine::new(&mapping, common::responsibility);

@@ -59,8 +59,8 @@ pub fn start_ingest_with(
     let (tx, findings) = mpsc::channel(1024);
     let mut mqtt = MqttConfig {
         port: broker.port,
-        backoff_initial_ms: 50,
-        backoff_max_ms: 500,
+        backoff_initial_secs: 0.05,
+        backoff_max_secs: 0.5,
         keep_alive_secs: 5,
         ..MqttConfig::default()
     };
