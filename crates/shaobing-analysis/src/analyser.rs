@@ -271,7 +271,7 @@ fn zones_of(camera: &CameraConfig, kind: ZoneKind) -> Vec<Zone> {
 }
 
 /// The dwell rules of a camera: one per category that is enabled and has zones here.
-fn dwell_rules(r: &RulesConfig, camera: &CameraConfig) -> Vec<DwellRule> {
+pub(crate) fn dwell_rules(r: &RulesConfig, camera: &CameraConfig) -> Vec<DwellRule> {
     use ObjectKind::*;
     let specs: [(&DwellRuleSettings, Category, &'static str, ZoneKind, Vec<ObjectKind>); 3] = [
         (&r.illegal_parking, Category::IllegalParking, "illegal_parking/dwell", ZoneKind::NoParking, vec![Vehicle]),

@@ -16,3 +16,6 @@ pub use camera::{
     ZoneKind,
 };
 pub use models::Models;
+
+#[cfg(test)]
+mod tests;

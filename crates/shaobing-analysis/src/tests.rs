@@ -1,0 +1,93 @@
+//! The analysis stage on its own: a camera entry's source spec, the rules table, and the loop
+//! over frames without any model (the OpenCV fire detector is the only voter).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
+
+use super::*;
+use shaobing_core::{CameraId, Category, EscalationTier, Frame, LiveView, Responsibility, UnixMillis};
+use shaobing_metrics::Metrics;
+use shaobing_rules::RulesConfig;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn camera(extra: &str) -> CameraConfig {
+    let text = format!(
+        "id = \"kerb\"\nuri = \"rtsp://127.0.0.1:8554/kerb\"\nusername = \"viewer\"\npassword = \"pw\"\n{extra}\n\
+         [[zones]]\nid = \"kerb\"\nkind = \"no_parking\"\npolygon = [[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]]\n\
+         [[zones]]\nid = \"yard\"\nkind = \"mask\"\npolygon = [[0.0, 0.0], [0.2, 0.0], [0.2, 0.2]]\n"
+    );
+    let camera: CameraConfig = toml::from_str(&text).unwrap();
+    camera.validate("cameras[0]").unwrap();
+    camera
+}
+
+fn setup(rules: RulesConfig) -> Setup {
+    Setup::new(rules, Default::default(), |c| Responsibility {
+        department: format!("dept-{c}"),
+        tier: EscalationTier::StreetToDistrict,
+        resolution_path: "resolve".into(),
+    })
+}
+
+#[test]
+fn a_camera_entry_becomes_the_source_spec_the_camera_crate_runs() {
+    let spec =
+        camera("analysis_mode = \"keyframes\"\nrtsp_client = \"gstreamer\"\non_eos = \"stop\"\nretry_max_secs = 7.5")
+            .source();
+    assert_eq!(spec.id, CameraId("kerb".into()));
+    assert_eq!(spec.credentials.as_ref().map(|(u, p)| (u.as_str(), p.expose())), Some(("viewer", "pw")));
+    assert!(spec.keyframes_only && !spec.native_rtsp && !spec.restart_on_eos && spec.rtsp_tcp);
+    assert_eq!(spec.retry.max, Duration::from_millis(7500));
+    let defaults = camera("").source();
+    assert!(!defaults.keyframes_only && defaults.native_rtsp && defaults.restart_on_eos);
+}
+
+/// Keeps what analysis published, as the console would.
+#[derive(Default)]
+struct Watcher(Mutex<Vec<(String, u64)>>);
+
+impl LiveView for Watcher {
+    fn publish(&self, frame: &Frame, _: &[shaobing_core::Detection]) {
+        self.0.lock().unwrap().push((frame.camera.0.clone(), frame.seq));
+    }
+}
+
+fn grey(seq: u64) -> Frame {
+    let (width, height) = (320, 240);
+    Frame {
+        camera: CameraId("kerb".into()),
+        seq,
+        captured_at: UnixMillis(1_700_000_000_000 + seq as i64 * 500),
+        width,
+        height,
+        rgb: vec![90u8; Frame::expected_len(width, height)].into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_street_files_nothing_and_every_frame_reaches_the_live_view() {
+    let metrics = Metrics::new();
+    let watcher = Arc::new(Watcher::default());
+    let mut analyser = Analyser::new(&setup(RulesConfig::default()), &camera(""), Vec::new(), &metrics)
+        .unwrap()
+        .with_live(watcher.clone());
+    for seq in 0..20 {
+        assert!(analyser.process(&grey(seq)).await.unwrap().is_empty(), "frame {seq} found something");
+    }
+    assert_eq!(metrics.camera("kerb").frames_analysed.get(), 20);
+    let seen = watcher.0.lock().unwrap().clone();
+    assert_eq!(seen, (0..20).map(|s| ("kerb".to_string(), s)).collect::<Vec<_>>());
+}
+
+#[test]
+fn the_rules_table_builds_one_dwell_rule_per_enabled_category_with_zones_here() {
+    let mut rules = RulesConfig::default();
+    let zones = |rules: &RulesConfig| {
+        let analyser_rules = crate::analyser::dwell_rules(rules, &camera(""));
+        analyser_rules.iter().map(|r| r.category()).collect::<Vec<_>>()
+    };
+    // Only the kerb's no-parking zone is here: vending and tricycle rules have nothing to watch.
+    assert_eq!(zones(&rules), vec![Category::IllegalParking]);
+    rules.illegal_parking.enabled = false;
+    assert!(zones(&rules).is_empty());
+}
