@@ -1,7 +1,7 @@
 //! One camera's analysis state and its loop over the camera's frames.
 
 use crate::camera::{CameraConfig, ZoneKind};
-use crate::gate::Gate;
+use crate::gate::InferenceGate;
 use crate::{evidence, sight};
 use shaobing_camera::FrameSlot;
 use shaobing_core::{CameraId, Category, Finding, Frame, LiveView, ObjectKind, Phase, Polygon, Responsibility};
@@ -46,7 +46,7 @@ struct BestShot {
 pub struct Analyser {
     camera: CameraConfig,
     models: Vec<ModelRun>,
-    gate: Option<Gate>,
+    gate: Option<InferenceGate>,
     fire_detector: Option<FireDetector>,
     dwell_rules: Vec<DwellRule>,
     fire_rule: Option<FireRule>,
@@ -88,8 +88,11 @@ impl Analyser {
             true => dwell_rules.iter().flat_map(|r| r.zones()).map(|z| z.polygon.clone()).collect(),
             false => Vec::new(),
         };
-        let gate =
-            camera.motion_gate.enabled.then(|| Gate::new(&camera.motion_gate, masks.clone(), focus)).transpose()?;
+        let gate = camera
+            .motion_gate
+            .enabled
+            .then(|| InferenceGate::new(&camera.motion_gate, masks.clone(), focus))
+            .transpose()?;
         let fire = &setup.rules.fire_smoke;
         let fire_detector = (fire.enabled && fire.opencv).then(|| FireDetector::new(FireDetectorConfig::default()));
         let fire_rule = fire.enabled.then(|| FireRule::new(CameraId(camera.id.clone()), fire.clone()));
@@ -198,7 +201,7 @@ impl Analyser {
             let zones: Vec<&Zone> = r.zones().iter().filter(|z| &z.id == p.zone).collect();
             let ctx = evidence::Context { camera: &self.camera, zones: &zones, masks: &self.masks };
             let subject =
-                evidence::Subject { detection: p.detection, related: p.related, still: p.still, rule: r.rule_name() };
+                evidence::Pictured { detection: p.detection, related: p.related, still: p.still, rule: r.rule_name() };
             let jpeg = evidence::before(&ctx, frame, &subject, sightings)?;
             self.best.insert(key, BestShot { score: p.detection.score, jpeg });
         }
@@ -224,7 +227,7 @@ impl Analyser {
                 let issue = evidence::issue(&ctx, frame, hazard, &self.responsibility[&hazard.category]);
                 let jpeg = match self.best.remove(&(hazard.category, hazard.track_id)) {
                     Some(best) => best.jpeg,
-                    None => evidence::before(&ctx, frame, &evidence::Subject::of(hazard), sightings)?,
+                    None => evidence::before(&ctx, frame, &evidence::Pictured::of(hazard), sightings)?,
                 };
                 Ok(Finding::Opened { issue: Box::new(issue), evidence: Some(jpeg) })
             }

@@ -60,14 +60,14 @@ fn summary(hazard: &Hazard) -> String {
 }
 
 /// What a "before" snapshot shows: the subject in red, what qualified it, how long it stood.
-pub(crate) struct Subject<'a> {
+pub(crate) struct Pictured<'a> {
     pub detection: &'a Detection,
     pub related: &'a [Detection],
     pub still: std::time::Duration,
     pub rule: &'a str,
 }
 
-impl<'a> Subject<'a> {
+impl<'a> Pictured<'a> {
     pub(crate) fn of(hazard: &'a Hazard) -> Self {
         Self { detection: &hazard.detection, related: &hazard.related, still: hazard.duration, rule: hazard.rule }
     }
@@ -77,7 +77,7 @@ impl<'a> Subject<'a> {
 pub(crate) fn before(
     ctx: &Context<'_>,
     frame: &Frame,
-    subject: &Subject<'_>,
+    subject: &Pictured<'_>,
     sightings: &[Sighting],
 ) -> anyhow::Result<Vec<u8>> {
     let d = subject.detection;

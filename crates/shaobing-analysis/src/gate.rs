@@ -5,14 +5,14 @@ use shaobing_core::{Frame, Polygon, UnixMillis};
 use shaobing_vision::{MotionGate, MotionGateConfig, VisionError};
 use std::time::Duration;
 
-pub(crate) struct Gate {
+pub(crate) struct InferenceGate {
     motion: MotionGate,
     min_moving: f32,
     recheck: Duration,
     last_inference: Option<UnixMillis>,
 }
 
-impl Gate {
+impl InferenceGate {
     pub(crate) fn new(
         settings: &MotionGateSettings,
         masks: Vec<Polygon>,

@@ -55,12 +55,12 @@ impl Destination {
     /// Hands a compressed key frame to the process-wide decoders.
     pub fn send(self: &Arc<Self>, sample: gst::Sample) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        submit(Job { to: self.clone(), sample, seq, received: Instant::now() });
+        submit(DecodeJob { to: self.clone(), sample, seq, received: Instant::now() });
     }
 }
 
 /// One camera's key frame and where its decoded frame goes.
-struct Job {
+struct DecodeJob {
     to: Arc<Destination>,
     sample: gst::Sample,
     seq: u64,
@@ -78,8 +78,8 @@ pub(crate) enum Reporter {
 
 /// Hands `job` to the process-wide decoders, started on first use. They live as long as the
 /// process: they hold no state worth saving, and the daemon stops by exiting.
-fn submit(job: Job) {
-    static QUEUE_TX: OnceLock<SyncSender<Job>> = OnceLock::new();
+fn submit(job: DecodeJob) {
+    static QUEUE_TX: OnceLock<SyncSender<DecodeJob>> = OnceLock::new();
     let tx = QUEUE_TX.get_or_init(start_workers);
     match tx.try_send(job) {
         Ok(()) => {}
@@ -89,7 +89,7 @@ fn submit(job: Job) {
     }
 }
 
-fn start_workers() -> SyncSender<Job> {
+fn start_workers() -> SyncSender<DecodeJob> {
     let (tx, rx) = sync_channel(QUEUE);
     let rx = Arc::new(Mutex::new(rx));
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -103,7 +103,7 @@ fn start_workers() -> SyncSender<Job> {
     tx
 }
 
-fn work(rx: &Mutex<Receiver<Job>>) {
+fn work(rx: &Mutex<Receiver<DecodeJob>>) {
     let mut chain: Option<Chain> = None;
     loop {
         let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
@@ -119,7 +119,7 @@ fn work(rx: &Mutex<Receiver<Job>>) {
     }
 }
 
-fn decode(chain: &mut Option<Chain>, job: &Job) -> Result<Frame, String> {
+fn decode(chain: &mut Option<Chain>, job: &DecodeJob) -> Result<Frame, String> {
     let caps = job.sample.caps().ok_or("a key frame without caps")?;
     let media = caps.structure(0).map(|s| s.name().to_string()).ok_or("empty caps")?;
     let width = job.to.width;
@@ -131,7 +131,7 @@ fn decode(chain: &mut Option<Chain>, job: &Job) -> Result<Frame, String> {
     frame_from_sample(&sample, &job.to.camera, job.seq).ok_or_else(|| "a decoded frame without readable caps".into())
 }
 
-fn deliver(job: &Job, frame: Frame) {
+fn deliver(job: &DecodeJob, frame: Frame) {
     let to = &job.to;
     to.metrics.frames_decoded.inc();
     to.metrics.decode_seconds.observe(job.received.elapsed().as_secs_f64());
@@ -141,7 +141,7 @@ fn deliver(job: &Job, frame: Frame) {
     }
 }
 
-fn report(job: &Job, detail: &str) {
+fn report(job: &DecodeJob, detail: &str) {
     job.to.metrics.frames_dropped.inc();
     match &job.to.reporter {
         Reporter::Element(element) => {

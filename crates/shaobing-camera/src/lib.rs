@@ -8,17 +8,17 @@
 //! the camera drop frames, counted, and never builds an unbounded queue.
 //!
 //! Modules depend one way, data first: `spec`, `reason` and `slot` are plain data;
-//! `gst_util`, `gate` and `run` (the [`run::Receiver`] trait) build on them; `keyframes`,
+//! `gst_util`, `picker` and `run` (the [`run::Receiver`] trait) build on them; `keyframes`,
 //! `probes` and `pipeline` make pipelines; `gst_receiver` and `native_rtsp` are the two
 //! receivers; `supervisor` drives either.
 
 pub mod alloc;
 mod clip;
-mod gate;
 mod gst_receiver;
 mod gst_util;
 mod keyframes;
 mod native_rtsp;
+mod picker;
 mod pipeline;
 mod probes;
 mod reason;

@@ -9,8 +9,8 @@
 //! back to the GStreamer pipeline, which decodes anything.
 
 use crate::FrameSlot;
-use crate::gate::Gate;
 use crate::keyframes::{Destination, Reporter};
+use crate::picker::FramePicker;
 use crate::reason::Reason;
 use crate::run::{LiveGuard, Outcome, Receiver, run_until, watchdog};
 use crate::spec::CameraSpec;
@@ -141,7 +141,7 @@ struct Intake {
     /// The stream's parameter sets in Annex B, put in front of every key frame sent.
     parameter_sets: Vec<u8>,
     caps: gst::Caps,
-    gate: Gate,
+    gate: FramePicker,
     to: Arc<Destination>,
     /// Where the shared decoders leave a key frame they could not decode.
     errors: Arc<Mutex<Option<String>>>,
@@ -154,7 +154,7 @@ impl Intake {
         let errors = Arc::new(Mutex::new(None));
         let last_frame_ms = Arc::new(AtomicI64::new(0));
         let to = Arc::new(Destination::new(spec, slot, metrics, last_frame_ms, Reporter::Run(errors.clone())));
-        Self { video, parameter_sets: Vec::new(), caps, gate: Gate::new(spec.analysis_fps), to, errors }
+        Self { video, parameter_sets: Vec::new(), caps, gate: FramePicker::new(spec.analysis_fps), to, errors }
     }
 
     fn frame(&mut self, frame: VideoFrame) {

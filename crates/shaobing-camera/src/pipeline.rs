@@ -2,9 +2,9 @@
 //! What runs per frame is in `probes`; running the pipeline is `gst_receiver`'s.
 
 use crate::FrameSlot;
-use crate::gate::Gate;
 use crate::gst_util::{CapsExt, PipelineError, assemble, discard, element, media_of, scaler, sink_caps};
 use crate::keyframes::{Destination, Reporter};
+use crate::picker::FramePicker;
 use crate::probes::{DecodeClock, install_intake, install_keyframe_sink, install_output, install_sink};
 use crate::run::LiveGuard;
 use crate::spec::CameraSpec;
@@ -59,7 +59,7 @@ pub(crate) fn build(
         .map_err(|_| PipelineError::MissingElement("uridecodebin"))?;
     pipeline.add(&src).map_err(assemble)?;
     configure_source(&src, spec);
-    let gate = Arc::new(Mutex::new(Gate::new(spec.analysis_fps)));
+    let gate = Arc::new(Mutex::new(FramePicker::new(spec.analysis_fps)));
     let parts = Parts { spec, src: &src, built: &built, gate, slot, metrics };
     if spec.keyframes_only {
         build_keyframes(parts)?
@@ -74,7 +74,7 @@ struct Parts<'a> {
     spec: &'a CameraSpec,
     src: &'a gst::Element,
     built: &'a CameraPipeline,
-    gate: Arc<Mutex<Gate>>,
+    gate: Arc<Mutex<FramePicker>>,
     slot: Arc<FrameSlot>,
     metrics: CameraMetrics,
 }

@@ -3,9 +3,9 @@
 //! dynamic dispatch.
 
 use crate::FrameSlot;
-use crate::gate::Gate;
 use crate::gst_util::{PipelineError, assemble, frame_from_sample};
 use crate::keyframes::Destination;
+use crate::picker::FramePicker;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
@@ -52,7 +52,7 @@ fn drop_buffer(info: &mut gst::PadProbeInfo<'_>) -> gst::PadProbeReturn {
 /// frames that are due; with a `clock`, note when each frame entered the camera's decoder.
 pub(crate) fn install_intake(
     pad: &gst::Pad,
-    keyframe_gate: Option<Arc<Mutex<Gate>>>,
+    keyframe_gate: Option<Arc<Mutex<FramePicker>>>,
     clock: Option<Arc<DecodeClock>>,
     metrics: CameraMetrics,
 ) {
@@ -76,7 +76,7 @@ pub(crate) fn install_intake(
 /// due before they are scaled and converted.
 pub(crate) fn install_output(
     scale: &gst::Element,
-    gate: Arc<Mutex<Gate>>,
+    gate: Arc<Mutex<FramePicker>>,
     clock: Arc<DecodeClock>,
     metrics: CameraMetrics,
     last_frame_ms: Arc<AtomicI64>,

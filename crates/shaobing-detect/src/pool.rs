@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-struct Job {
+struct InferenceJob {
     frame: Frame,
     min_score: f32,
     reply: oneshot::Sender<Result<(Vec<Detection>, Duration), DetectError>>,
@@ -20,7 +20,7 @@ struct Job {
 /// is dropped.
 #[derive(Clone)]
 pub struct InferencePool {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<InferenceJob>,
     model: Arc<str>,
     class_names: Arc<[String]>,
 }
@@ -36,7 +36,7 @@ impl InferencePool {
     pub fn start(detectors: Vec<Detector>) -> Result<Self, DetectError> {
         let model: Arc<str> = detectors.first().map_or("", |d| d.spec().name.as_str()).into();
         let class_names: Arc<[String]> = detectors.first().map_or(&[][..], |d| d.class_names()).into();
-        let (jobs, rx) = mpsc::channel::<Job>();
+        let (jobs, rx) = mpsc::channel::<InferenceJob>();
         let rx = Arc::new(Mutex::new(rx));
         for (i, mut detector) in detectors.into_iter().enumerate() {
             let rx = rx.clone();
@@ -66,7 +66,7 @@ impl InferencePool {
     pub fn submit(&self, frame: Frame, min_score: f32) -> Result<Pending, DetectError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job { frame, min_score, reply })
+            .send(InferenceJob { frame, min_score, reply })
             .map_err(|_| DetectError::Ort("the inference workers have stopped".into()))?;
         Ok(Pending(answer))
     }
@@ -82,8 +82,8 @@ impl Pending {
     }
 }
 
-fn serve(detector: &mut Detector, rx: &Mutex<mpsc::Receiver<Job>>) {
-    let mut batch: Vec<Job> = Vec::with_capacity(detector.max_batch());
+fn serve(detector: &mut Detector, rx: &Mutex<mpsc::Receiver<InferenceJob>>) {
+    let mut batch: Vec<InferenceJob> = Vec::with_capacity(detector.max_batch());
     while take_batch(rx, detector.max_batch(), &mut batch) {
         let started = Instant::now();
         let frames: Vec<&Frame> = batch.iter().map(|j| &j.frame).collect();
@@ -109,7 +109,7 @@ fn serve(detector: &mut Detector, rx: &Mutex<mpsc::Receiver<Job>>) {
 /// Waits for one job, then takes whatever else is already queued up to `max`. Holding the
 /// receiver's lock only while taking keeps the dispatch in arrival order. False once every
 /// handle is gone.
-fn take_batch(rx: &Mutex<mpsc::Receiver<Job>>, max: usize, batch: &mut Vec<Job>) -> bool {
+fn take_batch(rx: &Mutex<mpsc::Receiver<InferenceJob>>, max: usize, batch: &mut Vec<InferenceJob>) -> bool {
     let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
     let Ok(first) = rx.recv() else { return false };
     batch.push(first);

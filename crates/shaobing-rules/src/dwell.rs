@@ -61,7 +61,7 @@ impl DwellRuleConfig {
 
 /// An object that may become a hazard, as of the latest frame.
 #[derive(Debug, Clone, Copy)]
-pub struct Pending<'a> {
+pub struct Dwelling<'a> {
     pub track_id: u64,
     pub zone: &'a ZoneId,
     pub detection: &'a Detection,
@@ -113,14 +113,14 @@ impl DwellRule {
     /// Objects seen this frame standing in a zone, qualified, not yet raised: they may become
     /// hazards, and the analysis keeps a best shot of each so the evidence shows the object at
     /// its clearest, not whenever the clock ran out.
-    pub fn pending(&self, now: UnixMillis) -> impl Iterator<Item = Pending<'_>> + '_ {
+    pub fn pending(&self, now: UnixMillis) -> impl Iterator<Item = Dwelling<'_>> + '_ {
         self.tracker.tracks().iter().filter(move |t| t.last_seen == now).filter_map(|t| {
             let zone = self.zone_of(t)?;
             let subject = self.subjects.get(&t.id).filter(|s| s.qualified)?;
             if self.raised.contains_key(&self.dedup_key(zone, t)) {
                 return None;
             }
-            Some(Pending {
+            Some(Dwelling {
                 track_id: t.id,
                 zone: &zone.id,
                 detection: &t.detection,

@@ -11,7 +11,7 @@ mod settings;
 mod subject;
 mod tracker;
 
-pub use dwell::{DwellRule, DwellRuleConfig, Pending};
+pub use dwell::{DwellRule, DwellRuleConfig, Dwelling};
 pub use fire::{FireRule, FireVote};
 pub use settings::{DwellRuleSettings, FireRuleSettings, RulesConfig, RulesConfigError};
 pub use subject::{FALLBACK_CONFIDENCE, Subject, SubjectConfig, subjects};

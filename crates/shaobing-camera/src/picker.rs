@@ -5,12 +5,12 @@ use gstreamer as gst;
 /// Chooses analysed frames by presentation time, so the rate holds whether the source runs
 /// live or faster than real time.
 #[derive(Debug)]
-pub(crate) struct Gate {
+pub(crate) struct FramePicker {
     interval: gst::ClockTime,
     next_due: Option<gst::ClockTime>,
 }
 
-impl Gate {
+impl FramePicker {
     pub fn new(fps: f64) -> Self {
         Self { interval: gst::ClockTime::from_nseconds((1e9 / fps) as u64), next_due: None }
     }
@@ -38,7 +38,7 @@ mod tests {
 
     #[test]
     fn admits_at_the_configured_rate_and_resynchronises_after_a_restart() {
-        let mut gate = Gate::new(5.0);
+        let mut gate = FramePicker::new(5.0);
         let admitted: Vec<u64> = (0..25).map(|i| i * 40).filter(|&t| gate.admit(ms(t))).collect();
         assert_eq!(admitted, [0, 200, 400, 600, 800]);
         assert!(gate.admit(ms(10)), "a timestamp far behind the schedule is a new stream");
