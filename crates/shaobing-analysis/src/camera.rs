@@ -59,6 +59,7 @@ pub struct CameraConfig {
     /// accepted for one). The first is the object detector; add a flame model as a second
     /// fire vote. Each model runs in one shared pool per box, whichever cameras use it.
     #[serde(default = "default_models", alias = "model", deserialize_with = "one_or_many")]
+    #[schemars(extend("x-aliases" = ["model"]))]
     pub models: Vec<String>,
     /// Skip inference while nothing in the picture moves.
     #[serde(default)]

@@ -5,6 +5,7 @@
 //! is expected, e.g. ``cameras[1].analysis_fps: expected frames per second in (0, 30], got 0``.
 //! Relative paths are resolved against the directory of the configuration file.
 
+mod keys;
 mod responsibility;
 
 pub use responsibility::{ResponsibilityEntry, default_responsibility};
@@ -112,8 +113,15 @@ impl Config {
 
     /// Parses and validates without touching the file system; `origin` names the text in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
-        let config: Config = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: origin.to_path_buf(), message: e.to_string() })?;
+        let parse_error =
+            |e: toml::de::Error| ConfigError::Parse { path: origin.to_path_buf(), message: e.to_string() };
+        let raw: toml::Value = toml::from_str(text).map_err(parse_error)?;
+        let schema = serde_json::to_value(schemars::schema_for!(Config)).unwrap_or_default();
+        if let Some(key) = keys::first_unknown(&raw, &schema) {
+            let message = format!("{key}: unknown key (docs/configuration.md lists every key)");
+            return Err(ConfigError::Parse { path: origin.to_path_buf(), message });
+        }
+        let config: Config = raw.try_into().map_err(parse_error)?;
         config.validate()?;
         Ok(config)
     }
