@@ -81,4 +81,3 @@ mod tests {
         assert!(format!("{short:?}").contains("bytes: 23"));
     }
 }
-
