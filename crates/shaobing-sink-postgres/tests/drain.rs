@@ -2,9 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use shaobing_core::{CandidateIssue, IssueStatus, UnixMillis};
+use shaobing_core::{IssueStatus, UnixMillis};
 use shaobing_sink_postgres::{DrainConfig, DrainStats, drain};
 use shaobing_store::Store;
+use shaobing_testkit::issue::candidate;
 use shaobing_testkit::{Pg, Proxy};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -27,7 +28,7 @@ impl Box_ {
     }
 
     fn file(&self, key: &str, cause: Option<&str>) {
-        let mut issue = CandidateIssue::example(key, UnixMillis::now());
+        let mut issue = candidate(key, UnixMillis::now());
         if let Some(c) = cause {
             issue.cause.summary = c.into();
         }

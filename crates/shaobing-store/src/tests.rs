@@ -2,7 +2,7 @@ use super::*;
 use shaobing_core::IssueStatus;
 
 fn candidate(key: &str, at: i64) -> CandidateIssue {
-    CandidateIssue::example(key, UnixMillis(at))
+    shaobing_testkit::issue::candidate(key, UnixMillis(at))
 }
 
 #[test]

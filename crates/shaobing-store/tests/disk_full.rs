@@ -5,8 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use sha2::Digest;
-use shaobing_core::{CandidateIssue, UnixMillis};
+use shaobing_core::UnixMillis;
 use shaobing_store::{Recorded, Store};
+use shaobing_testkit::issue::candidate;
 use std::path::Path;
 use std::process::Command;
 
@@ -46,7 +47,7 @@ fn a_full_disk_corrupts_nothing_acknowledges_nothing_unstored_and_recovers() {
     let mut acknowledged = Vec::new();
     let mut failures = 0;
     for i in 0..200u32 {
-        let issue = CandidateIssue::example(&format!("k{i}"), UnixMillis(i64::from(i)));
+        let issue = candidate(&format!("k{i}"), UnixMillis(i64::from(i)));
         match store.record(&issue, Some(&jpeg(i))) {
             Ok(Recorded::Created { id }) => acknowledged.push((id, i)),
             Ok(other) => panic!("unexpected {other:?}"),
@@ -71,7 +72,7 @@ fn a_full_disk_corrupts_nothing_acknowledges_nothing_unstored_and_recovers() {
 
     // Space returns: the same store takes writes again without being reopened.
     std::fs::remove_file(&ballast).unwrap();
-    let issue = CandidateIssue::example("after", UnixMillis(10_000));
+    let issue = candidate("after", UnixMillis(10_000));
     assert!(matches!(store.record(&issue, Some(&jpeg(999))), Ok(Recorded::Created { .. })));
     assert_eq!(store.integrity_check().unwrap(), "ok");
     drop(store);
