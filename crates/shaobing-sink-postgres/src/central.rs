@@ -54,10 +54,6 @@ CREATE TABLE IF NOT EXISTS shaobing_status_history (
     at_ms       BIGINT NOT NULL,
     PRIMARY KEY (issue_id, position)
 );
-CREATE TABLE IF NOT EXISTS shaobing_readings (
-    ref_id  TEXT PRIMARY KEY,
-    payload JSONB NOT NULL
-);
 ";
 
 /// Creates the central tables when missing. Safe to run from every box at every start.
@@ -93,16 +89,6 @@ pub async fn write(client: &impl GenericClient, row: &OutboxRow) -> Result<(), S
     match row.kind {
         OutboxKind::Issue => write_issue(client, &serde_json::from_slice(&row.payload).map_err(|e| bad(row, e))?).await,
         OutboxKind::Evidence => write_evidence(client, row).await,
-        OutboxKind::Reading => {
-            let payload: serde_json::Value = serde_json::from_slice(&row.payload).map_err(|e| bad(row, e))?;
-            client
-                .execute(
-                    "INSERT INTO shaobing_readings (ref_id, payload) VALUES ($1, $2::TEXT::JSONB) ON CONFLICT DO NOTHING",
-                    &[&row.ref_id, &payload.to_string()],
-                )
-                .await?;
-            Ok(())
-        }
     }
 }
 
