@@ -3,9 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
 
-use shaobing_core::{CandidateIssue, UnixMillis};
+use shaobing_core::UnixMillis;
 use shaobing_store::Store;
 use shaobing_testkit::Pg;
+use shaobing_testkit::issue::candidate;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,7 +35,7 @@ async fn a_daemon_killed_mid_drain_loses_and_duplicates_nothing() {
     {
         let mut store = Store::open(&data, "box-kill").unwrap();
         for i in 0..ISSUES {
-            let issue = CandidateIssue::example(&format!("k{i}"), UnixMillis(1_700_000_000_000 + i));
+            let issue = candidate(&format!("k{i}"), UnixMillis(1_700_000_000_000 + i));
             store.record(&issue, Some(format!("\u{FF}jpeg {i}").as_bytes())).unwrap();
         }
     }
@@ -104,7 +105,7 @@ async fn sigterm_under_load_stops_cleanly_within_five_seconds_and_loses_nothing(
     {
         let mut store = Store::open(&data, "box-term").unwrap();
         for i in 0..ISSUES {
-            store.record(&CandidateIssue::example(&format!("k{i}"), UnixMillis(i)), Some(b"\xFF\xD8 jpeg")).unwrap();
+            store.record(&candidate(&format!("k{i}"), UnixMillis(i)), Some(b"\xFF\xD8 jpeg")).unwrap();
         }
     }
     let config = dir.path().join("shaobing.toml");

@@ -5,10 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
 
 use shaobing::daemon::Daemon;
-use shaobing_core::{CandidateIssue, IssueStatus, UnixMillis};
+use shaobing_core::{IssueStatus, UnixMillis};
 use shaobing_rtsp_server::{RtspServer, Stream};
 use shaobing_store::{Recorded, Store};
 use shaobing_testkit::Pg;
+use shaobing_testkit::issue::candidate;
 use shaobing_testkit::mosquitto::{Broker, Client};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -49,14 +50,11 @@ async fn fetch(addr: std::net::SocketAddr, path: &str) -> String {
 fn seed_issues(data: &Path) {
     // One verified and one open issue, so the supervision figures have something to show.
     let mut store = Store::open(data, "box-ops").unwrap();
-    let Recorded::Created { id } = store.record(&CandidateIssue::example("done", UnixMillis(1_000)), None).unwrap()
-    else {
-        panic!()
-    };
+    let Recorded::Created { id } = store.record(&candidate("done", UnixMillis(1_000)), None).unwrap() else { panic!() };
     for to in [IssueStatus::Confirmed, IssueStatus::Dispatched, IssueStatus::Resolved, IssueStatus::Verified] {
         store.transition(&id, to, "duty-officer", None).unwrap();
     }
-    store.record(&CandidateIssue::example("open", UnixMillis(2_000)), None).unwrap();
+    store.record(&candidate("open", UnixMillis(2_000)), None).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

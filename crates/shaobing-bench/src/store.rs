@@ -7,6 +7,7 @@ use shaobing_core::{CandidateIssue, Priority, UnixMillis};
 use shaobing_sink_postgres::{DrainConfig, DrainStats, drain};
 use shaobing_store::Store;
 use shaobing_testkit::Pg;
+use shaobing_testkit::issue::candidate;
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -32,7 +33,7 @@ fn evidence(n: usize, i: usize) -> Vec<u8> {
 }
 
 fn issue(i: usize) -> CandidateIssue {
-    CandidateIssue::example(&format!("bench-{i}"), UnixMillis(1_700_000_000_000 + i as i64))
+    candidate(&format!("bench-{i}"), UnixMillis(1_700_000_000_000 + i as i64))
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {

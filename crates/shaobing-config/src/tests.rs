@@ -128,6 +128,12 @@ fn central_database_password_never_in_the_url() {
 }
 
 #[test]
+fn a_retired_central_key_still_loads() {
+    let text = format!("{GOOD}\n[central]\nurl = \"host=127.0.0.1\"\noutbox_max_bytes = 268435456\n");
+    assert_eq!(parse(&text).unwrap().central.unwrap().outbox_max_bytes, Some(268_435_456));
+}
+
+#[test]
 fn duplicate_camera_and_bad_polygon() {
     let dup = format!("{GOOD}\n[[cameras]]\nid = \"gongti-north\"\nuri = \"file:///x.mp4\"\n");
     assert!(error_of(&dup).starts_with("cameras[1].id:"));

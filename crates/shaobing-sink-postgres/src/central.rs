@@ -35,6 +35,10 @@ CREATE TABLE IF NOT EXISTS shaobing_issues (
     verified_ms     BIGINT,
     received_at     TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+-- Columns added since the first release, added in place so that a central database created
+-- by older boxes gains them too.
+ALTER TABLE shaobing_issues ADD COLUMN IF NOT EXISTS grid_cell TEXT;
+ALTER TABLE shaobing_issues ADD COLUMN IF NOT EXISTS updated_ms BIGINT;
 CREATE INDEX IF NOT EXISTS shaobing_issues_open ON shaobing_issues (status, priority);
 CREATE TABLE IF NOT EXISTS shaobing_evidence (
     issue_id TEXT NOT NULL,
@@ -54,13 +58,10 @@ CREATE TABLE IF NOT EXISTS shaobing_status_history (
     at_ms       BIGINT NOT NULL,
     PRIMARY KEY (issue_id, position)
 );
-CREATE TABLE IF NOT EXISTS shaobing_readings (
-    ref_id  TEXT PRIMARY KEY,
-    payload JSONB NOT NULL
-);
 ";
 
-/// Creates the central tables when missing. Safe to run from every box at every start.
+/// Creates the central tables, or adds the columns they lack. Safe to run from every box at
+/// every start.
 pub async fn migrate(client: &impl GenericClient) -> Result<(), SinkError> {
     client.batch_execute(SCHEMA).await?;
     Ok(())
@@ -93,31 +94,26 @@ pub async fn write(client: &impl GenericClient, row: &OutboxRow) -> Result<(), S
     match row.kind {
         OutboxKind::Issue => write_issue(client, &serde_json::from_slice(&row.payload).map_err(|e| bad(row, e))?).await,
         OutboxKind::Evidence => write_evidence(client, row).await,
-        OutboxKind::Reading => {
-            let payload: serde_json::Value = serde_json::from_slice(&row.payload).map_err(|e| bad(row, e))?;
-            client
-                .execute(
-                    "INSERT INTO shaobing_readings (ref_id, payload) VALUES ($1, $2::TEXT::JSONB) ON CONFLICT DO NOTHING",
-                    &[&row.ref_id, &payload.to_string()],
-                )
-                .await?;
-            Ok(())
-        }
     }
 }
 
 async fn write_issue(client: &impl GenericClient, snapshot: &CentralIssue) -> Result<(), SinkError> {
     let i = &snapshot.row;
+    // Snapshots queued before the box sent `updated_ms` read as 0: unknown, not 1970. The
+    // update sets `grid_cell`, fixed for an issue's life, to fill rows that arrived before the
+    // central table had the column.
+    let updated_ms = (i.updated_ms > 0).then_some(i.updated_ms);
     client
         .execute(
             "INSERT INTO shaobing_issues (id, box_id, version, category, event_code, whistle_kind, channel, priority,
                 status, source, zone, lat, lon, address, cause, rule, confidence, department, tier, resolution_path,
-                first_seen_ms, last_seen_ms, occurrences, created_ms, resolved_ms, verified_ms)
+                first_seen_ms, last_seen_ms, occurrences, created_ms, resolved_ms, verified_ms, grid_cell, updated_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-                $21, $22, $23, $24, $25, $26)
+                $21, $22, $23, $24, $25, $26, $27, $28)
              ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status,
                 last_seen_ms = EXCLUDED.last_seen_ms, occurrences = EXCLUDED.occurrences,
-                resolved_ms = EXCLUDED.resolved_ms, verified_ms = EXCLUDED.verified_ms, received_at = now()
+                resolved_ms = EXCLUDED.resolved_ms, verified_ms = EXCLUDED.verified_ms,
+                grid_cell = EXCLUDED.grid_cell, updated_ms = EXCLUDED.updated_ms, received_at = now()
              WHERE shaobing_issues.version < EXCLUDED.version",
             &[
                 &i.id,
@@ -146,6 +142,8 @@ async fn write_issue(client: &impl GenericClient, snapshot: &CentralIssue) -> Re
                 &i.created_ms,
                 &i.resolved_ms,
                 &i.verified_ms,
+                &i.grid_cell,
+                &updated_ms,
             ],
         )
         .await?;

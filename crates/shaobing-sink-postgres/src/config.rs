@@ -36,9 +36,11 @@ pub struct CentralConfig {
     /// Failed deliveries before a row the central database rejects goes to the dead-letter table.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: i64,
-    /// Outbox size beyond which readings are shed, oldest first (issues are never shed).
-    #[serde(default = "default_outbox_max_bytes")]
-    pub outbox_max_bytes: u64,
+    /// Retired, no effect: it capped the readings the outbox used to carry. The outbox now holds
+    /// only issues and their evidence, which are never shed. Still accepted (with a warning) so
+    /// that existing configuration files load.
+    #[serde(default)]
+    pub outbox_max_bytes: Option<u64>,
 }
 
 fn default_batch() -> usize {
@@ -47,10 +49,6 @@ fn default_batch() -> usize {
 
 fn default_max_attempts() -> i64 {
     5
-}
-
-fn default_outbox_max_bytes() -> u64 {
-    256 << 20
 }
 
 impl CentralConfig {
@@ -86,7 +84,7 @@ impl CentralConfig {
     /// (`store`), woken by `wake` when an issue is filed or resolved.
     pub fn drain(
         &self,
-        mut store: Store,
+        store: Store,
         wake: Arc<Notify>,
         cancel: CancellationToken,
     ) -> Result<impl Future<Output = ()> + Send + 'static, CentralConfigError> {
@@ -98,7 +96,9 @@ impl CentralConfig {
             postgres.password(password.expose());
         }
         postgres.connect_timeout(Duration::from_secs(5)).keepalives_idle(Duration::from_secs(10));
-        store.set_outbox_cap(self.outbox_max_bytes);
+        if self.outbox_max_bytes.is_some() {
+            tracing::warn!("central.outbox_max_bytes has no effect (issues are never shed); remove it");
+        }
         let config = DrainConfig { batch: self.batch, max_attempts: self.max_attempts, ..DrainConfig::new(postgres) };
         let stats = Arc::new(DrainStats::default());
         Ok(drain(Arc::new(Mutex::new(store)), config, wake, stats, cancel))

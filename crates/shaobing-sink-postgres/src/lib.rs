@@ -2,10 +2,10 @@
 //! drained into the central PostgreSQL.
 //!
 //! Delivery is at least once; the central tables make it idempotent (issues keyed by their
-//! id with a version guard, evidence by issue, kind and sha256, readings by their key), so a
-//! batch sent again after a crash or a cut link changes nothing. A row the central database
-//! rejects (a poison row) is retried a few times and then moved to the box's dead-letter
-//! table instead of blocking the rest.
+//! id with a version guard, evidence by issue, kind and sha256), so a batch sent again after a
+//! crash or a cut link changes nothing. A row the central database rejects (a poison row) is
+//! retried a few times and then moved to the box's dead-letter table instead of blocking the
+//! rest.
 
 mod central;
 mod config;

@@ -2,9 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use shaobing_core::{CandidateIssue, IssueStatus, UnixMillis};
+use shaobing_core::{IssueStatus, UnixMillis};
 use shaobing_sink_postgres::{DrainConfig, DrainStats, drain};
 use shaobing_store::Store;
+use shaobing_testkit::issue::candidate;
 use shaobing_testkit::{Pg, Proxy};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -27,7 +28,7 @@ impl Box_ {
     }
 
     fn file(&self, key: &str, cause: Option<&str>) {
-        let mut issue = CandidateIssue::example(key, UnixMillis::now());
+        let mut issue = candidate(key, UnixMillis::now());
         if let Some(c) = cause {
             issue.cause.summary = c.into();
         }
@@ -195,6 +196,36 @@ async fn status_changes_reach_the_centre_with_who_and_when() {
         (row.get::<_, String>(0), row.get::<_, String>(1)),
         ("dispatched".to_string(), "duty-officer".to_string())
     );
+    assert_grid_cell_and_updated_ms_arrived(&b, &client, &id).await;
+    cancel.cancel();
+    task.await.unwrap();
+}
+
+/// The central row carries the box row's grid cell and its last change.
+async fn assert_grid_cell_and_updated_ms_arrived(b: &Box_, client: &tokio_postgres::Client, id: &str) {
+    let local = b.store.lock().unwrap().get(id).unwrap();
+    assert!(local.grid_cell.is_some() && local.updated_ms > 0, "{local:?}");
+    let row =
+        client.query_one("SELECT grid_cell, updated_ms FROM shaobing_issues WHERE id = $1", &[&id]).await.unwrap();
+    assert_eq!(
+        (row.get::<_, Option<String>>(0), row.get::<_, Option<i64>>(1)),
+        (local.grid_cell, Some(local.updated_ms))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_central_database_from_before_grid_cell_and_updated_ms_gains_them() {
+    let pg = Pg::fresh().await;
+    let client = pg.client().await;
+    shaobing_sink_postgres::migrate(&client).await.unwrap();
+    client.batch_execute("ALTER TABLE shaobing_issues DROP COLUMN grid_cell, DROP COLUMN updated_ms").await.unwrap();
+    let b = Box_::new();
+    b.file("k1", None);
+    let cancel = CancellationToken::new();
+    let task = b.start(pg.config.clone(), &cancel);
+    assert!(until(Duration::from_secs(20), async || b.outbox_rows() == 0).await, "{} rows left", b.outbox_rows());
+    let id = b.store.lock().unwrap().list(None, 1).unwrap()[0].id.clone();
+    assert_grid_cell_and_updated_ms_arrived(&b, &client, &id).await;
     cancel.cancel();
     task.await.unwrap();
 }

@@ -136,8 +136,6 @@ pub struct Store {
     path: PathBuf,
     box_id: String,
     evidence: EvidenceWriter,
-    /// Readings are shed from the outbox beyond this many bytes; issues never are.
-    outbox_cap_bytes: i64,
 }
 
 impl Store {
@@ -149,12 +147,7 @@ impl Store {
         let mut conn = Connection::open(&path).map_err(sql)?;
         schema::configure(&conn).map_err(sql)?;
         schema::migrate(&mut conn).map_err(sql)?;
-        Ok(Self { conn, path, box_id: box_id.to_string(), evidence, outbox_cap_bytes: 256 << 20 })
-    }
-
-    /// Sets the outbox size beyond which readings are shed (issues are kept regardless).
-    pub fn set_outbox_cap(&mut self, bytes: u64) {
-        self.outbox_cap_bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        Ok(Self { conn, path, box_id: box_id.to_string(), evidence })
     }
 
     pub fn path(&self) -> &Path {

@@ -1,17 +1,17 @@
 //! The outbox toward the central database: at-least-once, ordered by priority then age, with
 //! idempotent ids and versions so a row sent twice changes nothing.
 //!
-//! Policy when full: readings are shed oldest first; issues and their evidence are never shed
-//! (an outbox of only issues above the cap keeps growing and says so in its stats).
+//! Nothing is ever shed: issues and their evidence wait however long the central database is
+//! away, and the backlog shows in [`OutboxStats`] (the `shaobing_outbox_*` gauges).
 
 use crate::evidence::EvidenceFile;
 use crate::{Store, StoreError, schema};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 use rusqlite::{OptionalExtension, Transaction, params};
 use shaobing_core::{Priority, UnixMillis};
 
 pub const PRIORITY_EMERGENCY: i64 = 2;
 pub const PRIORITY_ROUTINE: i64 = 1;
-const PRIORITY_READING: i64 = 0;
 
 pub(crate) fn priority_of(p: Priority) -> i64 {
     match p {
@@ -26,8 +26,6 @@ pub enum OutboxKind {
     Issue,
     /// Payload: `{issue_id, kind, path, sha256, bytes}`; the file travels with it.
     Evidence,
-    /// Payload: a reading as JSON.
-    Reading,
 }
 
 impl OutboxKind {
@@ -35,15 +33,18 @@ impl OutboxKind {
         match self {
             OutboxKind::Issue => "issue",
             OutboxKind::Evidence => "evidence",
-            OutboxKind::Reading => "reading",
         }
     }
+}
 
-    fn parse(s: &str) -> Self {
-        match s {
-            "issue" => OutboxKind::Issue,
-            "evidence" => OutboxKind::Evidence,
-            _ => OutboxKind::Reading,
+/// Any other kind is refused rather than guessed: the schema's migrations set aside rows of
+/// kinds no longer sent (readings) as dead letters, so none should remain to read.
+impl FromSql for OutboxKind {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value.as_str()? {
+            "issue" => Ok(OutboxKind::Issue),
+            "evidence" => Ok(OutboxKind::Evidence),
+            other => Err(FromSqlError::Other(format!("unknown outbox kind `{other}`").into())),
         }
     }
 }
@@ -114,20 +115,6 @@ pub(crate) fn enqueue_evidence(
 }
 
 impl Store {
-    /// Queues a reading for the central database, shedding the oldest readings when the
-    /// outbox is over its cap. Returns how many readings were shed.
-    pub fn enqueue_reading(&mut self, ref_id: &str, payload: &[u8]) -> Result<usize, StoreError> {
-        let (path, cap) = (self.path.clone(), self.outbox_cap_bytes);
-        let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
-        (|| {
-            insert(&tx, OutboxKind::Reading, ref_id, 1, PRIORITY_READING, payload.len() as i64, payload)?;
-            let shed = shed_readings(&tx, cap)?;
-            tx.commit()?;
-            Ok(shed)
-        })()
-        .map_err(|source| StoreError::Sqlite { path, source })
-    }
-
     /// Up to `limit` rows due for delivery: emergencies first, then oldest first.
     pub fn outbox_batch(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
         let mut stmt = self
@@ -141,7 +128,7 @@ impl Store {
             .query_map(params![UnixMillis::now().0, limit as i64], |r| {
                 Ok(OutboxRow {
                     seq: r.get(0)?,
-                    kind: OutboxKind::parse(&r.get::<_, String>(1)?),
+                    kind: r.get(1)?,
                     ref_id: r.get(2)?,
                     version: r.get(3)?,
                     priority: r.get(4)?,
@@ -207,19 +194,4 @@ impl Store {
             )
             .map_err(self.sql_err())
     }
-}
-
-/// Deletes the oldest readings until the outbox fits `cap` bytes or holds no reading.
-fn shed_readings(tx: &Transaction<'_>, cap: i64) -> rusqlite::Result<usize> {
-    let total: i64 = tx.query_row("SELECT COALESCE(SUM(bytes), 0) FROM outbox", [], |r| r.get(0))?;
-    if total <= cap {
-        return Ok(0);
-    }
-    tx.execute(
-        "DELETE FROM outbox WHERE seq IN (
-            SELECT seq FROM (
-                SELECT seq, SUM(bytes) OVER (ORDER BY seq) AS running FROM outbox WHERE kind = 'reading'
-            ) WHERE running - bytes < ?1)",
-        params![total - cap],
-    )
 }

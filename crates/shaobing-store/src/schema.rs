@@ -102,6 +102,16 @@ CREATE TABLE dead_letter (
     failed_ms  INTEGER NOT NULL
 );
 "#,
+    // Readings no longer travel through the outbox (the sensors keep their own store): any
+    // still queued are set aside, not sent and not lost. The outbox's CHECK still admits
+    // 'reading' because SQLite changes a CHECK only by rebuilding the table.
+    r#"
+INSERT INTO dead_letter (seq, kind, ref_id, payload, attempts, last_error, created_ms, failed_ms)
+    SELECT seq, kind, ref_id, payload, attempts, 'no longer sent to the central database', created_ms,
+        unixepoch() * 1000
+    FROM outbox WHERE kind NOT IN ('issue', 'evidence');
+DELETE FROM outbox WHERE kind NOT IN ('issue', 'evidence');
+"#,
 ];
 
 /// WAL lets readers (the CLI, a console) read while the daemon writes; FULL makes a commit

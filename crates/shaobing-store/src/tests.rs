@@ -2,7 +2,7 @@ use super::*;
 use shaobing_core::IssueStatus;
 
 fn candidate(key: &str, at: i64) -> CandidateIssue {
-    CandidateIssue::example(key, UnixMillis(at))
+    shaobing_testkit::issue::candidate(key, UnixMillis(at))
 }
 
 #[test]
@@ -104,19 +104,11 @@ fn outbox_holds_the_latest_snapshot_and_delivers_once() {
 }
 
 #[test]
-fn poison_rows_go_to_dead_letters_and_readings_are_shed_before_issues() {
+fn poison_rows_go_to_dead_letters() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path(), "box-1").unwrap();
-    store.set_outbox_cap(4_000);
     store.record(&candidate("k1", 1_000), None).unwrap();
     let issue_seq = store.outbox_batch(1).unwrap()[0].seq;
-    let mut shed = 0;
-    for i in 0..50 {
-        shed += store.enqueue_reading(&format!("pm25-{i}"), &[b'x'; 200]).unwrap();
-    }
-    let stats = store.outbox_stats().unwrap();
-    assert!(shed > 0 && stats.bytes <= 4_000, "{shed} shed, {stats:?}");
-    assert_eq!(stats.issues, 1, "the issue is never shed");
     let retry = UnixMillis(0);
     assert!(!store.outbox_failed(issue_seq, "bad row", 3, retry).unwrap());
     assert!(!store.outbox_failed(issue_seq, "bad row", 3, retry).unwrap());
@@ -124,6 +116,33 @@ fn poison_rows_go_to_dead_letters_and_readings_are_shed_before_issues() {
     let stats = store.outbox_stats().unwrap();
     assert_eq!((stats.issues, stats.dead_letters), (0, 1));
     assert_eq!(store.integrity_check().unwrap(), "ok");
+}
+
+#[test]
+fn readings_queued_by_an_older_version_become_dead_letters_and_issues_still_drain() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut store = Store::open(dir.path(), "box-1").unwrap();
+        store.record(&candidate("k1", 1_000), None).unwrap();
+        // A database as the version that queued readings left it: schema 2, a reading queued.
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO outbox (kind, ref_id, version, priority, bytes, payload, created_ms)
+                    VALUES ('reading', 'pm25-1', 1, 0, 2, X'7B7D', 5);
+                 PRAGMA user_version = 2;",
+            )
+            .unwrap();
+    }
+    let store = Store::open(dir.path(), "box-1").unwrap();
+    let batch = store.outbox_batch(10).unwrap();
+    assert_eq!(batch.iter().map(|r| r.kind).collect::<Vec<_>>(), [OutboxKind::Issue]);
+    let (kind, ref_id, payload): (String, String, Vec<u8>) = store
+        .conn
+        .query_row("SELECT kind, ref_id, payload FROM dead_letter", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap();
+    assert_eq!((kind.as_str(), ref_id.as_str(), payload.as_slice()), ("reading", "pm25-1", b"{}".as_slice()));
+    assert_eq!(store.outbox_stats().unwrap().dead_letters, 1);
 }
 
 #[test]

@@ -8,9 +8,11 @@
 //!   a QoS 1 client to publish and watch topics.
 //! - [`CapturedLogs`]: the process's trace-level logs in memory, for secret-leak tests.
 //! - [`synth`]: a fixed camera's noise, exposure and flame flicker applied to still photos.
+//! - [`issue`]: a plausible candidate issue for the stages downstream of the rules.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failed step fails the test
 
+pub mod issue;
 mod logs;
 pub mod mosquitto;
 mod pg;
