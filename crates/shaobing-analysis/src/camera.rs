@@ -28,23 +28,20 @@ fn validate_identifier(key: &str, value: &str) -> Result<(), ConfigError> {
         Err(ConfigError::invalid(key, format!("expected {}, got `{value}`", shaobing_core::IDENTIFIER_RULE)))
     }
 }
-use shaobing_core::{Polygon, Secret, ZoneId};
+use shaobing_core::{Credentials, Place, Polygon, ZoneId};
 
-/// One camera.
+/// One camera. Unknown keys are rejected against the configuration's schema (serde cannot
+/// deny them on a struct with flattened blocks).
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct CameraConfig {
     /// Identifier, unique on this box; the `camera` label of every metric.
     pub id: String,
     /// Any GStreamer URI: `rtsp://`, `file://`, `http://`. Must not embed credentials, so
     /// that URIs can always be logged.
     pub uri: String,
-    /// User name for the camera (RTSP or HTTP authentication).
-    #[serde(default)]
-    pub username: Option<String>,
-    /// Password for the camera; never printed (Debug shows `**REDACTED**`).
-    #[serde(default)]
-    pub password: Option<Secret>,
+    /// User name and password for the camera (RTSP or HTTP authentication).
+    #[serde(flatten)]
+    pub credentials: Credentials,
     /// RTSP lower transport. `tcp` survives lossy links and NAT; `udp` has less latency.
     #[serde(default)]
     pub transport: Transport,
@@ -103,18 +100,9 @@ pub struct CameraConfig {
     /// restarted: catches cameras that keep the connection open but stop sending.
     #[serde(default = "default_watchdog_secs")]
     pub watchdog_secs: f64,
-    /// Latitude of the place the camera watches (WGS-84).
-    #[serde(default)]
-    pub lat: Option<f64>,
-    /// Longitude of the place the camera watches (WGS-84).
-    #[serde(default)]
-    pub lon: Option<f64>,
-    /// Street address of the place the camera watches.
-    #[serde(default)]
-    pub address: Option<String>,
-    /// City-management grid cell (网格) of the place.
-    #[serde(default)]
-    pub grid_cell: Option<String>,
+    /// Where the place the camera watches is.
+    #[serde(flatten)]
+    pub place: Place,
     /// Zones in the camera's view.
     #[serde(default)]
     pub zones: Vec<ZoneConfig>,
@@ -280,7 +268,7 @@ impl CameraConfig {
         CameraSpec {
             id: shaobing_core::CameraId(self.id.clone()),
             uri: self.uri.clone(),
-            credentials: self.username.clone().map(|u| (u, self.password.clone().unwrap_or_default())),
+            credentials: self.credentials.pair(),
             rtsp_tcp: self.transport == Transport::Tcp,
             keyframes_only: self.analysis_mode == AnalysisMode::Keyframes,
             native_rtsp: self.rtsp_client == RtspClient::Retina,
@@ -318,8 +306,8 @@ impl CameraConfig {
                 format!("expected 16..=7680 pixels, got {w}"),
             ));
         }
-        if self.password.is_some() && self.username.is_none() {
-            return Err(ConfigError::invalid(format!("{key}.username"), "a password is set but no username"));
+        if let Err(e) = self.credentials.validate() {
+            return Err(ConfigError::invalid(format!("{key}.{}", e.key), e.message));
         }
         self.validate_position(key)?;
         self.validate_models_and_gate(key)?;
@@ -349,13 +337,7 @@ impl CameraConfig {
     }
 
     fn validate_position(&self, key: &str) -> Result<(), ConfigError> {
-        if let Some(lat) = self.lat.filter(|l| !(-90.0..=90.0).contains(l)) {
-            return Err(ConfigError::invalid(format!("{key}.lat"), format!("expected -90..=90, got {lat}")));
-        }
-        if let Some(lon) = self.lon.filter(|l| !(-180.0..=180.0).contains(l)) {
-            return Err(ConfigError::invalid(format!("{key}.lon"), format!("expected -180..=180, got {lon}")));
-        }
-        Ok(())
+        self.place.validate().map_err(|e| ConfigError::invalid(format!("{key}.{}", e.key), e.message))
     }
 }
 

@@ -23,6 +23,15 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
+    /// The object's keys, with those of blocks flattened in through `allOf`.
+    fn properties(&self, schema: &Value) -> serde_json::Map<String, Value> {
+        let mut all = schema.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
+        for part in schema.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+            all.extend(self.properties(self.resolve(part)));
+        }
+        all
+    }
+
     fn resolve<'s>(&'s self, schema: &'s Value) -> &'s Value {
         match schema.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/")) {
             Some(name) => self.defs.get(name).map_or(schema, |d| self.resolve(d)),
@@ -35,7 +44,8 @@ impl Walk<'_> {
         if let Some(choices) = schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(Value::as_array) {
             // The first alternative the value fits without an unknown key (an `Option`, a tagged
             // enum's variants); when none fits, the closest report is the first alternative's.
-            let reports: Vec<Option<String>> = choices.iter().map(|c| self.unknown(value, c, path)).collect();
+            let reports: Vec<Option<String>> =
+                choices.iter().filter(|c| self.fits(value, c)).map(|c| self.unknown(value, c, path)).collect();
             return reports
                 .iter()
                 .find(|r| r.is_none())
@@ -52,8 +62,29 @@ impl Walk<'_> {
         }
     }
 
+    /// Whether an alternative can describe the value at all (a table is no `null`).
+    fn fits(&self, value: &toml::Value, schema: &Value) -> bool {
+        let schema = self.resolve(schema);
+        let types: Vec<&str> = match schema.get("type") {
+            Some(Value::String(t)) => vec![t.as_str()],
+            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+            // No type of its own (a choice, a reference chain, `{}`): it may fit.
+            _ => return true,
+        };
+        let wanted = match value {
+            toml::Value::Table(_) => "object",
+            toml::Value::Array(_) => "array",
+            toml::Value::String(_) | toml::Value::Datetime(_) => "string",
+            toml::Value::Integer(_) => "integer",
+            toml::Value::Float(_) => "number",
+            toml::Value::Boolean(_) => "boolean",
+        };
+        types.iter().any(|t| *t == wanted || (wanted == "integer" && *t == "number"))
+    }
+
     fn unknown_in_table(&self, table: &toml::Table, schema: &Value, path: &str) -> Option<String> {
-        let properties = schema.get("properties").and_then(Value::as_object);
+        let merged = self.properties(schema);
+        let properties = (!merged.is_empty()).then_some(&merged);
         let extra = schema.get("additionalProperties").filter(|v| v.is_object());
         if properties.is_none() && extra.is_none() {
             return None;

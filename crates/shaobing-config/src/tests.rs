@@ -82,6 +82,27 @@ fn fire_confirmation_must_fit_its_window() {
 }
 
 #[test]
+fn unknown_keys_are_named_in_sections_with_flattened_blocks_too() {
+    for (text, key) in [
+        ("[mqtt]\nclean_session = true\n", "mqtt.clean_session"),
+        ("[[cameras]]\nid = \"c\"\nuri = \"rtsp://h/x\"\nlatitude = 39.9\n", "cameras[0].latitude"),
+        (
+            "[[cameras]]\nid = \"c\"\nuri = \"rtsp://h/x\"\nmodel = \"centernet-mobilenetv3-coco\"\nlat = 39.9\nlon = 116.4\n",
+            "",
+        ),
+    ] {
+        let result = parse(text);
+        match key {
+            "" => assert!(result.is_ok(), "{text}: {:?}", result.err()),
+            key => {
+                let e = result.unwrap_err().to_string();
+                assert!(e.contains(&format!("{key}: unknown key")), "{text}: {e}");
+            }
+        }
+    }
+}
+
+#[test]
 fn unknown_key_is_named() {
     let e = error_of(&GOOD.replace("analysis_fps", "analysis_fsp"));
     assert!(e.contains("analysis_fsp"), "{e}");

@@ -5,6 +5,7 @@
 //! that rules and tests can be written against it alone.
 
 mod backoff;
+mod blocks;
 mod finding;
 mod frame;
 mod geometry;
@@ -17,6 +18,7 @@ mod secret;
 mod time;
 
 pub use backoff::Backoff;
+pub use blocks::{BlockError, Credentials, Place};
 pub use finding::{Finding, Phase};
 pub use frame::{CameraId, Frame, LiveView};
 pub use geometry::{BBox, Point, Polygon, PolygonError};

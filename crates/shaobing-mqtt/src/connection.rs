@@ -339,8 +339,8 @@ fn mqtt_options(c: &MqttConfig, box_id: &str) -> Result<MqttOptions, MqttError> 
         .set_keep_alive(c.keep_alive())
         .set_max_packet_size(c.max_packet_bytes, c.max_packet_bytes)
         .set_last_will(LastWill::new(availability_topic(box_id), "offline", QoS::AtLeastOnce, true));
-    if let Some(user) = &c.username {
-        o.set_credentials(user.clone(), c.password.as_ref().map_or("", |p| p.expose()));
+    if let Some((user, password)) = c.credentials.pair() {
+        o.set_credentials(user, password.expose());
     }
     if let Some(tls) = &c.tls {
         o.set_transport(tls_transport(&tls.ca_file)?);

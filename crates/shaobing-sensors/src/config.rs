@@ -6,7 +6,7 @@
 
 use crate::quantity::{Quantity, Unit};
 use serde::Deserialize;
-use shaobing_core::Category;
+use shaobing_core::{Category, Place};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A configuration problem in `[sensors]`, pointing at the key.
@@ -131,7 +131,7 @@ pub struct SensorGroupConfig {
     pub stale_after_secs: Option<u64>,
     /// The group's sensors by id, with their locations. Messages from ids not listed are
     /// rejected (`unknown_sensor`): only a sensor with a location can file an issue.
-    pub sensors: BTreeMap<String, SensorLocationConfig>,
+    pub sensors: BTreeMap<String, Place>,
     /// Rules over the group's readings.
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
@@ -197,23 +197,6 @@ impl FieldConfig {
 }
 
 /// Where a sensor stands: copied into every issue it raises.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SensorLocationConfig {
-    /// WGS-84 latitude.
-    #[serde(default)]
-    pub lat: Option<f64>,
-    /// WGS-84 longitude.
-    #[serde(default)]
-    pub lon: Option<f64>,
-    /// Street address as the sub-district writes it.
-    #[serde(default)]
-    pub address: Option<String>,
-    /// City-management grid cell (网格).
-    #[serde(default)]
-    pub grid_cell: Option<String>,
-}
-
 /// What a rule compares with its thresholds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -348,7 +331,7 @@ impl SensorGroupConfig {
         }
         for (id, location) in &self.sensors {
             validate_identifier(&format!("{key}.sensors"), id)?;
-            location.validate(&format!("{key}.sensors.{id}"))?;
+            location.validate().map_err(|e| invalid(format!("{key}.sensors.{id}.{}", e.key), e.message))?;
         }
         let quantities = self.decoder.quantities();
         let mut names = BTreeSet::new();
@@ -433,23 +416,6 @@ fn validate_unit(key: &str, quantity: Quantity, unit: Unit) -> Result<(), Sensor
             key,
             format!("expected a unit convertible to {} for {quantity}, got {unit}", quantity.canonical_unit()),
         )),
-    }
-}
-
-impl SensorLocationConfig {
-    fn validate(&self, key: &str) -> Result<(), SensorsConfigError> {
-        let check = |name: &str, v: Option<f64>, limit: f64| match v {
-            Some(v) if !(v.is_finite() && v.abs() <= limit) => {
-                Err(invalid(format!("{key}.{name}"), format!("expected degrees in -{limit}..={limit}, got {v}")))
-            }
-            _ => Ok(()),
-        };
-        check("lat", self.lat, 90.0)?;
-        check("lon", self.lon, 180.0)?;
-        if self.lat.is_some() != self.lon.is_some() {
-            return Err(invalid(format!("{key}.lat"), "expected lat and lon together"));
-        }
-        Ok(())
     }
 }
 

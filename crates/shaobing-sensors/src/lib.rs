@@ -17,8 +17,8 @@ mod rules;
 mod store;
 
 pub use config::{
-    DecoderConfig, Direction, FieldConfig, RuleConfig, SensorGroupConfig, SensorKind, SensorLocationConfig,
-    SensorsConfig, SensorsConfigError, Signal, TimestampUnit,
+    DecoderConfig, Direction, FieldConfig, RuleConfig, SensorGroupConfig, SensorKind, SensorsConfig,
+    SensorsConfigError, Signal, TimestampUnit,
 };
 pub use decode::{Mapping, RejectCode, Rejection, SensorMessage, topic_matches};
 pub use ingest::{IngestError, SensorIngest};

@@ -9,7 +9,7 @@
 //! not count a reading twice towards a duration.
 
 use crate::aqi::realtime_iaqi;
-use crate::config::{Direction, RuleConfig, SensorGroupConfig, SensorLocationConfig, Signal};
+use crate::config::{Direction, RuleConfig, SensorGroupConfig, Signal};
 use crate::decode::{Mapping, SensorMessage};
 use crate::quantity::Quantity;
 use serde::Serialize;
@@ -225,7 +225,7 @@ impl GroupState {
 }
 
 impl SensorState {
-    fn new(id: &str, loc: &SensorLocationConfig, rules: usize) -> Self {
+    fn new(id: &str, loc: &shaobing_core::Place, rules: usize) -> Self {
         let location = Location {
             lat: loc.lat,
             lon: loc.lon,

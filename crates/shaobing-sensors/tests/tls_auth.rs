@@ -66,8 +66,8 @@ async fn tls_with_a_password_connects_and_the_password_is_never_printed() {
     });
     let tls = |mqtt: &mut MqttConfig, password: &str| {
         mqtt.tls = Some(TlsConfig { ca_file: ca_file.clone() });
-        mqtt.username = Some("edge".into());
-        mqtt.password = Some(Secret::new(password));
+        mqtt.credentials.username = Some("edge".into());
+        mqtt.credentials.password = Some(Secret::new(password));
     };
 
     // A wrong password first: refused, retried with backoff, and logged without the secret.
