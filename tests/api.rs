@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 const TOKEN: &str = "console-test-token";
 
 fn spec() -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
@@ -234,7 +234,7 @@ async fn the_console_shows_a_live_frame_and_the_issue_with_its_snapshot_in_chrom
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let profile = tempfile::tempdir().unwrap();
     let run = |extra: Vec<String>| {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 const ISSUES: i64 = 3000;
 
 fn start_daemon(config: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_shaobing"))
+    Command::new(env!("CARGO_BIN_EXE_shaobing-under-test"))
         .args(["run", "--config"])
         .arg(config)
         .stdout(Stdio::null())

@@ -13,7 +13,7 @@ use shaobing_testkit::CapturedLogs;
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn image(rel: &str) -> Frame {
@@ -187,7 +187,7 @@ fn detect_command_matches_the_reference_and_writes_an_annotated_image() {
     for (model, variant) in [("centernet-mobilenetv3-coco", Some("stretch")), ("ssdlite-mobilenetv2-person", None)] {
         for (file, expected) in reference(model, variant) {
             let out = dir.path().join(format!("{model}.jpg"));
-            let run = std::process::Command::new(env!("CARGO_BIN_EXE_shaobing"))
+            let run = std::process::Command::new(env!("CARGO_BIN_EXE_shaobing-under-test"))
                 .args(["detect", "--model", model, "--json", "--out"])
                 .arg(&out)
                 .arg(root().join(&file))
@@ -220,7 +220,7 @@ fn detect_command_matches_the_reference_and_writes_an_annotated_image() {
 #[test]
 fn detect_command_names_a_missing_model_and_a_bad_input() {
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shaobing")).args(args).output().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shaobing-under-test")).args(args).output().unwrap();
         (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
     let person = root().join("tests/media/darknet/person.jpg");

@@ -18,7 +18,7 @@ use shaobing_vision::{FireDetector, FireDetectorConfig};
 use std::path::{Path, PathBuf};
 
 fn media(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/media").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("media").join(rel)
 }
 
 fn read_bgr(rel: &str) -> Mat {

@@ -82,8 +82,10 @@ async fn dashboard_and_alert_metrics_exist_and_canary_secrets_appear_nowhere() {
         api = CANARIES[3],
     );
     let mut config = shaobing_config::Config::parse(&text, Path::new("ops.toml")).unwrap();
-    let sensors =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shaobing-sensors/fixtures/sensors.toml"));
+    let sensors = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/shaobing-sensors/fixtures/sensors.toml"
+    ));
     config.sensors = Some(toml::from_str(&sensors.unwrap()).unwrap());
     let printed = format!("{config:?}");
     let cancel = CancellationToken::new();
@@ -112,7 +114,7 @@ async fn dashboard_and_alert_metrics_exist_and_canary_secrets_appear_nowhere() {
     daemon.wait().await.unwrap();
 
     let on_metrics = metric_names(&exposed);
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy");
     for file in ["grafana/shaobing-dashboard.json", "prometheus/shaobing-alerts.yml"] {
         let named = metric_names(&std::fs::read_to_string(Path::new(root).join(file)).unwrap());
         assert!(!named.is_empty(), "{file} names no metric");
@@ -152,8 +154,11 @@ fn each_bad_config_gets_its_own_pointed_message() {
     for (text, key) in cases {
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, text).unwrap();
-        let out =
-            std::process::Command::new(env!("CARGO_BIN_EXE_shaobing")).arg("check-config").arg(&path).output().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shaobing-under-test"))
+            .arg("check-config")
+            .arg(&path)
+            .output()
+            .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         assert_eq!(out.status.code(), Some(2), "{text}: {stderr}");
         assert!(stderr.contains(key), "`{key}` not named for\n{text}\n{stderr}");

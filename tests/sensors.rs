@@ -22,8 +22,10 @@ fn config(broker: &Broker, data: &Path) -> Config {
         broker.port
     );
     let mut config = Config::parse(&text, Path::new("test.toml")).unwrap();
-    let sensors =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shaobing-sensors/fixtures/sensors.toml"));
+    let sensors = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../crates/shaobing-sensors/fixtures/sensors.toml"
+    ));
     config.sensors = Some(toml::from_str(&sensors.unwrap()).unwrap());
     config.validate().unwrap();
     config

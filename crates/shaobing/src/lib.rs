@@ -1,6 +1,7 @@
 //! The daemon's wiring: sources -> analysis -> issues -> sinks, one task per stage and camera,
 //! all under one cancellation token.
 
+pub mod cli;
 pub mod daemon;
 pub mod demo;
 pub mod detect_cli;

@@ -1,0 +1,132 @@
+//! The `shaobing` command line: parsing, logging, and the subcommands. Kept in the library so
+//! that the end-to-end tests run the same command line as the shipped binary.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "shaobing",
+    version,
+    about = "哨兵: finds a street's problems on camera and files them into the problem database"
+)]
+struct Cli {
+    /// Log filter, e.g. `info` or `shaobing=debug` (overridden by RUST_LOG).
+    #[arg(long, global = true, default_value = "info")]
+    log: String,
+    /// Log lines as human-readable text or as JSON objects (one per line, for a collector).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon with a configuration file.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Serve the vtest.avi street clip over a local RTSP server, analyse it with the shipped
+    /// demo configuration and print the issues filed. Needs no services or configuration.
+    Demo {
+        /// Where the demo's database and snapshots go.
+        #[arg(long, default_value = "shaobing-demo")]
+        data_dir: PathBuf,
+    },
+    /// Run one model on an image or a clip: detections as a table or JSON, and an annotated
+    /// image (with a camera's zones when asked): how a new model and new zones are checked.
+    Detect(crate::detect_cli::DetectArgs),
+    /// Validate a configuration file; exit code 2 when it is invalid.
+    CheckConfig { config: PathBuf },
+    /// Read and update the box's problem database.
+    Issues {
+        /// The daemon's configuration, for its data directory.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The data directory (overrides the configuration's).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[command(subcommand)]
+        command: crate::issues_cli::IssuesCommand,
+    },
+}
+
+/// Runs the command line of this process: `main` of every executable that ships it.
+pub fn main() -> ExitCode {
+    shaobing_camera::alloc::tune_allocator();
+    let cli = Cli::parse();
+    init_tracing(&cli.log, cli.log_format);
+    let result = match cli.command {
+        Command::CheckConfig { config } => {
+            return match shaobing_config::Config::load(&config) {
+                Ok(_) => {
+                    println!("{}: ok", config.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        Command::Run { config } => runtime().and_then(|rt| rt.block_on(run(config))),
+        Command::Issues { config, data_dir, command } => issues(config, data_dir, command),
+        Command::Detect(args) => crate::detect_cli::run(&args),
+        Command::Demo { data_dir } => runtime().and_then(|rt| rt.block_on(crate::demo::run(&data_dir))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn issues(
+    config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    command: crate::issues_cli::IssuesCommand,
+) -> anyhow::Result<()> {
+    let data_dir = match (data_dir, config) {
+        (Some(d), _) => d,
+        (None, Some(c)) => shaobing_config::Config::load(&c)?.daemon.data_dir,
+        (None, None) => PathBuf::from("var"),
+    };
+    crate::issues_cli::run(&data_dir, command)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn init_tracing(default: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+}
+
+async fn run(config_path: PathBuf) -> anyhow::Result<()> {
+    let config = shaobing_config::Config::load(&config_path)?;
+    let cancel = CancellationToken::new();
+    crate::service::stop_on_signals(cancel.clone()).context("cannot install signal handlers")?;
+    let daemon = crate::daemon::Daemon::start(config, cancel).await?;
+    tracing::info!(metrics = %daemon.metrics_addr(), "shaobing running");
+    crate::service::notify("READY=1");
+    daemon.wait().await
+}
