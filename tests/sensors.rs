@@ -8,8 +8,9 @@ use shaobing::daemon::Daemon;
 use shaobing_config::Config;
 use shaobing_store::Store;
 use shaobing_testkit::mosquitto::{Broker, Client, now_ms};
+use shaobing_testkit::until;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const AIR: &str = "sanlitun/air/aq-gongti/state";
@@ -39,17 +40,6 @@ async fn publish_minutes(client: &Client, first_seq: u64, minutes: &[(i64, f64)]
     }
 }
 
-async fn until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sustained_pm25_episode_is_one_issue_with_its_readings_and_clears_by_itself() {
     let broker = Broker::start();
@@ -64,11 +54,11 @@ async fn a_sustained_pm25_episode_is_one_issue_with_its_readings_and_clears_by_i
     let episode: Vec<(i64, f64)> = (0..70).map(|m| (80 - m, 200.0)).collect();
     publish_minutes(&publisher, 1, &episode).await;
     let issues = || Store::open(dir.path(), "box-air").unwrap().list(None, 10).unwrap();
-    assert!(until(Duration::from_secs(20), || !issues().is_empty()).await, "no issue for the episode");
+    assert!(until(Duration::from_secs(20), async || !issues().is_empty()).await, "no issue for the episode");
     // The air clears: ten minutes of PM2.5 20 µg/m³.
     let clean: Vec<(i64, f64)> = (0..10).map(|m| (10 - m, 20.0)).collect();
     publish_minutes(&publisher, 71, &clean).await;
-    assert!(until(Duration::from_secs(20), || issues().first().is_some_and(|i| i.status == "resolved")).await);
+    assert!(until(Duration::from_secs(20), async || issues().first().is_some_and(|i| i.status == "resolved")).await);
     let mut alerts = Vec::new();
     while let Some(p) = command_centre.next(Duration::from_secs(5)).await {
         let body: serde_json::Value = serde_json::from_slice(&p.payload).unwrap();

@@ -210,7 +210,7 @@ async fn emergency_latency(args: &Args, dir: &std::path::Path, port: u16) -> any
         let t = Instant::now();
         let shaobing_store::Recorded::Created { id } = store.record(&fire, Some(&jpeg))? else { continue };
         committed.push(t.elapsed().as_secs_f64() * 1000.0);
-        announcer.announce(&store, shaobing_issues::IssueChange::New, &id);
+        announcer.announce(&shaobing_issues::Change::new(&store, shaobing_issues::IssueChange::New, &id, Some(&fire)));
         let arrived = tokio::time::timeout(Duration::from_secs(5), got.recv()).await?;
         alerted.push(arrived.map_or(f64::INFINITY, |at| at.duration_since(t).as_secs_f64() * 1000.0));
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -1,22 +1,59 @@
-//! Who hears of a stored change. Each listener says which changes it wants; the document is
-//! read back from the store once per change, and only when someone wants it.
+//! Who hears of a stored change. Each listener gets the change with the candidate that caused
+//! it; the outbound document is read back from the store only when a listener asks for it, and
+//! once per change however many ask (a standing hazard folds a sighting in on every analysed
+//! frame: most of those changes need no read at all).
 
 use crate::document::{IssueChange, IssueDocument, IssueEvent};
+use shaobing_core::CandidateIssue;
 use shaobing_metrics::Metrics;
 use shaobing_store::Store;
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, broadcast};
 
-/// A listener of the problem database. Called on the store thread: it must never block.
-pub trait Subscriber: Send {
-    /// Whether this change of issue `id` is wanted, before the document is read.
-    fn wants(&mut self, change: IssueChange, id: &str) -> bool;
-    fn announce(&mut self, event: &IssueEvent);
+/// One stored change of the problem database.
+pub struct Change<'a> {
+    pub kind: IssueChange,
+    pub id: &'a str,
+    /// The candidate that was filed or folded in; none when a source saw the problem gone.
+    pub candidate: Option<&'a CandidateIssue>,
+    store: &'a Store,
+    event: OnceCell<Option<IssueEvent>>,
 }
 
-/// Hands each change to the subscribers that want it.
+impl std::fmt::Debug for Change<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Change").field("kind", &self.kind).field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl<'a> Change<'a> {
+    pub fn new(store: &'a Store, kind: IssueChange, id: &'a str, candidate: Option<&'a CandidateIssue>) -> Self {
+        Self { kind, id, candidate, store, event: OnceCell::new() }
+    }
+
+    /// The issue as it leaves the box, read back from the store on first use.
+    pub fn event(&self) -> Option<&IssueEvent> {
+        self.event
+            .get_or_init(|| match IssueDocument::load(self.store, self.id) {
+                Ok(issue) => Some(IssueEvent { change: self.kind, issue }),
+                Err(e) => {
+                    tracing::warn!(id = %self.id, error = %e, "cannot read a changed issue back; not announced");
+                    None
+                }
+            })
+            .as_ref()
+    }
+}
+
+/// A listener of the problem database. Called on the store thread: it must never block.
+pub trait Subscriber: Send {
+    fn announce(&mut self, change: &Change<'_>);
+}
+
+/// Hands each change to every subscriber.
 pub struct Announcer {
     subscribers: Vec<Box<dyn Subscriber>>,
 }
@@ -32,19 +69,9 @@ impl Announcer {
         Self { subscribers }
     }
 
-    pub fn announce(&mut self, store: &Store, change: IssueChange, id: &str) {
-        let wanted: Vec<usize> =
-            (0..self.subscribers.len()).filter(|&i| self.subscribers[i].wants(change, id)).collect();
-        if wanted.is_empty() {
-            return;
-        }
-        let issue = match IssueDocument::load(store, id) {
-            Ok(issue) => issue,
-            Err(e) => return tracing::warn!(%id, error = %e, "cannot read a changed issue back; not announced"),
-        };
-        let event = IssueEvent { change, issue };
-        for i in wanted {
-            self.subscribers[i].announce(&event);
+    pub fn announce(&mut self, change: &Change<'_>) {
+        for subscriber in &mut self.subscribers {
+            subscriber.announce(change);
         }
     }
 }
@@ -54,15 +81,12 @@ impl Announcer {
 pub struct IssueMetrics(pub Metrics);
 
 impl Subscriber for IssueMetrics {
-    fn wants(&mut self, change: IssueChange, _: &str) -> bool {
-        change != IssueChange::Resolved
-    }
-
-    fn announce(&mut self, event: &IssueEvent) {
-        let issue = &event.issue;
-        match event.change {
-            IssueChange::New => self.0.issue_emitted(&issue.category, &issue.priority),
-            _ => self.0.issue_updated(&issue.category),
+    fn announce(&mut self, change: &Change<'_>) {
+        let Some(issue) = change.candidate else { return };
+        match change.kind {
+            IssueChange::New => self.0.issue_emitted(issue.category.as_str(), issue.priority.as_str()),
+            IssueChange::Updated => self.0.issue_updated(issue.category.as_str()),
+            IssueChange::Resolved => {}
         }
     }
 }
@@ -73,12 +97,10 @@ impl Subscriber for IssueMetrics {
 pub struct Wake(pub Arc<Notify>);
 
 impl Subscriber for Wake {
-    fn wants(&mut self, change: IssueChange, _: &str) -> bool {
-        change != IssueChange::Updated
-    }
-
-    fn announce(&mut self, _: &IssueEvent) {
-        self.0.notify_one();
+    fn announce(&mut self, change: &Change<'_>) {
+        if change.kind != IssueChange::Updated {
+            self.0.notify_one();
+        }
     }
 }
 
@@ -123,12 +145,13 @@ impl ConsoleEvents {
 }
 
 impl Subscriber for ConsoleEvents {
-    fn wants(&mut self, change: IssueChange, id: &str) -> bool {
-        self.events.receiver_count() > 0 && self.due(id, change, Instant::now())
-    }
-
-    fn announce(&mut self, event: &IssueEvent) {
-        let _ = self.events.send(event.clone());
+    fn announce(&mut self, change: &Change<'_>) {
+        if self.events.receiver_count() == 0 || !self.due(change.id, change.kind, Instant::now()) {
+            return;
+        }
+        if let Some(event) = change.event() {
+            let _ = self.events.send(event.clone());
+        }
     }
 }
 
@@ -152,13 +175,13 @@ pub fn issue_topic(box_id: &str, priority: &str, category: &str) -> String {
 }
 
 impl Subscriber for MqttAlerts {
-    fn wants(&mut self, change: IssueChange, _: &str) -> bool {
-        change != IssueChange::Updated
-    }
-
     /// An alert that finds the connection's queue full is logged and dropped: the issue itself
     /// is committed and goes to the centre through the outbox.
-    fn announce(&mut self, event: &IssueEvent) {
+    fn announce(&mut self, change: &Change<'_>) {
+        if change.kind == IssueChange::Updated {
+            return;
+        }
+        let Some(event) = change.event() else { return };
         let topic = issue_topic(&self.box_id, &event.issue.priority, &event.issue.category);
         let payload = serde_json::to_vec(event).unwrap_or_default();
         if self.publisher.try_publish(topic, payload).is_err() {

@@ -9,8 +9,11 @@ mod supervision;
 mod writer;
 
 pub use announce::{
-    Announcer, ConsoleEvents, IssueMetrics, MqttAlerts, Subscriber, UPDATE_EVENT_PERIOD, Wake, issue_topic,
+    Announcer, Change, ConsoleEvents, IssueMetrics, MqttAlerts, Subscriber, UPDATE_EVENT_PERIOD, Wake, issue_topic,
 };
 pub use document::{IssueChange, IssueDocument, IssueEvent};
 pub use supervision::supervise;
 pub use writer::{FINDINGS_QUEUE, spawn_writer};
+
+#[cfg(test)]
+mod tests;

@@ -2,9 +2,9 @@
 //! and drains the findings channel until every source is gone. A failed write is retried
 //! rather than dropped: the finding stays in hand until the disk takes it.
 
-use crate::announce::Announcer;
+use crate::announce::{Announcer, Change};
 use crate::document::IssueChange;
-use shaobing_core::{Backoff, Finding};
+use shaobing_core::{Backoff, CandidateIssue, Finding};
 use shaobing_store::{Recorded, Store, StoreError};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -33,27 +33,28 @@ fn file(store: &mut Store, announcer: &mut Announcer, finding: Finding) {
             if let Recorded::Created { id } = &recorded {
                 tracing::info!(%id, category = %issue.category, cause = %issue.cause.summary, "issue filed");
             }
-            announce_recorded(store, announcer, &recorded);
+            announce_recorded(store, announcer, &recorded, &issue);
         }
         Finding::Ongoing { issue } => {
             let recorded = retry(|| store.record(&issue, None), &issue.dedup_key);
-            announce_recorded(store, announcer, &recorded);
+            announce_recorded(store, announcer, &recorded, &issue);
         }
         Finding::Cleared { dedup_key, actor, note, after } => {
             let after = after.as_ref().map(|(bytes, at)| (bytes.as_slice(), *at));
             if let Some(id) = retry(|| store.resolve_observed(&dedup_key, &actor, &note, after), &dedup_key) {
                 tracing::info!(%id, %actor, %note, "issue resolved by observation");
-                announcer.announce(store, IssueChange::Resolved, &id);
+                announcer.announce(&Change::new(store, IssueChange::Resolved, &id, None));
             }
         }
     }
 }
 
-fn announce_recorded(store: &Store, announcer: &mut Announcer, recorded: &Recorded) {
-    match recorded {
-        Recorded::Created { id } => announcer.announce(store, IssueChange::New, id),
-        Recorded::Folded { id, .. } => announcer.announce(store, IssueChange::Updated, id),
-    }
+fn announce_recorded(store: &Store, announcer: &mut Announcer, recorded: &Recorded, issue: &CandidateIssue) {
+    let (kind, id) = match recorded {
+        Recorded::Created { id } => (IssueChange::New, id),
+        Recorded::Folded { id, .. } => (IssueChange::Updated, id),
+    };
+    announcer.announce(&Change::new(store, kind, id, Some(issue)));
 }
 
 /// Runs a store operation until it succeeds (a full disk, a locked file), with the

@@ -6,6 +6,7 @@ use shaobing_core::{IssueStatus, UnixMillis};
 use shaobing_sink_postgres::{DrainConfig, DrainStats, drain};
 use shaobing_store::Store;
 use shaobing_testkit::issue::candidate;
+use shaobing_testkit::until;
 use shaobing_testkit::{Pg, Proxy};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -55,17 +56,6 @@ impl Box_ {
 
 async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.map(|r| r.get(0)).unwrap_or(-1)
-}
-
-async fn until(timeout: Duration, mut f: impl AsyncFnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@
 //!   open: a camera that hangs) or cut it (close connections and refuse new ones).
 //! - [`mosquitto`]: a private Mosquitto on a free loopback port (stop, restart, its log) and
 //!   a QoS 1 client to publish and watch topics.
+//! - [`until`]: polls a condition until it holds or a timeout passes.
 //! - [`CapturedLogs`]: the process's trace-level logs in memory, for secret-leak tests.
 //! - [`synth`]: a fixed camera's noise, exposure and flame flicker applied to still photos.
 //! - [`issue`]: a plausible candidate issue for the stages downstream of the rules.
@@ -16,9 +17,11 @@ pub mod issue;
 mod logs;
 pub mod mosquitto;
 mod pg;
+mod poll;
 mod proxy;
 pub mod synth;
 
 pub use logs::CapturedLogs;
 pub use pg::Pg;
+pub use poll::until;
 pub use proxy::Proxy;

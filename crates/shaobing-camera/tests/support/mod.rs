@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 pub fn vtest() -> PathBuf {
-    let p = std::env::var_os("SHAOBING_DEMO_CLIP")
-        .map_or_else(|| PathBuf::from("/usr/share/doc/opencv-doc/examples/data/vtest.avi"), PathBuf::from);
+    let p = shaobing_rtsp_server::street_clip();
     assert!(p.is_file(), "{} is missing: run scripts/setup.sh", p.display());
     p
 }
