@@ -11,10 +11,7 @@ mod models;
 mod sight;
 
 pub use analyser::{Analyser, Setup};
-pub use camera::{
-    AnalysisMode, CameraConfig, CameraConfigError, MotionGateSettings, OnEos, RtspClient, Transport, ZoneConfig,
-    ZoneKind,
-};
+pub use camera::{CameraConfig, CameraConfigError, MotionGateSettings, ZoneConfig, ZoneKind};
 pub use models::Models;
 
 #[cfg(test)]

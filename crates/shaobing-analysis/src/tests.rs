@@ -33,12 +33,12 @@ fn setup(rules: RulesConfig) -> Setup {
 fn a_camera_entry_becomes_the_source_spec_the_camera_crate_runs() {
     let spec =
         camera("analysis_mode = \"keyframes\"\nrtsp_client = \"gstreamer\"\non_eos = \"stop\"\nretry_max_secs = 7.5")
-            .source();
+            .spec();
     assert_eq!(spec.id, CameraId("kerb".into()));
     assert_eq!(spec.credentials.as_ref().map(|(u, p)| (u.as_str(), p.expose())), Some(("viewer", "pw")));
     assert!(spec.keyframes_only && !spec.native_rtsp && !spec.restart_on_eos && spec.rtsp_tcp);
     assert_eq!(spec.retry.max, Duration::from_millis(7500));
-    let defaults = camera("").source();
+    let defaults = camera("").spec();
     assert!(!defaults.keyframes_only && defaults.native_rtsp && defaults.restart_on_eos);
 }
 

@@ -14,6 +14,7 @@
 
 pub mod alloc;
 mod clip;
+mod config;
 mod gst_receiver;
 mod gst_util;
 mod keyframes;
@@ -28,6 +29,7 @@ mod spec;
 mod supervisor;
 
 pub use clip::decode_file_frames;
+pub use config::{AnalysisMode, OnEos, RtspClient, SourceConfig, SourceConfigError, Transport};
 pub use gst_util::PipelineError;
 pub use run::live_pipelines;
 pub use slot::FrameSlot;

@@ -117,11 +117,13 @@ impl Config {
             |e: toml::de::Error| ConfigError::Parse { path: origin.to_path_buf(), message: e.to_string() };
         let raw: toml::Value = toml::from_str(text).map_err(parse_error)?;
         let schema = serde_json::to_value(schemars::schema_for!(Config)).unwrap_or_default();
-        if let Some(key) = keys::first_unknown(&raw, &schema) {
-            let message = format!("{key}: unknown key (docs/configuration.md lists every key)");
+        if let Some(p) = keys::first_problem(&raw, &schema) {
+            let message = format!("{}: {}", p.key, p.message);
             return Err(ConfigError::Parse { path: origin.to_path_buf(), message });
         }
-        let config: Config = raw.try_into().map_err(parse_error)?;
+        // From the text again, not the parsed value: serde's own errors then carry line and
+        // column.
+        let config: Config = toml::from_str(text).map_err(parse_error)?;
         config.validate()?;
         Ok(config)
     }

@@ -1,5 +1,6 @@
 use super::*;
-use shaobing_analysis::{RtspClient, Transport, ZoneKind};
+use shaobing_analysis::ZoneKind;
+use shaobing_camera::{RtspClient, Transport};
 use shaobing_core::ObjectKind;
 use shaobing_detect::ExecutionProviderKind;
 use std::path::Path;
@@ -37,7 +38,7 @@ fn error_of(text: &str) -> String {
 fn good_config_parses_with_defaults() {
     let c = parse(GOOD).unwrap();
     assert_eq!(c.daemon.box_id, "sanlitun-01");
-    assert_eq!(c.cameras[0].transport, Transport::Tcp);
+    assert_eq!(c.cameras[0].source.transport, Transport::Tcp);
     assert_eq!(c.cameras[0].models, vec!["centernet-mobilenetv3-coco".to_string()]);
     assert!(c.cameras[0].motion_gate.enabled);
     assert_eq!(c.cameras[0].zones[0].kind, ZoneKind::NoParking);
@@ -49,9 +50,9 @@ fn good_config_parses_with_defaults() {
 
 #[test]
 fn rtsp_client_is_retina_unless_gstreamer_is_asked_for() {
-    assert_eq!(parse(GOOD).unwrap().cameras[0].rtsp_client, RtspClient::Retina);
+    assert_eq!(parse(GOOD).unwrap().cameras[0].source.rtsp_client, RtspClient::Retina);
     let gst = parse(&GOOD.replace("[[cameras.zones]]", "rtsp_client = \"gstreamer\"\n[[cameras.zones]]")).unwrap();
-    assert_eq!(gst.cameras[0].rtsp_client, RtspClient::Gstreamer);
+    assert_eq!(gst.cameras[0].source.rtsp_client, RtspClient::Gstreamer);
     let e = error_of(&GOOD.replace("[[cameras.zones]]", "rtsp_client = \"ffmpeg\"\n[[cameras.zones]]"));
     assert!(e.contains("rtsp_client") && e.contains("retina") && e.contains("gstreamer"), "{e}");
 }
@@ -203,5 +204,5 @@ fn execution_provider_is_cpu_or_cuda() {
     let cuda = parse(&format!("[runtime]\nexecution_provider = \"cuda\"\ncuda_device = 1\n{GOOD}")).unwrap();
     assert_eq!((cuda.runtime.execution_provider, cuda.runtime.cuda_device), (ExecutionProviderKind::Cuda, 1));
     let err = error_of(&format!("[runtime]\nexecution_provider = \"tpu\"\n{GOOD}"));
-    assert!(err.contains("unknown variant `tpu`, expected `cpu` or `cuda`"), "{err}");
+    assert!(err.contains("runtime.execution_provider: expected one of `cpu`, `cuda`, got `tpu`"), "{err}");
 }

@@ -89,7 +89,7 @@ impl Daemon {
             let cm = metrics.camera(&camera.id);
             // Every line a camera's tasks log carries the camera's id.
             let span = tracing::info_span!("camera", camera = %camera.id);
-            cameras.spawn(run_camera(camera.source(), slot.clone(), cm, cancel.child_token()).instrument(span.clone()));
+            cameras.spawn(run_camera(camera.spec(), slot.clone(), cm, cancel.child_token()).instrument(span.clone()));
             let analyser = Analyser::new(&setup, camera, models.for_camera(camera)?, &metrics)?.with_live(live.clone());
             analysers.spawn(analyser.run(slot, tx.clone(), cancel.child_token()).instrument(span));
         }

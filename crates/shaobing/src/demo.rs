@@ -19,7 +19,7 @@ const DEMO_LIMIT: Duration = Duration::from_secs(120);
 pub fn demo_config(uri: &str, data_dir: &Path) -> anyhow::Result<Config> {
     let mut config = Config::parse(DEMO_CONFIG, Path::new("crates/shaobing/demo.toml"))?;
     let camera = config.cameras.first_mut().context("the demo config has a camera")?;
-    camera.uri = uri.to_string();
+    camera.source.uri = uri.to_string();
     config.daemon.data_dir = data_dir.to_path_buf();
     config.validate()?;
     Ok(config)
