@@ -223,16 +223,22 @@ impl Chain {
         let buffer = sample.buffer_owned().ok_or("a key frame without data")?;
         let pushed = self.feed.push(buffer);
         // A decoder without a reordering delay has given the picture back already and holds
-        // nothing, so the next key frame, whichever camera's, can follow as it is. Draining
-        // ends in a flush, after which libav frees and reallocates its tables: milliseconds
-        // per 1080p frame, paid only by streams whose decoder holds pictures back.
+        // nothing, so the next key frame, whichever camera's, can follow as it is. One that
+        // holds pictures back for B-frames keeps the key frame until its reorder queue fills;
+        // libav gives it up only at the end of the stream (GstVideoDecoder answers a drain
+        // query without draining libav), so the stream is ended and flushed back to the
+        // start. After the flush libav frees and reallocates its tables: milliseconds per
+        // 1080p frame, paid only by streams whose decoder holds pictures back.
         let mut last = self.take_decoded();
         if last.is_none() {
-            let mut drain = gst::query::Drain::new();
-            self.feed.peer_query(&mut drain);
+            self.feed.push_event(gst::event::Eos::new());
             last = self.take_decoded();
             self.feed.push_event(gst::event::FlushStart::new());
             self.feed.push_event(gst::event::FlushStop::new(true));
+            self.feed.push_event(gst::event::StreamStart::new("keyframes"));
+            if let Some(caps) = &self.caps {
+                self.feed.push_event(gst::event::Caps::new(caps));
+            }
         }
         let error = self.error();
         match (pushed, last) {

@@ -109,6 +109,9 @@ fn pick_video<S: retina::client::State>(session: &Session<S>) -> Result<Video, O
     )
 }
 
+/// RTCP packet type of a BYE (RFC 3550, 6.6).
+const RTCP_BYE: u8 = 203;
+
 async fn stream(
     spec: &CameraSpec,
     session: std::pin::Pin<Box<Demuxed>>,
@@ -125,6 +128,9 @@ async fn stream(
             intake.frame(frame);
             None
         }
+        // The server says goodbye at the end of a clip or when the source leaves, and keeps
+        // the connection open: without this the end would look like a stall.
+        Some(Ok(CodecItem::Rtcp(packet))) if packet.pkts().any(|p| p.payload_type() == RTCP_BYE) => Some(Outcome::Eos),
         Some(Ok(_)) => None,
         Some(Err(e)) => Some(classify(&e)),
     };

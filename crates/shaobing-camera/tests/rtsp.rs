@@ -249,3 +249,69 @@ async fn udp_transport_works_in_both_modes() {
         cam.stop().await;
     }
 }
+
+/// Most cameras' main and high profiles send B-frames: a decoder given one key frame holds it
+/// back for reordering, and key-frame mode must still get it out, over RTSP and from a file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyframe_mode_decodes_streams_with_b_frames() {
+    let b = |mount: &str, codec| Stream { codec, gop: 10, bframes: 2, size: Some((384, 288)), ..street(mount) };
+    let server = RtspServer::start(0, &[b("/b264", Codec::H264), b("/b265", Codec::H265)]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("bframes.mp4");
+    support::encode(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! x264enc speed-preset=ultrafast bframes=3 b-adapt=false \
+         key-int-max=10 ! video/x-h264,profile=high ! mp4mux ! filesink location={}",
+        vtest().display(),
+        clip.display()
+    ));
+    let metrics = Metrics::new();
+    let uris = [server.url("/b264"), server.url("/b265"), format!("file://{}", clip.display())];
+    let cams: Vec<_> = uris
+        .iter()
+        .enumerate()
+        .map(|(i, uri)| {
+            let mut s = camera(&format!("cam-b{i}"), uri, true);
+            s.analysis_fps = 30.0;
+            Cam::start(s, &metrics)
+        })
+        .collect();
+    let ok = wait_for(Duration::from_secs(25), || cams.iter().all(|c| c.taken() >= 4)).await;
+    let taken: Vec<u64> = cams.iter().map(Cam::taken).collect();
+    assert!(ok.is_some(), "key frames analysed per camera (H.264 RTSP, H.265 RTSP, file): {taken:?}");
+    for cam in cams {
+        assert_eq!(cam.metrics.reconnects("bad_stream"), 0, "no key frame failed to decode");
+        cam.stop().await;
+    }
+}
+
+/// A clip served over RTSP ends with an RTCP BYE on a connection left open; with
+/// `on_eos = "stop"` that is the camera's end in both modes, not a stall to restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_of_a_clip_over_rtsp_stops_the_camera_in_both_modes() {
+    let short = std::env::temp_dir().join(format!("shaobing-short-{}.mkv", std::process::id()));
+    support::encode(&format!(
+        "videotestsrc pattern=ball num-buffers=40 ! video/x-raw,width=320,height=240,framerate=10/1 \
+         ! x264enc speed-preset=ultrafast key-int-max=5 ! matroskamux ! filesink location={}",
+        short.display()
+    ));
+    let server = RtspServer::start(0, &[Stream { passthrough: true, ..Stream::new("/end", &short) }]).unwrap();
+    let metrics = Metrics::new();
+    for keyframes in [false, true] {
+        let mut s = camera(&format!("cam-end-{keyframes}"), &server.url("/end"), keyframes);
+        s.restart_on_eos = false;
+        s.watchdog = Duration::from_secs(8);
+        let cam = Cam::start(s, &metrics);
+        let exit = tokio::time::timeout(Duration::from_secs(20), cam.task).await;
+        assert_eq!(
+            exit.expect("the camera ends with its clip").unwrap(),
+            CameraExit::EndOfStream,
+            "keyframes={keyframes}"
+        );
+        assert_eq!(cam.metrics.reconnects("stalled"), 0, "keyframes={keyframes}: the end is not a stall");
+        assert!(
+            cam.taken.load(std::sync::atomic::Ordering::Relaxed) > 0,
+            "keyframes={keyframes}: frames before the end"
+        );
+    }
+    let _ = std::fs::remove_file(short);
+}

@@ -55,6 +55,9 @@ pub struct Stream {
     pub size: Option<(u32, u32)>,
     /// Output frame rate; the file's when `None`.
     pub fps: Option<u32>,
+    /// B-frames between references (re-encoded H.264/H.265): what most cameras' "main" and
+    /// "high" profiles send, and what makes a decoder hold pictures back for reordering.
+    pub bframes: u32,
 }
 
 impl Stream {
@@ -67,6 +70,7 @@ impl Stream {
             gop: 50,
             size: None,
             fps: None,
+            bframes: 0,
         }
     }
 
@@ -91,13 +95,20 @@ impl Stream {
         if let Some(fps) = self.fps {
             raw.push_str(&format!("! videorate ! video/x-raw,framerate={fps}/1 "));
         }
-        let gop = self.gop;
-        let encode = match self.codec {
-            Codec::H264 => format!(
+        let (gop, b) = (self.gop, self.bframes);
+        let encode = match (self.codec, b) {
+            (Codec::H264, 0) => format!(
                 "x264enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max={gop} ! video/x-h264,profile=baseline"
             ),
-            Codec::H265 => format!("x265enc tune=zerolatency speed-preset=ultrafast key-int-max={gop}"),
-            Codec::Mjpeg => "jpegenc".to_string(),
+            // zerolatency forbids B-frames; without it x264 looks ahead, which B-frames need.
+            (Codec::H264, b) => format!(
+                "x264enc speed-preset=ultrafast bframes={b} b-adapt=false key-int-max={gop} ! video/x-h264,profile=main"
+            ),
+            (Codec::H265, 0) => format!("x265enc tune=zerolatency speed-preset=ultrafast key-int-max={gop}"),
+            (Codec::H265, b) => {
+                format!("x265enc speed-preset=ultrafast key-int-max={gop} option-string=bframes={b}:b-adapt=0")
+            }
+            (Codec::Mjpeg, _) => "jpegenc".to_string(),
         };
         Ok(format!("( filesrc location=\"{location}\" ! decodebin ! videoconvert {raw}! {encode} ! {pay} )"))
     }
