@@ -112,9 +112,10 @@ fn metric(text: &str, name: &str) -> f64 {
 }
 
 /// The whole slice: RTSP server -> GStreamer -> letterbox -> ORT -> tracker and zone rule ->
-/// one candidate issue with an annotated JPEG in SQLite, and the metrics that count it.
+/// one candidate issue per parked vehicle with an annotated JPEG in SQLite, and the metrics
+/// that count them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn parked_van_over_rtsp_is_filed_exactly_once_with_evidence() {
+async fn parked_vehicles_over_rtsp_are_filed_once_each_with_evidence() {
     let server = RtspServer::start(0, &[Stream::new("/street", &vtest())]).expect("RTSP server");
     let data = tempfile::tempdir().unwrap();
     let mut config = shaobing::demo::demo_config(&server.url("/street"), data.path()).unwrap();
@@ -146,12 +147,23 @@ async fn parked_van_over_rtsp_is_filed_exactly_once_with_evidence() {
     let (inferred, skipped) =
         (metric(&text, "shaobing_inference_seconds_count"), metric(&text, "shaobing_inferences_skipped_total"));
     assert!(inferred >= 5.0 && inferred + skipped >= 20.0, "{text}");
-    assert_eq!(metric(&text, "shaobing_issues_emitted_total"), 1.0, "{text}");
+    // The white van and the car behind it at the kerb: two vehicles, two issues.
+    assert_eq!(metric(&text, "shaobing_issues_emitted_total"), 2.0, "{text}");
 
     let store = Store::open(data.path(), "sanlitun-demo").unwrap();
     let rows = store.list(None, 10).unwrap();
-    assert_eq!(rows.len(), 1, "exactly one issue: {rows:#?}");
-    let row = &rows[0];
+    assert_eq!(rows.len(), 2, "one issue per parked vehicle: {rows:#?}");
+    assert_ne!(rows[0].dedup_key, rows[1].dedup_key);
+    let mut subjects = Vec::new();
+    for row in &rows {
+        assert_parked_in_the_demo_zone(row);
+        subjects.push(red_box_centre(row));
+    }
+    let apart = (subjects[0].0 - subjects[1].0).abs() + (subjects[0].1 - subjects[1].1).abs();
+    assert!(apart > 10.0, "each issue's evidence marks its own vehicle: {subjects:?}");
+}
+
+fn assert_parked_in_the_demo_zone(row: &shaobing_store::IssueRow) {
     assert_eq!((row.category.as_str(), row.event_code.as_str()), ("illegal_parking", "0505"));
     assert_eq!((row.source.as_str(), row.zone.as_deref()), ("vtest-street", Some("kerb-north-east")));
     assert_eq!((row.status.as_str(), row.priority.as_str()), ("candidate", "routine"));
@@ -162,21 +174,28 @@ async fn parked_van_over_rtsp_is_filed_exactly_once_with_evidence() {
     assert!(row.cause.contains("in zone kerb-north-east"), "{}", row.cause);
     assert!(row.occurrences >= 5, "later sightings fold into the issue: {}", row.occurrences);
     assert!(row.last_seen_ms > row.first_seen_ms);
+}
 
+/// The centre of the red (subject) pixels of an issue's evidence, which must all lie in the
+/// kerb zone (top right).
+fn red_box_centre(row: &shaobing_store::IssueRow) -> (f64, f64) {
     let jpeg = std::fs::read(row.evidence_path.as_ref().expect("evidence recorded")).unwrap();
     let img = imgcodecs::imdecode(&Vector::from_slice(&jpeg), imgcodecs::IMREAD_COLOR).unwrap();
     assert_eq!((img.cols(), img.rows()), (768, 576), "evidence is the full analysed frame");
-    // The subject's box is drawn in red inside the kerb zone (top right), and nowhere else.
-    let red_pixels = |x0: i32, x1: i32, y0: i32, y1: i32| {
-        let mut n = 0;
-        for y in y0..y1 {
-            for x in x0..x1 {
-                let p = img.at_2d::<opencv::core::Vec3b>(y, x).unwrap();
-                n += i32::from(i32::from(p[2]) - i32::from(p[1]) > 150 && p[0] < 100);
+    let (mut n, mut sx, mut sy, mut outside) = (0.0, 0.0, 0.0, 0);
+    for y in 0..img.rows() {
+        for x in 0..img.cols() {
+            let p = img.at_2d::<opencv::core::Vec3b>(y, x).unwrap();
+            if i32::from(p[2]) - i32::from(p[1]) > 150 && p[0] < 100 {
+                if x >= 560 && y < 160 {
+                    (n, sx, sy) = (n + 1.0, sx + f64::from(x), sy + f64::from(y));
+                } else if y >= 160 {
+                    outside += 1;
+                }
             }
         }
-        n
-    };
-    assert!(red_pixels(590, 768, 20, 150) > 100, "no red box in the kerb zone");
-    assert!(red_pixels(0, 560, 150, 576) < 20, "red outside the zone");
+    }
+    assert!(n > 100.0, "no red box in the kerb zone");
+    assert!(outside < 20, "red outside the zone: {outside} px");
+    (sx / n, sy / n)
 }

@@ -4,7 +4,9 @@ use crate::camera::{CameraConfig, ZoneKind};
 use crate::gate::InferenceGate;
 use crate::{evidence, sight};
 use shaobing_camera::FrameSlot;
-use shaobing_core::{CameraId, Category, Finding, Frame, LiveView, ObjectKind, Phase, Polygon, Responsibility};
+use shaobing_core::{
+    CameraId, Category, Finding, Frame, LiveView, ObjectKind, Phase, Polygon, Responsibility, UnixMillis,
+};
 use shaobing_detect::{InferencePool, ModelsConfig, Pending};
 use shaobing_metrics::{CameraMetrics, Metrics};
 use shaobing_rules::{
@@ -40,7 +42,14 @@ impl Setup {
 struct BestShot {
     score: f32,
     jpeg: Vec<u8>,
+    /// The still period it belongs to: a shot from before the object last moved is not
+    /// evidence of the dwell that raises the issue.
+    since: UnixMillis,
 }
+
+/// Shots are taken only in the second half of a dwell: the object has been seen standing
+/// there by then, and its label's seconds say so.
+const SHOT_AFTER_DWELL: f64 = 0.5;
 
 /// The analysis state of one camera: inference goes to the shared pools, rules run here.
 pub struct Analyser {
@@ -193,9 +202,10 @@ impl Analyser {
     /// Renders the snapshot of each waiting object whose score beats its best so far.
     fn take_best_shots(&mut self, rule: usize, frame: &Frame, sightings: &[Sighting]) -> anyhow::Result<()> {
         let r = &self.dwell_rules[rule];
-        for p in r.pending(frame.captured_at) {
+        let from = r.dwell().mul_f64(SHOT_AFTER_DWELL);
+        for p in r.pending(frame.captured_at).filter(|p| p.still >= from) {
             let key = (r.category(), p.track_id);
-            if self.best.get(&key).is_some_and(|b| b.score >= p.detection.score) {
+            if self.best.get(&key).is_some_and(|b| b.since == p.since && b.score >= p.detection.score) {
                 continue;
             }
             let zones: Vec<&Zone> = r.zones().iter().filter(|z| &z.id == p.zone).collect();
@@ -203,7 +213,7 @@ impl Analyser {
             let subject =
                 evidence::Pictured { detection: p.detection, related: p.related, still: p.still, rule: r.rule_name() };
             let jpeg = evidence::before(&ctx, frame, &subject, sightings)?;
-            self.best.insert(key, BestShot { score: p.detection.score, jpeg });
+            self.best.insert(key, BestShot { score: p.detection.score, jpeg, since: p.since });
         }
         Ok(())
     }

@@ -1,10 +1,11 @@
 //! Decoding chosen frames of a video file, for `shaobing detect`, tests and benchmarks.
 
+use crate::clock::StreamClock;
 use crate::gst_util::{PipelineError, frame_from_sample};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use shaobing_core::{CameraId, Frame};
+use shaobing_core::{CameraId, Frame, UnixMillis};
 use std::path::Path;
 
 /// Decodes `path` from the start and returns the frames whose 0-based index `wanted`
@@ -27,10 +28,12 @@ pub fn decode_file_frames(path: &Path, wanted: impl Fn(u64) -> bool, last: u64) 
     let camera = CameraId(path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
     let mut frames = Vec::new();
     let mut index = 0u64;
+    let mut clock = StreamClock::new(false, UnixMillis::now());
     while index <= last {
         let Ok(sample) = sink.pull_sample() else { break };
         if wanted(index)
-            && let Some(frame) = frame_from_sample(&sample, &camera, index)
+            && let Some(frame) =
+                frame_from_sample(&sample, &camera, index, clock.stamp(sample.buffer().and_then(|b| b.pts())))
         {
             frames.push(frame);
         }

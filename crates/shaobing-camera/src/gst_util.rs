@@ -73,7 +73,12 @@ pub(crate) fn discard(pad: &gst::Pad, pipeline: &gst::Pipeline) -> Result<(), St
     pad.link(&sink_pad).map(|_| ()).map_err(|e| e.to_string())
 }
 
-pub(crate) fn frame_from_sample(sample: &gst::Sample, camera: &CameraId, seq: u64) -> Option<Frame> {
+pub(crate) fn frame_from_sample(
+    sample: &gst::Sample,
+    camera: &CameraId,
+    seq: u64,
+    captured_at: UnixMillis,
+) -> Option<Frame> {
     let info = gst_video::VideoInfo::from_caps(sample.caps()?).ok()?;
     let map = sample.buffer()?.map_readable().ok()?;
     let (w, h) = (info.width(), info.height());
@@ -90,5 +95,5 @@ pub(crate) fn frame_from_sample(sample: &gst::Sample, camera: &CameraId, seq: u6
         }
         rgb.into()
     };
-    Some(Frame { camera: camera.clone(), seq, captured_at: UnixMillis::now(), width: w, height: h, rgb })
+    Some(Frame { camera: camera.clone(), seq, captured_at, width: w, height: h, rgb })
 }

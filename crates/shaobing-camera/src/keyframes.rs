@@ -12,6 +12,7 @@
 //! frames no decoder holds a picture that the next camera's frame could push out.
 
 use crate::FrameSlot;
+use crate::clock::StreamClock;
 use crate::gst_util::{element, frame_from_sample, scaler, sink_caps};
 use crate::spec::CameraSpec;
 use gstreamer as gst;
@@ -38,6 +39,8 @@ pub(crate) struct Destination {
     pub last_frame_ms: Arc<AtomicI64>,
     reporter: Reporter,
     seq: AtomicU64,
+    /// Stamped when a key frame arrives, from its presentation time.
+    clock: Mutex<StreamClock>,
 }
 
 impl Destination {
@@ -49,13 +52,16 @@ impl Destination {
         reporter: Reporter,
     ) -> Self {
         let (camera, width) = (spec.id.clone(), spec.analysis_width);
-        Self { camera, width, slot, metrics, last_frame_ms, reporter, seq: AtomicU64::new(0) }
+        let clock = Mutex::new(StreamClock::new(StreamClock::is_live(&spec.uri), slot.last_captured()));
+        Self { camera, width, slot, metrics, last_frame_ms, reporter, seq: AtomicU64::new(0), clock }
     }
 
     /// Hands a compressed key frame to the process-wide decoders.
     pub fn send(self: &Arc<Self>, sample: gst::Sample) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        submit(DecodeJob { to: self.clone(), sample, seq, received: Instant::now() });
+        let pts = sample.buffer().and_then(|b| b.pts());
+        let captured_at = self.clock.lock().unwrap_or_else(|p| p.into_inner()).stamp(pts);
+        submit(DecodeJob { to: self.clone(), sample, seq, captured_at, received: Instant::now() });
     }
 }
 
@@ -64,6 +70,7 @@ struct DecodeJob {
     to: Arc<Destination>,
     sample: gst::Sample,
     seq: u64,
+    captured_at: UnixMillis,
     received: Instant,
 }
 
@@ -128,7 +135,8 @@ fn decode(chain: &mut Option<Chain>, job: &DecodeJob) -> Result<Frame, String> {
     }
     let chain = chain.as_mut().ok_or("no decoder")?;
     let sample = chain.decode(caps, &job.sample)?;
-    frame_from_sample(&sample, &job.to.camera, job.seq).ok_or_else(|| "a decoded frame without readable caps".into())
+    frame_from_sample(&sample, &job.to.camera, job.seq, job.captured_at)
+        .ok_or_else(|| "a decoded frame without readable caps".into())
 }
 
 fn deliver(job: &DecodeJob, frame: Frame) {

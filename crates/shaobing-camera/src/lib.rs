@@ -14,6 +14,7 @@
 
 pub mod alloc;
 mod clip;
+mod clock;
 mod config;
 mod gst_receiver;
 mod gst_util;

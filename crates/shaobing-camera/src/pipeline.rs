@@ -2,6 +2,7 @@
 //! What runs per frame is in `probes`; running the pipeline is `gst_receiver`'s.
 
 use crate::FrameSlot;
+use crate::clock::StreamClock;
 use crate::gst_util::{CapsExt, PipelineError, assemble, discard, element, media_of, scaler, sink_caps};
 use crate::keyframes::{Destination, Reporter};
 use crate::picker::FramePicker;
@@ -95,7 +96,8 @@ fn build_every_frame(Parts { spec, src, built, gate, slot, metrics }: Parts<'_>)
     let intake = decode.static_pad("sink").ok_or_else(|| assemble("decodebin has no sink pad"))?;
     install_intake(&intake, None, Some(clock.clone()), metrics.clone());
     install_output(&scale, gate, clock, metrics.clone(), built.last_frame_ms.clone())?;
-    install_sink(&sink, spec.id.clone(), slot, metrics);
+    let clock = StreamClock::new(StreamClock::is_live(&spec.uri), slot.last_captured());
+    install_sink(&sink, spec.id.clone(), clock, slot, metrics);
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! dynamic dispatch.
 
 use crate::FrameSlot;
+use crate::clock::StreamClock;
 use crate::gst_util::{PipelineError, assemble, frame_from_sample};
 use crate::keyframes::Destination;
 use crate::picker::FramePicker;
@@ -99,13 +100,23 @@ pub(crate) fn install_output(
 }
 
 /// Copies each converted frame out of GStreamer (dropping row padding) into the slot.
-pub(crate) fn install_sink(sink: &gst_app::AppSink, camera: CameraId, slot: Arc<FrameSlot>, metrics: CameraMetrics) {
+pub(crate) fn install_sink(
+    sink: &gst_app::AppSink,
+    camera: CameraId,
+    clock: StreamClock,
+    slot: Arc<FrameSlot>,
+    metrics: CameraMetrics,
+) {
     let seq = AtomicU64::new(0);
+    let clock = Mutex::new(clock);
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let Some(frame) = frame_from_sample(&sample, &camera, seq.fetch_add(1, Ordering::Relaxed)) else {
+                let pts = sample.buffer().and_then(|b| b.pts());
+                let captured_at = clock.lock().unwrap_or_else(|p| p.into_inner()).stamp(pts);
+                let seq = seq.fetch_add(1, Ordering::Relaxed);
+                let Some(frame) = frame_from_sample(&sample, &camera, seq, captured_at) else {
                     tracing::warn!(camera = %camera, "dropping a frame without readable caps or buffer");
                     return Ok(gst::FlowSuccess::Ok);
                 };

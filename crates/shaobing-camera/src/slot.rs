@@ -1,5 +1,6 @@
-use shaobing_core::Frame;
+use shaobing_core::{Frame, UnixMillis};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -10,6 +11,8 @@ pub struct FrameSlot {
     frame: Mutex<Option<Frame>>,
     closed: Mutex<bool>,
     notify: Notify,
+    /// Capture time of the newest frame put: a camera's next run starts after it.
+    last_captured: AtomicI64,
 }
 
 impl FrameSlot {
@@ -19,12 +22,18 @@ impl FrameSlot {
 
     /// Stores `frame`; returns true when it replaced a frame nobody had taken (a drop).
     pub fn put(&self, frame: Frame) -> bool {
+        self.last_captured.fetch_max(frame.captured_at.0, Ordering::Relaxed);
         let replaced = match self.frame.lock() {
             Ok(mut slot) => slot.replace(frame).is_some(),
             Err(poisoned) => poisoned.into_inner().replace(frame).is_some(),
         };
         self.notify.notify_one();
         replaced
+    }
+
+    /// Capture time of the newest frame put so far.
+    pub fn last_captured(&self) -> UnixMillis {
+        UnixMillis(self.last_captured.load(Ordering::Relaxed))
     }
 
     /// Marks the source finished: `take` returns `None` once the slot is empty.

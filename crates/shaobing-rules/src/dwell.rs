@@ -8,14 +8,16 @@ use crate::settings::DwellRuleSettings;
 use crate::subject::{Subject, SubjectConfig, subjects};
 use crate::tracker::{Track, Tracker, TrackerConfig};
 use crate::{Hazard, Sighting, Zone};
-use shaobing_core::{CameraId, Category, Detection, ObjectKind, Phase, UnixMillis, ZoneId};
+use shaobing_core::{BBox, CameraId, Category, Detection, ObjectKind, Phase, UnixMillis, ZoneId};
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// Cells per side of the grid that names a place in the dedup key: coarse enough that an
-/// object re-detected after a long occlusion lands in the same cell, fine enough that two
-/// objects at different ends of a kerb are two issues.
-const PLACE_GRID: f32 = 8.0;
+/// Two resting boxes are one place (one hazard) when they overlap by this IoU: an object
+/// re-detected after an occlusion, with a slightly different box.
+const SAME_PLACE_IOU: f32 = 0.3;
+/// ... or when this share of the smaller box lies inside the larger: a second, nested box on
+/// the same vehicle (its cab, its front half).
+const SAME_PLACE_NESTED: f32 = 0.7;
 
 /// How long a new track at a raised hazard's place must stand still to be that hazard again:
 /// long enough that traffic passing through the cell does not keep a stale issue open.
@@ -33,6 +35,8 @@ pub struct DwellRuleConfig {
     pub stationary_iou: f32,
     /// A track unseen for this long is forgotten (occlusion, missed detections).
     pub track_timeout: Duration,
+    /// The longest gap between sightings that still counts as standing there.
+    pub occlusion: Duration,
     /// A raised hazard not seen for this long is gone: the issue is resolved by observation.
     pub clear_after: Duration,
 }
@@ -54,6 +58,7 @@ impl DwellRuleConfig {
             dwell: Duration::from_secs_f64(s.dwell_secs),
             stationary_iou: s.stationary_iou,
             track_timeout: Duration::from_secs_f64(s.track_timeout_secs),
+            occlusion: Duration::from_secs_f64(s.occlusion_secs),
             clear_after: Duration::from_secs_f64(s.clear_secs),
         }
     }
@@ -67,6 +72,9 @@ pub struct Dwelling<'a> {
     pub detection: &'a Detection,
     pub related: &'a [Detection],
     pub still: Duration,
+    /// When its current still period began: a snapshot from an earlier period (the same
+    /// track before it moved) is not evidence of this one.
+    pub since: UnixMillis,
 }
 
 /// A raised hazard, remembered by its place rather than its track: a track lost behind a bus
@@ -75,6 +83,15 @@ pub struct Dwelling<'a> {
 struct Raised {
     last: Hazard,
     last_seen: UnixMillis,
+    /// Where the object rested when the hazard was raised: the hazard's place.
+    place: BBox,
+}
+
+/// Whether two resting boxes are the same place: overlapping, or one nested in the other.
+fn same_place(a: &BBox, b: &BBox) -> bool {
+    let inter = a.intersection(b);
+    let smaller = a.area().min(b.area());
+    a.iou(b) >= SAME_PLACE_IOU || (smaller > 0.0 && inter / smaller >= SAME_PLACE_NESTED)
 }
 
 #[derive(Debug)]
@@ -94,6 +111,7 @@ impl DwellRule {
             match_iou: 0.3,
             timeout: config.track_timeout,
             stationary_iou: config.stationary_iou,
+            max_unseen: config.occlusion,
         });
         Self { camera, zones, config, tracker, subjects: HashMap::new(), raised: HashMap::new() }
     }
@@ -117,7 +135,7 @@ impl DwellRule {
         self.tracker.tracks().iter().filter(move |t| t.last_seen == now).filter_map(|t| {
             let zone = self.zone_of(t)?;
             let subject = self.subjects.get(&t.id).filter(|s| s.qualified)?;
-            if self.raised.contains_key(&self.dedup_key(zone, t)) {
+            if self.raised_at(zone, t).is_some() {
                 return None;
             }
             Some(Dwelling {
@@ -126,6 +144,7 @@ impl DwellRule {
                 detection: &t.detection,
                 related: &subject.related,
                 still: t.stationary_for(),
+                since: t.stationary_since,
             })
         })
     }
@@ -133,6 +152,11 @@ impl DwellRule {
     /// Whether the rule still follows `track` (seen within the track timeout).
     pub fn is_live(&self, track: u64) -> bool {
         self.tracker.get(track).is_some()
+    }
+
+    /// How long an object must stand still before it is raised.
+    pub fn dwell(&self) -> Duration {
+        self.config.dwell
     }
 
     /// Feeds one analysed frame; returns hazards opened, still standing, or cleared at `now`.
@@ -170,15 +194,17 @@ impl DwellRule {
         let track = self.tracker.get(id)?;
         let subject = self.subjects.get(&id).filter(|s| s.qualified)?;
         let zone = self.zone_of(track)?;
-        let key = self.dedup_key(zone, track);
+        let raised = self.raised_at(zone, track).map(str::to_owned);
         let still = track.stationary_for();
-        let phase = match self.raised.get(&key) {
+        let phase = match raised {
             Some(_) if still >= self.config.dwell.min(REACQUIRE) && track.still_hits >= REACQUIRE_HITS => {
                 Phase::Ongoing
             }
             None if still >= self.config.dwell => Phase::Opened,
             _ => return None,
         };
+        let place = raised.as_ref().and_then(|k| self.raised.get(k)).map_or(track.rest_box, |r| r.place);
+        let key = raised.unwrap_or_else(|| self.dedup_key(zone, track));
         let confidence = track.detection.score * subject.confidence_factor;
         let hazard = Hazard {
             phase,
@@ -193,7 +219,7 @@ impl DwellRule {
             confidence,
             duration: still,
         };
-        self.raised.insert(key, Raised { last: hazard.clone(), last_seen: now });
+        self.raised.insert(key, Raised { last: hazard.clone(), last_seen: now, place });
         Some(hazard)
     }
 
@@ -214,10 +240,21 @@ impl DwellRule {
         self.zones.iter().find(|z| z.polygon.contains(foot))
     }
 
+    /// The key of the raised hazard in `zone` whose place `track` rests at, if any.
+    fn raised_at(&self, zone: &Zone, track: &Track) -> Option<&str> {
+        self.raised
+            .iter()
+            .filter(|(_, r)| r.last.zone == zone.id && same_place(&r.place, &track.rest_box))
+            .max_by(|a, b| a.1.place.iou(&track.rest_box).total_cmp(&b.1.place.iou(&track.rest_box)))
+            .map(|(k, _)| k.as_str())
+    }
+
+    /// A new hazard's key names its place: where the object stands, in thousandths of the
+    /// frame. Later sightings find the hazard by overlap with that place, not by the key.
     fn dedup_key(&self, zone: &Zone, track: &Track) -> String {
         let foot = track.rest_box.bottom_centre();
-        let cell = |v: f32| ((v * PLACE_GRID) as u32).min(PLACE_GRID as u32 - 1);
-        format!("{}/{}/{}/{}-{}", self.camera, zone.id, self.config.category, cell(foot.x), cell(foot.y))
+        let per_mille = |v: f32| (v.clamp(0.0, 1.0) * 1000.0).round() as u32;
+        format!("{}/{}/{}/{}-{}", self.camera, zone.id, self.config.category, per_mille(foot.x), per_mille(foot.y))
     }
 }
 

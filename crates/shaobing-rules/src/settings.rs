@@ -61,10 +61,15 @@ pub struct DwellRuleSettings {
     /// An object is stationary while its box overlaps where it stopped by at least this IoU.
     #[serde(default = "default_stationary_iou")]
     pub stationary_iou: f32,
-    /// Seconds a track survives without detections (occlusion, a missed frame) before it is
-    /// forgotten; shorter gaps do not restart the dwell clock.
+    /// Seconds a track survives without detections before it is forgotten. Whether a gap
+    /// restarts the dwell clock is `occlusion_secs`.
     #[serde(default = "default_track_timeout_secs")]
     pub track_timeout_secs: f64,
+    /// Seconds an object may go unseen at its place (an occlusion, a missed detection) and
+    /// still count as having stood there all along. A longer gap restarts its dwell clock:
+    /// time unseen is never time standing still. Never less than 2.5 frame intervals.
+    #[serde(default = "default_occlusion_secs")]
+    pub occlusion_secs: f64,
     /// Seconds without the object at its place after which the issue is resolved by
     /// observation, with an "after" snapshot. Gaps shorter than this never open a new issue.
     #[serde(default = "default_clear_secs")]
@@ -94,6 +99,9 @@ fn default_stationary_iou() -> f32 {
 fn default_track_timeout_secs() -> f64 {
     10.0
 }
+fn default_occlusion_secs() -> f64 {
+    5.0
+}
 fn default_clear_secs() -> f64 {
     120.0
 }
@@ -109,6 +117,7 @@ impl Default for DwellRuleSettings {
             min_score: default_min_score(),
             stationary_iou: default_stationary_iou(),
             track_timeout_secs: default_track_timeout_secs(),
+            occlusion_secs: default_occlusion_secs(),
             clear_secs: default_clear_secs(),
             companion_reach: default_companion_reach(),
             coco_fallback: true,
@@ -120,6 +129,7 @@ impl DwellRuleSettings {
     fn validate(&self, key: &str) -> Result<(), RulesConfigError> {
         seconds(key, "dwell_secs", self.dwell_secs)?;
         seconds(key, "track_timeout_secs", self.track_timeout_secs)?;
+        seconds(key, "occlusion_secs", self.occlusion_secs)?;
         seconds(key, "clear_secs", self.clear_secs)?;
         unit(key, "min_score", self.min_score)?;
         unit(key, "stationary_iou", self.stationary_iou)?;

@@ -9,7 +9,16 @@ pub struct TrackerConfig {
     pub timeout: Duration,
     /// An object is stationary while its box overlaps its resting box by at least this IoU.
     pub stationary_iou: f32,
+    /// Longest gap between two sightings at the resting place that counts as standing there
+    /// all along (an occlusion, a missed detection). A longer gap restarts the still clock:
+    /// what happened while nobody saw it is unknown, and a car passing the same spot twice
+    /// has not stood still in between. Never less than [`GAP_FRAMES`] analysed frames.
+    pub max_unseen: Duration,
 }
+
+/// The still clock bridges at least this many frame intervals, so a slow camera (key frames
+/// every few seconds) does not restart it at every frame.
+pub const GAP_FRAMES: f64 = 2.5;
 
 /// One object followed over frames.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,7 +29,11 @@ pub struct Track {
     pub last_seen: UnixMillis,
     /// Where the object came to rest; replaced when it moves away from it.
     pub rest_box: BBox,
+    /// When the current still period began (the first sighting at the resting place).
     pub stationary_since: UnixMillis,
+    /// Time seen standing at the resting place: the sum of gaps between sightings there, each
+    /// no longer than the tracker's bound.
+    pub still: Duration,
     pub hits: u32,
     /// Sightings since the object came to rest: a box seen twice ten seconds apart at one
     /// place is not yet an object standing there.
@@ -28,9 +41,9 @@ pub struct Track {
 }
 
 impl Track {
-    /// How long the object has stood still, as of its last sighting.
+    /// How long the object has been seen standing still, as of its last sighting.
     pub fn stationary_for(&self) -> Duration {
-        self.last_seen.since(self.stationary_since)
+        self.still
     }
 }
 
@@ -42,11 +55,14 @@ pub struct Tracker {
     config: TrackerConfig,
     tracks: Vec<Track>,
     next_id: u64,
+    /// The previous update, and a running mean of the interval between updates.
+    last_update: Option<UnixMillis>,
+    interval: Option<Duration>,
 }
 
 impl Tracker {
     pub fn new(config: TrackerConfig) -> Self {
-        Self { config, tracks: Vec::new(), next_id: 1 }
+        Self { config, tracks: Vec::new(), next_id: 1, last_update: None, interval: None }
     }
 
     pub fn tracks(&self) -> &[Track] {
@@ -56,6 +72,7 @@ impl Tracker {
     /// Matches `detections` seen at `now` to tracks; returns the track id of each detection,
     /// in the order given.
     pub fn update(&mut self, detections: &[Detection], now: UnixMillis) -> Vec<u64> {
+        self.note_interval(now);
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for (ti, t) in self.tracks.iter().enumerate() {
             for (di, d) in detections.iter().enumerate() {
@@ -86,13 +103,36 @@ impl Tracker {
         self.tracks.iter().find(|t| t.id == id)
     }
 
+    /// Restarting a still period after a gap is judged against the camera's own frame rate.
+    fn note_interval(&mut self, now: UnixMillis) {
+        if let Some(last) = self.last_update.replace(now) {
+            let dt = now.since(last);
+            self.interval = Some(match self.interval {
+                Some(mean) => mean.mul_f64(0.8) + dt.mul_f64(0.2),
+                None => dt,
+            });
+        }
+    }
+
+    /// The longest gap the still clock bridges.
+    pub fn max_unseen(&self) -> Duration {
+        self.config.max_unseen.max(self.interval.unwrap_or_default().mul_f64(GAP_FRAMES))
+    }
+
     fn refresh(&mut self, index: usize, d: &Detection, now: UnixMillis) {
-        let stationary_iou = self.config.stationary_iou;
+        let (stationary_iou, bound) = (self.config.stationary_iou, self.max_unseen());
         let t = &mut self.tracks[index];
-        if t.rest_box.iou(&d.bbox) < stationary_iou {
-            t.rest_box = d.bbox;
+        let gap = now.since(t.last_seen);
+        let moved = t.rest_box.iou(&d.bbox) < stationary_iou;
+        if moved || gap > bound {
+            if moved {
+                t.rest_box = d.bbox;
+            }
             t.stationary_since = now;
+            t.still = Duration::ZERO;
             t.still_hits = 0;
+        } else {
+            t.still += gap;
         }
         t.still_hits += 1;
         t.detection = d.clone();
@@ -110,6 +150,7 @@ impl Tracker {
             last_seen: now,
             rest_box: d.bbox,
             stationary_since: now,
+            still: Duration::ZERO,
             hits: 1,
             still_hits: 1,
         });
@@ -126,7 +167,12 @@ mod tests {
     }
 
     fn tracker() -> Tracker {
-        Tracker::new(TrackerConfig { match_iou: 0.3, timeout: Duration::from_secs(5), stationary_iou: 0.6 })
+        Tracker::new(TrackerConfig {
+            match_iou: 0.3,
+            timeout: Duration::from_secs(5),
+            stationary_iou: 0.6,
+            max_unseen: Duration::from_secs(3),
+        })
     }
 
     #[test]
@@ -155,15 +201,42 @@ mod tests {
     #[test]
     fn short_gap_keeps_the_track_long_gap_ends_it() {
         let mut t = tracker();
+        for s in 0..3 {
+            t.update(&[det("car", 0.5, 0.5)], UnixMillis(s * 1000));
+        }
+        t.update(&[], UnixMillis(4000));
+        t.update(&[det("car", 0.5, 0.5)], UnixMillis(5000));
+        assert_eq!(t.tracks()[0].id, 1);
+        assert_eq!(t.tracks()[0].stationary_for(), Duration::from_secs(5), "a 3 s occlusion is bridged");
+        t.update(&[], UnixMillis(11_000));
+        assert!(t.tracks().is_empty());
+        t.update(&[det("car", 0.5, 0.5)], UnixMillis(12_000));
+        assert_eq!(t.tracks()[0].id, 2);
+    }
+
+    #[test]
+    fn time_unseen_is_never_time_standing_still() {
+        let mut t = tracker();
+        // A car passes a spot, is gone for 4 s (beyond the 3 s bound at one frame a second,
+        // inside the track timeout), and another pass puts a box at the same spot.
         t.update(&[det("car", 0.5, 0.5)], UnixMillis(0));
+        t.update(&[], UnixMillis(1000));
+        t.update(&[], UnixMillis(2000));
         t.update(&[], UnixMillis(3000));
         t.update(&[det("car", 0.5, 0.5)], UnixMillis(4000));
-        assert_eq!(t.tracks()[0].id, 1);
-        assert_eq!(t.tracks()[0].stationary_for(), Duration::from_secs(4));
-        t.update(&[], UnixMillis(10_000));
-        assert!(t.tracks().is_empty());
-        t.update(&[det("car", 0.5, 0.5)], UnixMillis(11_000));
-        assert_eq!(t.tracks()[0].id, 2);
+        assert_eq!(t.tracks()[0].stationary_for(), Duration::ZERO, "seen twice is not standing for 4 s");
+        t.update(&[det("car", 0.5, 0.5)], UnixMillis(5000));
+        assert_eq!(t.tracks()[0].stationary_for(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_slow_camera_bridges_its_own_frame_interval() {
+        let mut t = tracker();
+        // Key frames every 4 s: longer than the 3 s bound, but one frame interval.
+        for s in 0..6 {
+            t.update(&[det("car", 0.5, 0.5)], UnixMillis(s * 4000));
+        }
+        assert_eq!(t.tracks()[0].stationary_for(), Duration::from_secs(20));
     }
 
     #[test]
