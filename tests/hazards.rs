@@ -242,3 +242,69 @@ async fn a_flickering_flame_is_an_emergency_at_once() {
         assert!(at <= 12, "{name}: raised at {at} s");
     }
 }
+
+/// The photo before the fire: flame-coloured pixels around the flame are an unlit dark grey.
+fn unlit(still: &Frame, flame: BBox) -> Vec<u8> {
+    let (w, h) = (still.width as usize, still.height as usize);
+    let mut out = still.rgb.to_vec();
+    let (x0, x1) = (
+        ((flame.x1 - 0.3 * flame.width()).max(0.0) * w as f32) as usize,
+        ((flame.x2 + 0.3 * flame.width()).min(1.0) * w as f32) as usize,
+    );
+    let (y0, y1) =
+        (((flame.y1 - 0.3 * flame.height()).max(0.0) * h as f32) as usize, (flame.y2.min(1.0) * h as f32) as usize);
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let i = (y * w + x) * 3;
+            if out[i] >= 150 && i32::from(out[i]) - i32::from(out[i + 2]) >= 40 {
+                out[i..i + 3].copy_from_slice(&[60, 58, 56]);
+            }
+        }
+    }
+    out
+}
+
+/// Seconds from a flame lighting up in a watched scene to its emergency issue, with frames
+/// analysed `fps` a second.
+async fn flame_latency(path: &Path, fps: f64) -> Option<f64> {
+    let still = photo_frame(path);
+    let flame: BBox = FireDetector::new(FireDetectorConfig::default()).candidates(&still).unwrap()[0].bbox;
+    let (before, step) = (unlit(&still, flame), (1000.0 / fps) as i64);
+    let lit_at = 10_000;
+    let mut rng = Rng(7);
+    let frames = (0..(30.0 * fps) as u64).map(|i| {
+        let t = i as i64 * step;
+        let rgb = if t < lit_at { before.clone() } else { flicker(&still, flame, &mut rng) };
+        let f = frame_at("fire-test", still.width, still.height, expose(&rgb, 1.0, 4.0, &mut rng), i, step);
+        Frame { captured_at: shaobing_core::UnixMillis(t), ..f }
+    });
+    let mut a = analyser(FIRE_CONFIG, &["centernet-mobilenetv3-coco"]).await;
+    let mut opened = None;
+    for frame in frames {
+        let t = frame.captured_at.0;
+        let found = a.process(&frame).await.unwrap();
+        if opened.is_none()
+            && found.iter().any(|f| matches!(f, Finding::Opened { issue, .. } if issue.category == Category::FireSmoke))
+        {
+            opened = Some((t - lit_at) as f64 / 1000.0);
+        }
+    }
+    opened
+}
+
+/// With the camera's default analysis rate, fire is an issue within 5 s of lighting up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fire_is_raised_within_five_seconds_at_the_default_rate() {
+    let config = Config::parse(FIRE_CONFIG, Path::new("hazards.toml")).unwrap();
+    let fps = config.cameras[0].source.analysis_fps;
+    let mut slow = Vec::new();
+    for path in photos("positive").into_iter().filter(|p| !p.to_string_lossy().contains("smoke_")) {
+        let latency = flame_latency(&path, fps).await;
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        eprintln!("{name}: fire raised {latency:?} s after it lit up, at {fps} frames/s");
+        if latency.is_none_or(|s| !(0.0..=5.0).contains(&s)) {
+            slow.push((name, latency));
+        }
+    }
+    assert!(slow.is_empty(), "not raised within 5 s at {fps} frames/s: {slow:?}");
+}

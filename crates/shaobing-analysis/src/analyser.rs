@@ -12,7 +12,7 @@ use shaobing_metrics::{CameraMetrics, Metrics};
 use shaobing_rules::{
     DwellRule, DwellRuleConfig, DwellRuleSettings, FireRule, FireVote, Hazard, RulesConfig, Sighting, Zone,
 };
-use shaobing_vision::{FireDetector, FireDetectorConfig};
+use shaobing_vision::{FireDetector, FireDetectorConfig, SceneBreak, SceneWatch};
 use sight::ModelRun;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,6 +59,7 @@ pub struct Analyser {
     fire_detector: Option<FireDetector>,
     dwell_rules: Vec<DwellRule>,
     fire_rule: Option<FireRule>,
+    scene: SceneWatch,
     masks: Vec<Polygon>,
     responsibility: HashMap<Category, Responsibility>,
     best: HashMap<(Category, u64), BestShot>,
@@ -93,14 +94,15 @@ impl Analyser {
         let masks = zones_of(camera, ZoneKind::Mask).into_iter().map(|z| z.polygon).collect::<Vec<_>>();
         let models: Vec<ModelRun> = pools.into_iter().map(|pool| ModelRun::new(pool, &setup.models, metrics)).collect();
         let dwell_rules = dwell_rules(&setup.rules, camera);
-        let focus = match camera.motion_gate.zones_only && !models.iter().any(ModelRun::sees_fire) {
+        let sees_fire = models.iter().any(ModelRun::sees_fire);
+        let focus = match camera.motion_gate.zones_only && !sees_fire {
             true => dwell_rules.iter().flat_map(|r| r.zones()).map(|z| z.polygon.clone()).collect(),
             false => Vec::new(),
         };
         let gate = camera
             .motion_gate
             .enabled
-            .then(|| InferenceGate::new(&camera.motion_gate, masks.clone(), focus))
+            .then(|| InferenceGate::new(&camera.motion_gate, masks.clone(), focus, !sees_fire))
             .transpose()?;
         let fire = &setup.rules.fire_smoke;
         let fire_detector = (fire.enabled && fire.opencv).then(|| FireDetector::new(FireDetectorConfig::default()));
@@ -113,6 +115,7 @@ impl Analyser {
             gate,
             fire_detector,
             fire_rule,
+            scene: SceneWatch::new(),
             masks,
             responsibility,
             best: HashMap::new(),
@@ -131,18 +134,43 @@ impl Analyser {
     /// Analyses one frame; returns what the rules found in it.
     pub async fn process(&mut self, frame: &Frame) -> anyhow::Result<Vec<Finding>> {
         self.metrics.frames_analysed.inc();
+        if let Some(kind) = tokio::task::block_in_place(|| self.scene.observe(frame))? {
+            self.restart(kind);
+        }
         let mut fire_votes = self.look(frame).await?;
         if let Some(live) = &self.live {
             let fire = fire_votes.iter().map(|v| v.detection.clone());
             live.publish(frame, &self.last.detections.iter().cloned().chain(fire).collect::<Vec<_>>());
         }
         let sightings = sight::unmasked(&self.last.sightings, &self.masks);
-        fire_votes.retain(|v| !sight::masked(&v.detection.bbox, &self.masks, false));
+        fire_votes
+            .retain(|v| !sight::masked(&v.detection.bbox, &self.masks, false) && !sight::explained(v, &sightings));
         // Rules are cheap, but drawing evidence is milliseconds of CPU: not on an async worker's time.
         tokio::task::block_in_place(|| {
             let hazards = self.apply_rules(&sightings, &fire_votes, frame)?;
             hazards.iter().map(|h| self.work(frame, h, &sightings)).collect()
         })
+    }
+
+    /// Across a cut nothing compares: trackers, still clocks and the fire window start over,
+    /// and the detectors look at the new picture at once. A gap only restarts the fire
+    /// detector's pixel evidence (it watches for breaks itself): the tracker bounds the
+    /// unseen time it bridges, and fire seen before a gap is still fire.
+    fn restart(&mut self, kind: SceneBreak) {
+        if kind == SceneBreak::Gap {
+            self.metrics.scene_gaps.inc();
+            return;
+        }
+        self.metrics.scene_cuts.inc();
+        tracing::debug!(camera = %self.camera.id, kind = kind.as_str(), "scene break: temporal evidence starts over");
+        self.dwell_rules.iter_mut().for_each(DwellRule::restart);
+        if let Some(rule) = &mut self.fire_rule {
+            rule.restart();
+        }
+        if let Some(gate) = &mut self.gate {
+            gate.restart();
+        }
+        self.best.clear();
     }
 
     /// The motion gate, the models (their findings are kept in `last` while the gate holds)

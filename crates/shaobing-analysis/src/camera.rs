@@ -94,6 +94,13 @@ pub struct MotionGateSettings {
     /// frame regardless. Off: motion anywhere counts.
     #[serde(default = "yes")]
     pub zones_only: bool,
+    /// Inference runs at most this often a second, however much moves, unless a model of the
+    /// camera looks for flame or smoke (it then sees every analysed frame). The analysis rate
+    /// (`analysis_fps`, 3 by default) is set for fire: the OpenCV fire detector and the scene
+    /// watch see every analysed frame, while parking, stalls and tricycles dwell for minutes
+    /// and need the detectors about once a second. 0: no cap.
+    #[serde(default = "default_max_inference_fps")]
+    pub max_inference_fps: f64,
 }
 
 fn yes() -> bool {
@@ -105,10 +112,19 @@ fn default_min_moving() -> f32 {
 fn default_recheck_secs() -> f64 {
     10.0
 }
+fn default_max_inference_fps() -> f64 {
+    1.0
+}
 
 impl Default for MotionGateSettings {
     fn default() -> Self {
-        Self { enabled: true, min_moving: default_min_moving(), recheck_secs: default_recheck_secs(), zones_only: true }
+        Self {
+            enabled: true,
+            min_moving: default_min_moving(),
+            recheck_secs: default_recheck_secs(),
+            zones_only: true,
+            max_inference_fps: default_max_inference_fps(),
+        }
     }
 }
 

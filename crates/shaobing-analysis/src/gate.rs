@@ -9,6 +9,8 @@ pub(crate) struct InferenceGate {
     motion: MotionGate,
     min_moving: f32,
     recheck: Duration,
+    /// The shortest interval between two inferences, when capped.
+    min_interval: Option<Duration>,
     last_inference: Option<UnixMillis>,
 }
 
@@ -17,13 +19,22 @@ impl InferenceGate {
         settings: &MotionGateSettings,
         masks: Vec<Polygon>,
         focus: Vec<Polygon>,
+        capped: bool,
     ) -> Result<Self, VisionError> {
+        let fps = settings.max_inference_fps;
+        let min_interval = (capped && fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps));
         Ok(Self {
             motion: MotionGate::new(MotionGateConfig::default(), masks, focus)?,
             min_moving: settings.min_moving,
             recheck: Duration::from_secs_f64(settings.recheck_secs),
+            min_interval,
             last_inference: None,
         })
+    }
+
+    /// After a scene break: the next frame is inferred whatever moved.
+    pub(crate) fn restart(&mut self) {
+        self.last_inference = None;
     }
 
     /// Learns the frame and says whether the detectors must look at it. Every frame feeds the
@@ -31,8 +42,10 @@ impl InferenceGate {
     pub(crate) fn should_infer(&mut self, frame: &Frame) -> Result<bool, VisionError> {
         let moving = self.motion.moving_fraction(frame)?;
         let now = frame.captured_at;
-        let due = self.last_inference.is_none_or(|t| now.since(t) >= self.recheck);
-        let infer = due || moving >= self.min_moving;
+        let since = self.last_inference.map(|t| now.since(t));
+        let due = since.is_none_or(|s| s >= self.recheck);
+        let too_soon = since.zip(self.min_interval).is_some_and(|(s, min)| s < min);
+        let infer = !too_soon && (due || moving >= self.min_moving);
         if infer {
             self.last_inference = Some(now);
         }

@@ -8,6 +8,9 @@ use shaobing_rules::{FireVote, Sighting};
 use shaobing_vision::{FireKind, FireRegion};
 use std::collections::HashMap;
 
+/// The classical detector's name as a voter.
+const OPENCV: &str = "opencv";
+
 /// Scores below this never reach a rule; each rule applies its own, higher floor.
 const MIN_SCORE: f32 = 0.2;
 
@@ -76,9 +79,28 @@ pub(crate) fn opencv_vote(region: &FireRegion) -> FireVote {
         FireKind::Smoke => "smoke",
     };
     FireVote {
-        voter: "opencv".into(),
+        voter: OPENCV.into(),
         detection: Detection { class_id: 0, label: label.into(), score: region.score, bbox: region.bbox },
     }
+}
+
+/// Share of a classical smoke region that people and vehicles the detectors see cover above
+/// which they explain it: a grey coat walking, a silver car turning. A flame is never
+/// explained away (a car can burn); smoke from a burning car rises out of its box.
+const EXPLAINED_SMOKE: f32 = 0.6;
+
+/// Whether `vote` is the OpenCV detector's smoke over the people and vehicles of `sightings`.
+pub(crate) fn explained(vote: &FireVote, sightings: &[Sighting]) -> bool {
+    if vote.voter != OPENCV || vote.detection.label != "smoke" {
+        return false;
+    }
+    let b = &vote.detection.bbox;
+    let covered: f32 = sightings
+        .iter()
+        .filter(|s| matches!(s.kind, ObjectKind::Person | ObjectKind::Vehicle))
+        .map(|s| s.detection.bbox.intersection(b))
+        .sum();
+    covered >= EXPLAINED_SMOKE * b.area()
 }
 
 /// Whether a box lies in a mask: judged by where it stands (bottom centre) for objects, by

@@ -91,3 +91,22 @@ fn the_rules_table_builds_one_dwell_rule_per_enabled_category_with_zones_here() 
     rules.illegal_parking.enabled = false;
     assert!(zones(&rules).is_empty());
 }
+
+#[test]
+fn smoke_over_people_and_vehicles_is_explained_flame_never_is() {
+    use shaobing_core::{BBox, Detection, ObjectKind};
+    use shaobing_rules::{FireVote, Sighting};
+    let det = |label: &str, b: BBox| Detection { class_id: 0, label: label.into(), score: 0.8, bbox: b };
+    let vote = |voter: &str, label: &str| FireVote {
+        voter: voter.into(),
+        detection: det(label, BBox::from_corners(0.4, 0.4, 0.5, 0.6)),
+    };
+    let walker =
+        [Sighting { kind: ObjectKind::Person, detection: det("person", BBox::from_corners(0.39, 0.38, 0.5, 0.62)) }];
+    let aside =
+        [Sighting { kind: ObjectKind::Person, detection: det("person", BBox::from_corners(0.46, 0.4, 0.56, 0.6)) }];
+    assert!(sight::explained(&vote("opencv", "smoke"), &walker), "a grey coat walking is not smoke");
+    assert!(!sight::explained(&vote("opencv", "smoke"), &aside), "smoke beside a person is still smoke");
+    assert!(!sight::explained(&vote("opencv", "flame"), &walker), "a flame is never explained away");
+    assert!(!sight::explained(&vote("fire-yolo", "smoke"), &walker), "a model's smoke is its own judgement");
+}

@@ -21,6 +21,7 @@ pub struct Metrics {
     frames_analysed: IntCounterVec,
     frames_dropped: IntCounterVec,
     inferences_skipped: IntCounterVec,
+    scene_breaks: IntCounterVec,
     camera_up: IntGaugeVec,
     camera_reconnects: IntCounterVec,
     inference_seconds: HistogramVec,
@@ -41,6 +42,9 @@ pub struct CameraMetrics {
     pub frames_dropped: IntCounter,
     /// Analysed frames whose inference the motion gate skipped (nothing moved).
     pub inferences_skipped: IntCounter,
+    /// Scene breaks after which the camera's temporal evidence started over: `cut`, `gap`.
+    pub scene_cuts: IntCounter,
+    pub scene_gaps: IntCounter,
     pub decode_seconds: Histogram,
     pub up: IntGauge,
     states: [IntGauge; CameraState::ALL.len()],
@@ -218,6 +222,12 @@ impl Metrics {
                 "Analysed frames on which the motion gate skipped inference because nothing moved.",
                 &["camera"],
             ),
+            scene_breaks: counter_vec(
+                r,
+                "shaobing_scene_breaks_total",
+                "Scene breaks after which background models, trackers and still clocks started over: a cut (the picture changed as a whole) or a gap (too long since the previous analysed frame).",
+                &["camera", "kind"],
+            ),
             camera_reconnects: counter_vec(
                 r,
                 "shaobing_camera_reconnects_total",
@@ -273,6 +283,8 @@ impl Metrics {
             frames_analysed: self.frames_analysed.with_label_values(&[camera]),
             frames_dropped: self.frames_dropped.with_label_values(&[camera]),
             inferences_skipped: self.inferences_skipped.with_label_values(&[camera]),
+            scene_cuts: self.scene_breaks.with_label_values(&[camera, "cut"]),
+            scene_gaps: self.scene_breaks.with_label_values(&[camera, "gap"]),
             decode_seconds: self.decode_seconds.with_label_values(&[camera]),
             up: self.camera_up.with_label_values(&[camera]),
             states: CameraState::ALL.map(|s| self.camera_state.with_label_values(&[camera, s.as_str()])),

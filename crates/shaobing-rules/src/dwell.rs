@@ -159,6 +159,13 @@ impl DwellRule {
         self.config.dwell
     }
 
+    /// After a scene break (a cut, a pan, a gap): every object is followed afresh and every
+    /// still clock starts over. Raised hazards stay: they are found again by their place.
+    pub fn restart(&mut self) {
+        self.tracker.clear();
+        self.subjects.clear();
+    }
+
     /// Feeds one analysed frame; returns hazards opened, still standing, or cleared at `now`.
     pub fn observe(&mut self, sightings: &[Sighting], now: UnixMillis) -> Vec<Hazard> {
         let found = subjects(sightings, &self.config.subject);

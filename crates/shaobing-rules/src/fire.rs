@@ -32,6 +32,12 @@ impl FireRule {
         Self { camera, config, window, episode: None, raised: None }
     }
 
+    /// After a scene break: frames before it confirm nothing after it. A raised fire stays
+    /// raised until it has not been seen for `clear_secs`.
+    pub fn restart(&mut self) {
+        self.window.clear();
+    }
+
     /// Feeds one analysed frame's votes; returns the fire hazard opened, ongoing or cleared.
     pub fn observe(&mut self, votes: &[FireVote], now: UnixMillis) -> Option<Hazard> {
         let strong: Vec<&FireVote> = votes.iter().filter(|v| v.detection.score >= self.config.min_score).collect();

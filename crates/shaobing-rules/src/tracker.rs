@@ -99,6 +99,13 @@ impl Tracker {
         ids
     }
 
+    /// Forgets every track and the frame interval (ids keep counting).
+    pub fn clear(&mut self) {
+        self.tracks.clear();
+        self.last_update = None;
+        self.interval = None;
+    }
+
     pub fn get(&self, id: u64) -> Option<&Track> {
         self.tracks.iter().find(|t| t.id == id)
     }

@@ -6,11 +6,13 @@ mod annotate;
 mod fire;
 mod letterbox;
 mod motion;
+mod scene;
 
 pub use annotate::{Annotation, encode_jpeg, render_evidence, render_live};
 pub use fire::{FireDetector, FireDetectorConfig, FireKind, FireRegion};
 pub use letterbox::{Fit, Letterbox, LetterboxTransform};
 pub use motion::{MotionGate, MotionGateConfig};
+pub use scene::{SceneBreak, SceneWatch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VisionError {

@@ -53,8 +53,14 @@ pub struct FireDetectorConfig {
     pub smoke_luma: (u8, u8),
     /// Smoke: a pixel must be grey foreground in this many of the last `history` frames.
     pub smoke_min_persistence: u8,
-    /// Smoke: smallest region, as a fraction of the frame.
+    /// Smoke: smallest and largest region, as fractions of the frame. Foreground over much of
+    /// the picture is the camera moving or the light changing, not a plume starting.
     pub smoke_min_area: f32,
+    pub smoke_max_area: f32,
+    /// Smoke: share of a region's pixels whose brightness changed since the previous frame.
+    /// Smoke churns; a ghost in the background model is still, and people crossing it change
+    /// only their own part of it.
+    pub smoke_min_churn: f32,
     /// Smoke: edge energy in the region relative to the background model must fall below this.
     pub smoke_max_edge_ratio: f32,
     /// Smoke: a region must be tracked this many frames and still cover this share of the box
@@ -97,6 +103,8 @@ impl Default for FireDetectorConfig {
             smoke_luma: (70, 230),
             smoke_min_persistence: 5,
             smoke_min_area: 0.01,
+            smoke_max_area: 0.25,
+            smoke_min_churn: 0.3,
             smoke_max_edge_ratio: 0.8,
             smoke_min_track: 6,
             smoke_min_origin_overlap: 0.5,

@@ -10,6 +10,27 @@ use opencv::video;
 
 /// Background learning rate per frame (about 100 frames' memory).
 const SMOKE_LEARNING_RATE: f64 = 0.01;
+/// Frames after a (re)start in which the background is learnt at MOG2's own fast warm-up
+/// rate and nothing is judged: the first frame's pedestrians would otherwise stay in the
+/// model for a hundred frames, and the pavement they uncover is grey, persistent foreground
+/// that "grows" as others walk over it. Smoke that starts within these frames is learnt
+/// slower than it spreads, and is judged once they are over.
+const WARMUP_FRAMES: usize = 20;
+/// Brightness change (8-bit levels) between frames that counts as churn inside a region.
+const CHURN_LEVEL: u8 = 6;
+
+/// A grey foreground region of this frame and what is measured of it.
+#[derive(Debug, Clone, Copy)]
+struct Region {
+    label: usize,
+    bounds: Bounds,
+    area: u32,
+    /// Summed Sobel energy of the frame and of the background over the region.
+    edges: f32,
+    background_edges: f32,
+    /// Pixels whose brightness changed since the previous frame.
+    churned: u32,
+}
 
 /// A grey foreground region followed over frames.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +54,7 @@ pub(super) struct SmokeState {
     labeller: Labeller,
     frames: usize,
     tracks: Vec<SmokeTrack>,
+    previous: Mat,
 }
 
 impl SmokeState {
@@ -58,9 +80,14 @@ impl SmokeState {
         let Some(mog2) = self.mog2.as_mut() else { return Ok(Vec::new()) };
         // A fixed slow learning rate after the first frame: MOG2's own warm-up rate (1/n) would
         // absorb smoke that starts early and spreads slowly into the background within frames.
-        let rate = if self.frames == 0 { 1.0 } else { SMOKE_LEARNING_RATE };
+        let warming = self.frames < WARMUP_FRAMES;
+        let rate = if warming { -1.0 } else { SMOKE_LEARNING_RATE };
         self.frames += 1;
         video::BackgroundSubtractorMOG2Trait::apply(mog2, luma, &mut self.fg, rate)?;
+        if warming {
+            luma.copy_to(&mut self.previous)?;
+            return Ok(Vec::new());
+        }
         if self.mask.empty() {
             self.mask = Mat::new_rows_cols_with_default(size.height, size.width, CV_8UC1, Scalar::all(0.0))?;
         }
@@ -68,21 +95,27 @@ impl SmokeState {
         // Smoke is patchy where it thins out; closing joins its patches into one region.
         let n = self.labeller.label(&self.mask)?;
         let total = (size.width * size.height) as f32;
-        // Only regions big enough to matter pay for the background image and the edge sums.
-        let mut regions: Vec<(usize, Bounds, u32, f32, f32)> = Vec::new();
+        // Only regions big enough to matter pay for the background image and the edge sums;
+        // one that covers much of the picture is the camera moving, not a plume starting.
+        let mut regions: Vec<Region> = Vec::new();
         for i in 1..n {
-            let b = Bounds::from_stats(&self.labeller.stats, i as i32)?;
+            let bounds = Bounds::from_stats(&self.labeller.stats, i as i32)?;
             let area = *self.labeller.stats.at_2d::<i32>(i as i32, imgproc::CC_STAT_AREA)? as u32;
-            if area as f32 / total >= c.smoke_min_area {
-                regions.push((i, b, area, 0.0, 0.0));
+            if (c.smoke_min_area..=c.smoke_max_area).contains(&(area as f32 / total)) {
+                regions.push(Region { label: i, bounds, area, edges: 0.0, background_edges: 0.0, churned: 0 });
             }
         }
         let mut passed = Vec::new();
         if !regions.is_empty() {
-            self.edge_sums(&mut regions, luma, size.width as usize)?;
-            passed =
-                regions.iter().filter(|r| r.3 < c.smoke_max_edge_ratio * r.4.max(1.0)).map(|r| (r.1, r.2)).collect();
+            self.measure(&mut regions, luma, size.width as usize)?;
+            passed = regions
+                .iter()
+                .filter(|r| r.edges < c.smoke_max_edge_ratio * r.background_edges.max(1.0))
+                .filter(|r| r.churned as f32 >= c.smoke_min_churn * r.area as f32)
+                .map(|r| (r.bounds, r.area))
+                .collect();
         }
+        luma.copy_to(&mut self.previous)?;
         Ok(self.track(c, &passed))
     }
 
@@ -103,25 +136,25 @@ impl SmokeState {
         Ok(())
     }
 
-    /// Summed Sobel energy of the frame and of the background model over each region's pixels.
-    fn edge_sums(
-        &mut self,
-        regions: &mut [(usize, Bounds, u32, f32, f32)],
-        luma: &Mat,
-        w: usize,
-    ) -> Result<(), VisionError> {
+    /// Summed Sobel energy of the frame and of the background model over each region's
+    /// pixels, and how many of them changed since the previous frame. Smoke churns as it
+    /// rises; the ghost of something the model learnt and that left is still pavement, and
+    /// people walking over it change only where they are.
+    fn measure(&mut self, regions: &mut [Region], luma: &Mat, w: usize) -> Result<(), VisionError> {
         let Some(mog2) = self.mog2.as_ref() else { return Ok(()) };
         mog2.get_background_image(&mut self.background)?;
-        let (frame, bg) = (luma.data_bytes()?, self.background.data_bytes()?);
+        let (frame, bg, before) = (luma.data_bytes()?, self.background.data_bytes()?, self.previous.data_bytes()?);
         let labels = self.labeller.labels.data_typed::<i32>()?;
         for r in regions.iter_mut() {
-            let b = r.1;
+            let b = r.bounds;
             for y in b.y0..b.y1 {
                 for x in b.x0..b.x1 {
                     let i = y as usize * w + x as usize;
-                    if labels.get(i).is_some_and(|&l| l as usize == r.0) {
-                        r.3 += sobel(frame, w, i);
-                        r.4 += sobel(bg, w, i);
+                    if labels.get(i).is_some_and(|&l| l as usize == r.label) {
+                        r.edges += sobel(frame, w, i);
+                        r.background_edges += sobel(bg, w, i);
+                        let moved = before.get(i).is_some_and(|p| p.abs_diff(frame[i]) > CHURN_LEVEL);
+                        r.churned += u32::from(moved);
                     }
                 }
             }
