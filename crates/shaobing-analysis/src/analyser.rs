@@ -2,6 +2,7 @@
 
 use crate::camera::{CameraConfig, ZoneKind};
 use crate::gate::InferenceGate;
+use crate::silence::Silence;
 use crate::{evidence, sight};
 use shaobing_camera::FrameSlot;
 use shaobing_core::{
@@ -16,7 +17,7 @@ use shaobing_vision::{FireDetector, FireDetectorConfig, SceneBreak, SceneWatch};
 use sight::ModelRun;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -272,18 +273,33 @@ impl Analyser {
         }
     }
 
-    /// Takes frames until the camera closes its slot or `cancel` fires.
+    /// Takes frames until the camera closes its slot or `cancel` fires; files the camera as a
+    /// device issue while it delivers none.
     pub async fn run(mut self, slot: Arc<FrameSlot>, findings: mpsc::Sender<Finding>, cancel: CancellationToken) {
         let mut log = shaobing_core::RateLimiter::new(Duration::from_secs(10));
+        let mut silence = Silence::new(&self.camera, Instant::now());
+        let maintenance = self.responsibility[&Category::DeviceMaintenance].clone();
         loop {
             let frame = tokio::select! {
                 _ = cancel.cancelled() => return,
                 taken = slot.take(Duration::from_secs(1)) => match taken {
                     Ok(Some(frame)) => frame,
-                    Ok(None) => continue,
+                    Ok(None) => {
+                        let quiet = silence.quiet(&self.camera, &maintenance, Instant::now());
+                        if let Some(f) = quiet && findings.send(f).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
                     Err(()) => return,
                 },
             };
+            let heard = silence.heard(&self.camera, Instant::now());
+            if let Some(f) = heard
+                && findings.send(f).await.is_err()
+            {
+                return;
+            }
             match self.process(&frame).await {
                 Ok(found) => {
                     for finding in found {

@@ -53,6 +53,15 @@ pub struct CameraConfig {
     /// Zones in the camera's view.
     #[serde(default)]
     pub zones: Vec<ZoneConfig>,
+    /// Seconds without a single analysed frame after which the camera itself is filed as a
+    /// `device_maintenance` issue (设备故障): a camera that sees nothing sees no fire either.
+    /// Resolved by observation when frames come back. 0: never filed.
+    #[serde(default = "default_silent_after_secs")]
+    pub silent_after_secs: f64,
+}
+
+fn default_silent_after_secs() -> f64 {
+    60.0
 }
 
 fn default_models() -> Vec<String> {
@@ -197,6 +206,12 @@ impl CameraConfig {
             return Err(ConfigError::invalid(
                 format!("{key}.motion_gate.min_moving"),
                 format!("expected a fraction in [0, 1), got {}", g.min_moving),
+            ));
+        }
+        if !(self.silent_after_secs.is_finite() && self.silent_after_secs >= 0.0) {
+            return Err(ConfigError::invalid(
+                format!("{key}.silent_after_secs"),
+                format!("expected seconds >= 0, got {}", self.silent_after_secs),
             ));
         }
         if !(g.recheck_secs.is_finite() && (0.1..=3600.0).contains(&g.recheck_secs)) {

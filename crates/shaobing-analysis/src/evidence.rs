@@ -1,7 +1,9 @@
 //! A hazard as a candidate issue, and the annotated snapshots a person reads to trust it.
 
 use crate::camera::CameraConfig;
-use shaobing_core::{CandidateIssue, Cause, Detection, DiscoveryChannel, Frame, Location, Polygon, Responsibility};
+use shaobing_core::{
+    CandidateIssue, Cause, Detection, DiscoveryChannel, Frame, Location, Point, Polygon, Responsibility, ZoneId,
+};
 use shaobing_rules::{Hazard, Sighting, Zone};
 use shaobing_vision::{Annotation, render_evidence};
 
@@ -22,19 +24,10 @@ pub(crate) fn issue(
     responsibility: &Responsibility,
 ) -> CandidateIssue {
     let d = &hazard.detection;
-    let c = ctx.camera;
     CandidateIssue {
         dedup_key: hazard.dedup_key.clone(),
         category: hazard.category,
-        location: Location {
-            lat: c.place.lat,
-            lon: c.place.lon,
-            address: c.place.address.clone(),
-            grid_cell: c.place.grid_cell.clone(),
-            source: c.id.clone(),
-            zone: Some(hazard.zone.clone()),
-            image_point: Some(d.bbox.bottom_centre()),
-        },
+        location: location(ctx.camera, Some(hazard.zone.clone()), Some(d.bbox.bottom_centre())),
         cause: Cause {
             summary: summary(hazard),
             rule: hazard.rule.into(),
@@ -45,6 +38,20 @@ pub(crate) fn issue(
         priority: hazard.category.default_priority(),
         channel: DiscoveryChannel::CommandCentreVideo,
         observed_at: frame.captured_at,
+    }
+}
+
+/// Where an issue of `camera` is: the camera's place, its zone and the point in the picture.
+pub(crate) fn location(camera: &CameraConfig, zone: Option<ZoneId>, image_point: Option<Point>) -> Location {
+    let c = camera;
+    Location {
+        lat: c.place.lat,
+        lon: c.place.lon,
+        address: c.place.address.clone(),
+        grid_cell: c.place.grid_cell.clone(),
+        source: c.id.clone(),
+        zone,
+        image_point,
     }
 }
 

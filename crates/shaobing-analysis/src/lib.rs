@@ -9,6 +9,7 @@ mod evidence;
 mod gate;
 mod models;
 mod sight;
+mod silence;
 
 pub use analyser::{Analyser, Setup};
 pub use camera::{CameraConfig, CameraConfigError, MotionGateSettings, ZoneConfig, ZoneKind};

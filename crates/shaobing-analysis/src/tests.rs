@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
 
 use super::*;
-use shaobing_core::{CameraId, Category, EscalationTier, Frame, LiveView, Responsibility, UnixMillis};
+use shaobing_core::{CameraId, Category, EscalationTier, Finding, Frame, LiveView, Responsibility, UnixMillis};
 use shaobing_metrics::Metrics;
 use shaobing_rules::RulesConfig;
 use std::sync::{Arc, Mutex};
@@ -109,4 +109,32 @@ fn smoke_over_people_and_vehicles_is_explained_flame_never_is() {
     assert!(!sight::explained(&vote("opencv", "smoke"), &aside), "smoke beside a person is still smoke");
     assert!(!sight::explained(&vote("opencv", "flame"), &walker), "a flame is never explained away");
     assert!(!sight::explained(&vote("fire-yolo", "smoke"), &walker), "a model's smoke is its own judgement");
+}
+
+/// A camera that delivers nothing is filed as 设备故障 once, and cleared when frames return.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_camera_is_a_device_issue_until_frames_return() {
+    let analyser =
+        Analyser::new(&setup(RulesConfig::default()), &camera("silent_after_secs = 1.5"), Vec::new(), &Metrics::new())
+            .unwrap();
+    let slot = Arc::new(shaobing_camera::FrameSlot::new());
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(analyser.run(slot.clone(), tx, cancel.clone()));
+    let opened = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+    let Finding::Opened { issue, evidence: None } = opened else { panic!("{opened:?}") };
+    assert_eq!(
+        (issue.category, issue.dedup_key.as_str()),
+        (Category::DeviceMaintenance, "kerb/device/device_maintenance")
+    );
+    assert!(issue.cause.summary.contains("camera kerb analysed no frame"), "{}", issue.cause.summary);
+    assert_eq!(issue.responsibility.department, "dept-device_maintenance");
+    // Still silent: not filed again.
+    assert!(tokio::time::timeout(Duration::from_millis(2500), rx.recv()).await.is_err(), "filed once");
+    slot.put(grey(0));
+    let cleared = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+    let Finding::Cleared { dedup_key, .. } = cleared else { panic!("{cleared:?}") };
+    assert_eq!(dedup_key, "kerb/device/device_maintenance");
+    cancel.cancel();
+    task.await.unwrap();
 }
