@@ -14,6 +14,7 @@ use shaobing_core::{BBox, Category, Finding, Frame};
 use shaobing_detect::{Detector, InferencePool, Manifest, Runtime, RuntimeConfig};
 use shaobing_metrics::Metrics;
 use shaobing_testkit::synth::{Rng, expose, flicker, frame_at};
+use shaobing_vision::compose::unlit;
 use shaobing_vision::{FireDetector, FireDetectorConfig};
 use std::path::{Path, PathBuf};
 
@@ -241,27 +242,6 @@ async fn a_flickering_flame_is_an_emergency_at_once() {
         let at = fire.unwrap_or_else(|| panic!("{name}: no fire issue: {seen:#?}"));
         assert!(at <= 12, "{name}: raised at {at} s");
     }
-}
-
-/// The photo before the fire: flame-coloured pixels around the flame are an unlit dark grey.
-fn unlit(still: &Frame, flame: BBox) -> Vec<u8> {
-    let (w, h) = (still.width as usize, still.height as usize);
-    let mut out = still.rgb.to_vec();
-    let (x0, x1) = (
-        ((flame.x1 - 0.3 * flame.width()).max(0.0) * w as f32) as usize,
-        ((flame.x2 + 0.3 * flame.width()).min(1.0) * w as f32) as usize,
-    );
-    let (y0, y1) =
-        (((flame.y1 - 0.3 * flame.height()).max(0.0) * h as f32) as usize, (flame.y2.min(1.0) * h as f32) as usize);
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let i = (y * w + x) * 3;
-            if out[i] >= 150 && i32::from(out[i]) - i32::from(out[i + 2]) >= 40 {
-                out[i..i + 3].copy_from_slice(&[60, 58, 56]);
-            }
-        }
-    }
-    out
 }
 
 /// Seconds from a flame lighting up in a watched scene to its emergency issue, with frames

@@ -26,12 +26,20 @@ pub(crate) struct StreamClock {
     anchor: Option<(i64, u64)>,
     /// The last time handed out: the next is later.
     last: i64,
+    /// Where a file's time starts, whatever the wall clock says.
+    origin: Option<i64>,
 }
 
 impl StreamClock {
     /// A clock for a run whose frames must come after `after` (the camera's last frame).
     pub fn new(live: bool, after: UnixMillis) -> Self {
-        Self { live, anchor: None, last: after.0 }
+        Self { live, anchor: None, last: after.0, origin: None }
+    }
+
+    /// A file's clock whose first frame is at `start`: a clip's times do not depend on when
+    /// or how fast it is decoded.
+    pub fn starting_at(start: UnixMillis) -> Self {
+        Self { live: false, anchor: None, last: start.0 - 1, origin: Some(start.0) }
     }
 
     /// Whether `uri` is a live source (a camera) rather than a file played as fast as it decodes.
@@ -46,7 +54,8 @@ impl StreamClock {
 
     fn stamp_at(&mut self, pts: Option<u64>, now: i64) -> UnixMillis {
         let Some(pts) = pts else { return self.hand_out(now) };
-        let (wall, base) = *self.anchor.get_or_insert((now.max(self.last + 1), pts));
+        let first = self.origin.unwrap_or(now).max(self.last + 1);
+        let (wall, base) = *self.anchor.get_or_insert((first, pts));
         let offset_ms = (i128::from(pts) - i128::from(base)) / 1_000_000;
         let mut t = wall.saturating_add(i64::try_from(offset_ms).unwrap_or(i64::MAX));
         let drifted = self.live && (t - now).abs() > LIVE_DRIFT_MS;

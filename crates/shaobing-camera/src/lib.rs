@@ -29,7 +29,7 @@ mod slot;
 mod spec;
 mod supervisor;
 
-pub use clip::decode_file_frames;
+pub use clip::{FileFrames, decode_file_frames};
 pub use config::{AnalysisMode, OnEos, RtspClient, SourceConfig, SourceConfigError, Transport};
 pub use gst_util::PipelineError;
 pub use run::live_pipelines;

@@ -3,6 +3,7 @@
 //! person reads to trust an issue.
 
 mod annotate;
+pub mod compose;
 mod fire;
 mod letterbox;
 mod motion;

@@ -7,9 +7,12 @@
 //! "what changed" is the whole picture, and read as change it looks like smoke where people
 //! walked, flame where a sign appeared, motion everywhere. A break resets them instead.
 //!
-//! A cut is judged on a 64-pixel-wide grey copy: the share of pixels whose brightness moved by
-//! more than [`CUT_LEVEL`] after removing the global exposure change. People and cars move a
-//! few percent of a street's pixels; a cut or a fast pan moves most of them.
+//! A cut is judged on a 64-pixel-wide grey copy, two ways: the correlation of the two
+//! pictures' brightness (blind to exposure gain and offset) falls below [`CUT_CORRELATION`],
+//! or more than [`CUT_SHARE`] of the pixels moved by more than [`CUT_LEVEL`] after removing
+//! the global exposure change. People and cars change a few percent of a street and leave
+//! its structure in place; another scene of the same greys (one street for another) keeps
+//! the brightness but not the structure, and a flat scene the reverse.
 //! A gap is an interval between frames longer than [`GAP_FRAMES`] times the usual one and
 //! at least [`MIN_GAP`]: the camera's own rate sets what is usual.
 
@@ -25,6 +28,8 @@ const WIDTH: i32 = 64;
 const CUT_LEVEL: u8 = 40;
 /// Share of changed pixels that makes a cut.
 const CUT_SHARE: f32 = 0.35;
+/// Correlation of brightness below which two pictures are two scenes.
+const CUT_CORRELATION: f32 = 0.6;
 const GAP_FRAMES: f64 = 2.5;
 const MIN_GAP: Duration = Duration::from_millis(1_500);
 
@@ -97,7 +102,8 @@ impl SceneWatch {
         imgproc::resize(&src, &mut self.small, Size::new(WIDTH, h), 0.0, 0.0, imgproc::INTER_AREA)?;
         imgproc::cvt_color_def(&self.small, &mut self.grey, imgproc::COLOR_RGB2GRAY)?;
         let now = self.grey.data_bytes()?;
-        let cut = now.len() == self.previous.len() && changed_share(&self.previous, now) >= CUT_SHARE;
+        let cut = now.len() == self.previous.len()
+            && (changed_share(&self.previous, now) >= CUT_SHARE || correlation(&self.previous, now) < CUT_CORRELATION);
         self.previous.clear();
         self.previous.extend_from_slice(now);
         // A new size is a new scene too, but nothing was compared: the first frame of it.
@@ -117,6 +123,25 @@ fn changed_share(before: &[u8], after: &[u8]) -> f32 {
         .filter(|&(&b, &a)| (f32::from(a) - f32::from(b) - shift).abs() > f32::from(CUT_LEVEL))
         .count();
     changed as f32 / n
+}
+
+/// Pearson correlation of two pictures' brightness; 1 for a flat pair (nothing to compare).
+fn correlation(a: &[u8], b: &[u8]) -> f32 {
+    let n = a.len().max(1) as f64;
+    let mean = |v: &[u8]| v.iter().map(|&p| f64::from(p)).sum::<f64>() / n;
+    let (ma, mb) = (mean(a), mean(b));
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (&x, &y) in a.iter().zip(b) {
+        let (dx, dy) = (f64::from(x) - ma, f64::from(y) - mb);
+        ab += dx * dy;
+        aa += dx * dx;
+        bb += dy * dy;
+    }
+    // Below a level of noise per pixel one of them is flat: no structure to lose.
+    if aa < 4.0 * n || bb < 4.0 * n {
+        return 1.0;
+    }
+    (ab / (aa * bb).sqrt()) as f32
 }
 
 #[cfg(test)]

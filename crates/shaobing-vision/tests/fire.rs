@@ -12,6 +12,7 @@ use opencv::imgproc;
 use opencv::prelude::*;
 use shaobing_core::{BBox, Frame};
 use shaobing_testkit::synth::{Rng, expose, flicker, frame_at};
+use shaobing_vision::compose::{panned, resized};
 use shaobing_vision::{FireDetector, FireDetectorConfig, FireKind};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -296,9 +297,12 @@ fn watch_loaded_street(clip: &[Frame], other: &Frame, seed: u64) -> (usize, Vec<
         let Some(f) = clip.get(i) else { break };
         let scene = match (i / 120) % 4 {
             // A cut to another scene for a while, then back.
-            1 => resized(other, f.width, f.height),
+            1 => frame(f.width, f.height, resized(other, f.width, f.height), 0),
             // A pan: the view slides sideways, then cuts back.
-            3 => panned(f, ((i % 120) as f32 / 120.0 * 0.3 * f.width as f32) as usize),
+            3 => {
+                let dx = ((i % 120) as f32 / 120.0 * 0.3 * f.width as f32) as usize;
+                frame(f.width, f.height, panned(&f.rgb, f.width as usize, f.height as usize, dx), 0)
+            }
             _ => f.clone(),
         };
         let exposed = expose(&scene.rgb, 1.0, 3.0, &mut rng);
@@ -308,26 +312,4 @@ fn watch_loaded_street(clip: &[Frame], other: &Frame, seed: u64) -> (usize, Vec<
         fire.extend(det.observe(&stamped).unwrap().into_iter().map(|r| (i, r.kind, r.bbox)));
     }
     (frames, fire)
-}
-
-fn resized(f: &Frame, w: u32, h: u32) -> Frame {
-    let src = opencv::core::Mat::new_rows_cols_with_data(f.height as i32, (f.width * 3) as i32, &f.rgb).unwrap();
-    let src = src.reshape(3, f.height as i32).unwrap();
-    let mut out = opencv::core::Mat::default();
-    imgproc::resize(&src, &mut out, opencv::core::Size::new(w as i32, h as i32), 0.0, 0.0, imgproc::INTER_AREA)
-        .unwrap();
-    frame(w, h, out.data_bytes().unwrap().to_vec(), 0)
-}
-
-/// The picture moved `dx` pixels to the left, the uncovered edge repeated.
-fn panned(f: &Frame, dx: usize) -> Frame {
-    let (w, h) = (f.width as usize, f.height as usize);
-    let mut rgb = vec![0u8; w * h * 3];
-    for y in 0..h {
-        for x in 0..w {
-            let sx = (x + dx).min(w - 1);
-            rgb[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&f.rgb[(y * w + sx) * 3..(y * w + sx) * 3 + 3]);
-        }
-    }
-    frame(f.width, f.height, rgb, 0)
 }

@@ -47,6 +47,9 @@ enum Command {
     /// Run one model on an image or a clip: detections as a table or JSON, and an annotated
     /// image (with a camera's zones when asked): how a new model and new zones are checked.
     Detect(crate::detect_cli::DetectArgs),
+    /// Run the whole analysis over an annotated clip set on the clips' own time and print per
+    /// category precision, recall, time to issue and false emergencies per camera-hour.
+    Eval(crate::eval_cli::EvalArgs),
     /// Validate a configuration file; exit code 2 when it is invalid.
     CheckConfig { config: PathBuf },
     /// Read and update the box's problem database.
@@ -83,6 +86,7 @@ pub fn main() -> ExitCode {
         Command::Run { config } => runtime().and_then(|rt| rt.block_on(run(config))),
         Command::Issues { config, data_dir, command } => issues(config, data_dir, command),
         Command::Detect(args) => crate::detect_cli::run(&args),
+        Command::Eval(args) => runtime().and_then(|rt| rt.block_on(crate::eval_cli::run(&args))),
         Command::Demo { data_dir } => runtime().and_then(|rt| rt.block_on(crate::demo::run(&data_dir))),
     };
     match result {

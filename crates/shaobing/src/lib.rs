@@ -5,6 +5,7 @@ pub mod cli;
 pub mod daemon;
 pub mod demo;
 pub mod detect_cli;
+pub mod eval_cli;
 pub mod issues_cli;
 pub mod service;
 pub mod table;

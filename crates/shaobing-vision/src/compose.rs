@@ -1,0 +1,111 @@
+//! What a fixed camera does to a still photo: sensor noise, auto-exposure, and (for fire) the
+//! sway and pulse of a flame's tongues. The evaluation composes its fire clips with it, and
+//! the tests their sequences. Deterministic, so a failure replays.
+
+use shaobing_core::{BBox, Frame};
+
+/// A small linear congruential generator: the same sequence on every run and machine.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// Uniform in 0..1.
+    pub fn unit(&mut self) -> f32 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 40) as f32) / (1u64 << 24) as f32
+    }
+
+    pub fn range(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * self.unit()
+    }
+}
+
+/// Sensor noise (uniform ±`amp`) and a global `gain`, as a camera's auto-exposure applies.
+pub fn expose(src: &[u8], gain: f32, amp: f32, rng: &mut Rng) -> Vec<u8> {
+    src.iter().map(|&v| (v as f32 * gain + rng.range(-amp, amp)).round().clamp(0.0, 255.0) as u8).collect()
+}
+
+/// Flame motion inside `bbox` (normalised, grown by a margin): each row of flame-coloured
+/// pixels is displaced sideways by a random wave and its brightness jittered, the way a
+/// flame's tongues sway and pulse. Pixels outside the box are untouched.
+pub fn flicker(f: &Frame, bbox: BBox, rng: &mut Rng) -> Vec<u8> {
+    let (w, h) = (f.width as i32, f.height as i32);
+    let src = &f.rgb;
+    let mut out = src.to_vec();
+    let grow = 0.3;
+    let (bw, bh) = (bbox.width() * grow, bbox.height() * grow);
+    let x0 = (((bbox.x1 - bw) * w as f32) as i32).max(0);
+    let x1 = (((bbox.x2 + bw) * w as f32) as i32).min(w);
+    let y0 = (((bbox.y1 - bh) * h as f32) as i32).max(0);
+    let y1 = (((bbox.y2 + bh * 0.2) * h as f32) as i32).min(h);
+    let amp = (bbox.width() * w as f32 * 0.15).max(2.0);
+    let (phase, freq, gain) = (rng.range(0.0, std::f32::consts::TAU), rng.range(0.05, 0.2), rng.range(0.9, 1.1));
+    let lift = rng.range(0.0, bbox.height() * h as f32 * 0.12) as i32;
+    let flame = |i: usize| src[i] >= 150 && src[i] as i32 - src[i + 2] as i32 >= 40;
+    for y in y0..y1 {
+        let dx = (amp * ((y as f32) * freq + phase).sin() + rng.range(-1.5, 1.5)).round() as i32;
+        let sy = (y + lift).min(h - 1);
+        for x in x0..x1 {
+            let sx = (x + dx).clamp(0, w - 1);
+            let (d, s) = (((y * w + x) * 3) as usize, ((sy * w + sx) * 3) as usize);
+            if flame(s) || flame(d) {
+                // A sensor keeps a flame's core clipped; only the unclipped tongues pulse.
+                let k = if flame(s) && src[s] < 250 { gain } else { 1.0 };
+                for c in 0..3 {
+                    out[d + c] = (src[s + c] as f32 * k).round().clamp(0.0, 255.0) as u8;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The picture before a fire: flame-coloured pixels around `bbox` (normalised, grown by a
+/// margin) are an unlit dark grey, the rest of the photo as it is.
+pub fn unlit(f: &Frame, bbox: BBox) -> Vec<u8> {
+    let (w, h) = (f.width as usize, f.height as usize);
+    let mut out = f.rgb.to_vec();
+    let (gw, gh) = (0.3 * bbox.width(), 0.3 * bbox.height());
+    let px = |v: f32, n: usize| (v.clamp(0.0, 1.0) * n as f32) as usize;
+    let (x0, x1) = (px(bbox.x1 - gw, w), px(bbox.x2 + gw, w));
+    let (y0, y1) = (px(bbox.y1 - gh, h), px(bbox.y2, h));
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let i = (y * w + x) * 3;
+            if out[i] >= 150 && i32::from(out[i]) - i32::from(out[i + 2]) >= 40 {
+                out[i..i + 3].copy_from_slice(&[60, 58, 56]);
+            }
+        }
+    }
+    out
+}
+
+/// `src` scaled (nearest pixel) to `w` x `h`: another scene on the same picture size.
+pub fn resized(src: &Frame, w: u32, h: u32) -> Vec<u8> {
+    let (w, h) = (w as usize, h as usize);
+    let (sw, sh) = (src.width as usize, src.height as usize);
+    let mut out = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        let sy = y * sh / h;
+        for x in 0..w {
+            let s = (sy * sw + x * sw / w) * 3;
+            out.extend_from_slice(&src.rgb[s..s + 3]);
+        }
+    }
+    out
+}
+
+/// The `w` x `h` picture moved `dx` pixels to the left, the uncovered edge repeated: a camera
+/// panning.
+pub fn panned(rgb: &[u8], w: usize, h: usize, dx: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rgb.len());
+    let shift = dx.min(w.saturating_sub(1));
+    for y in 0..h {
+        let row = &rgb[y * w * 3..(y + 1) * w * 3];
+        out.extend_from_slice(&row[shift * 3..]);
+        for _ in 0..shift {
+            out.extend_from_slice(&row[(w - 1) * 3..]);
+        }
+    }
+    out
+}
