@@ -11,7 +11,7 @@ use shaobing_core::{
 use shaobing_detect::{InferencePool, ModelsConfig, Pending};
 use shaobing_metrics::{CameraMetrics, Metrics};
 use shaobing_rules::{
-    DwellRule, DwellRuleConfig, DwellRuleSettings, FireRule, FireVote, Hazard, RulesConfig, Sighting, Zone,
+    CrowdRule, DwellRule, DwellRuleConfig, DwellRuleSettings, FireRule, FireVote, Hazard, RulesConfig, Sighting, Zone,
 };
 use shaobing_vision::{FireDetector, FireDetectorConfig, SceneBreak, SceneWatch};
 use sight::ModelRun;
@@ -59,6 +59,7 @@ pub struct Analyser {
     gate: Option<InferenceGate>,
     fire_detector: Option<FireDetector>,
     dwell_rules: Vec<DwellRule>,
+    crowd_rule: Option<CrowdRule>,
     fire_rule: Option<FireRule>,
     scene: SceneWatch,
     masks: Vec<Polygon>,
@@ -95,9 +96,10 @@ impl Analyser {
         let masks = zones_of(camera, ZoneKind::Mask).into_iter().map(|z| z.polygon).collect::<Vec<_>>();
         let models: Vec<ModelRun> = pools.into_iter().map(|pool| ModelRun::new(pool, &setup.models, metrics)).collect();
         let dwell_rules = dwell_rules(&setup.rules, camera);
+        let crowd_rule = crowd_rule(&setup.rules, camera);
         let sees_fire = models.iter().any(ModelRun::sees_fire);
         let focus = match camera.motion_gate.zones_only && !sees_fire {
-            true => dwell_rules.iter().flat_map(|r| r.zones()).map(|z| z.polygon.clone()).collect(),
+            true => rule_zones(&dwell_rules, &crowd_rule).map(|z| z.polygon.clone()).collect(),
             false => Vec::new(),
         };
         let gate = camera
@@ -111,6 +113,7 @@ impl Analyser {
         let responsibility = setup.responsibility.clone();
         Ok(Self {
             dwell_rules,
+            crowd_rule,
             camera: camera.clone(),
             models,
             gate,
@@ -222,6 +225,9 @@ impl Analyser {
         }
         let rules = &self.dwell_rules;
         self.best.retain(|(category, track), _| rules.iter().any(|r| r.category() == *category && r.is_live(*track)));
+        if let Some(rule) = &mut self.crowd_rule {
+            hazards.extend(rule.observe(sightings, now));
+        }
         if let Some(rule) = &mut self.fire_rule {
             hazards.extend(rule.observe(votes, now));
         }
@@ -249,7 +255,7 @@ impl Analyser {
 
     fn work(&mut self, frame: &Frame, hazard: &Hazard, sightings: &[Sighting]) -> anyhow::Result<Finding> {
         let zones: Vec<&Zone> =
-            self.dwell_rules.iter().flat_map(|r| r.zones()).filter(|z| z.id == hazard.zone).collect();
+            rule_zones(&self.dwell_rules, &self.crowd_rule).filter(|z| z.id == hazard.zone).collect();
         let ctx = evidence::Context { camera: &self.camera, zones: &zones, masks: &self.masks };
         match hazard.phase {
             Phase::Cleared => Ok(Finding::Cleared {
@@ -323,14 +329,14 @@ fn zones_of(camera: &CameraConfig, kind: ZoneKind) -> Vec<Zone> {
         .zones
         .iter()
         .filter(|z| z.kind == kind)
-        .map(|z| Zone { id: z.id.clone(), polygon: z.polygon.clone() })
+        .map(|z| Zone { id: z.id.clone(), polygon: z.polygon.clone(), exempt: z.exempt.clone() })
         .collect()
 }
 
 /// The dwell rules of a camera: one per category that is enabled and has zones here.
 pub(crate) fn dwell_rules(r: &RulesConfig, camera: &CameraConfig) -> Vec<DwellRule> {
     use ObjectKind::*;
-    let specs: [(&DwellRuleSettings, Category, &'static str, ZoneKind, Vec<ObjectKind>); 3] = [
+    let specs: [(&DwellRuleSettings, Category, &'static str, ZoneKind, Vec<ObjectKind>); 4] = [
         (&r.illegal_parking, Category::IllegalParking, "illegal_parking/dwell", ZoneKind::NoParking, vec![Vehicle]),
         (
             &r.street_vending,
@@ -346,6 +352,13 @@ pub(crate) fn dwell_rules(r: &RulesConfig, camera: &CameraConfig) -> Vec<DwellRu
             ZoneKind::NoTricycle,
             vec![Tricycle],
         ),
+        (
+            &r.non_motor_parking,
+            Category::NonMotorParking,
+            "non_motor_parking/dwell",
+            ZoneKind::NoCycleParking,
+            vec![Cycle],
+        ),
     ];
     specs
         .into_iter()
@@ -356,4 +369,16 @@ pub(crate) fn dwell_rules(r: &RulesConfig, camera: &CameraConfig) -> Vec<DwellRu
             (!zones.is_empty()).then(|| DwellRule::new(CameraId(camera.id.clone()), zones, config))
         })
         .collect()
+}
+
+/// The crowd rule of a camera, when enabled and the camera has `crowd_watch` zones.
+pub(crate) fn crowd_rule(r: &RulesConfig, camera: &CameraConfig) -> Option<CrowdRule> {
+    let zones = zones_of(camera, ZoneKind::CrowdWatch);
+    (r.crowd_gathering.enabled && !zones.is_empty())
+        .then(|| CrowdRule::new(CameraId(camera.id.clone()), zones, r.crowd_gathering.clone()))
+}
+
+/// The zones every rule of a camera watches.
+fn rule_zones<'a>(dwell: &'a [DwellRule], crowd: &'a Option<CrowdRule>) -> impl Iterator<Item = &'a Zone> {
+    dwell.iter().flat_map(|r| r.zones()).chain(crowd.iter().flat_map(|r| r.zones()))
 }

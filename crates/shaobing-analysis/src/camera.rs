@@ -148,6 +148,10 @@ pub struct ZoneConfig {
     pub kind: ZoneKind,
     /// At least three `[x, y]` points in 0..=1.
     pub polygon: Polygon,
+    /// Hours (`"HH:MM-HH:MM"`, China time) when the zone forbids nothing: a night market
+    /// permitted 18:00-22:00, a loading bay 06:00-08:00.
+    #[serde(default)]
+    pub exempt: Vec<shaobing_rules::TimeWindow>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
@@ -159,6 +163,10 @@ pub enum ZoneKind {
     NoVending,
     /// Restricted to tricycles (黑三轮), e.g. a subway exit where they wait for fares.
     NoTricycle,
+    /// No bicycles or motorbikes parked here (非机动车乱停放): a fire lane, a blind path.
+    NoCycleParking,
+    /// Watched for crowds (人群聚集): a square, a subway exit, a narrow pavement.
+    CrowdWatch,
     /// Ignored: detections standing here, fire seen here and motion here never count (a
     /// private yard, an advertising screen, a flag in the wind).
     Mask,
@@ -170,6 +178,8 @@ impl ZoneKind {
             ZoneKind::NoParking => "no_parking",
             ZoneKind::NoVending => "no_vending",
             ZoneKind::NoTricycle => "no_tricycle",
+            ZoneKind::NoCycleParking => "no_cycle_parking",
+            ZoneKind::CrowdWatch => "crowd_watch",
             ZoneKind::Mask => "mask",
         }
     }

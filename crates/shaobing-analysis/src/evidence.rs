@@ -60,6 +60,7 @@ fn summary(hazard: &Hazard) -> String {
     let secs = hazard.duration.as_secs();
     let what = match hazard.category {
         shaobing_core::Category::FireSmoke => format!("{} seen for {secs} s", d.label),
+        shaobing_core::Category::CrowdGathering => format!("{} for {secs} s in zone {}", d.label, hazard.zone),
         _ => format!("{} stationary for {secs} s in zone {}", d.label, hazard.zone),
     };
     let note = hazard.note.as_deref().map(|n| format!("; {n}")).unwrap_or_default();

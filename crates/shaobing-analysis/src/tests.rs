@@ -138,3 +138,25 @@ async fn a_silent_camera_is_a_device_issue_until_frames_return() {
     cancel.cancel();
     task.await.unwrap();
 }
+
+#[test]
+fn cycle_parking_and_crowd_zones_get_their_rules_with_their_hours() {
+    let zones = "[[zones]]\nid = \"lane\"\nkind = \"no_cycle_parking\"\npolygon = [[0.0, 0.0], [0.5, 0.0], [0.5, 0.5]]\n\
+                 [[zones]]\nid = \"square\"\nkind = \"crowd_watch\"\nexempt = [\"18:00-22:00\"]\n\
+                 polygon = [[0.5, 0.0], [1.0, 0.0], [1.0, 0.5]]\n";
+    let cam = camera(zones);
+    assert_eq!(cam.zones.iter().find(|z| z.id.0 == "square").unwrap().exempt.len(), 1);
+    let mut rules = RulesConfig::default();
+    let dwell: Vec<Category> = crate::analyser::dwell_rules(&rules, &cam).iter().map(|r| r.category()).collect();
+    assert_eq!(dwell, vec![Category::IllegalParking, Category::NonMotorParking]);
+    assert!(crate::analyser::crowd_rule(&rules, &cam).is_some());
+    rules.crowd_gathering.enabled = false;
+    assert!(crate::analyser::crowd_rule(&rules, &cam).is_none());
+    let bad = format!(
+        "{}\n[[zones]]\nid = \"x\"\nkind = \"mask\"\nexempt = [\"18:00\"]\npolygon = [[0.0, 0.0], [0.1, 0.0], [0.1, 0.1]]\n",
+        zones
+    );
+    let text = format!("id = \"kerb\"\nuri = \"rtsp://127.0.0.1:8554/kerb\"\n{bad}");
+    let err = toml::from_str::<CameraConfig>(&text).unwrap_err().to_string();
+    assert!(err.contains("expected HH:MM-HH:MM"), "{err}");
+}

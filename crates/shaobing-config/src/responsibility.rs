@@ -57,6 +57,14 @@ pub fn default_responsibility(category: Category) -> ResponsibilityEntry {
             StreetToDistrict,
             "应急吹哨：立即通知消防、公安、街道领导，现场设立指挥部",
         ),
+        Category::NonMotorParking => (
+            "街道城市管理办公室 (sub-district city management office)",
+            CommunityToStreet,
+            "城管清理并规范停放，通知共享单车企业限时调度",
+        ),
+        Category::CrowdGathering => {
+            ("区公安分局派出所 (police station)", StreetToDistrict, "派出所到场疏导，街道平安建设办协同维持秩序")
+        }
         Category::AirPollution => (
             "区生态环境局 (ecology and environment)",
             StreetToDistrict,

@@ -25,6 +25,10 @@ pub enum Category {
     StreetVending,
     /// 黑三轮: unlicensed tricycle.
     UnlicensedTricycle,
+    /// 非机动车乱停放: bicycles and motorbikes parked where they must not be.
+    NonMotorParking,
+    /// 人群聚集: more people in a zone than it safely holds, for a while.
+    CrowdGathering,
     /// 烟火: flame or smoke, an emergency.
     FireSmoke,
     /// 空气质量: air-pollution episode.
@@ -38,10 +42,12 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 8] = [
+    pub const ALL: [Category; 10] = [
         Category::IllegalParking,
         Category::StreetVending,
         Category::UnlicensedTricycle,
+        Category::NonMotorParking,
+        Category::CrowdGathering,
         Category::FireSmoke,
         Category::AirPollution,
         Category::ParkingSaturated,
@@ -55,6 +61,8 @@ impl Category {
             Category::IllegalParking => "illegal_parking",
             Category::StreetVending => "street_vending",
             Category::UnlicensedTricycle => "unlicensed_tricycle",
+            Category::NonMotorParking => "non_motor_parking",
+            Category::CrowdGathering => "crowd_gathering",
             Category::FireSmoke => "fire_smoke",
             Category::AirPollution => "air_pollution",
             Category::ParkingSaturated => "parking_saturated",
@@ -68,6 +76,8 @@ impl Category {
             Category::IllegalParking => "机动车乱停放",
             Category::StreetVending => "占道经营",
             Category::UnlicensedTricycle => "黑三轮",
+            Category::NonMotorParking => "非机动车乱停放",
+            Category::CrowdGathering => "人群聚集",
             Category::FireSmoke => "烟火",
             Category::AirPollution => "空气质量",
             Category::ParkingSaturated => "停车饱和",
@@ -83,6 +93,8 @@ impl Category {
             Category::IllegalParking => "0505",
             Category::StreetVending => "0501",
             Category::UnlicensedTricycle => "0512",
+            Category::NonMotorParking => "0604",
+            Category::CrowdGathering => "0605",
             Category::FireSmoke => "0406",
             Category::AirPollution => "0114",
             Category::ParkingSaturated => "0601",
@@ -94,10 +106,11 @@ impl Category {
     /// Which of the seed's seven kinds of whistle item the category falls under.
     pub fn whistle_kind(self) -> WhistleKind {
         match self {
-            Category::IllegalParking | Category::StreetVending | Category::UnlicensedTricycle => {
-                WhistleKind::ClearRectifyImprove
-            }
-            Category::FireSmoke | Category::DeviceMaintenance => WhistleKind::SafetyHazards,
+            Category::IllegalParking
+            | Category::StreetVending
+            | Category::UnlicensedTricycle
+            | Category::NonMotorParking => WhistleKind::ClearRectifyImprove,
+            Category::FireSmoke | Category::DeviceMaintenance | Category::CrowdGathering => WhistleKind::SafetyHazards,
             Category::AirPollution => WhistleKind::Ecology,
             Category::ParkingSaturated | Category::Congestion => WhistleKind::LiveableLife,
         }

@@ -7,7 +7,8 @@
 use crate::settings::DwellRuleSettings;
 use crate::subject::{Subject, SubjectConfig, subjects};
 use crate::tracker::{Track, Tracker, TrackerConfig};
-use crate::{Hazard, Sighting, Zone};
+use crate::window::exempt;
+use crate::{Hazard, Sighting, TimeWindow, Zone};
 use shaobing_core::{BBox, CameraId, Category, Detection, ObjectKind, Phase, UnixMillis, ZoneId};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -39,6 +40,8 @@ pub struct DwellRuleConfig {
     pub occlusion: Duration,
     /// A raised hazard not seen for this long is gone: the issue is resolved by observation.
     pub clear_after: Duration,
+    /// Hours when the rule does not apply anywhere.
+    pub exempt: Vec<TimeWindow>,
 }
 
 impl DwellRuleConfig {
@@ -60,6 +63,7 @@ impl DwellRuleConfig {
             track_timeout: Duration::from_secs_f64(s.track_timeout_secs),
             occlusion: Duration::from_secs_f64(s.occlusion_secs),
             clear_after: Duration::from_secs_f64(s.clear_secs),
+            exempt: s.exempt.clone(),
         }
     }
 }
@@ -103,6 +107,9 @@ pub struct DwellRule {
     /// Subject details (companions, fallback notes) of each live track.
     subjects: HashMap<u64, Subject>,
     raised: HashMap<String, Raised>,
+    /// The last frame at which each zone was outside its hours: its dwell counts from then,
+    /// so a stall permitted until 22:00 has the whole dwell to pack up after it.
+    last_exempt: HashMap<ZoneId, UnixMillis>,
 }
 
 impl DwellRule {
@@ -113,7 +120,8 @@ impl DwellRule {
             stationary_iou: config.stationary_iou,
             max_unseen: config.occlusion,
         });
-        Self { camera, zones, config, tracker, subjects: HashMap::new(), raised: HashMap::new() }
+        let (subjects, raised, last_exempt) = (HashMap::new(), HashMap::new(), HashMap::new());
+        Self { camera, zones, config, tracker, subjects, raised, last_exempt }
     }
 
     pub fn zones(&self) -> &[Zone] {
@@ -132,8 +140,8 @@ impl DwellRule {
     /// hazards, and the analysis keeps a best shot of each so the evidence shows the object at
     /// its clearest, not whenever the clock ran out.
     pub fn pending(&self, now: UnixMillis) -> impl Iterator<Item = Dwelling<'_>> + '_ {
-        self.tracker.tracks().iter().filter(move |t| t.last_seen == now).filter_map(|t| {
-            let zone = self.zone_of(t)?;
+        self.tracker.tracks().iter().filter(move |t| t.last_seen == now).filter_map(move |t| {
+            let zone = self.zone_of(t, now)?;
             let subject = self.subjects.get(&t.id).filter(|s| s.qualified)?;
             if self.raised_at(zone, t).is_some() {
                 return None;
@@ -168,6 +176,7 @@ impl DwellRule {
 
     /// Feeds one analysed frame; returns hazards opened, still standing, or cleared at `now`.
     pub fn observe(&mut self, sightings: &[Sighting], now: UnixMillis) -> Vec<Hazard> {
+        self.note_exemptions(now);
         let found = subjects(sightings, &self.config.subject);
         let detections: Vec<_> = found.iter().map(|s| s.detection.clone()).collect();
         let ids = self.tracker.update(&detections, now);
@@ -200,9 +209,10 @@ impl DwellRule {
     fn hazard_of(&mut self, id: u64, now: UnixMillis) -> Option<Hazard> {
         let track = self.tracker.get(id)?;
         let subject = self.subjects.get(&id).filter(|s| s.qualified)?;
-        let zone = self.zone_of(track)?;
+        let zone = self.zone_of(track, now)?;
         let raised = self.raised_at(zone, track).map(str::to_owned);
-        let still = track.stationary_for();
+        let applies = self.last_exempt.get(&zone.id).map_or(Duration::MAX, |t| now.since(*t));
+        let still = track.stationary_for().min(applies);
         let phase = match raised {
             Some(_) if still >= self.config.dwell.min(REACQUIRE) && track.still_hits >= REACQUIRE_HITS => {
                 Phase::Ongoing
@@ -241,10 +251,22 @@ impl DwellRule {
             .collect()
     }
 
-    /// Zones are judged by the bottom centre of the resting box: where the object stands.
-    fn zone_of(&self, track: &Track) -> Option<&Zone> {
+    fn note_exemptions(&mut self, now: UnixMillis) {
+        let all = exempt(&self.config.exempt, now);
+        for z in self.zones.iter().filter(|z| all || exempt(&z.exempt, now)) {
+            self.last_exempt.insert(z.id.clone(), now);
+        }
+    }
+
+    /// The zone a track stands in, judged by the bottom centre of its resting box. Outside
+    /// its hours a zone (or the whole rule) forbids nothing: an object there is followed but
+    /// never dwells.
+    fn zone_of(&self, track: &Track, now: UnixMillis) -> Option<&Zone> {
+        if exempt(&self.config.exempt, now) {
+            return None;
+        }
         let foot = track.rest_box.bottom_centre();
-        self.zones.iter().find(|z| z.polygon.contains(foot))
+        self.zones.iter().find(|z| z.polygon.contains(foot) && !exempt(&z.exempt, now))
     }
 
     /// The key of the raised hazard in `zone` whose place `track` rests at, if any.

@@ -5,17 +5,21 @@
 //! Pure logic over `shaobing-core` types, driven by frame timestamps rather than the wall
 //! clock, so every rule can be tested on recorded detection sequences.
 
+mod crowd;
 mod dwell;
 mod fire;
 mod settings;
 mod subject;
 mod tracker;
+mod window;
 
+pub use crowd::CrowdRule;
 pub use dwell::{DwellRule, DwellRuleConfig, Dwelling};
 pub use fire::{FireRule, FireVote};
-pub use settings::{DwellRuleSettings, FireRuleSettings, RulesConfig, RulesConfigError};
+pub use settings::{CrowdRuleSettings, DwellRuleSettings, FireRuleSettings, RulesConfig, RulesConfigError};
 pub use subject::{FALLBACK_CONFIDENCE, Subject, SubjectConfig, subjects};
 pub use tracker::{Track, Tracker, TrackerConfig};
+pub use window::{TimeWindow, exempt};
 
 use shaobing_core::{Category, Detection, ObjectKind, Phase, Polygon, ZoneId};
 use std::time::Duration;
@@ -32,6 +36,8 @@ pub struct Sighting {
 pub struct Zone {
     pub id: ZoneId,
     pub polygon: Polygon,
+    /// Hours when the zone's rule does not apply (a permitted night market).
+    pub exempt: Vec<TimeWindow>,
 }
 
 /// One hazard as of one frame.

@@ -1,5 +1,6 @@
 //! The `[rules]` section, owned here with the rules it sets.
 
+use crate::TimeWindow;
 use serde::Deserialize;
 
 /// A configuration problem in `[rules]`, pointing at the key.
@@ -31,6 +32,14 @@ pub struct RulesConfig {
     /// confidence) stationary inside a `no_tricycle` zone.
     #[serde(default)]
     pub unlicensed_tricycle: DwellRuleSettings,
+    /// 非机动车乱停放: a `cycle` (bicycle, motorbike) stationary inside a `no_cycle_parking`
+    /// zone.
+    #[serde(default)]
+    pub non_motor_parking: DwellRuleSettings,
+    /// 人群聚集: at least `min_people` `person`s standing in a `crowd_watch` zone for
+    /// `dwell_secs`.
+    #[serde(default)]
+    pub crowd_gathering: CrowdRuleSettings,
     /// 烟火: flame or smoke anywhere outside `mask` zones; an emergency, no dwell.
     #[serde(default)]
     pub fire_smoke: FireRuleSettings,
@@ -41,6 +50,8 @@ impl RulesConfig {
         self.illegal_parking.validate("rules.illegal_parking")?;
         self.street_vending.validate("rules.street_vending")?;
         self.unlicensed_tricycle.validate("rules.unlicensed_tricycle")?;
+        self.non_motor_parking.validate("rules.non_motor_parking")?;
+        self.crowd_gathering.validate("rules.crowd_gathering")?;
         self.fire_smoke.validate("rules.fire_smoke")
     }
 }
@@ -82,6 +93,10 @@ pub struct DwellRuleSettings {
     /// box attached), marked low confidence.
     #[serde(default = "yes")]
     pub coco_fallback: bool,
+    /// Hours (`"HH:MM-HH:MM"`, China time) when the rule does not apply anywhere, e.g.
+    /// `["18:00-22:00"]` for a permitted night market; a zone may add its own (`exempt`).
+    #[serde(default)]
+    pub exempt: Vec<TimeWindow>,
 }
 
 fn yes() -> bool {
@@ -121,6 +136,7 @@ impl Default for DwellRuleSettings {
             clear_secs: default_clear_secs(),
             companion_reach: default_companion_reach(),
             coco_fallback: true,
+            exempt: Vec::new(),
         }
     }
 }
@@ -140,6 +156,67 @@ impl DwellRuleSettings {
             ));
         }
         Ok(())
+    }
+}
+
+/// Crowds: how many people, for how long.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CrowdRuleSettings {
+    /// Off: the rule never raises.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// People standing in the zone at once that make a crowd.
+    #[serde(default = "default_min_people")]
+    pub min_people: usize,
+    /// Seconds the zone must hold a crowd before an issue is raised.
+    #[serde(default = "default_crowd_dwell_secs")]
+    pub dwell_secs: f64,
+    /// Minimum detector score of a person.
+    #[serde(default = "default_min_score")]
+    pub min_score: f32,
+    /// Seconds the count may dip below `min_people` (people hidden behind each other, a
+    /// missed detection) without restarting the clock.
+    #[serde(default = "default_occlusion_secs")]
+    pub occlusion_secs: f64,
+    /// Seconds below `min_people` after which the issue is resolved by observation.
+    #[serde(default = "default_clear_secs")]
+    pub clear_secs: f64,
+    /// Hours (`"HH:MM-HH:MM"`, China time) when crowds are expected (a market, a concert).
+    #[serde(default)]
+    pub exempt: Vec<TimeWindow>,
+}
+
+fn default_min_people() -> usize {
+    15
+}
+fn default_crowd_dwell_secs() -> f64 {
+    60.0
+}
+
+impl Default for CrowdRuleSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            min_people: default_min_people(),
+            dwell_secs: default_crowd_dwell_secs(),
+            min_score: default_min_score(),
+            occlusion_secs: default_occlusion_secs(),
+            clear_secs: default_clear_secs(),
+            exempt: Vec::new(),
+        }
+    }
+}
+
+impl CrowdRuleSettings {
+    fn validate(&self, key: &str) -> Result<(), RulesConfigError> {
+        if self.min_people == 0 {
+            return Err(invalid(format!("{key}.min_people"), "expected at least 1 person"));
+        }
+        seconds(key, "dwell_secs", self.dwell_secs)?;
+        seconds(key, "occlusion_secs", self.occlusion_secs)?;
+        seconds(key, "clear_secs", self.clear_secs)?;
+        unit(key, "min_score", self.min_score)
     }
 }
 

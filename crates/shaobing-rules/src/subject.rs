@@ -139,6 +139,7 @@ fn attached(cycle: &BBox, cargo: &BBox) -> bool {
         && (0.5..=4.0).contains(&ratio)
 }
 
-fn union(a: &BBox, b: &BBox) -> BBox {
+/// The smallest box holding both.
+pub(crate) fn union(a: &BBox, b: &BBox) -> BBox {
     BBox::from_corners(a.x1.min(b.x1), a.y1.min(b.y1), a.x2.max(b.x2), a.y2.max(b.y2))
 }

@@ -10,7 +10,7 @@ fn zone(id: &str, x1: f32, y1: f32, x2: f32, y2: f32) -> Zone {
         Point { x: x1, y: y2 },
     ])
     .unwrap();
-    Zone { id: ZoneId(id.into()), polygon }
+    Zone { id: ZoneId(id.into()), polygon, exempt: Vec::new() }
 }
 
 fn config(category: Category, kinds: &[ObjectKind], dwell_secs: u64) -> DwellRuleConfig {
@@ -30,6 +30,7 @@ fn config(category: Category, kinds: &[ObjectKind], dwell_secs: u64) -> DwellRul
         track_timeout: Duration::from_secs(10),
         occlusion: Duration::from_secs(5),
         clear_after: Duration::from_secs(60),
+        exempt: Vec::new(),
     }
 }
 
@@ -275,4 +276,26 @@ fn two_vehicles_side_by_side_are_two_issues() {
     assert_eq!(opened(&events), vec![20, 20], "{events:?}");
     let keys: std::collections::HashSet<_> = events.iter().map(|e| e.2.clone()).collect();
     assert_eq!(keys.len(), 2);
+}
+
+#[test]
+fn a_stall_in_its_permitted_hours_is_no_issue_and_one_after_them_is() {
+    let market = crate::TimeWindow::parse("18:00-22:00").unwrap();
+    let mut zone = zone("pavement", 0.0, 0.5, 1.0, 1.0);
+    zone.exempt = vec![market];
+    let c = config(Category::StreetVending, &[ObjectKind::Stall], 60);
+    let mut r = DwellRule::new(CameraId("cam".into()), vec![zone], c);
+    // 2026-12-03 21:50 China time: the stall stands from ten minutes before closing time.
+    let start = 1_796_256_000_000 + (21 * 60 + 50) * 60_000 - 8 * 3_600_000;
+    let stall = det("stall", 0.8, 0.2, 0.6, 0.4, 0.8);
+    let mut opened = Vec::new();
+    for s in 0..900 {
+        for h in r.observe(&seen(std::slice::from_ref(&stall)), UnixMillis(start + s * 1000)) {
+            if h.phase == Phase::Opened {
+                opened.push(s);
+            }
+        }
+    }
+    // Permitted until 22:00; its dwell counts from the last permitted frame (21:59:59, s = 599).
+    assert_eq!(opened, vec![659]);
 }
