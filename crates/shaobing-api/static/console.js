@@ -6,6 +6,8 @@ const CATEGORIES = {
   illegal_parking: ["机动车乱停放", "Illegal parking"],
   street_vending: ["占道经营", "Street vending"],
   unlicensed_tricycle: ["黑三轮", "Unlicensed tricycle"],
+  non_motor_parking: ["非机动车乱停放", "Non-motor vehicle parking"],
+  crowd_gathering: ["人群聚集", "Crowd gathering"],
   fire_smoke: ["烟火", "Fire/smoke"],
   air_pollution: ["空气污染", "Air pollution"],
   parking_saturated: ["停车场饱和", "Parking lot saturated"],
