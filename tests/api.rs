@@ -184,9 +184,12 @@ async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_w
     let frame = get(addr, "/api/v1/cameras/vtest-street/frame.jpg", Some(TOKEN)).await;
     assert_eq!((frame.status, frame.content_type.as_str()), (200, "image/jpeg"));
     assert!(frame.body.starts_with(&[0xFF, 0xD8]) && frame.body.len() > 10_000);
-    let page = get_json(addr, "/api/v1/issues?limit=1", "/api/v1/issues", &spec).await;
-    let id = page["items"][0]["id"].as_str().unwrap().to_string();
-    assert_eq!(id, event["issue"]["id"].as_str().unwrap());
+    // The van and the car at the kerb are filed within a frame of each other: the streamed
+    // issue is one of the newest two.
+    let page = get_json(addr, "/api/v1/issues?limit=2", "/api/v1/issues", &spec).await;
+    let id = event["issue"]["id"].as_str().unwrap().to_string();
+    let listed: Vec<&str> = page["items"].as_array().unwrap().iter().filter_map(|i| i["id"].as_str()).collect();
+    assert!(listed.contains(&id.as_str()), "{id} not among {listed:?}");
     let detail = get_json(addr, &format!("/api/v1/issues/{id}"), "/api/v1/issues/{id}", &spec).await;
     assert_eq!(detail["history"][0]["to"], "candidate");
     let url = detail["evidence"][0]["url"].as_str().unwrap().to_string();
