@@ -3,6 +3,7 @@
 use crate::camera::{CameraConfig, ZoneKind};
 use crate::gate::InferenceGate;
 use crate::silence::Silence;
+use crate::view::View;
 use crate::{evidence, sight};
 use shaobing_camera::FrameSlot;
 use shaobing_core::{
@@ -94,12 +95,18 @@ impl Analyser {
         metrics: &Metrics,
     ) -> anyhow::Result<Self> {
         let masks = zones_of(camera, ZoneKind::Mask).into_iter().map(|z| z.polygon).collect::<Vec<_>>();
-        let models: Vec<ModelRun> = pools.into_iter().map(|pool| ModelRun::new(pool, &setup.models, metrics)).collect();
         let dwell_rules = dwell_rules(&setup.rules, camera);
         let crowd_rule = crowd_rule(&setup.rules, camera);
+        let zones: Vec<Polygon> = rule_zones(&dwell_rules, &crowd_rule).map(|z| z.polygon.clone()).collect();
+        let view = camera.crop_to_zones.then(|| View::over(&zones)).flatten();
+        let models: Vec<ModelRun> = pools
+            .into_iter()
+            .map(|pool| ModelRun::new(pool, &setup.models, metrics))
+            .map(|m| if m.sees_fire() { m } else { m.looking_at(view) })
+            .collect();
         let sees_fire = models.iter().any(ModelRun::sees_fire);
         let focus = match camera.motion_gate.zones_only && !sees_fire {
-            true => rule_zones(&dwell_rules, &crowd_rule).map(|z| z.polygon.clone()).collect(),
+            true => zones,
             false => Vec::new(),
         };
         let gate = camera

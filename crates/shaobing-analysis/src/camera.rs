@@ -58,6 +58,12 @@ pub struct CameraConfig {
     /// Resolved by observation when frames come back. 0: never filed.
     #[serde(default = "default_silent_after_secs")]
     pub silent_after_secs: f64,
+    /// Run the detectors on the part of the picture the rule zones cover (with a quarter of
+    /// their size as margin) rather than the whole frame scaled down: objects in the zones
+    /// reach the model several times larger, for the same inference. Models that look for
+    /// flame or smoke always see the whole picture. Off: the whole frame.
+    #[serde(default = "yes")]
+    pub crop_to_zones: bool,
 }
 
 fn default_silent_after_secs() -> f64 {

@@ -10,6 +10,7 @@ mod gate;
 mod models;
 mod sight;
 mod silence;
+mod view;
 
 pub use analyser::{Analyser, Setup};
 pub use camera::{CameraConfig, CameraConfigError, MotionGateSettings, ZoneConfig, ZoneKind};

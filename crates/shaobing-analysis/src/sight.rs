@@ -1,5 +1,6 @@
 //! From model output to what the rules see: class names to hazard kinds, fire votes, masks.
 
+use crate::view::View;
 use shaobing_core::{BBox, Detection, Frame, ObjectKind, Polygon};
 use shaobing_detect::ModelsConfig;
 use shaobing_detect::{InferencePool, Pending};
@@ -20,12 +21,20 @@ pub(crate) struct ModelRun {
     kinds: HashMap<String, Vec<ObjectKind>>,
     models: ModelsConfig,
     inference: Histogram,
+    /// The window the model looks at, when not the whole picture.
+    view: Option<View>,
 }
 
 impl ModelRun {
     pub(crate) fn new(pool: InferencePool, models: &ModelsConfig, metrics: &Metrics) -> Self {
         let inference = metrics.inference(pool.model());
-        Self { pool, kinds: HashMap::new(), models: models.clone(), inference }
+        Self { pool, kinds: HashMap::new(), models: models.clone(), inference, view: None }
+    }
+
+    /// Makes the model look at `view` only.
+    pub(crate) fn looking_at(mut self, view: Option<View>) -> Self {
+        self.view = view;
+        self
     }
 
     /// Whether any class of the model means flame or smoke: such a model needs the whole
@@ -38,7 +47,11 @@ impl ModelRun {
 
     /// Queues `frame` for the model; `finish` collects the answer.
     pub(crate) fn start(&self, frame: &Frame) -> anyhow::Result<Pending> {
-        Ok(self.pool.submit(frame.clone(), MIN_SCORE)?)
+        let input = match &self.view {
+            Some(view) => view.crop(frame),
+            None => frame.clone(),
+        };
+        Ok(self.pool.submit(input, MIN_SCORE)?)
     }
 
     /// Adds the model's detections as sightings and fire votes.
@@ -47,7 +60,10 @@ impl ModelRun {
         pending: Pending,
         seen: &mut crate::analyser::Observation,
     ) -> anyhow::Result<()> {
-        let (detections, took) = pending.wait().await?;
+        let (mut detections, took) = pending.wait().await?;
+        if let Some(view) = &self.view {
+            detections = detections.into_iter().map(|d| view.to_frame(d)).collect();
+        }
         self.inference.observe(took.as_secs_f64());
         let (sightings, votes) = (&mut seen.sightings, &mut seen.fire_votes);
         seen.detections.extend(detections.iter().cloned());

@@ -1,0 +1,107 @@
+//! What the detectors look at: the part of the picture the camera's rules watch.
+//!
+//! A model sees its fixed input size (512 x 512 for the shipped detector) whatever the camera
+//! sends, so a kerb that fills a fifth of a 1080p frame reaches it at a fifth of the pixels.
+//! Cropping the frame to the rule zones (with a margin for the parts of an object that stand
+//! outside its zone and for a stall's vendor) makes the objects that matter several times
+//! larger in the model's input, for the same inference cost. The window keeps the frame's
+//! shape, so a model that stretches its input (as the shipped ones do, after their reference
+//! code) sees the proportions it always sees: a zoom, not a distortion. A model that looks
+//! for fire sees the whole picture: fire matters anywhere.
+
+use shaobing_core::{BBox, Detection, Frame, Polygon};
+
+/// Margin around the zones, as a share of their extent on each side.
+const MARGIN: f32 = 0.25;
+/// Crops covering more than this share of the frame are not worth a copy.
+const WORTH_IT: f32 = 0.6;
+
+/// A window of the frame, normalised.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct View(BBox);
+
+impl View {
+    /// The window over `zones` with its margin, if it is small enough to gain anything.
+    pub(crate) fn over(zones: &[Polygon]) -> Option<Self> {
+        let points = zones.iter().flat_map(|z| z.points());
+        let (mut x1, mut y1, mut x2, mut y2) = (1.0f32, 1.0f32, 0.0f32, 0.0f32);
+        for p in points {
+            (x1, y1, x2, y2) = (x1.min(p.x), y1.min(p.y), x2.max(p.x), y2.max(p.y));
+        }
+        if x2 <= x1 || y2 <= y1 {
+            return None;
+        }
+        let side = ((x2 - x1).max(y2 - y1) * (1.0 + 2.0 * MARGIN)).min(1.0);
+        if side * side > WORTH_IT {
+            return None;
+        }
+        let (x, y) = (span((x1 + x2) / 2.0, side), span((y1 + y2) / 2.0, side));
+        Some(Self(BBox::from_corners(x.0, y.0, x.1, y.1)))
+    }
+
+    /// The window's pixels as a frame of their own.
+    pub(crate) fn crop(&self, frame: &Frame) -> Frame {
+        let (w, h) = (frame.width as usize, frame.height as usize);
+        let px = |v: f32, n: usize| ((v * n as f32).round() as usize).min(n.saturating_sub(1));
+        let (x0, y0) = (px(self.0.x1, w), px(self.0.y1, h));
+        let cw = ((self.0.x2 * w as f32).round() as usize).clamp(x0 + 1, w) - x0;
+        let ch = ((self.0.y2 * h as f32).round() as usize).clamp(y0 + 1, h) - y0;
+        let mut rgb = Vec::with_capacity(cw * ch * 3);
+        for y in y0..y0 + ch {
+            rgb.extend_from_slice(&frame.rgb[(y * w + x0) * 3..(y * w + x0 + cw) * 3]);
+        }
+        Frame { width: cw as u32, height: ch as u32, rgb: rgb.into(), ..frame.clone() }
+    }
+
+    /// A detection in the window, in the whole frame's coordinates.
+    pub(crate) fn to_frame(&self, mut d: Detection) -> Detection {
+        let v = &self.0;
+        let (w, h) = (v.x2 - v.x1, v.y2 - v.y1);
+        let b = d.bbox;
+        d.bbox = BBox::from_corners(v.x1 + b.x1 * w, v.y1 + b.y1 * h, v.x1 + b.x2 * w, v.y1 + b.y2 * h);
+        d
+    }
+}
+
+/// `[start, end)` of length `side` centred on `centre`, moved inside `[0, 1]`.
+fn span(centre: f32, side: f32) -> (f32, f32) {
+    let start = (centre - side / 2.0).clamp(0.0, 1.0 - side);
+    (start, start + side)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shaobing_core::{CameraId, Point, UnixMillis};
+
+    fn kerb() -> Polygon {
+        let p = |x, y| Point { x, y };
+        Polygon::new(vec![p(0.78, 0.07), p(1.0, 0.05), p(1.0, 0.25), p(0.78, 0.25)]).unwrap()
+    }
+
+    #[test]
+    fn the_window_covers_the_zones_with_a_margin_and_maps_back() {
+        let view = View::over(&[kerb()]).unwrap();
+        let frame = Frame {
+            camera: CameraId("c".into()),
+            seq: 0,
+            captured_at: UnixMillis(0),
+            width: 100,
+            height: 50,
+            rgb: (0..100 * 50 * 3).map(|i| (i / 3 % 100) as u8).collect::<Vec<u8>>().into(),
+        };
+        // The kerb is 0.22 wide and 0.20 high: with its margins a 0.33 square of the frame,
+        // moved inside it at the right edge, the frame's shape kept.
+        let crop = view.crop(&frame);
+        assert!(crop.is_well_formed());
+        assert_eq!((crop.width, crop.height), (33, 17));
+        assert_eq!(crop.rgb[0], 67, "starts 0.33 from the right edge");
+        let d =
+            Detection { class_id: 2, label: "car".into(), score: 0.9, bbox: BBox::from_corners(0.0, 0.0, 1.0, 1.0) };
+        let back = view.to_frame(d).bbox;
+        assert!((back.x1 - 0.67).abs() < 1e-3 && (back.x2 - 1.0).abs() < 1e-3 && back.y1 == 0.0, "{back:?}");
+        let whole =
+            Polygon::new(vec![Point { x: 0.0, y: 0.0 }, Point { x: 1.0, y: 0.0 }, Point { x: 1.0, y: 1.0 }]).unwrap();
+        assert_eq!(View::over(&[whole]), None, "no gain in cropping the whole picture");
+    }
+}
