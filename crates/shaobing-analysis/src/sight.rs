@@ -62,7 +62,7 @@ impl ModelRun {
     ) -> anyhow::Result<()> {
         let (mut detections, took) = pending.wait().await?;
         if let Some(view) = &self.view {
-            detections = detections.into_iter().map(|d| view.to_frame(d)).collect();
+            detections = detections.into_iter().map(|d| view.in_frame(d)).collect();
         }
         self.inference.observe(took.as_secs_f64());
         let (sightings, votes) = (&mut seen.sightings, &mut seen.fire_votes);

@@ -54,7 +54,7 @@ impl View {
     }
 
     /// A detection in the window, in the whole frame's coordinates.
-    pub(crate) fn to_frame(&self, mut d: Detection) -> Detection {
+    pub(crate) fn in_frame(&self, mut d: Detection) -> Detection {
         let v = &self.0;
         let (w, h) = (v.x2 - v.x1, v.y2 - v.y1);
         let b = d.bbox;
@@ -98,7 +98,7 @@ mod tests {
         assert_eq!(crop.rgb[0], 67, "starts 0.33 from the right edge");
         let d =
             Detection { class_id: 2, label: "car".into(), score: 0.9, bbox: BBox::from_corners(0.0, 0.0, 1.0, 1.0) };
-        let back = view.to_frame(d).bbox;
+        let back = view.in_frame(d).bbox;
         assert!((back.x1 - 0.67).abs() < 1e-3 && (back.x2 - 1.0).abs() < 1e-3 && back.y1 == 0.0, "{back:?}");
         let whole =
             Polygon::new(vec![Point { x: 0.0, y: 0.0 }, Point { x: 1.0, y: 0.0 }, Point { x: 1.0, y: 1.0 }]).unwrap();

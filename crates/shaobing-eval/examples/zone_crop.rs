@@ -7,6 +7,7 @@
 //! (0.3); the figures are hits per frame and their mean score, with the whole frame as the
 //! baseline, and the analysis time per frame.
 
+use anyhow::Context;
 use shaobing_analysis::{Analyser, CameraConfig, Models};
 use shaobing_config::Config;
 use shaobing_core::{Detection, Frame, LiveView};
@@ -58,8 +59,8 @@ async fn main() -> anyhow::Result<()> {
     let runtime = Runtime::load(&config.runtime)?;
     let manifest = Manifest::load(&shaobing_detect::manifest_path(config.models.manifest.as_deref()))?;
     let models = Models::load(&runtime, &manifest, &config.cameras, 1)?;
-    let street = config.cameras.iter().find(|c| c.id == "street").expect("street camera");
-    let zone = street.zones[0].polygon.clone();
+    let street = config.cameras.iter().find(|c| c.id == "street").context("no street camera")?;
+    let zone = street.zones.first().context("the street camera has no zone")?.polygon.clone();
     let vtest = Path::new(shaobing_vision_clip());
     let frames: Vec<Frame> = shaobing_camera::decode_file_frames(vtest, |i| i % 10 == 0, u64::MAX)?;
     let in_zone = |d: &Detection| {
