@@ -19,6 +19,8 @@ const SAME_PLACE_IOU: f32 = 0.3;
 /// ... or when this share of the smaller box lies inside the larger: a second, nested box on
 /// the same vehicle (its cab, its front half).
 const SAME_PLACE_NESTED: f32 = 0.7;
+/// Cells per side of the grid that names a new hazard's place in its key.
+const KEY_GRID: f32 = 16.0;
 
 /// How long a new track at a raised hazard's place must stand still to be that hazard again:
 /// long enough that traffic passing through the cell does not keep a stale issue open.
@@ -278,12 +280,19 @@ impl DwellRule {
             .map(|(k, _)| k.as_str())
     }
 
-    /// A new hazard's key names its place: where the object stands, in thousandths of the
-    /// frame. Later sightings find the hazard by overlap with that place, not by the key.
+    /// A new hazard's key names its place: the cell of a coarse grid where the object stands,
+    /// numbered when another raised hazard already holds that cell (two cars side by side are
+    /// two keys). Later sightings in this run find the hazard by overlap, not by the key; the
+    /// coarse cell is for a restarted daemon, whose first sighting of a car still standing
+    /// lands, but for a car on a cell's edge, on the key of the issue it already filed.
     fn dedup_key(&self, zone: &Zone, track: &Track) -> String {
         let foot = track.rest_box.bottom_centre();
-        let per_mille = |v: f32| (v.clamp(0.0, 1.0) * 1000.0).round() as u32;
-        format!("{}/{}/{}/{}-{}", self.camera, zone.id, self.config.category, per_mille(foot.x), per_mille(foot.y))
+        let cell = |v: f32| ((v.clamp(0.0, 1.0) * KEY_GRID) as u32).min(KEY_GRID as u32 - 1);
+        let base = format!("{}/{}/{}/{}-{}", self.camera, zone.id, self.config.category, cell(foot.x), cell(foot.y));
+        (1..)
+            .map(|n| if n == 1 { base.clone() } else { format!("{base}+{n}") })
+            .find(|k| !self.raised.contains_key(k))
+            .unwrap_or(base)
     }
 }
 

@@ -79,7 +79,7 @@ fn parked_van_raises_once_after_dwell_then_ongoing() {
     let mut r = parking(20);
     let events = drive(&mut r, 0..60, |_| vec![van()]);
     assert_eq!(opened(&events), vec![20], "raised exactly when the dwell time is reached");
-    assert!(events.iter().all(|p| p.2 == "cam/kerb/illegal_parking/850-200"), "{:?}", events[0]);
+    assert!(events.iter().all(|p| p.2 == "cam/kerb/illegal_parking/13-3"), "{:?}", events[0]);
     assert_eq!(events.len(), 40);
 }
 
@@ -298,4 +298,22 @@ fn a_stall_in_its_permitted_hours_is_no_issue_and_one_after_them_is() {
     }
     // Permitted until 22:00; its dwell counts from the last permitted frame (21:59:59, s = 599).
     assert_eq!(opened, vec![659]);
+}
+
+#[test]
+fn keys_survive_a_restart_and_two_objects_in_one_cell_get_two() {
+    // A restarted daemon sees the van still standing: the same key, so the store folds the
+    // sighting into the issue it already has.
+    let mut before = parking(20);
+    let mut after = parking(20);
+    let first = drive(&mut before, 0..25, |_| vec![van()]);
+    let again = drive(&mut after, 0..25, |s| vec![det("truck", 0.7, 0.802 + 0.001 * (s % 3) as f32, 0.1, 0.9, 0.201)]);
+    assert_eq!(first[0].2, again[0].2);
+    // Two scooters a hand apart, in one cell of the key grid: two hazards, two keys.
+    let mut r = parking(20);
+    let a = det("motorcycle", 0.8, 0.755, 0.3, 0.770, 0.4);
+    let b = det("motorcycle", 0.8, 0.777, 0.3, 0.792, 0.4);
+    let events = drive(&mut r, 0..21, |_| vec![a.clone(), b.clone()]);
+    let keys: Vec<&str> = events.iter().map(|e| e.2.as_str()).collect();
+    assert_eq!(keys, vec!["cam/kerb/illegal_parking/12-6", "cam/kerb/illegal_parking/12-6+2"]);
 }
