@@ -146,7 +146,7 @@ impl Analyser {
     pub async fn process(&mut self, frame: &Frame) -> anyhow::Result<Vec<Finding>> {
         self.metrics.frames_analysed.inc();
         if let Some(kind) = tokio::task::block_in_place(|| self.scene.observe(frame))? {
-            self.restart(kind);
+            self.restart(kind)?;
         }
         let mut fire_votes = self.look(frame).await?;
         if let Some(live) = &self.live {
@@ -163,14 +163,17 @@ impl Analyser {
         })
     }
 
-    /// Across a cut nothing compares: trackers, still clocks and the fire window start over,
-    /// and the detectors look at the new picture at once. A gap only restarts the fire
-    /// detector's pixel evidence (it watches for breaks itself): the tracker bounds the
+    /// Across any break the fire detector's pixel evidence starts over. Across a cut nothing
+    /// else compares either: trackers, still clocks and the fire window start over, and the
+    /// detectors look at the new picture at once. A gap leaves those: the tracker bounds the
     /// unseen time it bridges, and fire seen before a gap is still fire.
-    fn restart(&mut self, kind: SceneBreak) {
+    fn restart(&mut self, kind: SceneBreak) -> anyhow::Result<()> {
+        if let Some(detector) = &mut self.fire_detector {
+            detector.restart()?;
+        }
         if kind == SceneBreak::Gap {
             self.metrics.scene_gaps.inc();
-            return;
+            return Ok(());
         }
         self.metrics.scene_cuts.inc();
         tracing::debug!(camera = %self.camera.id, kind = kind.as_str(), "scene break: temporal evidence starts over");
@@ -182,6 +185,7 @@ impl Analyser {
             gate.restart();
         }
         self.best.clear();
+        Ok(())
     }
 
     /// The motion gate, the models (their findings are kept in `last` while the gate holds)

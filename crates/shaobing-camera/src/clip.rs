@@ -75,10 +75,9 @@ impl Drop for FileFrames {
 /// Decodes `path` from the start and returns the frames whose 0-based index `wanted`
 /// accepts, stopping after `last` (inclusive) or at the end of the file.
 pub fn decode_file_frames(path: &Path, wanted: impl Fn(u64) -> bool, last: u64) -> Result<Vec<Frame>, PipelineError> {
-    let frames = FileFrames::open(path, UnixMillis::now())?;
-    let kept: Vec<Frame> = frames.take_while(|f| f.seq <= last).filter(|f| wanted(f.seq)).collect();
-    if kept.is_empty() && wanted(0) {
+    let mut frames = FileFrames::open(path, UnixMillis::now())?.take_while(|f| f.seq <= last).peekable();
+    if frames.peek().is_none() {
         return Err(PipelineError::Start(format!("{}: no frame could be decoded", path.display())));
     }
-    Ok(kept)
+    Ok(frames.filter(|f| wanted(f.seq)).collect())
 }

@@ -6,6 +6,7 @@
 
 mod backoff;
 mod blocks;
+mod cadence;
 mod finding;
 mod frame;
 mod geometry;
@@ -19,6 +20,7 @@ mod time;
 
 pub use backoff::Backoff;
 pub use blocks::{BlockError, Credentials, Place};
+pub use cadence::Cadence;
 pub use finding::{Finding, Phase};
 pub use frame::{CameraId, Frame, LiveView};
 pub use geometry::{BBox, Point, Polygon, PolygonError};

@@ -1,4 +1,4 @@
-use shaobing_core::{BBox, Detection, UnixMillis};
+use shaobing_core::{BBox, Cadence, Detection, UnixMillis};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy)]
@@ -12,13 +12,10 @@ pub struct TrackerConfig {
     /// Longest gap between two sightings at the resting place that counts as standing there
     /// all along (an occlusion, a missed detection). A longer gap restarts the still clock:
     /// what happened while nobody saw it is unknown, and a car passing the same spot twice
-    /// has not stood still in between. Never less than [`GAP_FRAMES`] analysed frames.
+    /// has not stood still in between. Never less than the camera's own rhythm allows
+    /// ([`Cadence::bound`]), so a slow camera does not restart it at every frame.
     pub max_unseen: Duration,
 }
-
-/// The still clock bridges at least this many frame intervals, so a slow camera (key frames
-/// every few seconds) does not restart it at every frame.
-pub const GAP_FRAMES: f64 = 2.5;
 
 /// One object followed over frames.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,14 +52,13 @@ pub struct Tracker {
     config: TrackerConfig,
     tracks: Vec<Track>,
     next_id: u64,
-    /// The previous update, and a running mean of the interval between updates.
-    last_update: Option<UnixMillis>,
-    interval: Option<Duration>,
+    /// The camera's rhythm, from the updates.
+    cadence: Cadence,
 }
 
 impl Tracker {
     pub fn new(config: TrackerConfig) -> Self {
-        Self { config, tracks: Vec::new(), next_id: 1, last_update: None, interval: None }
+        Self { config, tracks: Vec::new(), next_id: 1, cadence: Cadence::new() }
     }
 
     pub fn tracks(&self) -> &[Track] {
@@ -72,7 +68,7 @@ impl Tracker {
     /// Matches `detections` seen at `now` to tracks; returns the track id of each detection,
     /// in the order given.
     pub fn update(&mut self, detections: &[Detection], now: UnixMillis) -> Vec<u64> {
-        self.note_interval(now);
+        self.cadence.note(now, self.config.max_unseen);
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for (ti, t) in self.tracks.iter().enumerate() {
             for (di, d) in detections.iter().enumerate() {
@@ -102,28 +98,16 @@ impl Tracker {
     /// Forgets every track and the frame interval (ids keep counting).
     pub fn clear(&mut self) {
         self.tracks.clear();
-        self.last_update = None;
-        self.interval = None;
+        self.cadence.clear();
     }
 
     pub fn get(&self, id: u64) -> Option<&Track> {
         self.tracks.iter().find(|t| t.id == id)
     }
 
-    /// Restarting a still period after a gap is judged against the camera's own frame rate.
-    fn note_interval(&mut self, now: UnixMillis) {
-        if let Some(last) = self.last_update.replace(now) {
-            let dt = now.since(last);
-            self.interval = Some(match self.interval {
-                Some(mean) => mean.mul_f64(0.8) + dt.mul_f64(0.2),
-                None => dt,
-            });
-        }
-    }
-
     /// The longest gap the still clock bridges.
     pub fn max_unseen(&self) -> Duration {
-        self.config.max_unseen.max(self.interval.unwrap_or_default().mul_f64(GAP_FRAMES))
+        self.cadence.bound(self.config.max_unseen)
     }
 
     fn refresh(&mut self, index: usize, d: &Detection, now: UnixMillis) {

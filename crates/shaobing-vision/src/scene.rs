@@ -13,14 +13,14 @@
 //! the global exposure change. People and cars change a few percent of a street and leave
 //! its structure in place; another scene of the same greys (one street for another) keeps
 //! the brightness but not the structure, and a flat scene the reverse.
-//! A gap is an interval between frames longer than [`GAP_FRAMES`] times the usual one and
-//! at least [`MIN_GAP`]: the camera's own rate sets what is usual.
+//! A gap is an interval between frames beyond the camera's rhythm ([`Cadence::bound`]) and
+//! at least [`MIN_GAP`].
 
 use crate::{VisionError, frame_mat};
 use opencv::core::{Mat, Size};
 use opencv::imgproc;
 use opencv::prelude::*;
-use shaobing_core::{Frame, UnixMillis};
+use shaobing_core::{Cadence, Frame, UnixMillis};
 use std::time::Duration;
 
 const WIDTH: i32 = 64;
@@ -30,7 +30,6 @@ const CUT_LEVEL: u8 = 40;
 const CUT_SHARE: f32 = 0.35;
 /// Correlation of brightness below which two pictures are two scenes.
 const CUT_CORRELATION: f32 = 0.6;
-const GAP_FRAMES: f64 = 2.5;
 const MIN_GAP: Duration = Duration::from_millis(1_500);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,13 +55,12 @@ pub struct SceneWatch {
     small: Mat,
     grey: Mat,
     previous: Vec<u8>,
-    last: Option<UnixMillis>,
-    interval: Option<Duration>,
+    cadence: Cadence,
 }
 
 impl std::fmt::Debug for SceneWatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SceneWatch").field("interval", &self.interval).finish_non_exhaustive()
+        f.debug_struct("SceneWatch").field("cadence", &self.cadence).finish_non_exhaustive()
     }
 }
 
@@ -84,16 +82,11 @@ impl SceneWatch {
         })
     }
 
+    /// Judged against the rhythm before this frame; the first interval sets the rhythm.
     fn gap(&mut self, now: UnixMillis) -> bool {
-        let Some(last) = self.last.replace(now) else { return false };
-        let dt = now.since(last);
-        let usual = self.interval.unwrap_or(dt);
-        let gap = dt > MIN_GAP.max(usual.mul_f64(GAP_FRAMES));
-        // A gap does not teach the usual interval: a dropped burst is not the camera's rate.
-        if !gap {
-            self.interval = Some(self.interval.map_or(dt, |m| m.mul_f64(0.8) + dt.mul_f64(0.2)));
-        }
-        gap
+        let bound = self.cadence.usual().map(|_| self.cadence.bound(MIN_GAP));
+        let dt = self.cadence.note(now, MIN_GAP);
+        bound.zip(dt).is_some_and(|(bound, dt)| dt > bound)
     }
 
     fn cut(&mut self, frame: &Frame) -> Result<bool, VisionError> {

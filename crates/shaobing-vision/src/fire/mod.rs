@@ -34,14 +34,14 @@
 //!   changes nothing, a swaying tongue does;
 //! - candidates are tracked by box overlap, so a flame that merges with a flame-coloured
 //!   background in some frames keeps its flicker history and is still reported;
-//! - a scene break (a cut, a pan, a gap of dropped frames: [`crate::SceneWatch`]) starts all
-//!   temporal evidence over, since across it the whole picture "changed".
+//! - after a scene break (a cut, a pan, a gap of dropped frames: [`crate::SceneWatch`], which
+//!   the caller runs once per frame for everything temporal) [`FireDetector::restart`] starts
+//!   all temporal evidence over, since across it the whole picture "changed".
 
 mod config;
 mod pixels;
 mod smoke;
 
-use crate::SceneWatch;
 use crate::{VisionError, frame_mat};
 use opencv::core::{self as cvcore, CV_8UC1, Mat, Scalar, Size};
 use opencv::imgproc;
@@ -108,7 +108,6 @@ pub struct FireDetector {
     smoke: SmokeState,
     luma_half: Mat,
     ycc_half: Mat,
-    scene: SceneWatch,
 }
 
 impl std::fmt::Debug for FireDetector {
@@ -143,7 +142,6 @@ impl FireDetector {
             smoke: SmokeState::default(),
             luma_half: Mat::default(),
             ycc_half: Mat::default(),
-            scene: SceneWatch::new(),
         }
     }
 
@@ -154,9 +152,6 @@ impl FireDetector {
     /// One frame (RGB). Returns the regions that look like flame or smoke in this frame and whose
     /// temporal evidence so far (flicker, persistent spreading grey foreground) supports it.
     pub fn observe(&mut self, frame: &Frame) -> Result<Vec<FireRegion>, VisionError> {
-        if self.scene.observe(frame)?.is_some() && self.size.width > 0 {
-            self.reset(self.size)?;
-        }
         self.analyse(frame, true)?;
         self.push_change()?;
         let matched = self.update_tracks();
@@ -189,6 +184,12 @@ impl FireDetector {
         }
         std::mem::swap(&mut self.mask, &mut self.prev_mask);
         Ok(out)
+    }
+
+    /// After a scene break: the next frame is compared with nothing before it (buffers are
+    /// kept; the background model, flicker history and tracks start over).
+    pub fn restart(&mut self) -> Result<(), VisionError> {
+        if self.size.width > 0 { self.reset(self.size) } else { Ok(()) }
     }
 
     /// Single-image colour/texture test without temporal evidence (photos, `detect`).
