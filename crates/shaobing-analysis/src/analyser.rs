@@ -67,6 +67,8 @@ pub struct Analyser {
     responsibility: HashMap<Category, Responsibility>,
     best: HashMap<(Category, u64), BestShot>,
     last: Observation,
+    /// When the last frame that every part of the analysis saw was captured.
+    last_full: Option<UnixMillis>,
     metrics: CameraMetrics,
     live: Option<Arc<dyn LiveView>>,
 }
@@ -131,6 +133,7 @@ impl Analyser {
             responsibility,
             best: HashMap::new(),
             last: Observation::default(),
+            last_full: None,
             metrics: metrics.camera(&camera.id),
             live: None,
         })
@@ -145,6 +148,10 @@ impl Analyser {
     /// Analyses one frame; returns what the rules found in it.
     pub async fn process(&mut self, frame: &Frame) -> anyhow::Result<Vec<Finding>> {
         self.metrics.frames_analysed.inc();
+        if self.follows(frame) {
+            return tokio::task::block_in_place(|| self.watch_fire(frame));
+        }
+        self.last_full = Some(frame.captured_at);
         if let Some(kind) = tokio::task::block_in_place(|| self.scene.observe(frame))? {
             self.restart(kind)?;
         }
@@ -154,13 +161,45 @@ impl Analyser {
             live.publish(frame, &self.last.detections.iter().cloned().chain(fire).collect::<Vec<_>>());
         }
         let sightings = sight::unmasked(&self.last.sightings, &self.masks);
-        fire_votes
-            .retain(|v| !sight::masked(&v.detection.bbox, &self.masks, false) && !sight::explained(v, &sightings));
+        self.admit_votes(&mut fire_votes, &sightings);
         // Rules are cheap, but drawing evidence is milliseconds of CPU: not on an async worker's time.
         tokio::task::block_in_place(|| {
             let hazards = self.apply_rules(&sightings, &fire_votes, frame)?;
             hazards.iter().map(|h| self.work(frame, h, &sightings)).collect()
         })
+    }
+
+    /// Whether `frame` came sooner than the analysis rate allows after the last fully analysed
+    /// one (three quarters of an interval: the camera's gate spaces the frames it picks by a
+    /// whole one): a follower of a key frame's burst (`key_frame_burst`), a moment later. The
+    /// fire watch sees it; detectors, dwell rules and the scene watch, whose rhythm is the
+    /// key frames', do not.
+    fn follows(&self, frame: &Frame) -> bool {
+        let soon = 750.0 / self.camera.source.analysis_fps;
+        self.last_full.is_some_and(|t| (0.0..soon).contains(&((frame.captured_at.0 - t.0) as f64)))
+    }
+
+    /// The fire detector and the fire rule on a follower, with the detectors' latest findings.
+    fn watch_fire(&mut self, frame: &Frame) -> anyhow::Result<Vec<Finding>> {
+        if self.fire_rule.is_none() {
+            return Ok(Vec::new());
+        }
+        let regions = match &mut self.fire_detector {
+            Some(detector) => detector.observe(frame)?,
+            None => Vec::new(),
+        };
+        let mut votes = self.last.fire_votes.clone();
+        votes.extend(regions.iter().map(sight::opencv_vote));
+        let sightings = sight::unmasked(&self.last.sightings, &self.masks);
+        self.admit_votes(&mut votes, &sightings);
+        let hazards: Vec<Hazard> =
+            self.fire_rule.as_mut().and_then(|rule| rule.observe(&votes, frame.captured_at)).into_iter().collect();
+        hazards.iter().map(|h| self.work(frame, h, &sightings)).collect()
+    }
+
+    /// Drops fire votes in masks and those the detectors' people and vehicles explain.
+    fn admit_votes(&self, votes: &mut Vec<FireVote>, sightings: &[Sighting]) {
+        votes.retain(|v| !sight::masked(&v.detection.bbox, &self.masks, false) && !sight::explained(v, sightings));
     }
 
     /// Across any break the fire detector's pixel evidence starts over. Across a cut nothing

@@ -35,6 +35,10 @@ pub struct Args {
     /// The detector every camera runs, in both modes (a name in models/manifest.toml).
     #[arg(long, default_value = DEFAULT_MODEL)]
     model: String,
+    /// Frames decoded from each key frame on in key-frame mode (the daemon's
+    /// `key_frame_burst`, 3 by default: fire within two GOPs); 1 decodes key frames only.
+    #[arg(long, default_value_t = 3)]
+    key_frame_burst: usize,
 }
 
 const DEFAULT_MODEL: &str = "centernet-mobilenetv3-coco";
@@ -58,6 +62,8 @@ pub struct TrialArgs {
     inference_workers: usize,
     #[arg(long)]
     model: String,
+    #[arg(long, default_value_t = 1)]
+    key_frame_burst: usize,
 }
 
 /// Both modes scale analysed frames to this width (the detector's input is 512 wide).
@@ -191,7 +197,8 @@ fn trial_in_child(args: &Args, server: &FixtureServer, mode: Mode, n: usize) -> 
         .args(["--cameras", &n.to_string(), "--warmup-secs", &args.warmup_secs.to_string()])
         .args(["--measure-secs", &args.measure_secs.to_string()])
         .args(["--inference-workers", &args.inference_workers.to_string()])
-        .args(["--model", &args.model]);
+        .args(["--model", &args.model])
+        .args(["--key-frame-burst", &args.key_frame_burst.to_string()]);
     if mode == Mode::Keyframes {
         cmd.arg("--keyframes");
     }
@@ -284,13 +291,14 @@ fn cameras_config(n: usize) -> anyhow::Result<Config> {
 }
 
 /// Simulated camera `i` as the daemon would run it, in key-frame or every-frame mode.
-pub(crate) fn camera_spec(port: u16, i: usize, keyframes: bool) -> CameraSpec {
+pub(crate) fn camera_spec(port: u16, i: usize, keyframes: bool, key_frame_burst: usize) -> CameraSpec {
     CameraSpec {
         id: CameraId(format!("cam{i}")),
         uri: format!("rtsp://127.0.0.1:{port}/cam{i}"),
         credentials: None,
         rtsp_tcp: true,
         keyframes_only: keyframes,
+        key_frame_burst,
         native_rtsp: true,
         // Key-frame mode analyses every key frame (0.5/s at GOP 50); every-frame mode gates
         // decoded frames to the same rate.
@@ -325,7 +333,7 @@ async fn trial(t: &TrialArgs, pool: &InferencePool, mode: Mode) -> anyhow::Resul
         let record = Arc::new(Analysis { analysed_at: Mutex::new(Vec::new()) });
         let cam = metrics.camera(&format!("cam{i}"));
         let camera =
-            run_camera(camera_spec(t.port, i, mode == Mode::Keyframes), slot.clone(), cam.clone(), cancel.clone());
+            run_camera(camera_spec(t.port, i, mode == Mode::Keyframes, t.key_frame_burst), slot.clone(), cam.clone(), cancel.clone());
         tasks.spawn(async move {
             camera.await;
         });

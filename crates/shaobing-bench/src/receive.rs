@@ -77,7 +77,7 @@ pub async fn trial_main(t: TrialArgs) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     let mut cams = Vec::new();
     for i in 0..t.cameras {
-        let mut spec = camera_spec(t.port, i, true);
+        let mut spec = camera_spec(t.port, i, true, 1);
         spec.native_rtsp = !t.gstreamer;
         let slot = Arc::new(FrameSlot::new());
         let m = metrics.camera(&format!("cam{i}"));

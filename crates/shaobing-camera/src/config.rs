@@ -6,6 +6,9 @@ use serde::Deserialize;
 use shaobing_core::{CameraId, Credentials};
 use std::time::Duration;
 
+/// Most frames a key-frame burst decodes: past a dozen, decode every frame (`fps` mode).
+const MAX_BURST: u32 = 12;
+
 /// A configuration problem in a camera's source keys: the key under the camera, and why.
 #[derive(Debug, thiserror::Error)]
 #[error("{key}: {message}")]
@@ -46,6 +49,13 @@ pub struct SourceConfig {
     /// own decoder, analyse `analysis_fps` a second.
     #[serde(default)]
     pub analysis_mode: AnalysisMode,
+    /// In `keyframes` mode, frames decoded from each analysed key frame on: the key frame and
+    /// the ones that follow it in the stream. The followers go to the fire watch only (the
+    /// detectors and dwell rules see key frames), so fire is confirmed on two key frames'
+    /// bursts, within two GOPs, instead of on three key frames. It costs that many decodes per
+    /// GOP instead of one (README, Performance). 1: key frames only.
+    #[serde(default = "default_key_frame_burst")]
+    pub key_frame_burst: u32,
     /// Frames analysed per second, at most; others are dropped before colour conversion and
     /// scaling. In `keyframes` mode it caps the key-frame rate.
     #[serde(default = "default_analysis_fps")]
@@ -88,6 +98,10 @@ pub struct SourceConfig {
 /// detector and the motion gate (a few ms per frame), not inference.
 fn default_analysis_fps() -> f64 {
     3.0
+}
+
+fn default_key_frame_burst() -> u32 {
+    3
 }
 
 fn default_watchdog_secs() -> f64 {
@@ -156,6 +170,7 @@ impl SourceConfig {
             credentials: self.credentials.pair(),
             rtsp_tcp: self.transport == Transport::Tcp,
             keyframes_only: self.analysis_mode == AnalysisMode::Keyframes,
+            key_frame_burst: self.key_frame_burst as usize,
             native_rtsp: self.rtsp_client == RtspClient::Retina,
             analysis_fps: self.analysis_fps,
             analysis_width: self.analysis_width,
@@ -179,6 +194,12 @@ impl SourceConfig {
             return Err(ConfigError::invalid(
                 format!("{key}.analysis_fps"),
                 format!("expected frames per second in (0, 30], got {fps}"),
+            ));
+        }
+        if !(1..=MAX_BURST).contains(&self.key_frame_burst) {
+            return Err(ConfigError::invalid(
+                format!("{key}.key_frame_burst"),
+                format!("expected 1..={MAX_BURST} frames, got {}", self.key_frame_burst),
             ));
         }
         seconds_in(key, "watchdog_secs", self.watchdog_secs, 1.0, 3600.0)?;

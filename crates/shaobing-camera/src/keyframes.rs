@@ -41,6 +41,9 @@ pub(crate) struct Destination {
     seq: AtomicU64,
     /// Stamped when a key frame arrives, from its presentation time.
     clock: Mutex<StreamClock>,
+    /// Frames decoded from each key frame on, and the current burst while it gathers.
+    burst: usize,
+    gathering: Mutex<Option<Burst>>,
 }
 
 impl Destination {
@@ -51,27 +54,62 @@ impl Destination {
         last_frame_ms: Arc<AtomicI64>,
         reporter: Reporter,
     ) -> Self {
-        let (camera, width) = (spec.id.clone(), spec.analysis_width);
+        let (camera, width, burst) = (spec.id.clone(), spec.analysis_width, spec.key_frame_burst.max(1));
         let clock = Mutex::new(StreamClock::new(StreamClock::is_live(&spec.uri), slot.last_captured()));
-        Self { camera, width, slot, metrics, last_frame_ms, reporter, seq: AtomicU64::new(0), clock }
+        let (seq, gathering) = (AtomicU64::new(0), Mutex::new(None));
+        Self { camera, width, slot, metrics, last_frame_ms, reporter, seq, clock, burst, gathering }
     }
 
-    /// Hands a compressed key frame to the process-wide decoders.
+    /// Takes a compressed key frame, or a frame of its burst, and hands each complete burst to
+    /// the process-wide decoders. A burst cut short by a new key frame (the stream lost
+    /// frames) is decoded as far as it goes.
     pub fn send(self: &Arc<Self>, sample: gst::Sample) {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let pts = sample.buffer().and_then(|b| b.pts());
-        let captured_at = self.clock.lock().unwrap_or_else(|p| p.into_inner()).stamp(pts);
-        submit(DecodeJob { to: self.clone(), sample, seq, captured_at, received: Instant::now() });
+        let Some(buffer) = sample.buffer() else { return };
+        let key = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        let pts = buffer.pts();
+        let mut gathering = self.gathering.lock().unwrap_or_else(|p| p.into_inner());
+        if key {
+            if let Some(cut_short) = gathering.take() {
+                submit(DecodeJob { to: self.clone(), burst: cut_short });
+            }
+            let captured_at = self.clock.lock().unwrap_or_else(|p| p.into_inner()).stamp(pts);
+            *gathering = Some(Burst { samples: Vec::with_capacity(self.burst), key_pts: pts, captured_at, received: Instant::now() });
+        }
+        // A follower whose key frame is gone decodes to nothing: it stops here.
+        let Some(burst) = gathering.as_mut() else { return };
+        burst.samples.push(sample);
+        if burst.samples.len() >= self.burst
+            && let Some(full) = gathering.take()
+        {
+            submit(DecodeJob { to: self.clone(), burst: full });
+        }
     }
 }
 
-/// One camera's key frame and where its decoded frame goes.
-struct DecodeJob {
-    to: Arc<Destination>,
-    sample: gst::Sample,
-    seq: u64,
+/// A key frame and the frames that follow it, in decoding order.
+struct Burst {
+    samples: Vec<gst::Sample>,
+    key_pts: Option<gst::ClockTime>,
+    /// When the key frame was captured; the followers are stamped from it by their
+    /// presentation times.
     captured_at: UnixMillis,
     received: Instant,
+}
+
+impl Burst {
+    /// When a decoded picture of this burst was captured; `None` for a picture shown before
+    /// the key frame (an open GOP's leading pictures, which need the GOP before).
+    fn captured(&self, pts: Option<gst::ClockTime>) -> Option<UnixMillis> {
+        let (Some(key), Some(pts)) = (self.key_pts, pts) else { return Some(self.captured_at) };
+        let after = pts.checked_sub(key)?;
+        Some(UnixMillis(self.captured_at.0 + i64::try_from(after.mseconds()).unwrap_or(i64::MAX)))
+    }
+}
+
+/// One camera's burst and where its decoded frames go.
+struct DecodeJob {
+    to: Arc<Destination>,
+    burst: Burst,
 }
 
 /// Where a key frame that cannot be decoded is reported: it is an error of its camera's run,
@@ -116,7 +154,7 @@ fn work(rx: &Mutex<Receiver<DecodeJob>>) {
         let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
         let Ok(job) = next else { return };
         match decode(&mut chain, &job) {
-            Ok(frame) => deliver(&job, frame),
+            Ok(frames) => deliver(&job, frames),
             Err(detail) => {
                 // A fresh chain for the next frame: this one may be in any state.
                 chain = None;
@@ -126,26 +164,37 @@ fn work(rx: &Mutex<Receiver<DecodeJob>>) {
     }
 }
 
-fn decode(chain: &mut Option<Chain>, job: &DecodeJob) -> Result<Frame, String> {
-    let caps = job.sample.caps().ok_or("a key frame without caps")?;
+fn decode(chain: &mut Option<Chain>, job: &DecodeJob) -> Result<Vec<Frame>, String> {
+    let first = job.burst.samples.first().ok_or("an empty burst")?;
+    let caps = first.caps().ok_or("a key frame without caps")?;
     let media = caps.structure(0).map(|s| s.name().to_string()).ok_or("empty caps")?;
     let width = job.to.width;
     if chain.as_ref().is_none_or(|c| c.media != media || c.width != width) {
         *chain = Some(Chain::new(&media, width)?);
     }
     let chain = chain.as_mut().ok_or("no decoder")?;
-    let sample = chain.decode(caps, &job.sample)?;
-    frame_from_sample(&sample, &job.to.camera, job.seq, job.captured_at)
-        .ok_or_else(|| "a decoded frame without readable caps".into())
+    let mut frames = Vec::with_capacity(job.burst.samples.len());
+    for sample in chain.decode(caps, &job.burst.samples)? {
+        let Some(captured_at) = job.burst.captured(sample.buffer().and_then(|b| b.pts())) else { continue };
+        let seq = job.to.seq.fetch_add(1, Ordering::Relaxed);
+        let frame = frame_from_sample(&sample, &job.to.camera, seq, captured_at)
+            .ok_or("a decoded frame without readable caps")?;
+        frames.push(frame);
+    }
+    if frames.is_empty() {
+        return Err("the decoder gave no picture from the key frame on".into());
+    }
+    Ok(frames)
 }
 
-fn deliver(job: &DecodeJob, frame: Frame) {
+fn deliver(job: &DecodeJob, frames: Vec<Frame>) {
     let to = &job.to;
-    to.metrics.frames_decoded.inc();
-    to.metrics.decode_seconds.observe(job.received.elapsed().as_secs_f64());
+    to.metrics.frames_decoded.inc_by(frames.len() as u64);
+    to.metrics.decode_seconds.observe(job.burst.received.elapsed().as_secs_f64());
     to.last_frame_ms.store(UnixMillis::now().0, Ordering::Relaxed);
-    if to.slot.put(frame) {
-        to.metrics.frames_dropped.inc();
+    let dropped = to.slot.put_all(frames);
+    if dropped > 0 {
+        to.metrics.frames_dropped.inc_by(dropped as u64);
     }
 }
 
@@ -167,9 +216,9 @@ fn report(job: &DecodeJob, detail: &str) {
 struct Chain {
     pipeline: gst::Pipeline,
     feed: gst::Pad,
-    /// The newest decoded frame. A callback, not `pull_sample`: the drain query waits until
+    /// The frames decoded so far. A callback, not `pull_sample`: the drain query waits until
     /// the appsink's queue is empty, and the worker that would pull is the one waiting.
-    decoded: Arc<Mutex<Option<gst::Sample>>>,
+    decoded: Arc<Mutex<Vec<gst::Sample>>>,
     media: String,
     width: Option<u32>,
     caps: Option<gst::Caps>,
@@ -193,7 +242,7 @@ impl Chain {
         }
         chain.push(scaler().map_err(|e| e.to_string())?);
         // No preroll: the worker pushes from its own thread and must never wait on the sink.
-        let decoded = Arc::new(Mutex::new(None));
+        let decoded = Arc::new(Mutex::new(Vec::new()));
         let into = decoded.clone();
         let sink = gst_app::AppSink::builder()
             .caps(&sink_caps(width))
@@ -202,7 +251,7 @@ impl Chain {
                 gst_app::AppSinkCallbacks::builder()
                     .new_sample(move |sink| {
                         let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                        *into.lock().unwrap_or_else(|p| p.into_inner()) = Some(sample);
+                        into.lock().unwrap_or_else(|p| p.into_inner()).push(sample);
                         Ok(gst::FlowSuccess::Ok)
                     })
                     .build(),
@@ -221,26 +270,31 @@ impl Chain {
         Ok(Self { pipeline, feed, decoded, media: media.to_string(), width, caps: None })
     }
 
-    fn decode(&mut self, caps: &gst::CapsRef, sample: &gst::Sample) -> Result<gst::Sample, String> {
+    /// Decodes a key frame and its followers; the pictures come back in presentation order.
+    fn decode(&mut self, caps: &gst::CapsRef, samples: &[gst::Sample]) -> Result<Vec<gst::Sample>, String> {
         if self.caps.as_ref().is_none_or(|c| c.as_ref() != caps) {
             let caps = caps.to_owned();
             self.feed.push_event(gst::event::Caps::new(&caps));
             self.caps = Some(caps);
         }
         self.feed.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new()));
-        let buffer = sample.buffer_owned().ok_or("a key frame without data")?;
-        let pushed = self.feed.push(buffer);
-        // A decoder without a reordering delay has given the picture back already and holds
+        let mut refused = None;
+        for sample in samples {
+            let buffer = sample.buffer_owned().ok_or("a key frame without data")?;
+            if let Err(flow) = self.feed.push(buffer) {
+                refused = Some(flow);
+                break;
+            }
+        }
+        // A decoder without a reordering delay has given every picture back already and holds
         // nothing, so the next key frame, whichever camera's, can follow as it is. One that
-        // holds pictures back for B-frames keeps the key frame until its reorder queue fills;
-        // libav gives it up only at the end of the stream (GstVideoDecoder answers a drain
-        // query without draining libav), so the stream is ended and flushed back to the
-        // start. After the flush libav frees and reallocates its tables: milliseconds per
-        // 1080p frame, paid only by streams whose decoder holds pictures back.
-        let mut last = self.take_decoded();
-        if last.is_none() {
+        // holds pictures back for B-frames keeps some until its reorder queue fills; libav
+        // gives them up only at the end of the stream (GstVideoDecoder answers a drain query
+        // without draining libav), so the stream is ended and flushed back to the start.
+        // After the flush libav frees and reallocates its tables: milliseconds per 1080p
+        // frame, paid only by streams whose decoder holds pictures back.
+        if self.decoded_count() < samples.len() {
             self.feed.push_event(gst::event::Eos::new());
-            last = self.take_decoded();
             self.feed.push_event(gst::event::FlushStart::new());
             self.feed.push_event(gst::event::FlushStop::new(true));
             self.feed.push_event(gst::event::StreamStart::new("keyframes"));
@@ -248,16 +302,18 @@ impl Chain {
                 self.feed.push_event(gst::event::Caps::new(caps));
             }
         }
+        let mut decoded = std::mem::take(&mut *self.decoded.lock().unwrap_or_else(|p| p.into_inner()));
+        decoded.sort_by_key(|s| s.buffer().and_then(|b| b.pts()));
         let error = self.error();
-        match (pushed, last) {
-            (_, Some(sample)) => Ok(sample),
-            (Err(flow), None) => Err(error.unwrap_or_else(|| format!("decoder refused the frame: {flow:?}"))),
-            (Ok(_), None) => Err("the decoder gave no frame".into()),
+        match (refused, decoded.is_empty()) {
+            (_, false) => Ok(decoded),
+            (Some(flow), true) => Err(error.unwrap_or_else(|| format!("decoder refused the frame: {flow:?}"))),
+            (None, true) => Err("the decoder gave no frame".into()),
         }
     }
 
-    fn take_decoded(&self) -> Option<gst::Sample> {
-        self.decoded.lock().unwrap_or_else(|p| p.into_inner()).take()
+    fn decoded_count(&self) -> usize {
+        self.decoded.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// The last error on the chain's bus; the other messages (state changes, warnings) are

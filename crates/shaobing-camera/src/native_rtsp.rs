@@ -10,7 +10,7 @@
 
 use crate::FrameSlot;
 use crate::keyframes::{Destination, Reporter};
-use crate::picker::FramePicker;
+use crate::picker::KeyFrameGate;
 use crate::reason::Reason;
 use crate::run::{LiveGuard, Outcome, Receiver, run_until, watchdog};
 use crate::spec::CameraSpec;
@@ -147,7 +147,7 @@ struct Intake {
     /// The stream's parameter sets in Annex B, put in front of every key frame sent.
     parameter_sets: Vec<u8>,
     caps: gst::Caps,
-    gate: FramePicker,
+    gate: KeyFrameGate,
     to: Arc<Destination>,
     /// Where the shared decoders leave a key frame they could not decode.
     errors: Arc<Mutex<Option<String>>>,
@@ -160,28 +160,31 @@ impl Intake {
         let errors = Arc::new(Mutex::new(None));
         let last_frame_ms = Arc::new(AtomicI64::new(0));
         let to = Arc::new(Destination::new(spec, slot, metrics, last_frame_ms, Reporter::Run(errors.clone())));
-        Self { video, parameter_sets: Vec::new(), caps, gate: FramePicker::new(spec.analysis_fps), to, errors }
+        Self { video, parameter_sets: Vec::new(), caps, gate: KeyFrameGate::new(spec.analysis_fps, spec.key_frame_burst), to, errors }
     }
 
     fn frame(&mut self, frame: VideoFrame) {
         self.to.metrics.frames_received.inc();
         // Most frames stop here, before any timestamp arithmetic or copy.
         let key = frame.is_random_access_point() || (self.video.h265 && h265_irap(frame.data()));
-        if !key {
-            return;
-        }
         let ts = frame.timestamp();
-        let nanos = i128::from(ts.elapsed().max(0)) * 1_000_000_000 / i128::from(ts.clock_rate().get());
-        let pts = gst::ClockTime::from_nseconds(u64::try_from(nanos).unwrap_or(u64::MAX));
-        if !self.gate.admit(Some(pts)) {
+        let pts = || {
+            let nanos = i128::from(ts.elapsed().max(0)) * 1_000_000_000 / i128::from(ts.clock_rate().get());
+            Some(gst::ClockTime::from_nseconds(u64::try_from(nanos).unwrap_or(u64::MAX)))
+        };
+        if !self.gate.admit(key, pts) {
             return;
         }
-        let mut data = Vec::with_capacity(self.parameter_sets.len() + frame.data().len());
-        data.extend_from_slice(&self.parameter_sets);
+        let prefix: &[u8] = if key { &self.parameter_sets } else { &[] };
+        let mut data = Vec::with_capacity(prefix.len() + frame.data().len());
+        data.extend_from_slice(prefix);
         data.extend_from_slice(frame.data());
         let mut buffer = gst::Buffer::from_mut_slice(data);
         if let Some(b) = buffer.get_mut() {
-            b.set_pts(pts);
+            b.set_pts(pts());
+            if !key {
+                b.set_flags(gst::BufferFlags::DELTA_UNIT);
+            }
         }
         self.to.send(gst::Sample::builder().buffer(&buffer).caps(&self.caps).build());
     }

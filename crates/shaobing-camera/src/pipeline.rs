@@ -5,7 +5,7 @@ use crate::FrameSlot;
 use crate::clock::StreamClock;
 use crate::gst_util::{CapsExt, PipelineError, assemble, discard, element, media_of, scaler, sink_caps};
 use crate::keyframes::{Destination, Reporter};
-use crate::picker::FramePicker;
+use crate::picker::{FramePicker, KeyFrameGate};
 use crate::probes::{DecodeClock, install_intake, install_keyframe_sink, install_output, install_sink};
 use crate::run::LiveGuard;
 use crate::spec::CameraSpec;
@@ -60,8 +60,7 @@ pub(crate) fn build(
         .map_err(|_| PipelineError::MissingElement("uridecodebin"))?;
     pipeline.add(&src).map_err(assemble)?;
     configure_source(&src, spec);
-    let gate = Arc::new(Mutex::new(FramePicker::new(spec.analysis_fps)));
-    let parts = Parts { spec, src: &src, built: &built, gate, slot, metrics };
+    let parts = Parts { spec, src: &src, built: &built, slot, metrics };
     if spec.keyframes_only {
         build_keyframes(parts)?
     } else {
@@ -75,12 +74,12 @@ struct Parts<'a> {
     spec: &'a CameraSpec,
     src: &'a gst::Element,
     built: &'a CameraPipeline,
-    gate: Arc<Mutex<FramePicker>>,
     slot: Arc<FrameSlot>,
     metrics: CameraMetrics,
 }
 
-fn build_every_frame(Parts { spec, src, built, gate, slot, metrics }: Parts<'_>) -> Result<(), PipelineError> {
+fn build_every_frame(Parts { spec, src, built, slot, metrics }: Parts<'_>) -> Result<(), PipelineError> {
+    let gate = Arc::new(Mutex::new(FramePicker::new(spec.analysis_fps)));
     let pipeline = &built.pipeline;
     let decode = element("decodebin")?;
     let scale = scaler()?;
@@ -106,7 +105,8 @@ fn build_every_frame(Parts { spec, src, built, gate, slot, metrics }: Parts<'_>)
 const KEYFRAME_CAPS: &str = "video/x-h264, stream-format=byte-stream, alignment=au; \
      video/x-h265, stream-format=byte-stream, alignment=au; video/x-raw(ANY)";
 
-fn build_keyframes(Parts { spec, src, built, gate, slot, metrics }: Parts<'_>) -> Result<(), PipelineError> {
+fn build_keyframes(Parts { spec, src, built, slot, metrics }: Parts<'_>) -> Result<(), PipelineError> {
+    let gate = Arc::new(Mutex::new(KeyFrameGate::new(spec.analysis_fps, spec.key_frame_burst)));
     let caps = gst::Caps::from_str_or_any(KEYFRAME_CAPS);
     let sink = gst_app::AppSink::builder().caps(&caps).max_buffers(1).drop(true).sync(false).build();
     built.pipeline.add(&sink).map_err(assemble)?;

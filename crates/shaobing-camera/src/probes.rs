@@ -6,7 +6,7 @@ use crate::FrameSlot;
 use crate::clock::StreamClock;
 use crate::gst_util::{PipelineError, assemble, frame_from_sample};
 use crate::keyframes::Destination;
-use crate::picker::FramePicker;
+use crate::picker::{FramePicker, KeyFrameGate};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
@@ -49,11 +49,11 @@ fn drop_buffer(info: &mut gst::PadProbeInfo<'_>) -> gst::PadProbeReturn {
     gst::PadProbeReturn::Handled
 }
 
-/// Before any decoder: count what arrives; with a `keyframe_gate`, let through only key
-/// frames that are due; with a `clock`, note when each frame entered the camera's decoder.
+/// Before any decoder: count what arrives; with a `keyframe_gate`, let through only due key
+/// frames and their bursts; with a `clock`, note when each frame entered the camera's decoder.
 pub(crate) fn install_intake(
     pad: &gst::Pad,
-    keyframe_gate: Option<Arc<Mutex<FramePicker>>>,
+    keyframe_gate: Option<Arc<Mutex<KeyFrameGate>>>,
     clock: Option<Arc<DecodeClock>>,
     metrics: CameraMetrics,
 ) {
@@ -62,7 +62,7 @@ pub(crate) fn install_intake(
         let (pts, delta) = (buffer.pts(), buffer.flags().contains(gst::BufferFlags::DELTA_UNIT));
         metrics.frames_received.inc();
         if let Some(gate) = &keyframe_gate
-            && (delta || !gate.lock().unwrap_or_else(|p| p.into_inner()).admit(pts))
+            && !gate.lock().unwrap_or_else(|p| p.into_inner()).admit(!delta, || pts)
         {
             return drop_buffer(info);
         }

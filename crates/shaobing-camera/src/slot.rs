@@ -1,14 +1,16 @@
 use shaobing_core::{Frame, UnixMillis};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// A one-frame mailbox between a camera and its analysis: the newest frame replaces an unread
-/// one, so a slow consumer sees fresh frames and memory stays bounded.
+/// A mailbox between a camera and its analysis holding the newest delivery, one frame or one
+/// key frame's burst: it replaces an unread one, so a slow consumer sees fresh frames and
+/// memory stays bounded.
 #[derive(Debug, Default)]
 pub struct FrameSlot {
-    frame: Mutex<Option<Frame>>,
+    frames: Mutex<VecDeque<Frame>>,
     closed: Mutex<bool>,
     notify: Notify,
     /// Capture time of the newest frame put: a camera's next run starts after it.
@@ -22,11 +24,24 @@ impl FrameSlot {
 
     /// Stores `frame`; returns true when it replaced a frame nobody had taken (a drop).
     pub fn put(&self, frame: Frame) -> bool {
-        self.last_captured.fetch_max(frame.captured_at.0, Ordering::Relaxed);
-        let replaced = match self.frame.lock() {
-            Ok(mut slot) => slot.replace(frame).is_some(),
-            Err(poisoned) => poisoned.into_inner().replace(frame).is_some(),
-        };
+        self.put_all(vec![frame]) > 0
+    }
+
+    /// Stores frames taken one by one in this order; returns how many frames were dropped:
+    /// unread ones they replaced, or these themselves when they are older than frames already
+    /// put (two shared decoders can finish one camera's key frames out of order, and the
+    /// analysis's clocks only go forward).
+    pub fn put_all(&self, frames: Vec<Frame>) -> usize {
+        let Some(first) = frames.first().map(|f| f.captured_at.0) else { return 0 };
+        let newest = frames.iter().map(|f| f.captured_at.0).max().unwrap_or(first);
+        let mut slot = self.frames.lock().unwrap_or_else(|p| p.into_inner());
+        if first < self.last_captured.load(Ordering::Relaxed) {
+            return frames.len();
+        }
+        self.last_captured.fetch_max(newest, Ordering::Relaxed);
+        let replaced = slot.len();
+        *slot = frames.into();
+        drop(slot);
         self.notify.notify_one();
         replaced
     }
@@ -43,7 +58,7 @@ impl FrameSlot {
     }
 
     fn try_take(&self) -> Option<Frame> {
-        self.frame.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.frames.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
     }
 
     fn is_closed(&self) -> bool {
@@ -97,6 +112,21 @@ mod tests {
         slot.close();
         assert_eq!(slot.take(Duration::from_millis(10)).await.unwrap().unwrap().seq, 3, "drained before closed");
         assert!(slot.take(Duration::from_millis(10)).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_burst_is_taken_in_order_and_replaced_whole() {
+        let slot = FrameSlot::new();
+        assert_eq!(slot.put_all(vec![frame(1), frame(2), frame(3)]), 0);
+        assert_eq!(slot.take(Duration::from_millis(10)).await.unwrap().unwrap().seq, 1);
+        assert_eq!(slot.put_all(vec![frame(4), frame(5)]), 2, "two unread frames of the last burst");
+        assert_eq!(slot.take(Duration::from_millis(10)).await.unwrap().unwrap().seq, 4);
+        assert_eq!(slot.take(Duration::from_millis(10)).await.unwrap().unwrap().seq, 5);
+        assert!(slot.take(Duration::from_millis(10)).await.unwrap().is_none());
+        let mut late = frame(6);
+        late.captured_at = UnixMillis(-1);
+        assert_eq!(slot.put_all(vec![late]), 1, "a burst older than what was put is dropped");
+        assert!(slot.take(Duration::from_millis(10)).await.unwrap().is_none());
     }
 
     #[tokio::test]

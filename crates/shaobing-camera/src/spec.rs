@@ -15,6 +15,8 @@ pub struct CameraSpec {
     pub rtsp_tcp: bool,
     /// Only key frames are decoded, by the decoders all cameras share.
     pub keyframes_only: bool,
+    /// In key-frame mode, frames decoded from each due key frame on (the key frame included).
+    pub key_frame_burst: usize,
     /// In key-frame mode, an `rtsp://` camera is received by retina rather than rtspsrc.
     pub native_rtsp: bool,
     /// Frames analysed per second, at most.
@@ -53,6 +55,7 @@ pub(crate) mod tests {
             credentials: None,
             rtsp_tcp: true,
             keyframes_only: true,
+            key_frame_burst: 1,
             native_rtsp: true,
             analysis_fps: 5.0,
             analysis_width: None,

@@ -284,6 +284,53 @@ async fn keyframe_mode_decodes_streams_with_b_frames() {
     }
 }
 
+/// A camera that watches for fire decodes a burst from each key frame (the key frame and the
+/// frames after it in decoding order, B-frames too), over RTSP with retina and from a file
+/// through GStreamer: each burst reaches the analysis in presentation order, stamped apart by
+/// the stream's own times, and only key frames start one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyframe_mode_decodes_a_burst_from_each_key_frame() {
+    let b = |mount: &str| Stream { gop: 10, bframes: 2, size: Some((384, 288)), ..street(mount) };
+    let server = RtspServer::start(0, &[b("/burst"), Stream { gop: 10, ..street("/plain") }]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("bframes.mp4");
+    support::encode(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! x264enc speed-preset=ultrafast bframes=3 b-adapt=false \
+         key-int-max=10 ! video/x-h264,profile=high ! mp4mux ! filesink location={}",
+        vtest().display(),
+        clip.display()
+    ));
+    let metrics = Metrics::new();
+    let uris = [server.url("/burst"), server.url("/plain"), format!("file://{}", clip.display())];
+    let cams: Vec<_> = uris
+        .iter()
+        .enumerate()
+        .map(|(i, uri)| {
+            let mut s = camera(&format!("cam-burst{i}"), uri, true);
+            s.analysis_fps = 30.0;
+            s.key_frame_burst = 3;
+            Cam::start(s, &metrics)
+        })
+        .collect();
+    let ok = wait_for(Duration::from_secs(30), || cams.iter().all(|c| c.taken() >= 15)).await;
+    let taken: Vec<u64> = cams.iter().map(Cam::taken).collect();
+    assert!(ok.is_some(), "bursts analysed per camera (B-frames RTSP, plain RTSP, B-frames file): {taken:?}");
+    for (uri, cam) in uris.iter().zip(cams) {
+        let times = cam.times.lock().unwrap().clone();
+        // A GOP is 10 frames of a 10 frames/s clip: bursts start a second apart (a file played
+        // again continues a millisecond after its last frame).
+        let bursts: Vec<&[i64]> = times.chunk_by(|a, b| (2..500).contains(&(b - a))).collect();
+        let inner = &bursts[1..bursts.len() - 1];
+        assert!(inner.len() >= 3, "{uri}: {times:?}");
+        for burst in inner {
+            assert_eq!(burst.len(), 3, "{uri}: a key frame and two followers: {times:?}");
+            assert!(burst.windows(2).all(|w| (50..=450).contains(&(w[1] - w[0]))), "{uri}: {times:?}");
+        }
+        assert_eq!(cam.metrics.reconnects("bad_stream"), 0, "{uri}: no burst failed to decode");
+        cam.stop().await;
+    }
+}
+
 /// A clip served over RTSP ends with an RTCP BYE on a connection left open; with
 /// `on_eos = "stop"` that is the camera's end in both modes, not a stall to restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

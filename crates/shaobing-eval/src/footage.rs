@@ -13,28 +13,62 @@ use std::path::Path;
 /// When every clip's time starts: an arbitrary fixed instant, so runs compare.
 pub const EPOCH: UnixMillis = UnixMillis(1_767_225_600_000);
 
-/// A picture source: a video's frames at the analysis rate with their seconds, or a photo.
+/// Which of a source's frames reach the analysis: `analysis_fps` of them, or in key-frame mode
+/// the key frame every `gop` seconds and the camera's burst of frames after it.
+#[derive(Debug, Clone, Copy)]
+pub enum Schedule {
+    Rate(f64),
+    KeyFrames { gop: f64, burst: usize },
+}
+
+/// Chooses frames by their seconds, as the camera's gate does by presentation time.
+struct Picker {
+    schedule: Schedule,
+    due: f64,
+    following: usize,
+}
+
+impl Picker {
+    fn new(schedule: Schedule) -> Self {
+        Self { schedule, due: 0.0, following: 0 }
+    }
+
+    fn admit(&mut self, t: f64) -> bool {
+        let due = t + 1e-6 >= self.due;
+        match self.schedule {
+            Schedule::Rate(fps) if due => self.due += 1.0 / fps,
+            Schedule::KeyFrames { gop, burst } if due => {
+                self.due = ((t + 1e-6) / gop).floor() * gop + gop;
+                self.following = burst.saturating_sub(1);
+            }
+            Schedule::KeyFrames { .. } if self.following > 0 => self.following -= 1,
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// A picture source: a video's analysed frames with their seconds, or a photo.
 enum Picture {
     Video { frames: Vec<(f64, Frame)>, secs: f64 },
     Photo(Frame),
 }
 
 impl Picture {
-    fn load(path: &Path, photo: bool, fps: f64) -> anyhow::Result<Self> {
+    fn load(path: &Path, photo: bool, schedule: Schedule) -> anyhow::Result<Self> {
         if photo {
             return Ok(Picture::Photo(shaobing_vision::read_image(path, "eval")?));
         }
-        let mut frames = Vec::new();
-        let (mut due, mut last) = (0.0, 0.0);
+        let (mut frames, mut picker, mut last, mut interval) = (Vec::new(), Picker::new(schedule), 0.0, 0.0);
         for f in FileFrames::open(path, UnixMillis(0)).with_context(|| format!("cannot decode {}", path.display()))? {
-            last = f.captured_at.0 as f64 / 1000.0;
-            if last + 1e-6 >= due {
-                frames.push((last, f));
-                due += 1.0 / fps;
+            let t = f.captured_at.0 as f64 / 1000.0;
+            (interval, last) = (t - last, t);
+            if picker.admit(t) {
+                frames.push((t, f));
             }
         }
         anyhow::ensure!(!frames.is_empty(), "{}: no frame could be decoded", path.display());
-        Ok(Picture::Video { frames, secs: last + 1.0 / fps })
+        Ok(Picture::Video { frames, secs: last + interval })
     }
 
     /// Length of one pass (a photo lasts as long as the clip says).
@@ -56,10 +90,15 @@ impl Picture {
         }
     }
 
-    fn times(&self, fps: f64, photo_secs: f64) -> Vec<f64> {
+    /// The analysed seconds of a pass; a photo is a source of `photo_fps` frames a second.
+    fn times(&self, schedule: Schedule, photo_secs: f64, photo_fps: f64) -> Vec<f64> {
         match self {
             Picture::Video { frames, .. } => frames.iter().map(|(s, _)| *s).collect(),
-            Picture::Photo(_) => (0..(photo_secs * fps).round() as usize).map(|i| i as f64 / fps).collect(),
+            Picture::Photo(_) => {
+                let mut picker = Picker::new(schedule);
+                let source = (0..(photo_secs * photo_fps).round() as usize).map(|i| i as f64 / photo_fps);
+                source.filter(|t| picker.admit(*t)).collect()
+            }
         }
     }
 }
@@ -71,24 +110,30 @@ pub struct Footage {
     main: Picture,
     other: Option<Picture>,
     flame: Option<BBox>,
+    schedule: Schedule,
     fps: f64,
 }
 
 impl std::fmt::Debug for Footage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Footage").field("clip", &self.spec.name).field("fps", &self.fps).finish_non_exhaustive()
+        f.debug_struct("Footage").field("clip", &self.spec.name).field("schedule", &self.schedule).finish_non_exhaustive()
     }
 }
 
 impl Footage {
-    pub fn load(spec: &ClipSpec, analysis_fps: f64) -> anyhow::Result<Self> {
+    /// `burst`: in key-frame mode (the clip's `gop_secs`), the camera's `key_frame_burst`.
+    pub fn load(spec: &ClipSpec, analysis_fps: f64, burst: usize) -> anyhow::Result<Self> {
+        let schedule = match spec.gop_secs {
+            Some(gop) => Schedule::KeyFrames { gop, burst },
+            None => Schedule::Rate(analysis_fps),
+        };
         let (path, photo) = match (&spec.video, &spec.photo) {
             (Some(v), _) => (v.as_path(), false),
             (None, Some(p)) => (p.as_path(), true),
             (None, None) => anyhow::bail!("clip {} has no picture", spec.name),
         };
-        let main = Picture::load(path, photo, analysis_fps)?;
-        let other = spec.cut_to.as_deref().map(|p| Picture::load(p, is_photo(p), analysis_fps)).transpose()?;
+        let main = Picture::load(path, photo, schedule)?;
+        let other = spec.cut_to.as_deref().map(|p| Picture::load(p, is_photo(p), schedule)).transpose()?;
         let flame = match (&main, spec.flame_at_secs) {
             (Picture::Photo(f), Some(_)) => {
                 Some(flame_in(f).with_context(|| format!("{}: no flame to light", path.display()))?)
@@ -96,7 +141,7 @@ impl Footage {
             _ => None,
         };
         let camera = CameraId(spec.camera.clone());
-        Ok(Self { spec: spec.clone(), camera, main, other, flame, fps: analysis_fps })
+        Ok(Self { spec: spec.clone(), camera, main, other, flame, schedule, fps: analysis_fps })
     }
 
     /// Seconds of footage the clip plays, repeats included.
@@ -107,7 +152,8 @@ impl Footage {
     /// Every analysed frame of the clip, in order, with its seconds into the clip.
     pub fn frames(&self) -> impl Iterator<Item = (f64, Frame)> + '_ {
         let pass = self.main.secs(self.spec.secs);
-        let times = self.main.times(self.fps, self.spec.secs);
+        let photo_fps = if self.spec.gop_secs.is_some() { self.spec.fps } else { self.fps };
+        let times = self.main.times(self.schedule, self.spec.secs, photo_fps);
         let mut rng = Rng(0x5eed ^ self.spec.name.len() as u64);
         let mut dropped_until = f64::MIN;
         (0..self.spec.repeat).flat_map(move |k| times.clone().into_iter().map(move |t| (k, t))).filter_map(

@@ -10,7 +10,7 @@ mod footage;
 mod score;
 mod set;
 
-pub use footage::{EPOCH, Footage};
+pub use footage::{EPOCH, Footage, Schedule};
 pub use score::{Figures, Filed, Report};
 pub use set::{ClipSpec, Drops, EvalSet, Expected, Exposure, SetError};
 
@@ -60,7 +60,7 @@ async fn play(config: &Config, models: &Models, clip: &ClipSpec) -> anyhow::Resu
         .iter()
         .find(|c| c.id == clip.camera)
         .with_context(|| format!("no camera `{}` in the configuration", clip.camera))?;
-    let footage = Footage::load(clip, camera.source.analysis_fps)?;
+    let footage = Footage::load(clip, camera.source.analysis_fps, camera.source.key_frame_burst as usize)?;
     let metrics = Metrics::new();
     let mut analyser = Analyser::new(&config.analysis_setup(), camera, models.for_camera(camera)?, &metrics)?;
     let (mut filed, mut frames) = (Vec::new(), 0);

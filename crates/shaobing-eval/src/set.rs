@@ -17,6 +17,9 @@
 //! within_secs = 40                 # it must be filed by from + within
 //! ```
 //!
+//! With `gop_secs`, the clip plays as a key-frame camera sees it: the key frame every
+//! `gop_secs` and the camera's `key_frame_burst` after it.
+//!
 //! A clip is a `video` file, or a `photo` watched for `secs` (with `flame_at_secs`, a flame in
 //! it is unlit before and flickers after, as the hazard tests compose it). Paths are relative
 //! to the set file.
@@ -77,6 +80,11 @@ pub struct ClipSpec {
     /// PTZ camera on a patrol tour).
     #[serde(default)]
     pub pan_px_per_sec: Option<f64>,
+    /// Key-frame mode: a key frame every this many seconds of the clip, and only it and the
+    /// camera's `key_frame_burst` after it reach the analysis (a photo clip's frames come at
+    /// `fps`). Unset: the camera's `analysis_fps`.
+    #[serde(default)]
+    pub gop_secs: Option<f64>,
     #[serde(default)]
     pub expect: Vec<Expected>,
 }
@@ -157,7 +165,8 @@ impl ClipSpec {
         if self.flame_at_secs.is_some() && self.photo.is_none() {
             return Err("`flame_at_secs` composes a flame into a `photo`".into());
         }
-        let positive = [("secs", self.secs), ("fps", self.fps), ("cut_every_secs", self.cut_every_secs)];
+        let gop = ("gop_secs", self.gop_secs.unwrap_or(1.0));
+        let positive = [("secs", self.secs), ("fps", self.fps), ("cut_every_secs", self.cut_every_secs), gop];
         if let Some((key, v)) = positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
             return Err(format!("`{key}`: expected a positive number, got {v}"));
         }

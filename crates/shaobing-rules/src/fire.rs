@@ -20,7 +20,8 @@ pub struct FireVote {
 pub struct FireRule {
     camera: CameraId,
     config: FireRuleSettings,
-    window: VecDeque<bool>,
+    /// The last `confirm_n` analysed frames: whether each saw fire, and when it was.
+    window: VecDeque<(bool, UnixMillis)>,
     /// When the current episode's first positive frame was, and the last one.
     episode: Option<(UnixMillis, UnixMillis)>,
     raised: Option<Hazard>,
@@ -45,7 +46,7 @@ impl FireRule {
         voters.sort_unstable();
         voters.dedup();
         let positive = !strong.is_empty() && voters.len() >= self.config.votes_required;
-        self.push(positive);
+        self.push(positive, now);
         if positive {
             let start = self.episode.map_or(now, |(s, _)| s);
             self.episode = Some((start, now));
@@ -54,15 +55,29 @@ impl FireRule {
         self.maybe_cleared(now)
     }
 
-    fn push(&mut self, positive: bool) {
+    fn push(&mut self, positive: bool, now: UnixMillis) {
         if self.window.len() == self.config.confirm_n.max(1) {
             self.window.pop_front();
         }
-        self.window.push_back(positive);
+        self.window.push_back((positive, now));
+    }
+
+    fn positives(&self) -> usize {
+        self.window.iter().filter(|(p, _)| *p).count()
+    }
+
+    /// K positives of the window, spread over `confirm_min_secs` at least: a key frame's burst
+    /// is several frames of one moment, and one moment is not a fire.
+    fn confirmed(&self) -> bool {
+        let mut seen = self.window.iter().filter(|(p, _)| *p).map(|(_, t)| *t);
+        let Some(first) = seen.next() else { return false };
+        let last = seen.last().unwrap_or(first);
+        self.positives() >= self.config.confirm_k
+            && last.since(first) >= Duration::from_secs_f64(self.config.confirm_min_secs)
     }
 
     fn sighted(&mut self, votes: &[&FireVote], voters: &[&str], start: UnixMillis, now: UnixMillis) -> Option<Hazard> {
-        let confirmed = self.window.iter().filter(|p| **p).count() >= self.config.confirm_k;
+        let confirmed = self.confirmed();
         let phase = match (&self.raised, confirmed) {
             (Some(_), _) => Phase::Ongoing,
             (None, true) => Phase::Opened,
@@ -80,7 +95,7 @@ impl FireRule {
             related: votes.iter().map(|v| v.detection.clone()).collect(),
             note: Some(format!(
                 "seen in {} of the last {} frames by {}",
-                self.window.iter().filter(|p| **p).count(),
+                self.positives(),
                 self.window.len(),
                 voters.join(" + ")
             )),
@@ -169,10 +184,21 @@ mod tests {
         let alone: Vec<Vec<FireVote>> = (0..10).map(|_| vec![vote("opencv", 0.9), vote("opencv", 0.5)]).collect();
         assert!(run(&mut r, &alone).is_empty());
         let both: Vec<Vec<FireVote>> = (0..3).map(|_| vec![vote("opencv", 0.9), vote("fire-yolo", 0.6)]).collect();
-        let h = both.iter().enumerate().filter_map(|(i, v)| r.observe(v, UnixMillis(20_000 + i as i64))).last();
+        let h = both.iter().enumerate().filter_map(|(i, v)| r.observe(v, UnixMillis(20_000 + i as i64 * 300))).last();
         let h = h.expect("confirmed by both voters");
         assert_eq!(h.dedup_key, "cam/scene/fire_smoke/frame");
         assert!(h.note.unwrap().contains("fire-yolo + opencv"));
+    }
+
+    #[test]
+    fn one_moment_is_not_a_fire_two_key_frames_are() {
+        let mut r = rule(1);
+        // Key-frame bursts: three frames 40 ms apart every 2 s.
+        let at = |key: i64, i: i64| UnixMillis(key * 2000 + i * 40);
+        let first: Vec<_> = (0..3).filter_map(|i| r.observe(&[vote("opencv", 0.9)], at(0, i))).collect();
+        assert!(first.is_empty(), "three positives of one burst confirm nothing");
+        let h = r.observe(&[vote("opencv", 0.9)], at(1, 0)).expect("the next key frame confirms");
+        assert_eq!(h.phase, Phase::Opened);
     }
 
     #[test]

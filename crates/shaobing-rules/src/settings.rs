@@ -237,6 +237,11 @@ pub struct FireRuleSettings {
     /// Window of the confirmation, in analysed frames.
     #[serde(default = "default_confirm_n")]
     pub confirm_n: usize,
+    /// Seconds the confirming frames must spread over, first to last: a key frame's burst
+    /// (`key_frame_burst`) is several frames of one moment. At the default 3 analysed
+    /// frames/s, three frames already spread over 0.67 s.
+    #[serde(default = "default_confirm_min_secs")]
+    pub confirm_min_secs: f64,
     /// Distinct voters (the OpenCV detector, each flame model of the camera) that must see fire
     /// in the same frame. 1: any; 2: the OpenCV detector and a model must agree.
     #[serde(default = "default_votes_required")]
@@ -255,6 +260,9 @@ fn default_confirm_k() -> usize {
 fn default_confirm_n() -> usize {
     5
 }
+fn default_confirm_min_secs() -> f64 {
+    0.5
+}
 fn default_votes_required() -> usize {
     1
 }
@@ -272,6 +280,7 @@ impl Default for FireRuleSettings {
             opencv: true,
             confirm_k: default_confirm_k(),
             confirm_n: default_confirm_n(),
+            confirm_min_secs: default_confirm_min_secs(),
             votes_required: default_votes_required(),
             min_score: default_fire_min_score(),
             clear_secs: default_fire_clear_secs(),
@@ -297,6 +306,7 @@ impl FireRuleSettings {
             ));
         }
         unit(key, "min_score", self.min_score)?;
+        seconds(key, "confirm_min_secs", self.confirm_min_secs)?;
         seconds(key, "clear_secs", self.clear_secs)
     }
 }

@@ -109,3 +109,64 @@ pub fn panned(rgb: &[u8], w: usize, h: usize, dx: usize) -> Vec<u8> {
     }
     out
 }
+
+/// An object cut out of a photo to be set down in a scene: a chair, a person, a pile.
+#[derive(Clone)]
+pub struct Cutout {
+    rgb: opencv::core::Mat,
+    /// 1 where the object is.
+    mask: opencv::core::Mat,
+}
+
+impl std::fmt::Debug for Cutout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use opencv::prelude::MatTraitConst;
+        f.debug_struct("Cutout").field("cols", &self.rgb.cols()).field("rows", &self.rgb.rows()).finish()
+    }
+}
+
+impl Cutout {
+    /// The whole photo at `path`, or with `grab_cut` the object on its plain studio background
+    /// (GrabCut seeded by a rectangle a few pixels inside the photo).
+    pub fn load(path: &std::path::Path, grab_cut: bool) -> Result<Self, crate::VisionError> {
+        use opencv::core::{CV_8UC1, Mat, Rect, Scalar};
+        use opencv::prelude::*;
+        let photo = crate::read_image(path, "cutout")?;
+        let rgb = crate::frame_mat(&photo)?.try_clone()?;
+        let (w, h) = (rgb.cols(), rgb.rows());
+        let mut mask = Mat::new_rows_cols_with_default(h, w, CV_8UC1, Scalar::all(1.0))?;
+        if grab_cut {
+            let (mut bgr, mut cut, mut bgd, mut fgd) = (Mat::default(), Mat::default(), Mat::default(), Mat::default());
+            opencv::imgproc::cvt_color_def(&rgb, &mut bgr, opencv::imgproc::COLOR_RGB2BGR)?;
+            let seed = Rect::new(8, 8, (w - 16).max(1), (h - 16).max(1));
+            opencv::imgproc::grab_cut(&bgr, &mut cut, seed, &mut bgd, &mut fgd, 5, opencv::imgproc::GC_INIT_WITH_RECT)?;
+            // GrabCut marks definite (1) and probable (3) foreground: both have bit 0 set.
+            opencv::core::bitwise_and(&cut, &Scalar::all(1.0), &mut mask, &opencv::core::no_array())?;
+        }
+        Ok(Self { rgb, mask })
+    }
+
+    /// `frame`'s picture with the object standing at `foot` (its bottom centre, normalised)
+    /// and `height` (a share of the frame's height) tall, clipped to the frame.
+    pub fn set_down(&self, frame: &Frame, foot: [f32; 2], height: f32) -> Result<Vec<u8>, crate::VisionError> {
+        use opencv::core::{Mat, Rect, Size};
+        use opencv::prelude::*;
+        let th = ((height * frame.height as f32).round() as i32).max(1);
+        let tw = ((self.rgb.cols() as f32 * th as f32 / self.rgb.rows().max(1) as f32).round() as i32).max(1);
+        let (mut o, mut m) = (Mat::default(), Mat::default());
+        opencv::imgproc::resize(&self.rgb, &mut o, Size::new(tw, th), 0.0, 0.0, opencv::imgproc::INTER_AREA)?;
+        opencv::imgproc::resize(&self.mask, &mut m, Size::new(tw, th), 0.0, 0.0, opencv::imgproc::INTER_NEAREST)?;
+        let x = (foot[0] * frame.width as f32).round() as i32 - tw / 2;
+        let y = (foot[1] * frame.height as f32).round() as i32 - th;
+        let mut scene = crate::frame_mat(frame)?.try_clone()?;
+        let whole = Rect::new(0, 0, frame.width as i32, frame.height as i32);
+        let target = Rect::new(x, y, tw, th) & whole;
+        if target.width > 0 && target.height > 0 {
+            let part = Rect::new(target.x - x, target.y - y, target.width, target.height);
+            let (o, m) = (o.roi(part)?, m.roi(part)?);
+            let mut roi = scene.roi_mut(target)?;
+            o.copy_to_masked(&mut roi, &m)?;
+        }
+        Ok(scene.data_bytes()?.to_vec())
+    }
+}

@@ -8,12 +8,14 @@ mod fire;
 mod letterbox;
 mod motion;
 mod scene;
+mod still;
 
 pub use annotate::{Annotation, encode_jpeg, render_evidence, render_live};
 pub use fire::{FireDetector, FireDetectorConfig, FireKind, FireRegion};
 pub use letterbox::{Fit, Letterbox, LetterboxTransform};
 pub use motion::{MotionGate, MotionGateConfig};
 pub use scene::{SceneBreak, SceneWatch};
+pub use still::{StillRegion, StillWatch, StillWatchConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VisionError {

@@ -26,6 +26,7 @@ pub fn spec(id: &str, uri: &str) -> CameraSpec {
         credentials: None,
         rtsp_tcp: true,
         keyframes_only: false,
+        key_frame_burst: 1,
         native_rtsp: true,
         analysis_fps: 5.0,
         analysis_width: None,
@@ -46,6 +47,8 @@ pub struct Cam {
     pub metrics: CameraMetrics,
     pub taken: Arc<AtomicU64>,
     pub sizes: Arc<Mutex<BTreeSet<(u32, u32)>>>,
+    /// Capture times of the frames taken, in the order taken.
+    pub times: Arc<Mutex<Vec<i64>>>,
     pub cancel: CancellationToken,
     pub task: tokio::task::JoinHandle<CameraExit>,
 }
@@ -57,17 +60,19 @@ impl Cam {
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run_camera(spec, slot.clone(), cm.clone(), cancel.clone()));
         let (taken, sizes) = (Arc::new(AtomicU64::new(0)), Arc::new(Mutex::new(BTreeSet::new())));
-        let (t, sz) = (taken.clone(), sizes.clone());
+        let times = Arc::new(Mutex::new(Vec::new()));
+        let (t, sz, at) = (taken.clone(), sizes.clone(), times.clone());
         tokio::spawn(async move {
             while let Ok(frame) = slot.take(Duration::from_millis(200)).await {
                 if let Some(f) = frame {
                     assert!(f.is_well_formed());
                     t.fetch_add(1, Ordering::Relaxed);
                     sz.lock().unwrap().insert((f.width, f.height));
+                    at.lock().unwrap().push(f.captured_at.0);
                 }
             }
         });
-        Cam { metrics: cm, taken, sizes, cancel, task }
+        Cam { metrics: cm, taken, sizes, times, cancel, task }
     }
 
     pub fn taken(&self) -> u64 {
