@@ -14,7 +14,7 @@ use shaobing_metrics::{CameraMetrics, Metrics};
 use shaobing_rules::{
     CrowdRule, DwellRule, DwellRuleConfig, DwellRuleSettings, FireRule, FireVote, Hazard, RulesConfig, Sighting, Zone,
 };
-use shaobing_vision::{FireDetector, FireDetectorConfig, SceneBreak, SceneWatch};
+use shaobing_vision::{FireDetector, FireDetectorConfig, SceneBreak, SceneWatch, StillWatch, StillWatchConfig};
 use sight::ModelRun;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,6 +49,11 @@ struct BestShot {
     since: UnixMillis,
 }
 
+/// Rules that take new objects of no class: a stall (with its vendor), a tricycle (over a
+/// cycle), clutter.
+const NEW_OBJECT_RULES: [Category; 3] =
+    [Category::StreetVending, Category::UnlicensedTricycle, Category::StreetClutter];
+
 /// Shots are taken only in the second half of a dwell: the object has been seen standing
 /// there by then, and its label's seconds say so.
 const SHOT_AFTER_DWELL: f64 = 0.5;
@@ -63,6 +68,9 @@ pub struct Analyser {
     crowd_rule: Option<CrowdRule>,
     fire_rule: Option<FireRule>,
     scene: SceneWatch,
+    /// What newly stands still, for rules that take things of no class (stalls, tricycles,
+    /// clutter); only on cameras with such rules.
+    still: Option<StillWatch>,
     masks: Vec<Polygon>,
     responsibility: HashMap<Category, Responsibility>,
     best: HashMap<(Category, u64), BestShot>,
@@ -116,6 +124,10 @@ impl Analyser {
             .enabled
             .then(|| InferenceGate::new(&camera.motion_gate, masks.clone(), focus, !sees_fire))
             .transpose()?;
+        let still = dwell_rules
+            .iter()
+            .any(|r| NEW_OBJECT_RULES.contains(&r.category()))
+            .then(|| StillWatch::new(StillWatchConfig::default()));
         let fire = &setup.rules.fire_smoke;
         let fire_detector = (fire.enabled && fire.opencv).then(|| FireDetector::new(FireDetectorConfig::default()));
         let fire_rule = fire.enabled.then(|| FireRule::new(CameraId(camera.id.clone()), fire.clone()));
@@ -129,6 +141,7 @@ impl Analyser {
             fire_detector,
             fire_rule,
             scene: SceneWatch::new(),
+            still,
             masks,
             responsibility,
             best: HashMap::new(),
@@ -156,11 +169,18 @@ impl Analyser {
             self.restart(kind)?;
         }
         let mut fire_votes = self.look(frame).await?;
+        let standing = match &mut self.still {
+            Some(still) => tokio::task::block_in_place(|| still.observe(frame))?,
+            None => Vec::new(),
+        };
+        let new_objects: Vec<Sighting> = standing.iter().map(sight::new_object).collect();
         if let Some(live) = &self.live {
-            let fire = fire_votes.iter().map(|v| v.detection.clone());
-            live.publish(frame, &self.last.detections.iter().cloned().chain(fire).collect::<Vec<_>>());
+            let extra = fire_votes.iter().map(|v| &v.detection).chain(new_objects.iter().map(|s| &s.detection));
+            live.publish(frame, &self.last.detections.iter().chain(extra).cloned().collect::<Vec<_>>());
         }
-        let sightings = sight::unmasked(&self.last.sightings, &self.masks);
+        let mut sightings = self.last.sightings.clone();
+        sightings.extend(new_objects);
+        let sightings = sight::unmasked(&sightings, &self.masks);
         self.admit_votes(&mut fire_votes, &sightings);
         // Rules are cheap, but drawing evidence is milliseconds of CPU: not on an async worker's time.
         tokio::task::block_in_place(|| {
@@ -217,6 +237,9 @@ impl Analyser {
         self.metrics.scene_cuts.inc();
         tracing::debug!(camera = %self.camera.id, kind = kind.as_str(), "scene break: temporal evidence starts over");
         self.dwell_rules.iter_mut().for_each(DwellRule::restart);
+        if let Some(still) = &mut self.still {
+            still.restart();
+        }
         if let Some(rule) = &mut self.fire_rule {
             rule.restart();
         }
@@ -386,14 +409,14 @@ fn zones_of(camera: &CameraConfig, kind: ZoneKind) -> Vec<Zone> {
 /// The dwell rules of a camera: one per category that is enabled and has zones here.
 pub(crate) fn dwell_rules(r: &RulesConfig, camera: &CameraConfig) -> Vec<DwellRule> {
     use ObjectKind::*;
-    let specs: [(&DwellRuleSettings, Category, &'static str, ZoneKind, Vec<ObjectKind>); 4] = [
+    let specs: [(&DwellRuleSettings, Category, &'static str, ZoneKind, Vec<ObjectKind>); 5] = [
         (&r.illegal_parking, Category::IllegalParking, "illegal_parking/dwell", ZoneKind::NoParking, vec![Vehicle]),
         (
             &r.street_vending,
             Category::StreetVending,
             "street_vending/dwell",
             ZoneKind::NoVending,
-            vec![Stall, StallProxy],
+            vec![Stall, StallProxy, NewObject],
         ),
         (
             &r.unlicensed_tricycle,
@@ -409,6 +432,7 @@ pub(crate) fn dwell_rules(r: &RulesConfig, camera: &CameraConfig) -> Vec<DwellRu
             ZoneKind::NoCycleParking,
             vec![Cycle],
         ),
+        (&r.street_clutter, Category::StreetClutter, "street_clutter/dwell", ZoneKind::NoClutter, vec![NewObject]),
     ];
     specs
         .into_iter()

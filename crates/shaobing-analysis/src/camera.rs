@@ -173,6 +173,9 @@ pub enum ZoneKind {
     NoCycleParking,
     /// Watched for crowds (人群聚集): a square, a subway exit, a narrow pavement.
     CrowdWatch,
+    /// Nothing may be left here (乱堆物料, 暴露垃圾): goods, materials, rubbish; a fire lane,
+    /// a blind path, a corner where rubbish gets dumped. Found without a class model.
+    NoClutter,
     /// Ignored: detections standing here, fire seen here and motion here never count (a
     /// private yard, an advertising screen, a flag in the wind).
     Mask,
@@ -186,6 +189,7 @@ impl ZoneKind {
             ZoneKind::NoTricycle => "no_tricycle",
             ZoneKind::NoCycleParking => "no_cycle_parking",
             ZoneKind::CrowdWatch => "crowd_watch",
+            ZoneKind::NoClutter => "no_clutter",
             ZoneKind::Mask => "mask",
         }
     }

@@ -6,7 +6,7 @@ use shaobing_detect::ModelsConfig;
 use shaobing_detect::{InferencePool, Pending};
 use shaobing_metrics::{Histogram, Metrics};
 use shaobing_rules::{FireVote, Sighting};
-use shaobing_vision::{FireKind, FireRegion};
+use shaobing_vision::{FireKind, FireRegion, StillRegion};
 use std::collections::HashMap;
 
 /// The classical detector's name as a voter.
@@ -98,6 +98,14 @@ pub(crate) fn opencv_vote(region: &FireRegion) -> FireVote {
         voter: OPENCV.into(),
         detection: Detection { class_id: 0, label: label.into(), score: region.score, bbox: region.bbox },
     }
+}
+
+/// A still-watch region as a sighting: something new stands here. The fuller its box, the
+/// surer.
+pub(crate) fn new_object(region: &StillRegion) -> Sighting {
+    let detection =
+        Detection { class_id: 0, label: "new object".into(), score: 0.5 + 0.5 * region.fill, bbox: region.bbox };
+    Sighting { kind: ObjectKind::NewObject, detection }
 }
 
 /// Share of a classical smoke region that people and vehicles the detectors see cover above

@@ -7,6 +7,7 @@ const CATEGORIES = {
   street_vending: ["占道经营", "Street vending"],
   unlicensed_tricycle: ["黑三轮", "Unlicensed tricycle"],
   non_motor_parking: ["非机动车乱停放", "Non-motor vehicle parking"],
+  street_clutter: ["乱堆物料/暴露垃圾", "Goods or rubbish left"],
   crowd_gathering: ["人群聚集", "Crowd gathering"],
   fire_smoke: ["烟火", "Fire/smoke"],
   air_pollution: ["空气污染", "Air pollution"],

@@ -332,8 +332,12 @@ async fn trial(t: &TrialArgs, pool: &InferencePool, mode: Mode) -> anyhow::Resul
         let slot = Arc::new(FrameSlot::new());
         let record = Arc::new(Analysis { analysed_at: Mutex::new(Vec::new()) });
         let cam = metrics.camera(&format!("cam{i}"));
-        let camera =
-            run_camera(camera_spec(t.port, i, mode == Mode::Keyframes, t.key_frame_burst), slot.clone(), cam.clone(), cancel.clone());
+        let camera = run_camera(
+            camera_spec(t.port, i, mode == Mode::Keyframes, t.key_frame_burst),
+            slot.clone(),
+            cam.clone(),
+            cancel.clone(),
+        );
         tasks.spawn(async move {
             camera.await;
         });

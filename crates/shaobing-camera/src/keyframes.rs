@@ -73,7 +73,12 @@ impl Destination {
                 submit(DecodeJob { to: self.clone(), burst: cut_short });
             }
             let captured_at = self.clock.lock().unwrap_or_else(|p| p.into_inner()).stamp(pts);
-            *gathering = Some(Burst { samples: Vec::with_capacity(self.burst), key_pts: pts, captured_at, received: Instant::now() });
+            *gathering = Some(Burst {
+                samples: Vec::with_capacity(self.burst),
+                key_pts: pts,
+                captured_at,
+                received: Instant::now(),
+            });
         }
         // A follower whose key frame is gone decodes to nothing: it stops here.
         let Some(burst) = gathering.as_mut() else { return };

@@ -160,7 +160,14 @@ impl Intake {
         let errors = Arc::new(Mutex::new(None));
         let last_frame_ms = Arc::new(AtomicI64::new(0));
         let to = Arc::new(Destination::new(spec, slot, metrics, last_frame_ms, Reporter::Run(errors.clone())));
-        Self { video, parameter_sets: Vec::new(), caps, gate: KeyFrameGate::new(spec.analysis_fps, spec.key_frame_burst), to, errors }
+        Self {
+            video,
+            parameter_sets: Vec::new(),
+            caps,
+            gate: KeyFrameGate::new(spec.analysis_fps, spec.key_frame_burst),
+            to,
+            errors,
+        }
     }
 
     fn frame(&mut self, frame: VideoFrame) {

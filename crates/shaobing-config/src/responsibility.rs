@@ -62,6 +62,11 @@ pub fn default_responsibility(category: Category) -> ResponsibilityEntry {
             CommunityToStreet,
             "城管清理并规范停放，通知共享单车企业限时调度",
         ),
+        Category::StreetClutter => (
+            "街道城市管理办公室 (sub-district city management office)",
+            CommunityToStreet,
+            "城管通知责任单位限时清理物料；无主垃圾由环卫当日清运",
+        ),
         Category::CrowdGathering => {
             ("区公安分局派出所 (police station)", StreetToDistrict, "派出所到场疏导，街道平安建设办协同维持秩序")
         }

@@ -194,7 +194,7 @@ fn relative_paths_resolve_against_the_config_file() {
 fn the_shipped_example_and_demo_configs_are_valid() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
     let example = Config::load(&root.join("shaobing.example.toml")).unwrap();
-    assert_eq!(example.cameras[0].zones.len(), 2);
+    assert_eq!(example.cameras[0].zones.len(), 3);
     assert_eq!(example.runtime.execution_provider, ExecutionProviderKind::Cpu);
     Config::load(&root.join("../crates/shaobing/demo.toml")).unwrap();
 }

@@ -29,6 +29,9 @@ pub enum Category {
     NonMotorParking,
     /// 人群聚集: more people in a zone than it safely holds, for a while.
     CrowdGathering,
+    /// 乱堆物料、暴露垃圾: goods, materials or rubbish left where nothing may stay (a fire
+    /// lane, a blind path, a corner where rubbish gets dumped); found without a class model.
+    StreetClutter,
     /// 烟火: flame or smoke, an emergency.
     FireSmoke,
     /// 空气质量: air-pollution episode.
@@ -42,12 +45,13 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 10] = [
+    pub const ALL: [Category; 11] = [
         Category::IllegalParking,
         Category::StreetVending,
         Category::UnlicensedTricycle,
         Category::NonMotorParking,
         Category::CrowdGathering,
+        Category::StreetClutter,
         Category::FireSmoke,
         Category::AirPollution,
         Category::ParkingSaturated,
@@ -63,6 +67,7 @@ impl Category {
             Category::UnlicensedTricycle => "unlicensed_tricycle",
             Category::NonMotorParking => "non_motor_parking",
             Category::CrowdGathering => "crowd_gathering",
+            Category::StreetClutter => "street_clutter",
             Category::FireSmoke => "fire_smoke",
             Category::AirPollution => "air_pollution",
             Category::ParkingSaturated => "parking_saturated",
@@ -78,6 +83,7 @@ impl Category {
             Category::UnlicensedTricycle => "黑三轮",
             Category::NonMotorParking => "非机动车乱停放",
             Category::CrowdGathering => "人群聚集",
+            Category::StreetClutter => "乱堆物料/暴露垃圾",
             Category::FireSmoke => "烟火",
             Category::AirPollution => "空气质量",
             Category::ParkingSaturated => "停车饱和",
@@ -95,6 +101,7 @@ impl Category {
             Category::UnlicensedTricycle => "0512",
             Category::NonMotorParking => "0604",
             Category::CrowdGathering => "0605",
+            Category::StreetClutter => "0606",
             Category::FireSmoke => "0406",
             Category::AirPollution => "0114",
             Category::ParkingSaturated => "0601",
@@ -109,7 +116,8 @@ impl Category {
             Category::IllegalParking
             | Category::StreetVending
             | Category::UnlicensedTricycle
-            | Category::NonMotorParking => WhistleKind::ClearRectifyImprove,
+            | Category::NonMotorParking
+            | Category::StreetClutter => WhistleKind::ClearRectifyImprove,
             Category::FireSmoke | Category::DeviceMaintenance | Category::CrowdGathering => WhistleKind::SafetyHazards,
             Category::AirPollution => WhistleKind::Ecology,
             Category::ParkingSaturated | Category::Congestion => WhistleKind::LiveableLife,

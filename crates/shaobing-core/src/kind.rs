@@ -23,10 +23,13 @@ pub enum ObjectKind {
     Cargo,
     Flame,
     Smoke,
+    /// Something that newly stands still, found without a class model (the analysis's still
+    /// watch): what it is, the detections around it say.
+    NewObject,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 9] = [
+    pub const ALL: [ObjectKind; 10] = [
         ObjectKind::Person,
         ObjectKind::Vehicle,
         ObjectKind::Stall,
@@ -36,6 +39,7 @@ impl ObjectKind {
         ObjectKind::Cargo,
         ObjectKind::Flame,
         ObjectKind::Smoke,
+        ObjectKind::NewObject,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +53,7 @@ impl ObjectKind {
             ObjectKind::Cargo => "cargo",
             ObjectKind::Flame => "flame",
             ObjectKind::Smoke => "smoke",
+            ObjectKind::NewObject => "new_object",
         }
     }
 

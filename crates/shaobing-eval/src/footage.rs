@@ -6,7 +6,7 @@ use crate::set::ClipSpec;
 use anyhow::Context;
 use shaobing_camera::FileFrames;
 use shaobing_core::{BBox, CameraId, Frame, UnixMillis};
-use shaobing_vision::compose::{Rng, expose, flicker, panned, resized, unlit};
+use shaobing_vision::compose::{Cutout, Rng, expose, flicker, panned, resized, unlit};
 use shaobing_vision::{FireDetector, FireDetectorConfig};
 use std::path::Path;
 
@@ -110,13 +110,18 @@ pub struct Footage {
     main: Picture,
     other: Option<Picture>,
     flame: Option<BBox>,
+    /// The objects of `spec.place`, in its order.
+    objects: Vec<Cutout>,
     schedule: Schedule,
     fps: f64,
 }
 
 impl std::fmt::Debug for Footage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Footage").field("clip", &self.spec.name).field("schedule", &self.schedule).finish_non_exhaustive()
+        f.debug_struct("Footage")
+            .field("clip", &self.spec.name)
+            .field("schedule", &self.schedule)
+            .finish_non_exhaustive()
     }
 }
 
@@ -141,7 +146,16 @@ impl Footage {
             _ => None,
         };
         let camera = CameraId(spec.camera.clone());
-        Ok(Self { spec: spec.clone(), camera, main, other, flame, schedule, fps: analysis_fps })
+        let objects = spec
+            .place
+            .iter()
+            .map(|p| Cutout::load(&p.object, p.cut_out).with_context(|| format!("{}", p.object.display())))
+            .collect::<anyhow::Result<Vec<Cutout>>>()?;
+        // Fails here, not silently while playing, when an object cannot be set down.
+        for (p, object) in spec.place.iter().zip(&objects) {
+            object.set_down(main.at(0.0), p.foot, p.height)?;
+        }
+        Ok(Self { spec: spec.clone(), camera, main, other, flame, objects, schedule, fps: analysis_fps })
     }
 
     /// Seconds of footage the clip plays, repeats included.
@@ -181,6 +195,7 @@ impl Footage {
             }
             _ => self.composed(main, clip_t, rng),
         };
+        rgb = self.placed(main, rgb, clip_t);
         if let Some(speed) = self.spec.pan_px_per_sec {
             let dx = ((clip_t % self.spec.cut_every_secs) * speed) as usize;
             rgb = panned(&rgb, main.width as usize, main.height as usize, dx);
@@ -205,6 +220,20 @@ impl Footage {
             (Some(bbox), Some(_)) => flicker(main, bbox, rng),
             _ => main.rgb.to_vec(),
         }
+    }
+}
+
+impl Footage {
+    /// `rgb` (a picture of `like`'s size) with the objects that stand at `clip_t` set down.
+    fn placed(&self, like: &Frame, mut rgb: Vec<u8>, clip_t: f64) -> Vec<u8> {
+        for (p, object) in self.spec.place.iter().zip(&self.objects) {
+            if (p.from_secs..p.until_secs).contains(&clip_t) {
+                let picture = Frame { rgb: rgb.into(), ..like.clone() };
+                // Checked on loading: the same object on a picture of the same size.
+                rgb = object.set_down(&picture, p.foot, p.height).unwrap_or_else(|_| picture.rgb.to_vec());
+            }
+        }
+        rgb
     }
 }
 

@@ -12,7 +12,7 @@ mod set;
 
 pub use footage::{EPOCH, Footage, Schedule};
 pub use score::{Figures, Filed, Report};
-pub use set::{ClipSpec, Drops, EvalSet, Expected, Exposure, SetError};
+pub use set::{ClipSpec, Drops, EvalSet, Expected, Exposure, Placement, SetError};
 
 use anyhow::Context;
 use shaobing_analysis::{Analyser, Models};

@@ -17,6 +17,9 @@
 //! within_secs = 40                 # it must be filed by from + within
 //! ```
 //!
+//! `[[clips.place]]` sets an object down in the picture for a while (`object`, `cut_out`,
+//! `foot`, `height`, `from_secs`, `until_secs`).
+//!
 //! With `gop_secs`, the clip plays as a key-frame camera sees it: the key frame every
 //! `gop_secs` and the camera's `key_frame_burst` after it.
 //!
@@ -85,8 +88,34 @@ pub struct ClipSpec {
     /// `fps`). Unset: the camera's `analysis_fps`.
     #[serde(default)]
     pub gop_secs: Option<f64>,
+    /// Objects set down in the picture for a while: goods piled, a stall and its vendor.
+    #[serde(default)]
+    pub place: Vec<Placement>,
     #[serde(default)]
     pub expect: Vec<Expected>,
+}
+
+/// An object cut out of a photo and set down in a clip's picture from `from_secs` until
+/// `until_secs` (the clip's own seconds, repeats included).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    pub object: PathBuf,
+    /// Cut the object out of its plain studio background (GrabCut); false sets the whole
+    /// photo down.
+    #[serde(default)]
+    pub cut_out: bool,
+    /// Where its bottom centre stands, normalised to the picture.
+    pub foot: [f32; 2],
+    /// Its height, as a share of the picture's.
+    pub height: f32,
+    pub from_secs: f64,
+    #[serde(default = "forever")]
+    pub until_secs: f64,
+}
+
+fn forever() -> f64 {
+    f64::INFINITY
 }
 
 /// Frames dropped in bursts, as a loaded box drops them: at each analysed frame, with
@@ -156,6 +185,9 @@ impl ClipSpec {
         for p in [&mut self.video, &mut self.photo, &mut self.cut_to].into_iter().flatten() {
             *p = base.join(&*p);
         }
+        for p in &mut self.place {
+            p.object = base.join(&p.object);
+        }
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -169,6 +201,10 @@ impl ClipSpec {
         let positive = [("secs", self.secs), ("fps", self.fps), ("cut_every_secs", self.cut_every_secs), gop];
         if let Some((key, v)) = positive.iter().find(|(_, v)| !(v.is_finite() && *v > 0.0)) {
             return Err(format!("`{key}`: expected a positive number, got {v}"));
+        }
+        if let Some(p) = self.place.iter().find(|p| !(p.height > 0.0 && p.height <= 1.0) || p.until_secs <= p.from_secs)
+        {
+            return Err(format!("`place` {}: expected 0 < height <= 1 and until_secs > from_secs", p.object.display()));
         }
         if self.repeat == 0 {
             return Err("`repeat`: expected at least 1".into());

@@ -55,10 +55,18 @@ impl DwellRuleConfig {
             subject: SubjectConfig {
                 kinds,
                 min_score: s.min_score,
-                needs_companion: vec![ObjectKind::StallProxy],
+                // Something new with a person beside it is a stall; elsewhere it is clutter.
+                needs_companion: match category {
+                    Category::StreetVending => vec![ObjectKind::StallProxy, ObjectKind::NewObject],
+                    _ => vec![ObjectKind::StallProxy],
+                },
                 companion: vec![ObjectKind::Person],
                 companion_reach: s.companion_reach,
                 cargo_fallback: category == Category::UnlicensedTricycle && s.coco_fallback,
+                explained_by: match category {
+                    Category::StreetClutter => vec![ObjectKind::Person, ObjectKind::Vehicle, ObjectKind::Cycle],
+                    _ => vec![ObjectKind::Person, ObjectKind::Vehicle],
+                },
             },
             dwell: Duration::from_secs_f64(s.dwell_secs),
             stationary_iou: s.stationary_iou,
@@ -182,7 +190,7 @@ impl DwellRule {
         let found = subjects(sightings, &self.config.subject);
         let detections: Vec<_> = found.iter().map(|s| s.detection.clone()).collect();
         let ids = self.tracker.update(&detections, now);
-        self.remember_subjects(&ids, found);
+        self.remember_subjects(&ids, found, now);
         let mut hazards = Vec::new();
         for id in ids {
             if let Some(h) = self.hazard_of(id, now) {
@@ -193,14 +201,21 @@ impl DwellRule {
         hazards
     }
 
-    fn remember_subjects(&mut self, ids: &[u64], found: Vec<Subject>) {
+    fn remember_subjects(&mut self, ids: &[u64], found: Vec<Subject>, now: UnixMillis) {
         for (id, mut subject) in ids.iter().zip(found) {
-            // A companion seen once stays credited to the track: the vendor steps away.
-            if let Some(old) = self.subjects.get(id) {
-                subject.qualified |= old.qualified;
-                if subject.related.is_empty() {
-                    subject.related = old.related.clone();
-                }
+            // A companion beside it often enough stays credited to the track: the vendor
+            // steps away to serve; a passer-by now and then is no vendor.
+            let old = self.subjects.get(id);
+            if subject.attended.is_some() {
+                let before = old.and_then(|o| o.attended).unwrap_or_default();
+                let companion = subject.related.first().filter(|_| subject.qualified).map(|d| &d.bbox);
+                let attendance = before.then(companion, now);
+                (subject.attended, subject.qualified) = (Some(attendance), attendance.attended);
+            }
+            if let Some(old) = old
+                && subject.related.is_empty()
+            {
+                subject.related = old.related.clone();
             }
             self.subjects.insert(*id, subject);
         }

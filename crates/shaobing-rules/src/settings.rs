@@ -17,25 +17,32 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> RulesConfigErr
 
 /// The hazard rules. Which objects each rule follows comes from the models' class maps
 /// (`[models.class_map]`): kinds `vehicle`, `stall`, `stall_proxy`, `tricycle`, `cycle`, `cargo`,
-/// `person`, `flame`, `smoke`.
+/// `person`, `flame`, `smoke`; and `new_object`, something newly standing still that the
+/// still watch finds without a class model on cameras with `no_vending`, `no_tricycle` or
+/// `no_clutter` zones (one the detectors see as a person or a vehicle is that).
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RulesConfig {
     /// 机动车乱停放: a `vehicle` stationary inside a `no_parking` zone.
     #[serde(default)]
     pub illegal_parking: DwellRuleSettings,
-    /// 占道经营: a `stall` (or a `stall_proxy` with a `person` beside it) stationary inside a
-    /// `no_vending` zone.
+    /// 占道经营: a `stall` (or a `stall_proxy` or `new_object` with a `person` beside it)
+    /// stationary inside a `no_vending` zone.
     #[serde(default)]
     pub street_vending: DwellRuleSettings,
-    /// 黑三轮: a `tricycle` (or the COCO fallback: a `cycle` with `cargo` attached, low
-    /// confidence) stationary inside a `no_tricycle` zone.
+    /// 黑三轮: a `tricycle` (or the COCO fallback: a `cycle` with `cargo` attached, or a
+    /// `new_object` standing over a `cycle`, low confidence) stationary inside a `no_tricycle`
+    /// zone.
     #[serde(default)]
     pub unlicensed_tricycle: DwellRuleSettings,
     /// 非机动车乱停放: a `cycle` (bicycle, motorbike) stationary inside a `no_cycle_parking`
     /// zone.
     #[serde(default)]
     pub non_motor_parking: DwellRuleSettings,
+    /// 乱堆物料、暴露垃圾: a `new_object` (goods, materials, rubbish) stationary inside a
+    /// `no_clutter` zone, with no `person`, `vehicle` or `cycle` that it is.
+    #[serde(default)]
+    pub street_clutter: DwellRuleSettings,
     /// 人群聚集: at least `min_people` `person`s standing in a `crowd_watch` zone for
     /// `dwell_secs`.
     #[serde(default)]
@@ -51,6 +58,7 @@ impl RulesConfig {
         self.street_vending.validate("rules.street_vending")?;
         self.unlicensed_tricycle.validate("rules.unlicensed_tricycle")?;
         self.non_motor_parking.validate("rules.non_motor_parking")?;
+        self.street_clutter.validate("rules.street_clutter")?;
         self.crowd_gathering.validate("rules.crowd_gathering")?;
         self.fire_smoke.validate("rules.fire_smoke")
     }

@@ -1,7 +1,8 @@
 //! Which sightings of a frame a dwell rule follows, and what qualifies them.
 
 use crate::Sighting;
-use shaobing_core::{BBox, Detection, ObjectKind};
+use shaobing_core::{BBox, Detection, ObjectKind, UnixMillis};
+use std::time::Duration;
 
 /// Overlap above which two sightings of any class are the same object: a detector often calls
 /// one van `truck` and `car` with overlapping boxes, which must not become two tracks.
@@ -22,9 +23,16 @@ pub struct SubjectConfig {
     pub companion: Vec<ObjectKind>,
     /// How far the companion may be, in heights of the subject's box.
     pub companion_reach: f32,
-    /// Derive tricycles from a cycle with a cargo-sized box attached.
+    /// Derive tricycles from a cycle with a cargo-sized box attached, or with a new object
+    /// standing over it.
     pub cargo_fallback: bool,
+    /// Kinds whose detection covering half of a `new_object` says what it is: then it is not
+    /// this rule's subject (a person standing still is not a stall).
+    pub explained_by: Vec<ObjectKind>,
 }
+
+/// Share of a new object a detection must cover to say what it is.
+const EXPLAINS: f32 = 0.5;
 
 /// One object the rule follows in this frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,8 +42,45 @@ pub struct Subject {
     pub related: Vec<Detection>,
     pub note: Option<String>,
     pub confidence_factor: f32,
-    /// False while a kind that needs a companion has none.
+    /// False while a kind that needs a companion has not had one often enough.
     pub qualified: bool,
+    /// For a kind that needs a companion, how long one has stayed beside it (kept by the
+    /// rule per track); `qualified` then says only whether one is beside it in this frame.
+    pub attended: Option<Attendance>,
+}
+
+/// A vendor stands at the stall for a while (then may step away to serve); people walking
+/// past a chair on a busy pavement are beside it for a moment.
+const ATTEND: Duration = Duration::from_secs(10);
+/// A companion unseen this long (a missed detection, someone walking in front) still counts
+/// as staying.
+const ATTEND_GAP: Duration = Duration::from_secs(3);
+
+/// Overlap with where a companion stood when it came that still means it stands there.
+const SAME_PLACE_IOU: f32 = 0.3;
+
+/// Whether a companion has stood beside a subject, in one place, for [`ATTEND`] at a stretch:
+/// people walking past one after another are beside it all the time, but none stays.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Attendance {
+    /// When the current companion came, where it stood then, and when it was last seen there.
+    stretch: Option<(UnixMillis, BBox, UnixMillis)>,
+    pub attended: bool,
+}
+
+impl Attendance {
+    /// This frame at `now`, with the companion beside the subject, if any.
+    pub fn then(self, companion: Option<&BBox>, now: UnixMillis) -> Self {
+        let recent = |last: UnixMillis| now.since(last) <= ATTEND_GAP;
+        let stretch = match (self.stretch, companion) {
+            (Some((from, at, last)), Some(b)) if recent(last) && at.iou(b) >= SAME_PLACE_IOU => Some((from, at, now)),
+            (_, Some(b)) => Some((now, *b, now)),
+            (Some(s), None) if recent(s.2) => Some(s),
+            (_, None) => None,
+        };
+        let attended = self.attended || stretch.is_some_and(|(from, _, last)| last.since(from) >= ATTEND);
+        Self { stretch, attended }
+    }
 }
 
 /// The subjects of one frame, one per physical object, strongest first.
@@ -45,6 +90,7 @@ pub fn subjects(sightings: &[Sighting], config: &SubjectConfig) -> Vec<Subject> 
         .iter()
         .filter(strong)
         .filter(|s| config.kinds.contains(&s.kind))
+        .filter(|s| s.kind != ObjectKind::NewObject || !explained(s, sightings, &config.explained_by))
         .map(|s| (s.kind, direct(s)))
         .collect();
     if config.cargo_fallback {
@@ -67,8 +113,24 @@ pub fn subjects(sightings: &[Sighting], config: &SubjectConfig) -> Vec<Subject> 
         .collect()
 }
 
+/// Whether a detection of one of `kinds` covers half of the new object `s`.
+fn explained(s: &Sighting, sightings: &[Sighting], kinds: &[ObjectKind]) -> bool {
+    let b = &s.detection.bbox;
+    sightings
+        .iter()
+        .filter(|o| kinds.contains(&o.kind))
+        .any(|o| o.detection.bbox.intersection(b) >= EXPLAINS * b.area())
+}
+
 fn direct(s: &Sighting) -> Subject {
-    Subject { detection: s.detection.clone(), related: Vec::new(), note: None, confidence_factor: 1.0, qualified: true }
+    Subject {
+        detection: s.detection.clone(),
+        related: Vec::new(),
+        note: None,
+        confidence_factor: 1.0,
+        qualified: true,
+        attended: None,
+    }
 }
 
 fn qualify_by_companion(subject: &mut Subject, sightings: &[Sighting], config: &SubjectConfig) {
@@ -77,13 +139,20 @@ fn qualify_by_companion(subject: &mut Subject, sightings: &[Sighting], config: &
     let near = sightings
         .iter()
         .filter(|s| config.companion.contains(&s.kind) && s.detection.score >= config.min_score)
-        .filter(|s| gap(&b, &s.detection.bbox) <= reach)
+        .filter(|s| gap(&b, &s.detection.bbox) <= reach && same_ground(&b, &s.detection.bbox))
         .max_by(|a, c| a.detection.score.total_cmp(&c.detection.score));
     subject.qualified = near.is_some();
+    subject.attended = Some(Attendance::default());
     subject.related = near.map(|s| vec![s.detection.clone()]).unwrap_or_default();
     if subject.qualified {
         subject.note = Some(format!("{} attended by a {}", subject.detection.label, subject.related[0].label));
     }
+}
+
+/// Whether a companion stands on the subject's ground: its feet within half the subject's
+/// height of the subject's. Someone standing metres behind it is higher in the picture.
+fn same_ground(subject: &BBox, companion: &BBox) -> bool {
+    (companion.y2 - subject.y2).abs() <= 0.5 * (subject.y2 - subject.y1)
 }
 
 /// Distance between two boxes (0 when they touch or overlap).
@@ -104,7 +173,10 @@ fn derived_tricycles(sightings: &[Sighting], min_score: f32) -> Vec<Subject> {
         let cargo = of(ObjectKind::Cargo)
             .filter(|g| g.detection.bbox != c.bbox && attached(&c.bbox, &g.detection.bbox))
             .max_by(|a, b| a.detection.score.total_cmp(&b.detection.score));
-        if let Some(g) = cargo {
+        let over = of(ObjectKind::NewObject)
+            .filter(|o| stands_over(&o.detection.bbox, &c.bbox))
+            .max_by(|a, b| a.detection.bbox.area().total_cmp(&b.detection.bbox.area()));
+        if let Some(g) = cargo.or(over) {
             let g = &g.detection;
             out.push(Subject {
                 detection: Detection {
@@ -120,6 +192,7 @@ fn derived_tricycles(sightings: &[Sighting], min_score: f32) -> Vec<Subject> {
                 )),
                 confidence_factor: FALLBACK_CONFIDENCE,
                 qualified: true,
+                attended: None,
             });
         }
     }
@@ -137,6 +210,12 @@ fn attached(cycle: &BBox, cargo: &BBox) -> bool {
         && cargo.y2 >= cycle.y1 + 0.3 * ch
         && cargo.y2 <= cycle.y2 + 0.2 * ch
         && (0.5..=4.0).contains(&ratio)
+}
+
+/// A new object stands over a cycle: it holds most of the cycle's box and is clearly larger
+/// (a cargo box on a tricycle's frame), not just the parked bicycle itself.
+fn stands_over(object: &BBox, cycle: &BBox) -> bool {
+    object.intersection(cycle) >= 0.6 * cycle.area() && object.area() >= 1.5 * cycle.area()
 }
 
 /// The smallest box holding both.

@@ -154,10 +154,35 @@ impl StillWatch {
         let (mut opened, mut closed) = (Mat::default(), Mat::default());
         let anchor = Point::new(-1, -1);
         let border = imgproc::morphology_default_border_value()?;
-        imgproc::morphology_ex(&mask, &mut opened, imgproc::MORPH_OPEN, &kernel, anchor, 1, cvcore::BORDER_CONSTANT, border)?;
-        imgproc::morphology_ex(&opened, &mut closed, imgproc::MORPH_CLOSE, &kernel, anchor, 2, cvcore::BORDER_CONSTANT, border)?;
+        imgproc::morphology_ex(
+            &mask,
+            &mut opened,
+            imgproc::MORPH_OPEN,
+            &kernel,
+            anchor,
+            1,
+            cvcore::BORDER_CONSTANT,
+            border,
+        )?;
+        imgproc::morphology_ex(
+            &opened,
+            &mut closed,
+            imgproc::MORPH_CLOSE,
+            &kernel,
+            anchor,
+            2,
+            cvcore::BORDER_CONSTANT,
+            border,
+        )?;
         let (mut labels, mut stats, mut centroids) = (Mat::default(), Mat::default(), Mat::default());
-        let n = imgproc::connected_components_with_stats(&closed, &mut labels, &mut stats, &mut centroids, 8, cvcore::CV_32S)?;
+        let n = imgproc::connected_components_with_stats(
+            &closed,
+            &mut labels,
+            &mut stats,
+            &mut centroids,
+            8,
+            cvcore::CV_32S,
+        )?;
         let total = (w * h) as f32;
         let mut kept = vec![false; n.max(1) as usize];
         let mut out = Vec::new();

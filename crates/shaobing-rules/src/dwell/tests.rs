@@ -24,6 +24,7 @@ fn config(category: Category, kinds: &[ObjectKind], dwell_secs: u64) -> DwellRul
             companion: vec![ObjectKind::Person],
             companion_reach: 1.0,
             cargo_fallback: kinds.contains(&ObjectKind::Tricycle),
+            explained_by: vec![ObjectKind::Person, ObjectKind::Vehicle],
         },
         dwell: Duration::from_secs(dwell_secs),
         stationary_iou: 0.6,
@@ -179,11 +180,28 @@ fn table_with_a_vendor_is_a_stall_table_alone_is_not() {
         );
     assert_eq!(opened(&events), vec![300]);
     let mut again = stall_rule();
-    let h = again.observe(&seen(&[table.clone(), vendor.clone()]), UnixMillis(0));
-    assert!(h.is_empty());
-    let h = again.observe(&seen(&[table, vendor]), UnixMillis(300_000));
+    let h: Vec<Hazard> =
+        (0..=300).flat_map(|s| again.observe(&seen(&[table.clone(), vendor.clone()]), UnixMillis(s * 1000))).collect();
+    assert_eq!(h.len(), 1);
     assert_eq!(h[0].related[0].label, "person");
     assert_eq!(h[0].note.as_deref(), Some("dining table attended by a person"));
+}
+
+#[test]
+fn people_walking_past_a_table_do_not_make_it_a_stall() {
+    let table = det("dining table", 0.6, 0.3, 0.6, 0.45, 0.75);
+    let passer_by = det("person", 0.8, 0.46, 0.45, 0.52, 0.75);
+    let mut r = stall_rule();
+    // Someone beside it for 2 s of every 10, all day.
+    let events =
+        drive(
+            &mut r,
+            0..1000,
+            |s| {
+                if s % 10 < 2 { vec![table.clone(), passer_by.clone()] } else { vec![table.clone()] }
+            },
+        );
+    assert!(opened(&events).is_empty(), "{events:?}");
 }
 
 #[test]
@@ -316,4 +334,83 @@ fn keys_survive_a_restart_and_two_objects_in_one_cell_get_two() {
     let events = drive(&mut r, 0..21, |_| vec![a.clone(), b.clone()]);
     let keys: Vec<&str> = events.iter().map(|e| e.2.as_str()).collect();
     assert_eq!(keys, vec!["cam/kerb/illegal_parking/12-6", "cam/kerb/illegal_parking/12-6+2"]);
+}
+
+/// A still-watch region: something new standing there, of no class.
+fn new_object(x1: f32, y1: f32, x2: f32, y2: f32) -> Sighting {
+    Sighting { kind: ObjectKind::NewObject, detection: det("new object", 0.8, x1, y1, x2, y2) }
+}
+
+/// Frames of `sightings` a second apart; the seconds at which an issue opened.
+fn opened_on(rule: &mut DwellRule, seconds: std::ops::Range<i64>, sightings: &[Sighting]) -> Vec<i64> {
+    seconds.filter(|s| rule.observe(sightings, UnixMillis(s * 1000)).iter().any(|h| h.phase == Phase::Opened)).collect()
+}
+
+fn with(new: Sighting, detections: &[Detection]) -> Vec<Sighting> {
+    let mut all = seen(detections);
+    all.push(new);
+    all
+}
+
+#[test]
+fn a_new_object_with_a_vendor_beside_it_is_a_stall_one_that_is_a_person_is_not() {
+    let vending = || {
+        let c = config(Category::StreetVending, &[ObjectKind::Stall, ObjectKind::NewObject], 60);
+        let mut c = c;
+        c.subject.needs_companion.push(ObjectKind::NewObject);
+        DwellRule::new(CameraId("cam".into()), vec![zone("pavement", 0.0, 0.5, 1.0, 1.0)], c)
+    };
+    let goods = new_object(0.30, 0.60, 0.45, 0.75);
+    let vendor = det("person", 0.8, 0.46, 0.45, 0.52, 0.75);
+    assert_eq!(opened_on(&mut vending(), 0..90, &with(goods.clone(), std::slice::from_ref(&vendor))), vec![60]);
+    assert!(opened_on(&mut vending(), 0..90, &[goods]).is_empty(), "nobody selling: not a stall");
+    let standing = new_object(0.46, 0.46, 0.52, 0.75);
+    assert!(opened_on(&mut vending(), 0..90, &with(standing, &[vendor])).is_empty(), "a person standing still");
+}
+
+#[test]
+fn a_new_object_over_a_cycle_is_a_tricycle_the_parked_cycle_alone_is_not() {
+    let bike = det("bicycle", 0.7, 0.20, 0.50, 0.28, 0.62);
+    let loaded = new_object(0.18, 0.40, 0.36, 0.63);
+    let mut r = tricycle_rule();
+    let raised: Vec<Hazard> = (0..31)
+        .flat_map(|s| r.observe(&with(loaded.clone(), std::slice::from_ref(&bike)), UnixMillis(s * 1000)))
+        .collect();
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert_eq!(raised[0].detection.label, "tricycle? (bicycle + new object)");
+    let parked = new_object(0.20, 0.50, 0.28, 0.62);
+    assert!(opened_on(&mut tricycle_rule(), 0..40, &with(parked, &[bike])).is_empty());
+}
+
+#[test]
+fn a_new_object_is_clutter_unless_a_detection_says_what_it_is() {
+    let clutter = || {
+        let mut c = config(Category::StreetClutter, &[ObjectKind::NewObject], 60);
+        c.subject.explained_by = vec![ObjectKind::Person, ObjectKind::Vehicle, ObjectKind::Cycle];
+        DwellRule::new(CameraId("cam".into()), vec![zone("fire-lane", 0.0, 0.5, 1.0, 1.0)], c)
+    };
+    let pile = new_object(0.30, 0.60, 0.45, 0.75);
+    assert_eq!(opened_on(&mut clutter(), 0..90, std::slice::from_ref(&pile)), vec![60]);
+    let bike = det("bicycle", 0.7, 0.30, 0.60, 0.44, 0.75);
+    assert!(opened_on(&mut clutter(), 0..90, &with(pile.clone(), &[bike])).is_empty(), "a parked bicycle");
+    let passer_by = det("person", 0.8, 0.70, 0.45, 0.75, 0.75);
+    assert_eq!(opened_on(&mut clutter(), 0..90, &with(pile, &[passer_by])), vec![60], "someone else nearby");
+}
+
+#[test]
+fn a_stream_of_people_walking_past_is_no_vendor() {
+    let c = config(Category::StreetVending, &[ObjectKind::NewObject], 60);
+    let mut c = c;
+    c.subject.needs_companion.push(ObjectKind::NewObject);
+    let mut r = DwellRule::new(CameraId("cam".into()), vec![zone("pavement", 0.0, 0.5, 1.0, 1.0)], c);
+    let goods = new_object(0.30, 0.60, 0.45, 0.75);
+    // Someone beside the goods every second, each a step further along the pavement.
+    let opened: Vec<i64> = (0..200)
+        .filter(|s| {
+            let x = 0.15 + 0.03 * (s % 12) as f32;
+            let walker = det("person", 0.8, x, 0.45, x + 0.06, 0.75);
+            r.observe(&with(goods.clone(), &[walker]), UnixMillis(s * 1000)).iter().any(|h| h.phase == Phase::Opened)
+        })
+        .collect();
+    assert!(opened.is_empty(), "{opened:?}");
 }
