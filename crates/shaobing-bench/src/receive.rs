@@ -1,6 +1,7 @@
 //! What receiving key-frame cameras costs: retina (the daemon's default for `rtsp://` in
 //! key-frame mode) against GStreamer's rtspsrc, the same cameras and the same shared key-frame
-//! decoders, no analysis; each client in a fresh process, in the same run.
+//! decoders, no analysis; and what the fire watch's burst (`key_frame_burst = 3`, the default)
+//! adds to decoding key frames only. Each client in a fresh process, in the same run.
 
 use crate::cameras::{camera_spec, trial_child};
 use crate::fixture::{self, FixtureServer};
@@ -35,7 +36,13 @@ pub struct TrialArgs {
     /// rtspsrc instead of retina.
     #[arg(long)]
     gstreamer: bool,
+    #[arg(long, default_value_t = 1)]
+    key_frame_burst: usize,
 }
+
+/// The clients compared: (name, rtspsrc, burst).
+const CLIENTS: [(&str, bool, usize); 3] =
+    [("gstreamer (rtspsrc)", true, 1), ("retina", false, 1), ("retina, burst of 3", false, 3)];
 
 const WARMUP: Duration = Duration::from_secs(6);
 
@@ -45,17 +52,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("{} key-frame cameras, 1080p25 H.264, GOP 50, over RTSP/TCP on loopback; no analysis", args.cameras);
     println!("{:<22} {:>9} {:>11} {:>11} {:>12}", "client", "cpu/cam", "received/s", "decoded/s", "server/cam");
     let mut per_camera = Vec::new();
-    for gstreamer in [true, false] {
+    for (name, gstreamer, burst) in CLIENTS {
         let mut cmd = std::process::Command::new(std::env::current_exe()?);
         cmd.args(["receive-trial", "--port", &server.port.to_string(), "--cameras", &args.cameras.to_string()])
-            .args(["--measure-secs", &args.measure_secs.to_string()]);
+            .args(["--measure-secs", &args.measure_secs.to_string()])
+            .args(["--key-frame-burst", &burst.to_string()]);
         if gstreamer {
             cmd.arg("--gstreamer");
         }
         let server_cpu = CpuMeter::start(&server.pid());
         let v = trial_child(cmd, 3)?;
         let n = args.cameras as f64;
-        let name = if gstreamer { "gstreamer (rtspsrc)" } else { "retina" };
         println!(
             "{name:<22} {:>8.2}% {:>11.1} {:>11.2} {:>11.2}%",
             100.0 * v[0] / n,
@@ -66,6 +73,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         per_camera.push(v[0] / n);
     }
     println!("ratio, rtspsrc against retina: {:.1}x the CPU per camera", per_camera[0] / per_camera[1].max(1e-9));
+    println!(
+        "ratio, a burst of 3 against key frames only: {:.2}x the CPU per camera",
+        per_camera[2] / per_camera[1].max(1e-9)
+    );
     Ok(())
 }
 
@@ -77,7 +88,7 @@ pub async fn trial_main(t: TrialArgs) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     let mut cams = Vec::new();
     for i in 0..t.cameras {
-        let mut spec = camera_spec(t.port, i, true, 1);
+        let mut spec = camera_spec(t.port, i, true, t.key_frame_burst);
         spec.native_rtsp = !t.gstreamer;
         let slot = Arc::new(FrameSlot::new());
         let m = metrics.camera(&format!("cam{i}"));

@@ -54,6 +54,12 @@ impl BBox {
         w * h
     }
 
+    /// Share of the smaller box that lies inside the larger; 0 for degenerate boxes.
+    pub fn nested(&self, other: &BBox) -> f32 {
+        let smaller = self.area().min(other.area());
+        if smaller <= 0.0 { 0.0 } else { self.intersection(other) / smaller }
+    }
+
     /// Intersection over union; 0 for disjoint or degenerate boxes.
     pub fn iou(&self, other: &BBox) -> f32 {
         let inter = self.intersection(other);

@@ -103,9 +103,7 @@ struct Raised {
 
 /// Whether two resting boxes are the same place: overlapping, or one nested in the other.
 fn same_place(a: &BBox, b: &BBox) -> bool {
-    let inter = a.intersection(b);
-    let smaller = a.area().min(b.area());
-    a.iou(b) >= SAME_PLACE_IOU || (smaller > 0.0 && inter / smaller >= SAME_PLACE_NESTED)
+    a.iou(b) >= SAME_PLACE_IOU || a.nested(b) >= SAME_PLACE_NESTED
 }
 
 #[derive(Debug)]

@@ -7,6 +7,9 @@ use std::time::Duration;
 /// Overlap above which two sightings of any class are the same object: a detector often calls
 /// one van `truck` and `car` with overlapping boxes, which must not become two tracks.
 const SAME_OBJECT_IOU: f32 = 0.6;
+/// Share of a detection inside a new object (or of a new object inside a detection) that
+/// makes them one thing: the chair of a stall the still watch sees as the whole stall.
+const SAME_OBJECT_NESTED: f32 = 0.7;
 
 /// Weight of a tricycle derived from a cycle and a cargo box: a guess from a model that has
 /// no tricycle class, and marked as such.
@@ -96,10 +99,14 @@ pub fn subjects(sightings: &[Sighting], config: &SubjectConfig) -> Vec<Subject> 
     if config.cargo_fallback {
         found.extend(derived_tricycles(sightings, config.min_score).into_iter().map(|s| (ObjectKind::Tricycle, s)));
     }
-    found.sort_by(|a, b| b.1.detection.score.total_cmp(&a.1.detection.score));
+    // What a model names comes before what only the still watch sees, then by score.
+    found.sort_by(|a, b| {
+        let named = |k: ObjectKind| k != ObjectKind::NewObject;
+        named(b.0).cmp(&named(a.0)).then(b.1.detection.score.total_cmp(&a.1.detection.score))
+    });
     let mut kept: Vec<(ObjectKind, Subject)> = Vec::with_capacity(found.len());
     for (kind, subject) in found {
-        if kept.iter().all(|(_, k)| k.detection.bbox.iou(&subject.detection.bbox) <= SAME_OBJECT_IOU) {
+        if kept.iter().all(|(k, s)| !same_object(*k, &s.detection.bbox, kind, &subject.detection.bbox)) {
             kept.push((kind, subject));
         }
     }
@@ -111,6 +118,11 @@ pub fn subjects(sightings: &[Sighting], config: &SubjectConfig) -> Vec<Subject> 
             s
         })
         .collect()
+}
+
+fn same_object(ka: ObjectKind, a: &BBox, kb: ObjectKind, b: &BBox) -> bool {
+    let new = ka == ObjectKind::NewObject || kb == ObjectKind::NewObject;
+    a.iou(b) > SAME_OBJECT_IOU || (new && a.nested(b) >= SAME_OBJECT_NESTED)
 }
 
 /// Whether a detection of one of `kinds` covers half of the new object `s`.

@@ -65,6 +65,34 @@ struct Held {
     misses: u32,
 }
 
+/// Regions standing this close (in heights of the taller), feet on the same ground, are one
+/// thing: the goods, table and vendor of one stall, a pile of several bags.
+const NEAR: f32 = 0.25;
+
+/// Unites regions that stand next to each other; each with the share of the picture its
+/// pixels cover.
+fn merge_near(mut regions: Vec<(BBox, f32)>) -> Vec<(BBox, f32)> {
+    let near = |a: &BBox, b: &BBox| {
+        let h = (a.y2 - a.y1).max(b.y2 - b.y1);
+        let gap = (b.x1 - a.x2).max(a.x1 - b.x2).max(b.y1 - a.y2).max(a.y1 - b.y2);
+        gap <= NEAR * h && (a.y2 - b.y2).abs() <= 0.5 * h
+    };
+    let mut i = 0;
+    while i < regions.len() {
+        let found = (i + 1..regions.len()).find(|&j| near(&regions[i].0, &regions[j].0));
+        match found {
+            Some(j) => {
+                let (b, share) = regions.swap_remove(j);
+                let a = regions[i].0;
+                let union = BBox::from_corners(a.x1.min(b.x1), a.y1.min(b.y1), a.x2.max(b.x2), a.y2.max(b.y2));
+                regions[i] = (union, regions[i].1 + share);
+            }
+            None => i += 1,
+        }
+    }
+    regions
+}
+
 /// Per-camera watch for newly stationary things.
 #[derive(Default)]
 pub struct StillWatch {
@@ -202,10 +230,11 @@ impl StillWatch {
             kept[label as usize] = true;
             let (fw, fh) = (w as f32, h as f32);
             let bbox = BBox::from_corners(x as f32 / fw, y as f32 / fh, (x + bw) as f32 / fw, (y + bh) as f32 / fh);
-            out.push((bbox, area as f32 / (bw * bh).max(1) as f32));
+            out.push((bbox, share));
         }
         let per_pixel = labels.data_typed::<i32>()?.iter().map(|&l| kept[l.max(0) as usize]).collect();
-        Ok((out, per_pixel))
+        let merged = merge_near(out).into_iter().map(|(b, share)| (b, (share / b.area().max(f32::EPSILON)).min(1.0)));
+        Ok((merged.collect(), per_pixel))
     }
 
     /// The fast model learns everywhere; the slow one where nothing moves and no region stands.
@@ -240,5 +269,27 @@ impl StillWatch {
             }
         }
         self.held.retain(|h| h.misses <= 2);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn things_standing_side_by_side_are_one_apart_they_are_two() {
+        let b = |x1, y1, x2, y2| (BBox::from_corners(x1, y1, x2, y2), 0.01);
+        // Two chairs and their vendor a few pixels apart on one pavement; a bag far off.
+        let merged = merge_near(vec![
+            b(0.20, 0.6, 0.30, 0.8),
+            b(0.32, 0.6, 0.42, 0.8),
+            b(0.43, 0.5, 0.48, 0.81),
+            b(0.8, 0.6, 0.85, 0.7),
+        ]);
+        assert_eq!(merged.len(), 2, "{merged:?}");
+        assert_eq!(merged[0].0, BBox::from_corners(0.20, 0.5, 0.48, 0.81));
+        assert!((merged[0].1 - 0.03).abs() < 1e-6, "the pixels of all three");
+        // One thing standing on the pavement, one hanging over it in the picture: two.
+        assert_eq!(merge_near(vec![b(0.2, 0.6, 0.3, 0.8), b(0.2, 0.3, 0.3, 0.58)]).len(), 2);
     }
 }
