@@ -257,6 +257,12 @@ impl Analyser {
             Some(gate) => tokio::task::block_in_place(|| gate.should_infer(frame))?,
             None => true,
         };
+        if infer && self.camera.crop_to_zones {
+            // Where the OpenCV detector followed flame colours up to the previous frame.
+            let watched = self.fire_detector.as_ref().map(FireDetector::watched).unwrap_or_default();
+            let around = View::around(&watched);
+            self.models.iter_mut().filter(|m| m.sees_fire()).for_each(|m| m.look_at_fire(around));
+        }
         // The models run on the pool's threads while this one runs the fire detector.
         let pending = if infer {
             Some(self.models.iter().map(|m| m.start(frame)).collect::<anyhow::Result<Vec<_>>>()?)

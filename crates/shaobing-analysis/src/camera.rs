@@ -61,7 +61,9 @@ pub struct CameraConfig {
     /// Run the detectors on the part of the picture the rule zones cover (with a quarter of
     /// their size as margin) rather than the whole frame scaled down: objects in the zones
     /// reach the model several times larger, for the same inference. Models that look for
-    /// flame or smoke always see the whole picture. Off: the whole frame.
+    /// flame or smoke look, every other time, at the window around the flame-coloured regions
+    /// the OpenCV detector follows (at least 30% of the picture's side), and otherwise at the
+    /// whole picture. Off: the whole frame for every model.
     #[serde(default = "yes")]
     pub crop_to_zones: bool,
 }

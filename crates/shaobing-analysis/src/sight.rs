@@ -23,12 +23,19 @@ pub(crate) struct ModelRun {
     inference: Histogram,
     /// The window the model looks at, when not the whole picture.
     view: Option<View>,
+    /// Whether any class of the model means flame or smoke.
+    fire: bool,
+    /// Inferences started, for a fire model's turns between its window and the whole picture.
+    looks: u64,
 }
 
 impl ModelRun {
     pub(crate) fn new(pool: InferencePool, models: &ModelsConfig, metrics: &Metrics) -> Self {
         let inference = metrics.inference(pool.model());
-        Self { pool, kinds: HashMap::new(), models: models.clone(), inference, view: None }
+        let fire_kinds = [ObjectKind::Flame, ObjectKind::Smoke];
+        let model = pool.model();
+        let fire = pool.class_names().iter().any(|c| models.kinds_of(model, c).iter().any(|k| fire_kinds.contains(k)));
+        Self { pool, kinds: HashMap::new(), models: models.clone(), inference, view: None, fire, looks: 0 }
     }
 
     /// Makes the model look at `view` only.
@@ -40,9 +47,15 @@ impl ModelRun {
     /// Whether any class of the model means flame or smoke: such a model needs the whole
     /// picture watched, not just the rule zones.
     pub(crate) fn sees_fire(&self) -> bool {
-        let fire = [ObjectKind::Flame, ObjectKind::Smoke];
-        let model = self.pool.model();
-        self.pool.class_names().iter().any(|c| self.models.kinds_of(model, c).iter().any(|k| fire.contains(k)))
+        self.fire
+    }
+
+    /// A fire model's window for its next look: where it may be burning, every other look, and
+    /// the whole picture in between, so that a fire the OpenCV detector does not follow (smoke,
+    /// a flame of no flame colour) is missed for one look at most.
+    pub(crate) fn look_at_fire(&mut self, around: Option<View>) {
+        self.looks += 1;
+        self.view = if self.looks.is_multiple_of(2) { around } else { None };
     }
 
     /// Queues `frame` for the model; `finish` collects the answer.

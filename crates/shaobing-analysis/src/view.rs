@@ -15,6 +15,12 @@ use shaobing_core::{BBox, Detection, Frame, Polygon};
 const MARGIN: f32 = 0.25;
 /// Crops covering more than this share of the frame are not worth a copy.
 const WORTH_IT: f32 = 0.6;
+/// Margin around where it may be burning, as a share of its extent on each side: flames
+/// reach out, smoke rises.
+const FIRE_MARGIN: f32 = 1.0;
+/// The smallest window over a fire, as a share of the frame's side: a model zoomed in further
+/// sees too little of the scene to know flame from a lamp.
+const FIRE_MIN_SIDE: f32 = 0.3;
 
 /// A window of the frame, normalised.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,15 +29,28 @@ pub(crate) struct View(BBox);
 impl View {
     /// The window over `zones` with its margin, if it is small enough to gain anything.
     pub(crate) fn over(zones: &[Polygon]) -> Option<Self> {
-        let points = zones.iter().flat_map(|z| z.points());
+        let points = zones.iter().flat_map(|z| z.points()).map(|p| (p.x, p.y));
+        Self::framing(points, MARGIN, 0.0)
+    }
+
+    /// The window over where it may be burning (the boxes the OpenCV detector follows), if
+    /// there is any and it is small enough to gain anything.
+    pub(crate) fn around(boxes: &[BBox]) -> Option<Self> {
+        let points = boxes.iter().flat_map(|b| [(b.x1, b.y1), (b.x2, b.y2)]);
+        Self::framing(points, FIRE_MARGIN, FIRE_MIN_SIDE)
+    }
+
+    /// A frame-shaped window (square in normalised units) over `points` with `margin` of their
+    /// extent on each side and at least `min_side`.
+    fn framing(points: impl Iterator<Item = (f32, f32)>, margin: f32, min_side: f32) -> Option<Self> {
         let (mut x1, mut y1, mut x2, mut y2) = (1.0f32, 1.0f32, 0.0f32, 0.0f32);
-        for p in points {
-            (x1, y1, x2, y2) = (x1.min(p.x), y1.min(p.y), x2.max(p.x), y2.max(p.y));
+        for (x, y) in points {
+            (x1, y1, x2, y2) = (x1.min(x), y1.min(y), x2.max(x), y2.max(y));
         }
         if x2 <= x1 || y2 <= y1 {
             return None;
         }
-        let side = ((x2 - x1).max(y2 - y1) * (1.0 + 2.0 * MARGIN)).min(1.0);
+        let side = ((x2 - x1).max(y2 - y1) * (1.0 + 2.0 * margin)).clamp(min_side, 1.0);
         if side * side > WORTH_IT {
             return None;
         }
@@ -103,5 +122,16 @@ mod tests {
         let whole =
             Polygon::new(vec![Point { x: 0.0, y: 0.0 }, Point { x: 1.0, y: 0.0 }, Point { x: 1.0, y: 1.0 }]).unwrap();
         assert_eq!(View::over(&[whole]), None, "no gain in cropping the whole picture");
+    }
+
+    #[test]
+    fn a_small_fire_is_looked_at_closely_but_not_too_closely() {
+        let flame = BBox::from_corners(0.50, 0.50, 0.52, 0.54);
+        let View(w) = View::around(&[flame]).unwrap();
+        assert!((w.x2 - w.x1 - 0.3).abs() < 1e-6 && (w.y2 - w.y1 - 0.3).abs() < 1e-6, "{w:?}");
+        assert!(w.x1 < flame.x1 && w.x2 > flame.x2 && w.y1 < flame.y1 && w.y2 > flame.y2, "{w:?}");
+        assert_eq!(View::around(&[]), None, "nothing burning: the whole picture");
+        let wide = [flame, BBox::from_corners(0.05, 0.1, 0.1, 0.2)];
+        assert_eq!(View::around(&wide), None, "candidates far apart: the whole picture");
     }
 }

@@ -71,7 +71,7 @@ impl FireRule {
     fn confirmed(&self) -> bool {
         let mut seen = self.window.iter().filter(|(p, _)| *p).map(|(_, t)| *t);
         let Some(first) = seen.next() else { return false };
-        let last = seen.last().unwrap_or(first);
+        let last = seen.next_back().unwrap_or(first);
         self.positives() >= self.config.confirm_k
             && last.since(first) >= Duration::from_secs_f64(self.config.confirm_min_secs)
     }

@@ -129,10 +129,14 @@ impl Cutout {
     /// The whole photo at `path`, or with `grab_cut` the object on its plain studio background
     /// (GrabCut seeded by a rectangle a few pixels inside the photo).
     pub fn load(path: &std::path::Path, grab_cut: bool) -> Result<Self, crate::VisionError> {
+        Self::of(&crate::read_image(path, "cutout")?, grab_cut)
+    }
+
+    /// The whole picture of `photo`, or with `grab_cut` the object on its plain background.
+    pub fn of(photo: &Frame, grab_cut: bool) -> Result<Self, crate::VisionError> {
         use opencv::core::{CV_8UC1, Mat, Rect, Scalar};
         use opencv::prelude::*;
-        let photo = crate::read_image(path, "cutout")?;
-        let rgb = crate::frame_mat(&photo)?.try_clone()?;
+        let rgb = crate::frame_mat(photo)?.try_clone()?;
         let (w, h) = (rgb.cols(), rgb.rows());
         let mut mask = Mat::new_rows_cols_with_default(h, w, CV_8UC1, Scalar::all(1.0))?;
         if grab_cut {

@@ -65,13 +65,16 @@ struct Held {
     misses: u32,
 }
 
+/// A region's box, and the share of its box (or, before merging, of the picture) it fills.
+type Found = (BBox, f32);
+
 /// Regions standing this close (in heights of the taller), feet on the same ground, are one
 /// thing: the goods, table and vendor of one stall, a pile of several bags.
 const NEAR: f32 = 0.25;
 
 /// Unites regions that stand next to each other; each with the share of the picture its
 /// pixels cover.
-fn merge_near(mut regions: Vec<(BBox, f32)>) -> Vec<(BBox, f32)> {
+fn merge_near(mut regions: Vec<Found>) -> Vec<Found> {
     let near = |a: &BBox, b: &BBox| {
         let h = (a.y2 - a.y1).max(b.y2 - b.y1);
         let gap = (b.x1 - a.x2).max(a.x1 - b.x2).max(b.y1 - a.y2).max(a.y1 - b.y2);
@@ -174,7 +177,7 @@ impl StillWatch {
 
     /// Connected regions of still pixels of a plausible size, and each pixel's region (0:
     /// none, or one too small or too large).
-    fn regions(&self, still: Vec<u8>) -> Result<(Vec<(BBox, f32)>, Vec<bool>), VisionError> {
+    fn regions(&self, still: Vec<u8>) -> Result<(Vec<Found>, Vec<bool>), VisionError> {
         let (w, h) = self.size;
         let flat = Mat::from_slice(&still)?;
         let mask = flat.reshape(1, h)?;
@@ -215,7 +218,7 @@ impl StillWatch {
         let mut kept = vec![false; n.max(1) as usize];
         let mut out = Vec::new();
         for label in 1..n {
-            let stat = |c: i32| stats.at_2d::<i32>(label, c).map(|v| *v);
+            let stat = |c: i32| stats.at_2d::<i32>(label, c).copied();
             let (x, y, bw, bh, area) = (
                 stat(imgproc::CC_STAT_LEFT)?,
                 stat(imgproc::CC_STAT_TOP)?,
@@ -252,7 +255,7 @@ impl StillWatch {
     /// Keeps a region's box while what is seen now is much the same box, so that rules see one
     /// object standing still rather than a box breathing with the pixels; a region that grew
     /// or shrank a lot (half absorbed when first seen) takes the new box.
-    fn hold(&mut self, regions: Vec<(BBox, f32)>) {
+    fn hold(&mut self, regions: Vec<Found>) {
         for h in &mut self.held {
             h.misses += 1;
         }

@@ -192,6 +192,12 @@ impl FireDetector {
         if self.size.width > 0 { self.reset(self.size) } else { Ok(()) }
     }
 
+    /// Where it may be burning: the boxes of the flame-coloured regions followed now, confirmed
+    /// or not (normalised). A flame model looks there first (see the analysis's views).
+    pub fn watched(&self) -> Vec<BBox> {
+        self.tracks.iter().map(|t| self.region(FireKind::Flame, &t.bounds, t.area, t.score).bbox).collect()
+    }
+
     /// Single-image colour/texture test without temporal evidence (photos, `detect`).
     pub fn candidates(&mut self, frame: &Frame) -> Result<Vec<FireRegion>, VisionError> {
         self.analyse(frame, false)?;
