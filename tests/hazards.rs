@@ -4,17 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
 
-use opencv::core::{Mat, Rect, Scalar, Size};
-use opencv::imgcodecs;
-use opencv::imgproc;
-use opencv::prelude::*;
 use shaobing_analysis::Analyser;
 use shaobing_config::Config;
 use shaobing_core::{BBox, Category, Finding, Frame};
 use shaobing_detect::{Detector, InferencePool, Manifest, Runtime, RuntimeConfig};
 use shaobing_metrics::Metrics;
 use shaobing_testkit::synth::{Rng, expose, flicker, frame_at};
-use shaobing_vision::compose::unlit;
+use shaobing_vision::compose::{Cutout, unlit};
 use shaobing_vision::{FireDetector, FireDetectorConfig};
 use std::path::{Path, PathBuf};
 
@@ -22,56 +18,29 @@ fn media(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("media").join(rel)
 }
 
-fn read_bgr(rel: &str) -> Mat {
-    let m = imgcodecs::imread(media(rel).to_str().unwrap(), imgcodecs::IMREAD_COLOR).unwrap();
-    assert!(!m.empty(), "{rel} is missing");
-    m
+fn read(rel: &str) -> Frame {
+    shaobing_vision::read_image(&media(rel), "leuven").unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
-fn rgb_bytes(bgr: &Mat) -> (u32, u32, Vec<u8>) {
-    let mut rgb = Mat::default();
-    imgproc::cvt_color_def(bgr, &mut rgb, imgproc::COLOR_BGR2RGB).unwrap();
-    (rgb.cols() as u32, rgb.rows() as u32, rgb.data_bytes().unwrap().to_vec())
+fn rgb_bytes(f: &Frame) -> (u32, u32, Vec<u8>) {
+    (f.width, f.height, f.rgb.to_vec())
 }
 
-/// Cuts an object out of its plain studio background with GrabCut (seeded by a rectangle a
-/// few pixels inside the photo) and pastes it at `x`, standing on `foot_y`, `height` tall.
-fn paste_cut_out(scene: &mut Mat, object: &Mat, x: i32, foot_y: i32, height: i32) -> i32 {
-    let (w, h) = (object.cols(), object.rows());
-    let mut mask = Mat::default();
-    let (mut bgd, mut fgd) = (Mat::default(), Mat::default());
-    let seed = Rect::new(8, 8, w - 16, h - 16);
-    imgproc::grab_cut(object, &mut mask, seed, &mut bgd, &mut fgd, 5, imgproc::GC_INIT_WITH_RECT).unwrap();
-    // GrabCut marks definite (1) and probable (3) foreground: both have bit 0 set.
-    let mut fg = Mat::default();
-    opencv::core::bitwise_and(&mask, &Scalar::all(1.0), &mut fg, &opencv::core::no_array()).unwrap();
-    paste(scene, object, &fg, x, foot_y, height)
-}
-
-fn paste(scene: &mut Mat, object: &Mat, mask: &Mat, x: i32, foot_y: i32, height: i32) -> i32 {
-    let width = (object.cols() as f32 * height as f32 / object.rows() as f32).round() as i32;
-    let (mut o, mut m) = (Mat::default(), Mat::default());
-    imgproc::resize(object, &mut o, Size::new(width, height), 0.0, 0.0, imgproc::INTER_AREA).unwrap();
-    imgproc::resize(mask, &mut m, Size::new(width, height), 0.0, 0.0, imgproc::INTER_NEAREST).unwrap();
-    let mut roi = scene.roi_mut(Rect::new(x, foot_y - height, width, height)).unwrap();
-    o.copy_to_masked(&mut roi, &m).unwrap();
-    width
-}
-
-/// A vendor's stall on the Leuven street: two chairs from a studio photo, the vendor beside them.
-fn stall_scene(vendor_present: bool) -> Mat {
-    let mut scene = read_bgr("stall/street_leuven.jpg");
-    let chair = read_bgr("stall/chair.jpg");
-    let mut x = 150;
-    for _ in 0..2 {
-        x += paste_cut_out(&mut scene, &chair, x, 470, 160) + 5;
+/// A vendor's stall on the Leuven street (640x480): two chairs cut out of a studio photo,
+/// standing on the pavement 160 px tall, the vendor beside them.
+fn stall_scene(vendor_present: bool) -> Frame {
+    let mut scene = read("stall/street_leuven.jpg");
+    let chair = Cutout::load(&media("stall/chair.jpg"), true).unwrap();
+    let (w, h) = (scene.width as f32, scene.height as f32);
+    let mut set_down = |object: &Cutout, centre_x: f32, height: f32| {
+        let rgb = object.set_down(&scene, [centre_x / w, 470.0 / h], height / h).unwrap();
+        scene = Frame { rgb: rgb.into(), ..scene.clone() };
+    };
+    for centre_x in [206.5, 324.5] {
+        set_down(&chair, centre_x, 160.0);
     }
     if vendor_present {
-        let vendor = read_bgr("stall/person_standing.jpg");
-        let all =
-            Mat::new_rows_cols_with_default(vendor.rows(), vendor.cols(), opencv::core::CV_8UC1, Scalar::all(1.0))
-                .unwrap();
-        paste(&mut scene, &vendor, &all, x, 470, 272);
+        set_down(&Cutout::load(&media("stall/person_standing.jpg"), false).unwrap(), 435.5, 272.0);
     }
     scene
 }
@@ -135,7 +104,7 @@ clear_secs = 120
 /// setting up two chairs and staying, stepping away for a minute, then packing up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stall_set_up_on_the_pavement_is_one_issue_then_resolved_by_the_camera() {
-    let empty = rgb_bytes(&read_bgr("stall/street_leuven.jpg"));
+    let empty = rgb_bytes(&read("stall/street_leuven.jpg"));
     let attended = rgb_bytes(&stall_scene(true));
     let unattended = rgb_bytes(&stall_scene(false));
     let mut rng = Rng(5);
@@ -188,7 +157,7 @@ fn photos(dir: &str) -> Vec<PathBuf> {
 
 fn photo_frame(path: &Path) -> Frame {
     let rel = path.strip_prefix(media("")).unwrap().to_str().unwrap().to_string();
-    let (w, h, rgb) = rgb_bytes(&read_bgr(&rel));
+    let (w, h, rgb) = rgb_bytes(&read(&rel));
     frame_at("fire-test", w, h, rgb, 0, 1000)
 }
 

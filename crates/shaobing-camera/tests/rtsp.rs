@@ -250,12 +250,9 @@ async fn udp_transport_works_in_both_modes() {
     }
 }
 
-/// Most cameras' main and high profiles send B-frames: a decoder given one key frame holds it
-/// back for reordering, and key-frame mode must still get it out, over RTSP and from a file.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keyframe_mode_decodes_streams_with_b_frames() {
-    let b = |mount: &str, codec| Stream { codec, gop: 10, bframes: 2, size: Some((384, 288)), ..street(mount) };
-    let server = RtspServer::start(0, &[b("/b264", Codec::H264), b("/b265", Codec::H265)]).unwrap();
+/// The street clip in an MP4 file, H.264 high profile with three B-frames and a key frame every
+/// 10 frames; its `file://` URI (the folder goes with the guard).
+fn b_frame_file() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("bframes.mp4");
     support::encode(&format!(
@@ -264,17 +261,31 @@ async fn keyframe_mode_decodes_streams_with_b_frames() {
         vtest().display(),
         clip.display()
     ));
+    let uri = format!("file://{}", clip.display());
+    (dir, uri)
+}
+
+/// Key-frame cameras on `uris`, every key frame due, each decoding `burst` frames from it.
+fn keyframe_cameras(prefix: &str, uris: &[String], burst: usize, metrics: &Metrics) -> Vec<Cam> {
+    let start = |(i, uri): (usize, &String)| {
+        let mut s = camera(&format!("{prefix}{i}"), uri, true);
+        s.analysis_fps = 30.0;
+        s.key_frame_burst = burst;
+        Cam::start(s, metrics)
+    };
+    uris.iter().enumerate().map(start).collect()
+}
+
+/// Most cameras' main and high profiles send B-frames: a decoder given one key frame holds it
+/// back for reordering, and key-frame mode must still get it out, over RTSP and from a file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyframe_mode_decodes_streams_with_b_frames() {
+    let b = |mount: &str, codec| Stream { codec, gop: 10, bframes: 2, size: Some((384, 288)), ..street(mount) };
+    let server = RtspServer::start(0, &[b("/b264", Codec::H264), b("/b265", Codec::H265)]).unwrap();
+    let (_dir, clip) = b_frame_file();
     let metrics = Metrics::new();
-    let uris = [server.url("/b264"), server.url("/b265"), format!("file://{}", clip.display())];
-    let cams: Vec<_> = uris
-        .iter()
-        .enumerate()
-        .map(|(i, uri)| {
-            let mut s = camera(&format!("cam-b{i}"), uri, true);
-            s.analysis_fps = 30.0;
-            Cam::start(s, &metrics)
-        })
-        .collect();
+    let uris = [server.url("/b264"), server.url("/b265"), clip];
+    let cams = keyframe_cameras("cam-b", &uris, 1, &metrics);
     let ok = wait_for(Duration::from_secs(25), || cams.iter().all(|c| c.taken() >= 4)).await;
     let taken: Vec<u64> = cams.iter().map(Cam::taken).collect();
     assert!(ok.is_some(), "key frames analysed per camera (H.264 RTSP, H.265 RTSP, file): {taken:?}");
@@ -292,26 +303,10 @@ async fn keyframe_mode_decodes_streams_with_b_frames() {
 async fn keyframe_mode_decodes_a_burst_from_each_key_frame() {
     let b = |mount: &str| Stream { gop: 10, bframes: 2, size: Some((384, 288)), ..street(mount) };
     let server = RtspServer::start(0, &[b("/burst"), Stream { gop: 10, ..street("/plain") }]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let clip = dir.path().join("bframes.mp4");
-    support::encode(&format!(
-        "filesrc location={} ! decodebin ! videoconvert ! x264enc speed-preset=ultrafast bframes=3 b-adapt=false \
-         key-int-max=10 ! video/x-h264,profile=high ! mp4mux ! filesink location={}",
-        vtest().display(),
-        clip.display()
-    ));
+    let (_dir, clip) = b_frame_file();
     let metrics = Metrics::new();
-    let uris = [server.url("/burst"), server.url("/plain"), format!("file://{}", clip.display())];
-    let cams: Vec<_> = uris
-        .iter()
-        .enumerate()
-        .map(|(i, uri)| {
-            let mut s = camera(&format!("cam-burst{i}"), uri, true);
-            s.analysis_fps = 30.0;
-            s.key_frame_burst = 3;
-            Cam::start(s, &metrics)
-        })
-        .collect();
+    let uris = [server.url("/burst"), server.url("/plain"), clip];
+    let cams = keyframe_cameras("cam-burst", &uris, 3, &metrics);
     let ok = wait_for(Duration::from_secs(30), || cams.iter().all(|c| c.taken() >= 15)).await;
     let taken: Vec<u64> = cams.iter().map(Cam::taken).collect();
     assert!(ok.is_some(), "bursts analysed per camera (B-frames RTSP, plain RTSP, B-frames file): {taken:?}");
