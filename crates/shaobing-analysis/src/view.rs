@@ -60,16 +60,7 @@ impl View {
 
     /// The window's pixels as a frame of their own.
     pub(crate) fn crop(&self, frame: &Frame) -> Frame {
-        let (w, h) = (frame.width as usize, frame.height as usize);
-        let px = |v: f32, n: usize| ((v * n as f32).round() as usize).min(n.saturating_sub(1));
-        let (x0, y0) = (px(self.0.x1, w), px(self.0.y1, h));
-        let cw = ((self.0.x2 * w as f32).round() as usize).clamp(x0 + 1, w) - x0;
-        let ch = ((self.0.y2 * h as f32).round() as usize).clamp(y0 + 1, h) - y0;
-        let mut rgb = Vec::with_capacity(cw * ch * 3);
-        for y in y0..y0 + ch {
-            rgb.extend_from_slice(&frame.rgb[(y * w + x0) * 3..(y * w + x0 + cw) * 3]);
-        }
-        Frame { width: cw as u32, height: ch as u32, rgb: rgb.into(), ..frame.clone() }
+        shaobing_vision::compose::cropped(frame, self.0)
     }
 
     /// A detection in the window, in the whole frame's coordinates.

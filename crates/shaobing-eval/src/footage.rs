@@ -6,7 +6,7 @@ use crate::set::ClipSpec;
 use anyhow::Context;
 use shaobing_camera::FileFrames;
 use shaobing_core::{BBox, CameraId, Frame, UnixMillis};
-use shaobing_vision::compose::{Cutout, Rng, expose, flicker, panned, resized, unlit};
+use shaobing_vision::compose::{Cutout, Rng, cropped, expose, flicker, panned, resized, unlit};
 use shaobing_vision::{FireDetector, FireDetectorConfig};
 use std::path::Path;
 
@@ -149,7 +149,7 @@ impl Footage {
         let objects = spec
             .place
             .iter()
-            .map(|p| Cutout::load(&p.object, p.cut_out).with_context(|| format!("{}", p.object.display())))
+            .map(|p| cutout(p).with_context(|| format!("{}", p.object.display())))
             .collect::<anyhow::Result<Vec<Cutout>>>()?;
         // Fails here, not silently while playing, when an object cannot be set down.
         for (p, object) in spec.place.iter().zip(&objects) {
@@ -235,6 +235,16 @@ impl Footage {
         }
         rgb
     }
+}
+
+/// The object of a placement: its photo, or the part of it the placement names.
+fn cutout(p: &crate::set::Placement) -> anyhow::Result<Cutout> {
+    let photo = shaobing_vision::read_image(&p.object, "eval")?;
+    let photo = match p.crop {
+        Some([x1, y1, x2, y2]) => cropped(&photo, BBox::from_corners(x1, y1, x2, y2)),
+        None => photo,
+    };
+    Ok(Cutout::of(&photo, p.cut_out)?)
 }
 
 fn is_photo(path: &Path) -> bool {

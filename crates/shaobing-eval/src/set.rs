@@ -18,7 +18,7 @@
 //! ```
 //!
 //! `[[clips.place]]` sets an object down in the picture for a while (`object`, `cut_out`,
-//! `foot`, `height`, `from_secs`, `until_secs`).
+//! `crop`, `foot`, `height`, `from_secs`, `until_secs`).
 //!
 //! With `gop_secs`, the clip plays as a key-frame camera sees it: the key frame every
 //! `gop_secs` and the camera's `key_frame_burst` after it.
@@ -105,6 +105,10 @@ pub struct Placement {
     /// photo down.
     #[serde(default)]
     pub cut_out: bool,
+    /// The part of the photo to set down (normalised `[x1, y1, x2, y2]`); the whole photo
+    /// when unset.
+    #[serde(default)]
+    pub crop: Option<[f32; 4]>,
     /// Where its bottom centre stands, normalised to the picture.
     pub foot: [f32; 2],
     /// Its height, as a share of the picture's.

@@ -110,6 +110,20 @@ pub fn panned(rgb: &[u8], w: usize, h: usize, dx: usize) -> Vec<u8> {
     out
 }
 
+/// The pixels of `window` (normalised, at least one pixel) as a frame of their own.
+pub fn cropped(frame: &Frame, window: BBox) -> Frame {
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    let px = |v: f32, n: usize| ((v * n as f32).round() as usize).min(n.saturating_sub(1));
+    let (x0, y0) = (px(window.x1, w), px(window.y1, h));
+    let cw = ((window.x2 * w as f32).round() as usize).clamp(x0 + 1, w) - x0;
+    let ch = ((window.y2 * h as f32).round() as usize).clamp(y0 + 1, h) - y0;
+    let mut rgb = Vec::with_capacity(cw * ch * 3);
+    for y in y0..y0 + ch {
+        rgb.extend_from_slice(&frame.rgb[(y * w + x0) * 3..(y * w + x0 + cw) * 3]);
+    }
+    Frame { width: cw as u32, height: ch as u32, rgb: rgb.into(), ..frame.clone() }
+}
+
 /// An object cut out of a photo to be set down in a scene: a chair, a person, a pile.
 #[derive(Clone)]
 pub struct Cutout {
