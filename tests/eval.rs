@@ -7,8 +7,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
+
+/// How many hazards the set file annotates per category.
+fn annotated(set: &Path) -> BTreeMap<String, usize> {
+    let set: toml::Table = toml::from_str(&std::fs::read_to_string(set).unwrap()).unwrap();
+    let mut counts = BTreeMap::new();
+    for clip in set["clips"].as_array().unwrap() {
+        for e in clip.get("expect").and_then(toml::Value::as_array).into_iter().flatten() {
+            *counts.entry(e["category"].as_str().unwrap().to_string()).or_default() += 1;
+        }
+    }
+    counts
+}
 
 #[test]
 fn the_shipped_evaluation_set_meets_the_bar() {
@@ -22,11 +35,14 @@ fn the_shipped_evaluation_set_meets_the_bar() {
     eprintln!("{stdout}");
     assert!(out.status.success(), "below the bar:\n{stdout}\n{stderr}");
     let row = |category: &str| stdout.lines().find(|l| l.starts_with(category)).map(str::to_owned);
-    for category in ["illegal_parking", "fire_smoke"] {
+    let annotated = annotated(&set);
+    let scored = ["illegal_parking", "street_vending", "unlicensed_tricycle", "street_clutter", "fire_smoke"];
+    assert!(scored.iter().all(|c| annotated.contains_key(*c)), "the set annotates every category: {annotated:?}");
+    for (category, n) in &annotated {
         let line = row(category).unwrap_or_else(|| panic!("{category} is scored:\n{stdout}"));
-        // expected, filed, matched: every hazard once, nothing else.
-        let counts: Vec<u32> = line.split_whitespace().skip(1).take(3).map(|n| n.parse().unwrap()).collect();
-        assert!(counts[0] > 0 && counts.iter().all(|n| *n == counts[0]), "{line}");
+        // expected, filed, matched: every annotated hazard, once, nothing else.
+        let counts: Vec<usize> = line.split_whitespace().skip(1).take(3).map(|n| n.parse().unwrap()).collect();
+        assert_eq!(counts, [*n, *n, *n], "{line}");
     }
     assert!(stdout.contains("false emergencies: 0"), "{stdout}");
     assert!(!stdout.contains("unexpected:"), "{stdout}");

@@ -25,6 +25,9 @@ pub(crate) struct ModelRun {
     view: Option<View>,
     /// Whether any class of the model means flame or smoke.
     fire: bool,
+    /// Whether every class that means anything to the rules is flame or smoke: only such a
+    /// model can look at a fire's window without losing the people and vehicles around it.
+    only_fire: bool,
     /// Inferences started, for a fire model's turns between its window and the whole picture.
     looks: u64,
 }
@@ -34,8 +37,11 @@ impl ModelRun {
         let inference = metrics.inference(pool.model());
         let fire_kinds = [ObjectKind::Flame, ObjectKind::Smoke];
         let model = pool.model();
-        let fire = pool.class_names().iter().any(|c| models.kinds_of(model, c).iter().any(|k| fire_kinds.contains(k)));
-        Self { pool, kinds: HashMap::new(), models: models.clone(), inference, view: None, fire, looks: 0 }
+        let kinds: Vec<Vec<ObjectKind>> = pool.class_names().iter().map(|c| models.kinds_of(model, c)).collect();
+        let fire = kinds.iter().flatten().any(|k| fire_kinds.contains(k));
+        let only_fire = fire && kinds.iter().flatten().all(|k| fire_kinds.contains(k));
+        let (view, looks) = (None, 0);
+        Self { pool, kinds: HashMap::new(), models: models.clone(), inference, view, fire, only_fire, looks }
     }
 
     /// Makes the model look at `view` only.
@@ -52,8 +58,12 @@ impl ModelRun {
 
     /// A fire model's window for its next look: where it may be burning, every other look, and
     /// the whole picture in between, so that a fire the OpenCV detector does not follow (smoke,
-    /// a flame of no flame colour) is missed for one look at most.
+    /// a flame of no flame colour) is missed for one look at most. A model that also sees
+    /// people or vehicles keeps the whole picture.
     pub(crate) fn look_at_fire(&mut self, around: Option<View>) {
+        if !self.only_fire {
+            return;
+        }
         self.looks += 1;
         self.view = if self.looks.is_multiple_of(2) { around } else { None };
     }

@@ -135,7 +135,9 @@ fn submit(job: DecodeJob) {
         Ok(()) => {}
         // Never a wait in the camera's streaming thread: a key frame that finds the queue full
         // is dropped, counted, and the camera's next one comes a GOP later.
-        Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => job.to.metrics.frames_dropped.inc(),
+        Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
+            job.to.metrics.frames_dropped.inc_by(job.burst.samples.len() as u64)
+        }
     }
 }
 

@@ -28,22 +28,22 @@ impl FrameSlot {
     }
 
     /// Stores frames taken one by one in this order; returns how many frames were dropped:
-    /// unread ones they replaced, or these themselves when they are older than frames already
-    /// put (two shared decoders can finish one camera's key frames out of order, and the
-    /// analysis's clocks only go forward).
-    pub fn put_all(&self, frames: Vec<Frame>) -> usize {
-        let Some(first) = frames.first().map(|f| f.captured_at.0) else { return 0 };
-        let newest = frames.iter().map(|f| f.captured_at.0).max().unwrap_or(first);
+    /// unread ones they replaced, and those of these older than frames already put (two shared
+    /// decoders can finish one camera's key frames out of order, and the analysis's clocks
+    /// only go forward).
+    pub fn put_all(&self, mut frames: Vec<Frame>) -> usize {
         let mut slot = self.frames.lock().unwrap_or_else(|p| p.into_inner());
-        if first < self.last_captured.load(Ordering::Relaxed) {
-            return frames.len();
-        }
+        let before = frames.len();
+        let floor = self.last_captured.load(Ordering::Relaxed);
+        frames.retain(|f| f.captured_at.0 >= floor);
+        let late = before - frames.len();
+        let Some(newest) = frames.iter().map(|f| f.captured_at.0).max() else { return late };
         self.last_captured.fetch_max(newest, Ordering::Relaxed);
         let replaced = slot.len();
         *slot = frames.into();
         drop(slot);
         self.notify.notify_one();
-        replaced
+        replaced + late
     }
 
     /// Capture time of the newest frame put so far.

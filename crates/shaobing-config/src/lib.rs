@@ -155,6 +155,7 @@ impl Config {
             }
         }
         self.rules.validate().map_err(|e| ConfigError::invalid(e.key, e.message))?;
+        self.validate_fire_window()?;
         self.metrics.validate().map_err(|e| ConfigError::invalid(e.key, e.message))?;
         if let Some(central) = &self.central {
             central.validate().map_err(|e| ConfigError::invalid(e.key, e.message))?;
@@ -164,6 +165,34 @@ impl Config {
             entry.validate(&format!("responsibility.{category}"))?;
         }
         Ok(())
+    }
+
+    /// The fire rule's window of `confirm_n` analysed frames must be able to spread over
+    /// `confirm_min_secs` at every camera's rate, or fire could never be confirmed there.
+    fn validate_fire_window(&self) -> Result<(), ConfigError> {
+        let fire = &self.rules.fire_smoke;
+        if !fire.enabled {
+            return Ok(());
+        }
+        let spans = |fps: f64| (fire.confirm_n.saturating_sub(1)) as f64 / fps;
+        let fastest =
+            self.cameras.iter().enumerate().max_by(|a, b| a.1.source.analysis_fps.total_cmp(&b.1.source.analysis_fps));
+        match fastest {
+            Some((i, camera)) if spans(camera.source.analysis_fps) < fire.confirm_min_secs => {
+                Err(ConfigError::invalid(
+                    "rules.fire_smoke.confirm_min_secs",
+                    format!(
+                        "{} s cannot be spread over by confirm_n = {} frames at cameras[{i}].analysis_fps = {} \
+                     ({:.2} s): raise confirm_n or lower confirm_min_secs",
+                        fire.confirm_min_secs,
+                        fire.confirm_n,
+                        camera.source.analysis_fps,
+                        spans(camera.source.analysis_fps)
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn validate_mqtt(&self) -> Result<(), ConfigError> {

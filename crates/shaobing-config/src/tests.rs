@@ -206,3 +206,13 @@ fn execution_provider_is_cpu_or_cuda() {
     let err = error_of(&format!("[runtime]\nexecution_provider = \"tpu\"\n{GOOD}"));
     assert!(err.contains("runtime.execution_provider: expected one of `cpu`, `cuda`, got `tpu`"), "{err}");
 }
+
+#[test]
+fn a_fire_window_too_short_for_the_camera_rate_points_at_the_key() {
+    let fast = GOOD.replace("analysis_fps = 2.0", "analysis_fps = 10.0");
+    let e = error_of(&fast);
+    assert!(e.starts_with("rules.fire_smoke.confirm_min_secs:"), "{e}");
+    assert!(e.contains("cameras[0].analysis_fps = 10"), "{e}");
+    parse(&format!("{fast}\n[rules.fire_smoke]\nconfirm_n = 8\n")).expect("eight frames at 10 fps span 0.7 s");
+    parse(&format!("{fast}\n[rules.fire_smoke]\nenabled = false\n")).expect("no fire rule, no window");
+}

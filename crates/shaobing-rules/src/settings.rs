@@ -247,7 +247,8 @@ pub struct FireRuleSettings {
     pub confirm_n: usize,
     /// Seconds the confirming frames must spread over, first to last: a key frame's burst
     /// (`key_frame_burst`) is several frames of one moment. At the default 3 analysed
-    /// frames/s, three frames already spread over 0.67 s.
+    /// frames/s, three frames already spread over 0.67 s. `(confirm_n - 1) / analysis_fps`
+    /// must reach it on every camera.
     #[serde(default = "default_confirm_min_secs")]
     pub confirm_min_secs: f64,
     /// Distinct voters (the OpenCV detector, each flame model of the camera) that must see fire

@@ -97,7 +97,8 @@ pub fn subjects(sightings: &[Sighting], config: &SubjectConfig) -> Vec<Subject> 
         .map(|s| (s.kind, direct(s)))
         .collect();
     if config.cargo_fallback {
-        found.extend(derived_tricycles(sightings, config.min_score).into_iter().map(|s| (ObjectKind::Tricycle, s)));
+        let derived = derived_tricycles(sightings, config.min_score, &config.explained_by);
+        found.extend(derived.into_iter().map(|s| (ObjectKind::Tricycle, s)));
     }
     // What a model names comes before what only the still watch sees, then by score.
     found.sort_by(|a, b| {
@@ -161,10 +162,11 @@ fn qualify_by_companion(subject: &mut Subject, sightings: &[Sighting], config: &
     }
 }
 
-/// Whether a companion stands on the subject's ground: its feet within half the subject's
-/// height of the subject's. Someone standing metres behind it is higher in the picture.
+/// Whether a companion is at the subject rather than metres behind it (higher in the
+/// picture): the bottom of its box between the subject's top (a vendor seated behind a table
+/// shows down to the table top) and half the subject's height below the subject's foot.
 fn same_ground(subject: &BBox, companion: &BBox) -> bool {
-    (companion.y2 - subject.y2).abs() <= 0.5 * (subject.y2 - subject.y1)
+    (subject.y1..=subject.y2 + 0.5 * (subject.y2 - subject.y1)).contains(&companion.y2)
 }
 
 /// Distance between two boxes (0 when they touch or overlap).
@@ -177,7 +179,7 @@ fn gap(a: &BBox, b: &BBox) -> f32 {
 /// The COCO fallback for 黑三轮: a bicycle or motorcycle with a box of cargo size beside or on
 /// it, standing on the same ground. COCO has no tricycle; its detectors see the rider's half
 /// as a cycle and the load as a truck, car, bench or suitcase.
-fn derived_tricycles(sightings: &[Sighting], min_score: f32) -> Vec<Subject> {
+fn derived_tricycles(sightings: &[Sighting], min_score: f32, explained_by: &[ObjectKind]) -> Vec<Subject> {
     let of = |kind| sightings.iter().filter(move |s| s.kind == kind && s.detection.score >= min_score);
     let mut out = Vec::new();
     for cycle in of(ObjectKind::Cycle) {
@@ -186,7 +188,7 @@ fn derived_tricycles(sightings: &[Sighting], min_score: f32) -> Vec<Subject> {
             .filter(|g| g.detection.bbox != c.bbox && attached(&c.bbox, &g.detection.bbox))
             .max_by(|a, b| a.detection.score.total_cmp(&b.detection.score));
         let over = of(ObjectKind::NewObject)
-            .filter(|o| stands_over(&o.detection.bbox, &c.bbox))
+            .filter(|o| stands_over(&o.detection.bbox, &c.bbox) && !explained(o, sightings, explained_by))
             .max_by(|a, b| a.detection.bbox.area().total_cmp(&b.detection.bbox.area()));
         if let Some(g) = cargo.or(over) {
             let g = &g.detection;

@@ -24,9 +24,11 @@ use shaobing_core::{BBox, Frame, UnixMillis};
 
 /// Width the picture is watched at: a 1080p camera's 1% of width is 3 pixels here.
 const WIDTH: i32 = 320;
-/// Longest interval a single update spans: across a longer one the fast model would jump
-/// straight to the newest picture and call everything that changed meanwhile still.
-const MAX_STEP_SECS: f64 = 2.0;
+/// Longest interval a single update spans: longer than a slow key-frame camera's GOP (so the
+/// models learn at the same pace on it), shorter than a stalled stream's silence, across
+/// which the fast model would jump to the newest picture and call everything that changed
+/// meanwhile still.
+const MAX_STEP_SECS: f64 = 10.0;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StillWatchConfig {

@@ -86,7 +86,7 @@ fn watched(fps: f64) -> (Vec<f64>, Vec<StillRegion>, BBox) {
 
 #[test]
 fn a_chair_set_down_is_seen_standing_at_any_rate_and_only_while_it_stands() {
-    let (at3, regions, chair) = watched(3.0);
+    let (at3, regions, _) = watched(3.0);
     let first = *at3.first().expect("the chair becomes a region");
     assert!(first > PLACED && first < PLACED + 15.0, "seen {first:.1} s (set down at {PLACED} s)");
     let standing = at3.iter().filter(|t| (first..REMOVED).contains(*t)).count() as f64;
@@ -98,5 +98,4 @@ fn a_chair_set_down_is_seen_standing_at_any_rate_and_only_while_it_stands() {
     let (at1, ..) = watched(1.0);
     let first1 = *at1.first().expect("seen at 1 frame/s too");
     assert!((first1 - first).abs() <= 3.0, "the same time at 1 and 3 frames/s: {first1:.1} vs {first:.1} s");
-    assert!(chair.area() > 0.0);
 }

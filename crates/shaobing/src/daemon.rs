@@ -89,7 +89,12 @@ impl Daemon {
             let cm = metrics.camera(&camera.id);
             // Every line a camera's tasks log carries the camera's id.
             let span = tracing::info_span!("camera", camera = %camera.id);
-            cameras.spawn(run_camera(camera.spec(), slot.clone(), cm, cancel.child_token()).instrument(span.clone()));
+            let mut spec = camera.spec();
+            if !setup.rules.fire_smoke.enabled {
+                // The burst's followers are for the fire watch only.
+                spec.key_frame_burst = 1;
+            }
+            cameras.spawn(run_camera(spec, slot.clone(), cm, cancel.child_token()).instrument(span.clone()));
             let analyser = Analyser::new(&setup, camera, models.for_camera(camera)?, &metrics)?.with_live(live.clone());
             analysers.spawn(analyser.run(slot, tx.clone(), cancel.child_token()).instrument(span));
         }
