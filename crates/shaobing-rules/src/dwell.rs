@@ -205,10 +205,12 @@ impl DwellRule {
             // steps away to serve; a passer-by now and then is no vendor.
             let old = self.subjects.get(id);
             if subject.attended.is_some() {
-                let before = old.and_then(|o| o.attended).unwrap_or_default();
-                let companion = subject.related.first().filter(|_| subject.qualified).map(|d| &d.bbox);
-                let attendance = before.then(companion, now);
-                (subject.attended, subject.qualified) = (Some(attendance), attendance.attended);
+                let before = old.and_then(|o| o.attended.clone()).unwrap_or_default();
+                let companions: Vec<BBox> =
+                    subject.related.iter().filter(|_| subject.qualified).map(|d| d.bbox).collect();
+                let attendance = before.then(&companions, now);
+                subject.qualified = attendance.attended;
+                subject.attended = Some(attendance);
             }
             if let Some(old) = old
                 && subject.related.is_empty()

@@ -64,25 +64,31 @@ const SAME_PLACE_IOU: f32 = 0.3;
 
 /// Whether a companion has stood beside a subject, in one place, for [`ATTEND`] at a stretch:
 /// people walking past one after another are beside it all the time, but none stays.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Attendance {
-    /// When the current companion came, where it stood then, and when it was last seen there.
-    stretch: Option<(UnixMillis, BBox, UnixMillis)>,
+    /// Each place a companion stands at now: when it came, where, and when last seen there.
+    stretches: Vec<(UnixMillis, BBox, UnixMillis)>,
     pub attended: bool,
 }
 
+/// Places followed at once, at most: a crowd around a stall is not a reason to grow.
+const PLACES: usize = 8;
+
 impl Attendance {
-    /// This frame at `now`, with the companion beside the subject, if any.
-    pub fn then(self, companion: Option<&BBox>, now: UnixMillis) -> Self {
-        let recent = |last: UnixMillis| now.since(last) <= ATTEND_GAP;
-        let stretch = match (self.stretch, companion) {
-            (Some((from, at, last)), Some(b)) if recent(last) && at.iou(b) >= SAME_PLACE_IOU => Some((from, at, now)),
-            (_, Some(b)) => Some((now, *b, now)),
-            (Some(s), None) if recent(s.2) => Some(s),
-            (_, None) => None,
-        };
-        let attended = self.attended || stretch.is_some_and(|(from, _, last)| last.since(from) >= ATTEND);
-        Self { stretch, attended }
+    /// This frame at `now`, with the companions beside the subject. Each companion keeps its
+    /// stretch while seen at its place, or unseen for a moment, whoever else walks past.
+    pub fn then(mut self, companions: &[BBox], now: UnixMillis) -> Self {
+        self.stretches.retain(|s| now.since(s.2) <= ATTEND_GAP);
+        for b in companions {
+            let full = self.stretches.len() >= PLACES;
+            match self.stretches.iter_mut().find(|s| s.1.iou(b) >= SAME_PLACE_IOU) {
+                Some(s) => s.2 = now,
+                None if !full => self.stretches.push((now, *b, now)),
+                None => {}
+            }
+        }
+        self.attended |= self.stretches.iter().any(|(from, _, last)| last.since(*from) >= ATTEND);
+        self
     }
 }
 
@@ -149,14 +155,16 @@ fn direct(s: &Sighting) -> Subject {
 fn qualify_by_companion(subject: &mut Subject, sightings: &[Sighting], config: &SubjectConfig) {
     let b = subject.detection.bbox;
     let reach = config.companion_reach * (b.y2 - b.y1);
-    let near = sightings
+    let mut near: Vec<Detection> = sightings
         .iter()
         .filter(|s| config.companion.contains(&s.kind) && s.detection.score >= config.min_score)
         .filter(|s| gap(&b, &s.detection.bbox) <= reach && same_ground(&b, &s.detection.bbox))
-        .max_by(|a, c| a.detection.score.total_cmp(&c.detection.score));
-    subject.qualified = near.is_some();
+        .map(|s| s.detection.clone())
+        .collect();
+    near.sort_by(|a, c| c.score.total_cmp(&a.score));
+    subject.qualified = !near.is_empty();
     subject.attended = Some(Attendance::default());
-    subject.related = near.map(|s| vec![s.detection.clone()]).unwrap_or_default();
+    subject.related = near;
     if subject.qualified {
         subject.note = Some(format!("{} attended by a {}", subject.detection.label, subject.related[0].label));
     }

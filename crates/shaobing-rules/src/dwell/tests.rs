@@ -414,3 +414,24 @@ fn a_stream_of_people_walking_past_is_no_vendor() {
         .collect();
     assert!(opened.is_empty(), "{opened:?}");
 }
+
+#[test]
+fn a_vendor_half_hidden_by_the_goods_is_a_vendor_whoever_walks_past() {
+    let mut c = config(Category::StreetVending, &[ObjectKind::NewObject], 60);
+    c.subject.needs_companion.push(ObjectKind::NewObject);
+    let mut r = DwellRule::new(CameraId("cam".into()), vec![zone("pavement", 0.0, 0.5, 1.0, 1.0)], c);
+    let goods = new_object(0.30, 0.60, 0.45, 0.75);
+    let vendor = det("person", 0.4, 0.46, 0.50, 0.52, 0.75);
+    // Passers-by, surer detections than the vendor, beside the goods every other second.
+    let opened: Vec<i64> = (0..90)
+        .filter(|s| {
+            let mut seen = vec![vendor.clone()];
+            if s % 2 == 0 {
+                let x = 0.15 + 0.03 * (s % 12) as f32;
+                seen.push(det("person", 0.9, x, 0.45, x + 0.06, 0.75));
+            }
+            r.observe(&with(goods.clone(), &seen), UnixMillis(s * 1000)).iter().any(|h| h.phase == Phase::Opened)
+        })
+        .collect();
+    assert_eq!(opened, vec![60]);
+}
