@@ -178,9 +178,8 @@ impl Analyser {
             let extra = fire_votes.iter().map(|v| &v.detection).chain(new_objects.iter().map(|s| &s.detection));
             live.publish(frame, &self.last.detections.iter().chain(extra).cloned().collect::<Vec<_>>());
         }
-        let mut sightings = self.last.sightings.clone();
-        sightings.extend(new_objects);
-        let sightings = sight::unmasked(&sightings, &self.masks);
+        let mut sightings = sight::unmasked(&self.last.sightings, &self.masks);
+        sightings.extend(sight::unmasked(&new_objects, &self.masks));
         self.admit_votes(&mut fire_votes, &sightings);
         // Rules are cheap, but drawing evidence is milliseconds of CPU: not on an async worker's time.
         tokio::task::block_in_place(|| {
@@ -257,11 +256,11 @@ impl Analyser {
             Some(gate) => tokio::task::block_in_place(|| gate.should_infer(frame))?,
             None => true,
         };
-        if infer && self.camera.crop_to_zones {
+        if infer && self.camera.crop_to_zones && self.models.iter().any(ModelRun::takes_fire_window) {
             // Where the OpenCV detector followed flame colours up to the previous frame.
             let watched = self.fire_detector.as_ref().map(FireDetector::watched).unwrap_or_default();
             let around = View::around(&watched);
-            self.models.iter_mut().filter(|m| m.sees_fire()).for_each(|m| m.look_at_fire(around));
+            self.models.iter_mut().filter(|m| m.takes_fire_window()).for_each(|m| m.look_at_fire(around));
         }
         // The models run on the pool's threads while this one runs the fire detector.
         let pending = if infer {

@@ -56,14 +56,16 @@ impl ModelRun {
         self.fire
     }
 
+    /// Whether the model looks at a fire's window: it sees nothing but flame and smoke.
+    pub(crate) fn takes_fire_window(&self) -> bool {
+        self.only_fire
+    }
+
     /// A fire model's window for its next look: where it may be burning, every other look, and
     /// the whole picture in between, so that a fire the OpenCV detector does not follow (smoke,
-    /// a flame of no flame colour) is missed for one look at most. A model that also sees
-    /// people or vehicles keeps the whole picture.
+    /// a flame of no flame colour) is missed for one look at most. Only for models that
+    /// [`Self::takes_fire_window`]: one that also sees people or vehicles keeps the whole picture.
     pub(crate) fn look_at_fire(&mut self, around: Option<View>) {
-        if !self.only_fire {
-            return;
-        }
         self.looks += 1;
         self.view = if self.looks.is_multiple_of(2) { around } else { None };
     }
