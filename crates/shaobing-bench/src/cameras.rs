@@ -306,6 +306,7 @@ pub(crate) fn camera_spec(port: u16, i: usize, keyframes: bool, key_frame_burst:
         analysis_width: Some(ANALYSIS_WIDTH),
         decoder_threads: 1,
         restart_on_eos: true,
+        realtime: true,
         watchdog: Duration::from_secs(10),
         retry: RetryPolicy {
             initial: Duration::from_millis(500),

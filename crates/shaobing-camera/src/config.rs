@@ -1,6 +1,7 @@
 //! The source keys of a `[[cameras]]` entry, owned here with the receiving they set; the
 //! analysis crate flattens them into the camera's entry.
 
+use crate::clock::StreamClock;
 use crate::spec::{CameraSpec, RetryPolicy};
 use serde::Deserialize;
 use shaobing_core::{CameraId, Credentials};
@@ -83,9 +84,17 @@ pub struct SourceConfig {
     /// Window of the restart budget.
     #[serde(default = "default_restart_window_secs")]
     pub restart_window_secs: f64,
-    /// What to do at end of stream: `restart` (a live camera) or `stop` (a finite clip).
+    /// What to do at end of stream: `restart` or `stop`. Unset: a live source that ends has
+    /// dropped out and is reconnected (`restart`); a recorded clip (`file://`) has ended and
+    /// the camera stops (`stop`). A clip set to `restart` plays again at once, which is not
+    /// counted as an outage.
     #[serde(default)]
-    pub on_eos: OnEos,
+    pub on_eos: Option<OnEos>,
+    /// A recorded clip (`file://`) plays at its own frame rate, as a camera would send it, so
+    /// dwell times and `analysis_fps` mean what they say; `false` reads it as fast as it
+    /// decodes (batch work). Live sources always arrive at their own rate.
+    #[serde(default = "default_realtime")]
+    pub realtime: bool,
     /// Seconds without a decoded frame after which a playing stream counts as stalled and is
     /// restarted: catches cameras that keep the connection open but stop sending.
     #[serde(default = "default_watchdog_secs")]
@@ -98,6 +107,10 @@ pub struct SourceConfig {
 /// detector and the motion gate (a few ms per frame), not inference.
 fn default_analysis_fps() -> f64 {
     3.0
+}
+
+fn default_realtime() -> bool {
+    true
 }
 
 fn default_key_frame_burst() -> u32 {
@@ -152,10 +165,9 @@ pub enum RtspClient {
     Gstreamer,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnEos {
-    #[default]
     Restart,
     Stop,
 }
@@ -175,7 +187,12 @@ impl SourceConfig {
             analysis_fps: self.analysis_fps,
             analysis_width: self.analysis_width,
             decoder_threads: self.decoder_threads,
-            restart_on_eos: self.on_eos == OnEos::Restart,
+            restart_on_eos: self.on_eos.unwrap_or(if StreamClock::is_live(&self.uri) {
+                OnEos::Restart
+            } else {
+                OnEos::Stop
+            }) == OnEos::Restart,
+            realtime: self.realtime,
             watchdog: secs(self.watchdog_secs),
             retry: RetryPolicy {
                 initial: secs(self.retry_initial_secs),
@@ -247,4 +264,24 @@ fn validate_uri(key: &str, uri: &str) -> Result<(), ConfigError> {
         return Err(ConfigError::invalid(key, "the URI contains whitespace or control characters"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(extra: &str) -> SourceConfig {
+        toml::from_str(extra).unwrap()
+    }
+
+    #[test]
+    fn a_clip_ends_and_plays_at_its_rate_by_default_a_live_camera_reconnects() {
+        let clip = source("uri = \"file:///clip.mp4\"").spec(CameraId("c".into()));
+        assert!(!clip.restart_on_eos && clip.realtime && clip.paced());
+        let live = source("uri = \"rtsp://cam/1\"").spec(CameraId("c".into()));
+        assert!(live.restart_on_eos && !live.paced(), "a live source is paced by its sender");
+        let looped =
+            source("uri = \"file:///clip.mp4\"\non_eos = \"restart\"\nrealtime = false").spec(CameraId("c".into()));
+        assert!(looped.restart_on_eos && !looped.paced());
+    }
 }

@@ -83,8 +83,12 @@ fn build_every_frame(Parts { spec, src, built, slot, metrics }: Parts<'_>) -> Re
     let pipeline = &built.pipeline;
     let decode = element("decodebin")?;
     let scale = scaler()?;
-    let sink =
-        gst_app::AppSink::builder().caps(&sink_caps(spec.analysis_width)).max_buffers(1).drop(true).sync(false).build();
+    let sink = gst_app::AppSink::builder()
+        .caps(&sink_caps(spec.analysis_width))
+        .max_buffers(1)
+        .drop(true)
+        .sync(spec.paced())
+        .build();
     pipeline.add_many([&decode, &scale, sink.upcast_ref()]).map_err(assemble)?;
     gst::Element::link_many([&scale, sink.upcast_ref()]).map_err(assemble)?;
     configure_decoder(&decode, spec.decoder_threads);
@@ -108,7 +112,7 @@ const KEYFRAME_CAPS: &str = "video/x-h264, stream-format=byte-stream, alignment=
 fn build_keyframes(Parts { spec, src, built, slot, metrics }: Parts<'_>) -> Result<(), PipelineError> {
     let gate = Arc::new(Mutex::new(KeyFrameGate::new(spec.analysis_fps, spec.key_frame_burst)));
     let caps = gst::Caps::from_str_or_any(KEYFRAME_CAPS);
-    let sink = gst_app::AppSink::builder().caps(&caps).max_buffers(1).drop(true).sync(false).build();
+    let sink = gst_app::AppSink::builder().caps(&caps).max_buffers(1).drop(true).sync(spec.paced()).build();
     built.pipeline.add(&sink).map_err(assemble)?;
     let sink_element: gst::Element = sink.clone().upcast();
     let intake_metrics = metrics.clone();

@@ -28,9 +28,19 @@ pub struct CameraSpec {
     pub decoder_threads: u32,
     /// Restart the pipeline at end of stream (a live camera) or stop (a finite clip).
     pub restart_on_eos: bool,
+    /// A clip that is not live is played at its own rate (`true`) or as fast as it decodes.
+    pub realtime: bool,
     /// No decoded frame for this long while playing means the stream is stalled.
     pub watchdog: Duration,
     pub retry: RetryPolicy,
+}
+
+impl CameraSpec {
+    /// Whether the frames' sink waits for each frame's time on the pipeline clock: only a
+    /// recorded clip needs pacing, a live source is paced by its sender.
+    pub fn paced(&self) -> bool {
+        self.realtime && !crate::clock::StreamClock::is_live(&self.uri)
+    }
 }
 
 /// How a camera reconnects after failures.
@@ -61,6 +71,7 @@ pub(crate) mod tests {
             analysis_width: None,
             decoder_threads: 1,
             restart_on_eos: true,
+            realtime: true,
             watchdog,
             retry: RetryPolicy {
                 initial: Duration::from_millis(100),

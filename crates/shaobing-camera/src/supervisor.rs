@@ -2,6 +2,7 @@
 //! clip, until its end), and after every failed run waits out a backoff and starts again.
 
 use crate::FrameSlot;
+use crate::clock::StreamClock;
 use crate::gst_receiver::GstPipeline;
 use crate::native_rtsp::{self, NativeRtsp};
 use crate::reason::Reason;
@@ -87,6 +88,11 @@ pub(crate) async fn supervise(
                 continue;
             }
             Outcome::Eos if !spec.restart_on_eos => break CameraExit::EndOfStream,
+            Outcome::Eos if is_replay(spec, started) => {
+                tracing::info!(camera = %spec.id, "the clip ended; playing it again");
+                metrics.reconnected(Reason::Eos.as_str());
+                continue;
+            }
             Outcome::Eos => {
                 tracing::info!(camera = %spec.id, "end of stream; reconnecting");
                 Reason::Eos
@@ -107,6 +113,16 @@ pub(crate) async fn supervise(
     slot.close();
     exit
 }
+
+/// A recorded clip that played for a while and ended is played again at once, outside the
+/// backoff and the restart budget: its end is no outage. One that ends at once (truncated,
+/// empty) goes through the backoff like a failure, or it would spin.
+fn is_replay(spec: &CameraSpec, started: Instant) -> bool {
+    !StreamClock::is_live(&spec.uri) && started.elapsed() >= CLIP_PLAYED
+}
+
+/// How long a clip must have played for its end to count as an end, not a failure to play.
+const CLIP_PLAYED: Duration = Duration::from_secs(1);
 
 /// The wait before each restart: backoff, within the restart budget.
 struct Retry {

@@ -32,6 +32,7 @@ pub fn spec(id: &str, uri: &str) -> CameraSpec {
         analysis_width: None,
         decoder_threads: 1,
         restart_on_eos: true,
+        realtime: true,
         watchdog: Duration::from_secs(3),
         retry: RetryPolicy {
             initial: Duration::from_millis(200),
