@@ -132,10 +132,41 @@ async fn dashboard_and_alert_metrics_exist_and_canary_secrets_appear_nowhere() {
     }
 }
 
+/// Configurations that parse but refer to what is not there: each fails only when the file
+/// system is consulted.
+fn broken_beyond_syntax(dir: &Path) -> Vec<(String, &'static str)> {
+    let camera = |extra: &str| format!("[[cameras]]\nid = \"c\"\nuri = \"rtsp://127.0.0.1:1/x\"\n{extra}");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/manifest.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    // The shipped manifest beside a model file that is not the model it describes.
+    let file = text.lines().find_map(|l| l.strip_prefix("file = \"")).unwrap().trim_end_matches('"');
+    std::fs::write(dir.join("manifest.toml"), &text).unwrap();
+    std::fs::write(dir.join(file), b"not a model").unwrap();
+    let not_pem = dir.join("ca.pem");
+    std::fs::write(&not_pem, "no certificate here").unwrap();
+    let mqtt = |tls: &str| format!("[mqtt]\nhost = \"127.0.0.1\"\n[mqtt.tls]\nca_file = \"{tls}\"\n");
+    vec![
+        (String::new(), "empty"),
+        ("\n# nothing but a comment\n".into(), "empty"),
+        (camera("models = [\"no-such-model\"]\n"), "cameras[0].models"),
+        ("[runtime]\nonnxruntime_path = \"/nonexistent/libonnxruntime.so\"\n".into(), "runtime.onnxruntime_path"),
+        ("[models]\nmanifest = \"/nonexistent/manifest.toml\"\n".into(), "models.manifest"),
+        (
+            format!("[models]\nmanifest = \"{}\"\n{}", dir.join("manifest.toml").display(), camera("")),
+            "cameras[0].models",
+        ),
+        (mqtt("/nonexistent/ca.pem"), "mqtt.tls.ca_file"),
+        (mqtt(&not_pem.display().to_string()), "mqtt.tls.ca_file"),
+        ("[mqtt]\nhost = \"127.0.0.1\"\npassword = { file = \"/nonexistent/pw\" }\n".into(), "password"),
+    ]
+}
+
+/// `check-config` loads what `run` loads: for every broken configuration both exit 2 and name
+/// the same key, so a unit that checks before it starts never loops on a start that fails.
 #[test]
-fn each_bad_config_gets_its_own_pointed_message() {
+fn check_config_and_run_refuse_each_bad_config_alike() {
     let dir = tempfile::tempdir().unwrap();
-    let cases = [
+    let syntax = [
         ("[daemon]\nbox_id = \"has space\"\n", "daemon.box_id"),
         ("[[cameras]]\nid = \"c\"\nuri = \"rtsp://u:canary-pw@h/x\"\n", "cameras[0].uri"),
         ("[[cameras]]\nid = \"c\"\nuri = \"rtsp://h/x\"\nanalysis_fps = 0\n", "cameras[0].analysis_fps"),
@@ -150,20 +181,27 @@ fn each_bad_config_gets_its_own_pointed_message() {
         ("[metrics]\nlisten = \"not an address\"\n", "listen"),
         ("[responsibility.fire_smoke]\ndepartment = \"消防\"\ntier = \"nowhere\"\nresolution_path = \"x\"\n", "tier"),
     ];
+    let cases: Vec<(String, &str)> =
+        syntax.iter().map(|(t, k)| (t.to_string(), *k)).chain(broken_beyond_syntax(dir.path())).collect();
     let mut messages = BTreeSet::new();
-    for (text, key) in cases {
+    for (text, key) in &cases {
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, text).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shaobing-under-test"))
-            .arg("check-config")
-            .arg(&path)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        assert_eq!(out.status.code(), Some(2), "{text}: {stderr}");
-        assert!(stderr.contains(key), "`{key}` not named for\n{text}\n{stderr}");
-        assert!(!stderr.contains("canary-pw"), "a password was echoed: {stderr}");
-        messages.insert(stderr);
+        let check = shaobing(&["check-config", path.to_str().unwrap()]);
+        let run = shaobing(&["run", "--config", path.to_str().unwrap()]);
+        for (command, (code, stderr)) in [("check-config", &check), ("run", &run)] {
+            assert_eq!(*code, Some(2), "{command} on\n{text}\n{stderr}");
+            assert!(stderr.contains(key), "{command}: `{key}` not named for\n{text}\n{stderr}");
+            assert!(!stderr.contains("canary-pw"), "{command}: a password was echoed: {stderr}");
+        }
+        messages.insert(check.1);
     }
-    assert_eq!(messages.len(), cases.len(), "every case has its own message");
+    assert!(cases.len() >= 20, "{} broken configurations", cases.len());
+    assert_eq!(messages.len(), cases.len() - 1, "every case but the two empty files has its own message");
+}
+
+/// Runs the shipped command line; its exit code and standard error.
+fn shaobing(args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shaobing-under-test")).args(args).output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
 }

@@ -14,7 +14,7 @@ mod view;
 
 pub use analyser::{Analyser, Setup};
 pub use camera::{CameraConfig, CameraConfigError, MotionGateSettings, ZoneConfig, ZoneKind};
-pub use models::Models;
+pub use models::{ModelLoadError, Models};
 
 #[cfg(test)]
 mod tests;

@@ -2,8 +2,20 @@
 
 use crate::camera::CameraConfig;
 use anyhow::Context;
-use shaobing_detect::{Detector, InferencePool, Manifest, Runtime};
+use shaobing_detect::{DetectError, Detector, InferencePool, Manifest, Runtime};
 use std::collections::BTreeMap;
+
+/// A model a camera names that cannot be loaded: which camera (its index in `cameras`), which
+/// model, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot load model `{model}` for camera `{camera_id}`: {source}")]
+pub struct ModelLoadError {
+    pub camera: usize,
+    pub camera_id: String,
+    pub model: String,
+    #[source]
+    pub source: DetectError,
+}
 
 /// One inference pool per model in use, with `workers` sessions each, shared by every camera
 /// that names the model.
@@ -17,18 +29,20 @@ impl Models {
         manifest: &Manifest,
         cameras: &[CameraConfig],
         workers: usize,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, ModelLoadError> {
         let mut pools = BTreeMap::new();
-        for camera in cameras {
+        for (i, camera) in cameras.iter().enumerate() {
             for model in &camera.models {
                 if pools.contains_key(model) {
                     continue;
                 }
+                let error =
+                    |source| ModelLoadError { camera: i, camera_id: camera.id.clone(), model: model.clone(), source };
                 let sessions = (0..workers.max(1))
                     .map(|_| Detector::load(runtime, manifest, model))
                     .collect::<Result<Vec<_>, _>>()
-                    .with_context(|| format!("cannot load model `{model}` for camera `{}`", camera.id))?;
-                pools.insert(model.clone(), InferencePool::start(sessions)?);
+                    .map_err(error)?;
+                pools.insert(model.clone(), InferencePool::start(sessions).map_err(error)?);
             }
         }
         Ok(Self(pools))

@@ -19,6 +19,25 @@ pub(crate) fn first_problem(value: &toml::Value, schema: &Value) -> Option<Probl
     Walk { defs: &defs }.check(value, schema, "")
 }
 
+/// The first secret given as `{ file = "PATH" }` whose file cannot be read, by its key: serde
+/// reads it too, but the flattened credential blocks lose the key from its error.
+pub(crate) fn unreadable_secret_file(value: &toml::Value, path: &str) -> Option<Problem> {
+    let join = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+    match value {
+        toml::Value::Table(t) if t.len() == 1 => match t.get("file") {
+            Some(toml::Value::String(file)) => std::fs::read_to_string(file)
+                .err()
+                .and_then(|e| problem(path, format!("cannot read the secret file {file}: {e}"))),
+            _ => t.iter().find_map(|(k, v)| unreadable_secret_file(v, &join(k))),
+        },
+        toml::Value::Table(t) => t.iter().find_map(|(k, v)| unreadable_secret_file(v, &join(k))),
+        toml::Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, v)| unreadable_secret_file(v, &format!("{path}[{i}]")))
+        }
+        _ => None,
+    }
+}
+
 /// The property that accepts `key` as an alias (`#[serde(alias)]`, declared to the schema as
 /// `x-aliases`).
 fn aliased<'s>(properties: &'s serde_json::Map<String, Value>, key: &str) -> Option<&'s Value> {

@@ -27,7 +27,8 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+    /// The value at `key` is wrong, for `message`'s reason.
+    pub fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
         ConfigError::Invalid { key: key.into(), message: message.into() }
     }
 }
@@ -116,8 +117,14 @@ impl Config {
         let parse_error =
             |e: toml::de::Error| ConfigError::Parse { path: origin.to_path_buf(), message: e.to_string() };
         let raw: toml::Value = toml::from_str(text).map_err(parse_error)?;
+        if raw.as_table().is_some_and(toml::Table::is_empty) {
+            // Every key has a default, so an empty file would start a box that watches nothing;
+            // it is far likelier a file that was truncated or never written.
+            let message = "the file is empty (no keys); start from deploy/shaobing.example.toml".to_string();
+            return Err(ConfigError::Parse { path: origin.to_path_buf(), message });
+        }
         let schema = serde_json::to_value(schemars::schema_for!(Config)).unwrap_or_default();
-        if let Some(p) = keys::first_problem(&raw, &schema) {
+        if let Some(p) = keys::first_problem(&raw, &schema).or_else(|| keys::unreadable_secret_file(&raw, "")) {
             let message = format!("{}: {}", p.key, p.message);
             return Err(ConfigError::Parse { path: origin.to_path_buf(), message });
         }

@@ -326,6 +326,13 @@ impl Connection {
     }
 }
 
+/// Loads what the connection would load from files (the TLS authorities), without
+/// connecting: what `check-config` checks so that `run` cannot fail on it later.
+pub fn preflight(config: &MqttConfig) -> Result<(), MqttError> {
+    config.validate()?;
+    mqtt_options(config, "preflight").map(drop)
+}
+
 /// The options, set explicitly. Never Debug-print them: rumqttc's Debug shows the password.
 fn mqtt_options(c: &MqttConfig, box_id: &str) -> Result<MqttOptions, MqttError> {
     let mut o = MqttOptions::new(c.client_id_for(box_id), c.host.clone(), c.port);

@@ -8,4 +8,6 @@ mod config;
 mod connection;
 
 pub use config::{MqttConfig, MqttConfigError, TlsConfig, availability_topic};
-pub use connection::{Ack, Acker, Connection, Deliveries, Delivery, MqttError, Publisher, QueueFull, Subscription};
+pub use connection::{
+    Ack, Acker, Connection, Deliveries, Delivery, MqttError, Publisher, QueueFull, Subscription, preflight,
+};

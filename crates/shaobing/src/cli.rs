@@ -71,18 +71,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.log, cli.log_format);
     let result = match cli.command {
-        Command::CheckConfig { config } => {
-            return match shaobing_config::Config::load(&config) {
-                Ok(_) => {
-                    println!("{}: ok", config.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
-                }
-            };
-        }
+        Command::CheckConfig { config } => crate::preflight::Prepared::load(&config)
+            .map(|_| println!("{}: ok", config.display()))
+            .map_err(anyhow::Error::from),
         Command::Run { config } => runtime().and_then(|rt| rt.block_on(run(config))),
         Command::Issues { config, data_dir, command } => issues(config, data_dir, command),
         Command::Detect(args) => crate::detect_cli::run(&args),
@@ -93,9 +84,16 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            exit_code(&e)
         }
     }
+}
+
+/// 2 for a configuration at fault (what `check-config` reports), 1 for anything else: a
+/// service manager can tell a box that needs its configuration fixed from one that may
+/// recover by itself.
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    if e.chain().any(|c| c.is::<shaobing_config::ConfigError>()) { ExitCode::from(2) } else { ExitCode::FAILURE }
 }
 
 fn issues(
@@ -126,10 +124,10 @@ fn init_tracing(default: &str, format: LogFormat) {
 }
 
 async fn run(config_path: PathBuf) -> anyhow::Result<()> {
-    let config = shaobing_config::Config::load(&config_path)?;
+    let prepared = crate::preflight::Prepared::load(&config_path)?;
     let cancel = CancellationToken::new();
     crate::service::stop_on_signals(cancel.clone()).context("cannot install signal handlers")?;
-    let daemon = crate::daemon::Daemon::start(config, cancel).await?;
+    let daemon = crate::daemon::Daemon::start_prepared(prepared, cancel).await?;
     tracing::info!(metrics = %daemon.metrics_addr(), "shaobing running");
     crate::service::notify("READY=1");
     daemon.wait().await

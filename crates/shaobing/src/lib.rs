@@ -7,5 +7,6 @@ pub mod demo;
 pub mod detect_cli;
 pub mod eval_cli;
 pub mod issues_cli;
+pub mod preflight;
 pub mod service;
 pub mod table;
