@@ -161,6 +161,9 @@ async fn parked_vehicles_over_rtsp_are_filed_once_each_with_evidence() {
     }
     let apart = (subjects[0].0 - subjects[1].0).abs() + (subjects[0].1 - subjects[1].1).abs();
     assert!(apart > 10.0, "each issue's evidence marks its own vehicle: {subjects:?}");
+    // The demo has no central database: nothing waits for one, so no backlog alert fires.
+    assert_eq!(store.outbox_stats().unwrap(), shaobing_store::OutboxStats::default());
+    assert_eq!(metric(&text, "shaobing_outbox_rows"), 0.0, "{text}");
 }
 
 fn assert_parked_in_the_demo_zone(row: &shaobing_store::IssueRow) {

@@ -79,6 +79,9 @@ fn insert(
     bytes: i64,
     payload: &[u8],
 ) -> rusqlite::Result<()> {
+    if !central_on(tx)? {
+        return Ok(());
+    }
     tx.execute(
         "INSERT INTO outbox (kind, ref_id, version, priority, bytes, payload, created_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -90,6 +93,14 @@ fn insert(
     Ok(())
 }
 
+const CENTRAL: &str = "central";
+
+fn central_on(tx: &Transaction<'_>) -> rusqlite::Result<bool> {
+    let value: Option<String> =
+        tx.query_row("SELECT value FROM settings WHERE key = ?1", [CENTRAL], |r| r.get(0)).optional()?;
+    Ok(value.as_deref() != Some("off"))
+}
+
 /// Queues the issue's current snapshot with its status history, replacing an unsent older one.
 pub(crate) fn enqueue_issue(tx: &Transaction<'_>, id: &str, priority: i64) -> rusqlite::Result<()> {
     let Some(row) = schema::get(tx, id)? else { return Ok(()) };
@@ -98,6 +109,27 @@ pub(crate) fn enqueue_issue(tx: &Transaction<'_>, id: &str, priority: i64) -> ru
     snapshot["history"] = serde_json::to_value(&history).unwrap_or_default();
     let payload = snapshot.to_string().into_bytes();
     insert(tx, OutboxKind::Issue, id, row.version, priority, payload.len() as i64, &payload)
+}
+
+/// Every issue's snapshot and evidence, for a central database that was off.
+fn requeue_everything(tx: &Transaction<'_>) -> rusqlite::Result<usize> {
+    let issues: Vec<(String, String)> = tx
+        .prepare("SELECT id, priority FROM issues ORDER BY first_seen_ms")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut queued = 0;
+    for (id, priority) in issues {
+        let priority = if priority == Priority::Emergency.as_str() { PRIORITY_EMERGENCY } else { PRIORITY_ROUTINE };
+        for row in schema::evidence_of(tx, &id)? {
+            let file =
+                EvidenceFile { path: row.path.into(), sha256: row.sha256, bytes: row.bytes.try_into().unwrap_or(0) };
+            enqueue_evidence(tx, &id, &row.kind, &file, priority)?;
+            queued += 1;
+        }
+        enqueue_issue(tx, &id, priority)?;
+        queued += 1;
+    }
+    Ok(queued)
 }
 
 pub(crate) fn enqueue_evidence(
@@ -115,6 +147,30 @@ pub(crate) fn enqueue_evidence(
 }
 
 impl Store {
+    /// Says whether a central database drains the outbox, for every process that writes this
+    /// store (the daemon, the CLI). Off: nothing is queued and what was queued is dropped (the
+    /// issues stay here). On after off: every issue and its evidence is queued, so the centre
+    /// learns what was filed meanwhile. Returns the rows dropped or queued.
+    pub fn set_central(&mut self, on: bool) -> Result<usize, StoreError> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
+        (|| {
+            let was_on = central_on(&tx)?;
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![CENTRAL, if on { "on" } else { "off" }],
+            )?;
+            let changed = match (was_on, on) {
+                (_, false) => tx.execute("DELETE FROM outbox", [])?,
+                (false, true) => requeue_everything(&tx)?,
+                (true, true) => 0,
+            };
+            tx.commit()?;
+            Ok(changed)
+        })()
+        .map_err(|source| StoreError::Sqlite { path, source })
+    }
+
     /// Up to `limit` rows due for delivery: emergencies first, then oldest first.
     pub fn outbox_batch(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
         let mut stmt = self

@@ -112,6 +112,14 @@ INSERT INTO dead_letter (seq, kind, ref_id, payload, attempts, last_error, creat
     FROM outbox WHERE kind NOT IN ('issue', 'evidence');
 DELETE FROM outbox WHERE kind NOT IN ('issue', 'evidence');
 "#,
+    // Whether anything is queued for a central database: a box without one must not grow a
+    // queue nobody drains. Absent means on (a database the daemon never opened).
+    r#"
+CREATE TABLE IF NOT EXISTS settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#,
 ];
 
 /// WAL lets readers (the CLI, a console) read while the daemon writes; FULL makes a commit

@@ -179,3 +179,26 @@ fn pages_walk_every_issue_once_newest_first_and_after_evidence_is_listed() {
     assert_eq!(kinds, vec!["before", "after"]);
     assert_eq!(store.get(&id).unwrap().status, "resolved");
 }
+
+#[test]
+fn without_a_central_database_nothing_is_queued_and_adding_one_queues_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), "box-1").unwrap();
+    store.record(&candidate("k1", 1_000), Some(b"\xFF\xD8jpeg")).unwrap();
+    assert_eq!(store.set_central(false).unwrap(), 2, "the queued issue and its snapshot are dropped");
+    store.record(&candidate("k2", 2_000), Some(b"\xFF\xD8jpeg")).unwrap();
+    let Recorded::Created { id } = store.record(&candidate("k3", 3_000), None).unwrap() else { panic!() };
+    // Another process writing the same store (the CLI) follows the setting too.
+    let mut cli = Store::open(dir.path(), "box-1").unwrap();
+    cli.transition(&id, IssueStatus::Confirmed, "duty-officer", None).unwrap();
+    assert_eq!(store.outbox_stats().unwrap(), OutboxStats::default(), "nothing queued without a central database");
+    assert_eq!(store.set_central(false).unwrap(), 0);
+
+    assert_eq!(store.set_central(true).unwrap(), 5, "three issues and two snapshots");
+    let batch = store.outbox_batch(10).unwrap();
+    assert_eq!(batch.iter().filter(|r| r.kind == OutboxKind::Issue).count(), 3);
+    let k3 = batch.iter().find(|r| r.ref_id == id && r.kind == OutboxKind::Issue).unwrap();
+    let snapshot: serde_json::Value = serde_json::from_slice(&k3.payload).unwrap();
+    assert_eq!(snapshot["status"], "confirmed", "the latest snapshot, with its history");
+    assert_eq!(store.set_central(true).unwrap(), 0, "already on: nothing queued twice");
+}

@@ -1,12 +1,12 @@
 //! Starting and stopping the whole pipeline.
 
+use crate::preflight::Prepared;
 use anyhow::Context;
-use shaobing_analysis::{Analyser, Models};
+use shaobing_analysis::Analyser;
 use shaobing_api::{ApiState, CameraView, LiveFrames, ZoneView};
 use shaobing_camera::{CameraExit, FrameSlot, init_gstreamer, run_camera};
 use shaobing_config::Config;
 use shaobing_core::Finding;
-use shaobing_detect::{Manifest, Runtime};
 use shaobing_issues::{ConsoleEvents, FINDINGS_QUEUE, IssueEvent, IssueMetrics, MqttAlerts, Subscriber, Wake};
 use shaobing_metrics::Metrics;
 use shaobing_store::Store;
@@ -36,11 +36,20 @@ impl Daemon {
     /// Loads runtime and models (refusing a model whose checksum differs), opens the store and
     /// starts metrics, cameras and analysis.
     pub async fn start(config: Config, cancel: CancellationToken) -> anyhow::Result<Self> {
+        Self::start_prepared(Prepared::from_config(config)?, cancel).await
+    }
+
+    /// Opens the store and starts metrics, cameras and analysis with what was loaded.
+    pub async fn start_prepared(prepared: Prepared, cancel: CancellationToken) -> anyhow::Result<Self> {
         init_gstreamer().context("cannot initialise GStreamer")?;
-        let runtime = Runtime::load(&config.runtime)?;
-        let manifest = Manifest::load(&shaobing_detect::manifest_path(config.models.manifest.as_deref()))?;
-        let models = Models::load(&runtime, &manifest, &config.cameras, config.runtime.inference_workers)?;
-        let store = Store::open(&config.daemon.data_dir, &config.daemon.box_id)?;
+        let Prepared { config, runtime: _runtime, models } = prepared;
+        let mut store = Store::open(&config.daemon.data_dir, &config.daemon.box_id)?;
+        let central = config.central.is_some();
+        match store.set_central(central)? {
+            0 => {}
+            n if central => tracing::info!(rows = n, "central database added: every issue is queued for it"),
+            n => tracing::info!(rows = n, "no [central] section: the outbox toward a central database is emptied"),
+        }
         let (store_path, evidence_dir) = (store.path().to_path_buf(), store.evidence_dir().to_path_buf());
         let metrics = Metrics::new();
         metrics.init_issue_series(shaobing_core::Category::ALL.iter().map(|c| c.as_str()));
