@@ -232,3 +232,31 @@ fn detect_command_names_a_missing_model_and_a_bad_input() {
         run(&["detect", "--model", "centernet-mobilenetv3-coco", "--zones", "cam", person.to_str().unwrap()]);
     assert!(!ok && err.contains("--zones needs --config"), "{err}");
 }
+
+/// `shaobing detect` on a clip goes to its end unless `--frames` stops it, and says which.
+#[test]
+fn detect_on_a_clip_says_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = shaobing_rtsp_server::street_clip();
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shaobing-under-test"))
+            .args(["detect", "--model", "ssdlite-mobilenetv2-person", "--json", "--every", "200", "--out"])
+            .arg(dir.path().join("frames"))
+            .args(extra)
+            .arg(&clip)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let frames: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["frame"].as_u64().unwrap())
+            .collect();
+        (frames, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (frames, stderr) = run(&["--frames", "450"]);
+    assert_eq!(frames, [0, 200, 400], "{stderr}");
+    assert!(stderr.contains("3 frames analysed (every 200) of 450 decoded; stopped after 450 frames"), "{stderr}");
+    let (frames, stderr) = run(&[]);
+    assert_eq!(frames, [0, 200, 400, 600], "vtest.avi has 795 frames: {stderr}");
+    assert!(stderr.contains("4 frames analysed (every 200) of 795 decoded, to the end of the clip"), "{stderr}");
+}

@@ -202,6 +202,74 @@ fn check_config_and_run_refuse_each_bad_config_alike() {
 
 /// Runs the shipped command line; its exit code and standard error.
 fn shaobing(args: &[&str]) -> (Option<i32>, String) {
+    let (code, _, stderr) = shaobing_output(args);
+    (code, stderr)
+}
+
+/// Runs the shipped command line; its exit code, standard output and standard error.
+fn shaobing_output(args: &[&str]) -> (Option<i32>, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_shaobing-under-test")).args(args).output().unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+    let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// `shaobing issues`: options before or after the subcommand, one verb per status change
+/// through the store's lifecycle rules, JSON on every listing, and a clear refusal when it
+/// does not know which box.
+#[test]
+fn the_issues_command_takes_options_anywhere_one_verb_per_change_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut store = Store::open(&data, "box-cli").unwrap();
+    let Recorded::Created { id } = store.record(&candidate("cli", UnixMillis(1_000)), None).unwrap() else { panic!() };
+    let d = data.to_str().unwrap();
+    let json = |args: &[&str]| {
+        let (code, out, err) = shaobing_output(args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        serde_json::from_str::<serde_json::Value>(out.trim()).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    };
+    let listed = json(&["issues", "list", "--data-dir", d, "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let listed = json(&["issues", "--data-dir", d, "--json", "list", "--status", "candidate"]);
+    assert_eq!(listed[0]["id"], id.as_str());
+    for (verb, status) in
+        [("confirm", "confirmed"), ("dispatch", "dispatched"), ("resolve", "resolved"), ("verify", "verified")]
+    {
+        let row =
+            json(&["issues", verb, &id[..13], "--by", "duty-officer", "--note", "checked", "--data-dir", d, "--json"]);
+        assert_eq!(row["status"], status, "{verb}");
+    }
+    let (code, _, err) = shaobing_output(&["issues", "dismiss", &id, "--by", "duty-officer", "--data-dir", d]);
+    assert_eq!(code, Some(1), "a verified issue cannot be dismissed: {err}");
+    assert!(err.contains("cannot go from `verified` to `dismissed`"), "{err}");
+    let shown = json(&["issues", "show", &id, "--data-dir", d, "--json"]);
+    let changes: Vec<&str> =
+        shown["history"].as_array().unwrap().iter().map(|h| h["to_status"].as_str().unwrap()).collect();
+    assert_eq!(changes, ["candidate", "confirmed", "dispatched", "resolved", "verified"]);
+    let report = json(&["issues", "report", "--data-dir", d, "--json"]);
+    assert_eq!(report[0]["verified"], 1, "{report}");
+    let (_, table, _) = shaobing_output(&["issues", "list", "--data-dir", d]);
+    assert!(table.contains("1 issue(s)") && table.contains("verified"), "{table}");
+    let (help_code, help, _) = shaobing_output(&["issues", "dismiss", "--help"]);
+    assert_eq!(help_code, Some(0));
+    for arg in ["<ID>", "--by", "--note", "--data-dir", "--config", "--json"] {
+        let line = help.lines().find(|l| l.trim_start().starts_with(arg)).unwrap_or_else(|| panic!("{arg}: {help}"));
+        assert!(line.trim().len() > arg.len() + 10, "`{arg}` has no help: {line}");
+    }
+}
+
+/// The demo clears its data directory before each run: one holding a database it did not
+/// create (a box's own) is refused and left as it was; its own is cleared.
+#[test]
+fn the_demo_never_deletes_a_database_it_did_not_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("box-data");
+    seed_issues(&data);
+    let (code, stderr) = shaobing(&["demo", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("did not create") && stderr.contains("--data-dir"), "{stderr}");
+    let store = Store::open(&data, "box-ops").unwrap();
+    assert_eq!(store.list(None, 10).unwrap().len(), 2, "the box's issues are untouched");
+    let entries = std::fs::read_dir(&data).unwrap().count();
+    assert!(!data.join(".shaobing-demo").exists() && entries >= 2, "nothing was written into it");
 }

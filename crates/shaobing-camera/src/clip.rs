@@ -50,6 +50,13 @@ impl FileFrames {
     }
 }
 
+impl FileFrames {
+    /// The clip's length, once the decoder knows it.
+    pub fn duration(&self) -> Option<std::time::Duration> {
+        self.pipeline.query_duration::<gst::ClockTime>().map(|d| std::time::Duration::from_nanos(d.nseconds()))
+    }
+}
+
 impl Iterator for FileFrames {
     type Item = Frame;
 

@@ -70,7 +70,7 @@ fn classify(msg: &gst::Message) -> Option<Outcome> {
         gst::MessageView::Error(e) => {
             let err = e.error();
             let src = e.src().map(|s| s.path_string().to_string()).unwrap_or_default();
-            let detail = format!("{src}: {err} ({})", e.debug().unwrap_or_default());
+            let detail = format!("{src}: {}", crate::gst_util::one_line(&err, e.debug()));
             Some(Outcome::failed(error_reason(&err), detail))
         }
         _ => None,

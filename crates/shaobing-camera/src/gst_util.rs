@@ -54,6 +54,14 @@ pub(crate) fn sink_caps(width: Option<u32>) -> gst::Caps {
     }
 }
 
+/// A GStreamer error as one log line: its debug text spans several lines (the element's
+/// path, the source location, the reason), which a log collector would split into records.
+pub(crate) fn one_line(error: impl std::fmt::Display, debug: Option<impl AsRef<str>>) -> String {
+    let debug = debug.map(|d| d.as_ref().split_whitespace().collect::<Vec<_>>().join(" ")).unwrap_or_default();
+    let error = error.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+    if debug.is_empty() { error } else { format!("{error} ({debug})") }
+}
+
 /// The media type of what a new pad carries (`video/x-h264`, `audio/x-raw`, …), or "".
 pub(crate) fn media_of(pad: &gst::Pad) -> String {
     pad.current_caps()
@@ -96,4 +104,18 @@ pub(crate) fn frame_from_sample(
         rgb.into()
     };
     Some(Frame { camera: camera.clone(), seq, captured_at, width: w, height: h, rgb })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_multi_line_error_is_one_line() {
+        let debug = Some(
+            "../libs/gst/base/gstbasesrc.c(3132): gst_base_src_loop ():\n/GstPipeline:camera-c/GstURIDecodeBin:uridecodebin0:\nstreaming stopped, reason error (-5)",
+        );
+        let line = super::one_line("Internal data stream error.", debug);
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.starts_with("Internal data stream error. (../libs") && line.ends_with("(-5))"), "{line}");
+        assert_eq!(super::one_line("no debug", None::<&str>), "no debug");
+    }
 }

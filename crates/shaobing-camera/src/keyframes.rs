@@ -330,7 +330,7 @@ impl Chain {
         let mut error = None;
         while let Some(msg) = bus.pop() {
             if let gst::MessageView::Error(e) = msg.view() {
-                error = Some(format!("{} ({})", e.error(), e.debug().unwrap_or_default()));
+                error = Some(crate::gst_util::one_line(e.error(), e.debug()));
             }
         }
         error

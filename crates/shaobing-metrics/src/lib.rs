@@ -311,6 +311,17 @@ impl Metrics {
         self.issues_emitted.with_label_values(&[category, priority]).inc();
     }
 
+    /// Issues filed so far, every category and priority.
+    pub fn issues_emitted_total(&self) -> u64 {
+        use prometheus::core::Collector;
+        self.issues_emitted
+            .collect()
+            .iter()
+            .flat_map(|f| f.get_metric())
+            .map(|m| m.get_counter().get_value() as u64)
+            .sum()
+    }
+
     pub fn issue_updated(&self, category: &str) {
         self.issues_updated.with_label_values(&[category]).inc();
     }

@@ -40,9 +40,11 @@ enum Command {
     /// Serve the vtest.avi street clip over a local RTSP server, analyse it with the shipped
     /// demo configuration and print the issues filed. Needs no services or configuration.
     Demo {
-        /// Where the demo's database and snapshots go.
-        #[arg(long, default_value = "shaobing-demo")]
-        data_dir: PathBuf,
+        /// Where the demo's database and snapshots go; cleared before each demo, so only a
+        /// new directory or one a demo made is accepted [default: shaobing-demo in the
+        /// system's temporary directory].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Run one model on an image or a clip: detections as a table or JSON, and an annotated
     /// image (with a camera's zones when asked): how a new model and new zones are checked.
@@ -54,12 +56,16 @@ enum Command {
     CheckConfig { config: PathBuf },
     /// Read and update the box's problem database.
     Issues {
-        /// The daemon's configuration, for its data directory.
-        #[arg(long)]
+        /// The daemon's configuration, for its data directory [default:
+        /// /etc/shaobing/shaobing.toml when it exists].
+        #[arg(long, global = true)]
         config: Option<PathBuf>,
         /// The data directory (overrides the configuration's).
-        #[arg(long)]
+        #[arg(long, global = true)]
         data_dir: Option<PathBuf>,
+        /// Print JSON (one document per line) instead of tables.
+        #[arg(long, global = true)]
+        json: bool,
         #[command(subcommand)]
         command: crate::issues_cli::IssuesCommand,
     },
@@ -70,20 +76,29 @@ pub fn main() -> ExitCode {
     shaobing_camera::alloc::tune_allocator();
     let cli = Cli::parse();
     init_tracing(&cli.log, cli.log_format);
+    let format = cli.log_format;
     let result = match cli.command {
         Command::CheckConfig { config } => crate::preflight::Prepared::load(&config)
             .map(|_| println!("{}: ok", config.display()))
             .map_err(anyhow::Error::from),
         Command::Run { config } => runtime().and_then(|rt| rt.block_on(run(config))),
-        Command::Issues { config, data_dir, command } => issues(config, data_dir, command),
+        Command::Issues { config, data_dir, json, command } => issues(config, data_dir, command, json),
         Command::Detect(args) => crate::detect_cli::run(&args),
         Command::Eval(args) => runtime().and_then(|rt| rt.block_on(crate::eval_cli::run(&args))),
-        Command::Demo { data_dir } => runtime().and_then(|rt| rt.block_on(crate::demo::run(&data_dir))),
+        Command::Demo { data_dir } => {
+            let data_dir = data_dir.unwrap_or_else(crate::demo::default_data_dir);
+            runtime().and_then(|rt| rt.block_on(crate::demo::run(&data_dir)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match format {
+                LogFormat::Text => eprintln!("error: {e:#}"),
+                // A collector reading JSON lines would drop a plain-text line, and with it the
+                // reason the box stopped.
+                LogFormat::Json => tracing::error!(error = %format!("{e:#}"), "shaobing stopped"),
+            }
             exit_code(&e)
         }
     }
@@ -96,17 +111,22 @@ fn exit_code(e: &anyhow::Error) -> ExitCode {
     if e.chain().any(|c| c.is::<shaobing_config::ConfigError>()) { ExitCode::from(2) } else { ExitCode::FAILURE }
 }
 
+/// The packaged configuration: where `issues` looks when given neither option.
+const INSTALLED_CONFIG: &str = "/etc/shaobing/shaobing.toml";
+
 fn issues(
     config: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     command: crate::issues_cli::IssuesCommand,
+    json: bool,
 ) -> anyhow::Result<()> {
-    let data_dir = match (data_dir, config) {
+    let installed = Some(PathBuf::from(INSTALLED_CONFIG)).filter(|p| p.is_file());
+    let data_dir = match (data_dir, config.or(installed)) {
         (Some(d), _) => d,
         (None, Some(c)) => shaobing_config::Config::load(&c)?.daemon.data_dir,
-        (None, None) => PathBuf::from("var"),
+        (None, None) => anyhow::bail!("which box? give --data-dir DIR or --config FILE ({INSTALLED_CONFIG} is absent)"),
     };
-    crate::issues_cli::run(&data_dir, command)
+    crate::issues_cli::run(&data_dir, command, json)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -116,7 +136,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn init_tracing(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal: escapes in a redirected log are noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),

@@ -5,7 +5,7 @@ use anyhow::{Context, bail};
 use shaobing_config::Config;
 use shaobing_rtsp_server::{RtspServer, Stream};
 use shaobing_store::Store;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -31,9 +31,9 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     if !clip.is_file() {
         bail!("the demo clip {} is missing: run scripts/setup.sh (it installs Debian's opencv-doc)", clip.display());
     }
+    clear_previous_run(data_dir)?;
     let server = RtspServer::start(0, &[Stream::new("/vtest", &clip)])?;
     let url = server.url("/vtest");
-    clear_previous_run(data_dir)?;
     let config = demo_config(&url, data_dir)?;
     let box_id = config.daemon.box_id.clone();
     let config_camera = config.cameras.first().map(|c| (c.id.clone(), c.models.join(", "))).unwrap_or_default();
@@ -54,7 +54,9 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     });
     let metrics = daemon.metrics().clone();
     let (camera_id, model) = (config_camera.0, config_camera.1);
+    let progress = tokio::spawn(show_progress(metrics.camera(&camera_id), metrics.clone()));
     daemon.wait().await?;
+    progress.abort();
     drop(server);
     let store = Store::open(data_dir, &box_id)?;
     let rows = store.list(None, 100)?;
@@ -81,8 +83,47 @@ pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Removes the database and snapshots of a previous demo so the table shows this run only.
+/// How far the demo has got, every few seconds, until aborted.
+async fn show_progress(camera: shaobing_metrics::CameraMetrics, metrics: shaobing_metrics::Metrics) {
+    let started = Instant::now();
+    let mut progress = crate::progress::Progress::new("demo");
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let filed = metrics.issues_emitted_total();
+        progress.report(|| {
+            format!(
+                "{:.0} s of the 80 s clip, {} frames analysed, {filed} issue(s) filed",
+                started.elapsed().as_secs_f64(),
+                camera.frames_analysed.get()
+            )
+        });
+    }
+}
+
+/// The file that marks a directory as the demo's own: only such a directory is ever cleared.
+const MARKER: &str = ".shaobing-demo";
+
+/// The demo's scratch directory when none is given: outside the working directory, so a demo
+/// run in a source tree or beside a box's data leaves them alone.
+pub fn default_data_dir() -> PathBuf {
+    std::env::temp_dir().join("shaobing-demo")
+}
+
+/// Removes the database and snapshots of a previous demo so the table shows this run only,
+/// and marks `data_dir` as the demo's. A directory holding a database the demo did not create
+/// is refused, never cleared.
 fn clear_previous_run(data_dir: &Path) -> anyhow::Result<()> {
+    let database = data_dir.join("shaobing.sqlite3");
+    if database.exists() && !data_dir.join(MARKER).exists() {
+        bail!(
+            "{} holds a problem database the demo did not create; the demo clears its data directory \
+             before it runs, so it refuses this one: give it an empty or new --data-dir",
+            data_dir.display()
+        );
+    }
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    std::fs::write(data_dir.join(MARKER), "written by `shaobing demo`: it may clear this directory\n")
+        .with_context(|| format!("cannot write into {}", data_dir.display()))?;
     for name in ["shaobing.sqlite3", "shaobing.sqlite3-wal", "shaobing.sqlite3-shm"] {
         let p = data_dir.join(name);
         if p.exists() {

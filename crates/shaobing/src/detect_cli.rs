@@ -37,9 +37,9 @@ pub struct DetectArgs {
     /// Clips: analyse every Nth decoded frame.
     #[arg(long, default_value_t = 10)]
     pub every: u64,
-    /// Clips: stop after this many decoded frames.
-    #[arg(long, default_value_t = 300)]
-    pub frames: u64,
+    /// Clips: stop after this many decoded frames [default: the whole clip].
+    #[arg(long)]
+    pub frames: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -70,22 +70,59 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<()> {
     let runtime = Runtime::load(&runtime)?;
     let manifest = Manifest::load(&manifest_path)?;
     let mut detector = Detector::load(&runtime, &manifest, &args.model)?;
-    let frames = frames_of(args)?;
-    let clip = frames.len() > 1 || !is_image(&args.input);
+    let clip = !is_image(&args.input);
     let out = output_path(args, clip);
     if clip {
         std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     }
-    for frame in &frames {
-        let detections = detector.detect(frame, args.min_score)?;
-        print_report(args, frame, &detections, &models)?;
+    let mut progress = crate::progress::Progress::new("detect");
+    let mut analysed = 0u64;
+    let (frames, duration) = frames_of(args)?;
+    for frame in frames {
+        let detections = detector.detect(&frame, args.min_score)?;
+        print_report(args, &frame, &detections, &models)?;
         let target = if clip { out.join(format!("frame-{:06}.jpg", frame.seq)) } else { out.clone() };
-        write_annotated(&target, frame, &detections, &zones, &args.model)?;
+        write_annotated(&target, &frame, &detections, &zones, &args.model)?;
         if !args.json {
             println!("annotated: {}", target.display());
         }
+        analysed += 1;
+        if clip {
+            progress.report(|| format!("frame {} of {}", frame.seq + 1, duration.describe()));
+        }
+    }
+    if clip {
+        progress.finish(duration.summary(analysed, args));
+    }
+    if analysed == 0 {
+        bail!("{} gave no video frames", args.input.display());
     }
     Ok(())
+}
+
+/// How far into a clip the frames went: for progress, and to say when `--frames` cut it short.
+#[derive(Debug, Default)]
+struct ClipExtent {
+    decoded: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ended: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    length: Option<std::time::Duration>,
+}
+
+impl ClipExtent {
+    fn describe(&self) -> String {
+        self.length.map_or_else(|| "a clip of unknown length".into(), |d| format!("a {:.1} s clip", d.as_secs_f64()))
+    }
+
+    fn summary(&self, analysed: u64, args: &DetectArgs) -> String {
+        use std::sync::atomic::Ordering::Relaxed;
+        // Finding that `--frames` cut the clip short takes decoding one frame more.
+        let decoded = self.decoded.load(Relaxed).min(args.frames.unwrap_or(u64::MAX));
+        let tail = match (self.ended.load(Relaxed), args.frames) {
+            (false, Some(n)) => format!("; stopped after {n} frames (--frames), the clip goes on"),
+            _ => ", to the end of the clip".into(),
+        };
+        format!("{analysed} frames analysed (every {}) of {decoded} decoded{tail}", args.every.max(1))
+    }
 }
 
 fn is_image(path: &Path) -> bool {
@@ -101,20 +138,35 @@ fn output_path(args: &DetectArgs, clip: bool) -> PathBuf {
     })
 }
 
-fn frames_of(args: &DetectArgs) -> anyhow::Result<Vec<Frame>> {
+/// The frames to analyse, decoded as they are taken, and the clip's extent.
+fn frames_of(args: &DetectArgs) -> anyhow::Result<(Box<dyn Iterator<Item = Frame>>, ClipExtent)> {
+    use std::sync::atomic::Ordering::Relaxed;
     if !args.input.is_file() {
         bail!("{} does not exist or is not a file", args.input.display());
     }
     if is_image(&args.input) {
-        return Ok(vec![shaobing_vision::read_image(&args.input, "detect")?]);
+        let image = shaobing_vision::read_image(&args.input, "detect")?;
+        return Ok((Box::new(std::iter::once(image)), ClipExtent::default()));
     }
     let every = args.every.max(1);
-    let frames = shaobing_camera::decode_file_frames(&args.input, |i| i % every == 0, args.frames)
+    let last = args.frames.unwrap_or(u64::MAX);
+    let mut file = shaobing_camera::FileFrames::open(&args.input, shaobing_core::UnixMillis::now())
         .with_context(|| format!("cannot decode {}", args.input.display()))?;
-    if frames.is_empty() {
-        bail!("{} gave no video frames", args.input.display());
-    }
-    Ok(frames)
+    let first = file.next();
+    let extent = ClipExtent { length: file.duration(), ..ClipExtent::default() };
+    let (decoded, ended) = (extent.decoded.clone(), extent.ended.clone());
+    let mut all = first.into_iter().chain(file);
+    let frames = std::iter::from_fn(move || {
+        let frame = all.next();
+        match &frame {
+            Some(f) => decoded.store(f.seq + 1, Relaxed),
+            None => ended.store(true, Relaxed),
+        }
+        frame
+    })
+    .take_while(move |f| f.seq < last)
+    .filter(move |f| f.seq % every == 0);
+    Ok((Box::new(frames), extent))
 }
 
 /// The named camera's zones and masks, by id.

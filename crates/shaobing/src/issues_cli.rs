@@ -1,8 +1,9 @@
-//! `shaobing issues list | show | resolve | report` on the box's problem database.
+//! `shaobing issues list | show | report` and one verb per status change (`confirm`,
+//! `dismiss`, `dispatch`, `resolve`, `verify`) on the box's problem database.
 
 use crate::table;
 use anyhow::{Context, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use shaobing_core::{IssueStatus, UnixMillis};
 use shaobing_store::{IssueRow, Store};
 use std::path::Path;
@@ -14,45 +15,93 @@ pub enum IssuesCommand {
         /// Only issues in this status (candidate, confirmed, dismissed, dispatched, resolved, verified).
         #[arg(long)]
         status: Option<String>,
+        /// At most this many issues.
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
-    /// One issue with its status history and evidence. ID may be a unique prefix.
-    Show { id: String },
-    /// Change an issue's status (default: resolved), recording who did it.
-    Resolve {
+    /// One issue with its status history and evidence.
+    Show {
+        /// The issue's id, or a unique prefix of it.
         id: String,
-        /// Who makes the change (a name or a department).
-        #[arg(long)]
-        by: String,
-        /// The new status: confirmed, dismissed, dispatched, resolved or verified.
-        #[arg(long, default_value = "resolved")]
-        status: String,
-        #[arg(long)]
-        note: Option<String>,
     },
+    /// A candidate is a real problem: confirmed.
+    Confirm(Change),
+    /// A candidate is not a problem (say why in --note): dismissed.
+    Dismiss(Change),
+    /// A confirmed issue is handed to its department: dispatched.
+    Dispatch(Change),
+    /// The department has handled it: resolved, waiting to be verified.
+    Resolve(Change),
+    /// The resolution was checked on the street: verified, closed.
+    Verify(Change),
     /// Time from creation to verified resolution per department and category (督办).
     Report,
 }
 
-pub fn run(data_dir: &Path, command: IssuesCommand) -> anyhow::Result<()> {
+/// Who changes an issue's status, and why.
+#[derive(Args, Debug)]
+pub struct Change {
+    /// The issue's id, or a unique prefix of it.
+    id: String,
+    /// Who makes the change (a name or a department); recorded in the issue's history.
+    #[arg(long)]
+    by: String,
+    /// Why, recorded beside the change.
+    #[arg(long)]
+    note: Option<String>,
+}
+
+impl IssuesCommand {
+    /// The status a change verb moves an issue to.
+    fn change(self) -> Option<(IssueStatus, Change)> {
+        match self {
+            IssuesCommand::Confirm(c) => Some((IssueStatus::Confirmed, c)),
+            IssuesCommand::Dismiss(c) => Some((IssueStatus::Dismissed, c)),
+            IssuesCommand::Dispatch(c) => Some((IssueStatus::Dispatched, c)),
+            IssuesCommand::Resolve(c) => Some((IssueStatus::Resolved, c)),
+            IssuesCommand::Verify(c) => Some((IssueStatus::Verified, c)),
+            _ => None,
+        }
+    }
+}
+
+/// Runs `command` on the database in `data_dir`; `json` prints JSON instead of tables.
+pub fn run(data_dir: &Path, command: IssuesCommand, json: bool) -> anyhow::Result<()> {
     if !data_dir.join(shaobing_store::DB_FILE).is_file() {
         bail!("no problem database in {} (give --data-dir or --config)", data_dir.display());
     }
     let mut store = Store::open(data_dir, "cli")?;
+    let out = |value: serde_json::Value, text: String| {
+        if json {
+            println!("{value}");
+        } else {
+            print!("{text}");
+        }
+    };
     match command {
         IssuesCommand::List { status, limit } => {
             let status = status.map(|s| shaobing_store::parse_status(&s)).transpose()?;
-            print!("{}", list_table(&store.list(status, limit)?));
+            let rows = store.list(status, limit)?;
+            out(serde_json::to_value(&rows)?, list_table(&rows));
         }
-        IssuesCommand::Show { id } => show(&store, &store.resolve_id(&id)?)?,
-        IssuesCommand::Resolve { id, by, status, note } => {
+        IssuesCommand::Show { id } => {
             let id = store.resolve_id(&id)?;
-            let to: IssueStatus = shaobing_store::parse_status(&status)?;
-            let row = store.transition(&id, to, &by, note.as_deref())?;
-            println!("{}: {} (by {by})", row.id, row.status);
+            let (row, history) = (store.get(&id)?, store.history(&id)?);
+            let value = serde_json::json!({ "issue": row, "history": history, "evidence": store.evidence_of(&id)? });
+            out(value, show(&row, &history));
         }
-        IssuesCommand::Report => print!("{}", report_table(&store)?),
+        IssuesCommand::Report => {
+            let figures = shaobing_store::report(&store).context("cannot compute the report")?;
+            out(serde_json::to_value(&figures)?, report_table(&figures));
+        }
+        change => {
+            let Some((to, Change { id, by, note })) = change.change() else {
+                unreachable!("every other verb is a change")
+            };
+            let id = store.resolve_id(&id)?;
+            let row = store.transition(&id, to, &by, note.as_deref())?;
+            out(serde_json::to_value(&row)?, format!("{}: {} (by {by})\n", row.id, row.status));
+        }
     }
     Ok(())
 }
@@ -81,8 +130,7 @@ pub fn list_table(rows: &[IssueRow]) -> String {
     format!("{} issue(s)\n\n{}", rows.len(), table::render(&header, &cells))
 }
 
-fn show(store: &Store, id: &str) -> anyhow::Result<()> {
-    let r = store.get(id)?;
+fn show(r: &IssueRow, history: &[shaobing_store::HistoryRow]) -> String {
     let location = match (r.lat, r.lon) {
         (Some(lat), Some(lon)) => format!("{lat:.5}, {lon:.5}"),
         _ => "-".into(),
@@ -104,10 +152,7 @@ fn show(store: &Store, id: &str) -> anyhow::Result<()> {
         ("discovered via", r.channel.clone()),
         ("evidence", r.evidence_path.clone().unwrap_or_else(|| "-".into())),
     ];
-    for (k, v) in fields {
-        println!("{k:>18}  {v}");
-    }
-    let history = store.history(id)?;
+    let mut text: String = fields.iter().map(|(k, v)| format!("{k:>18}  {v}\n")).collect();
     let cells: Vec<Vec<String>> = history
         .iter()
         .map(|h| {
@@ -120,17 +165,16 @@ fn show(store: &Store, id: &str) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    println!("\n{}", table::render(&["when (CST)", "change", "by", "note"], &cells));
-    Ok(())
+    text.push_str(&format!("\n{}\n", table::render(&["when (CST)", "change", "by", "note"], &cells)));
+    text
 }
 
 fn hours(secs: Option<f64>) -> String {
     secs.map_or_else(|| "-".into(), |s| format!("{:.1}", s / 3600.0))
 }
 
-fn report_table(store: &Store) -> anyhow::Result<String> {
+fn report_table(figures: &[shaobing_store::DepartmentFigures]) -> String {
     let now = UnixMillis::now();
-    let figures = shaobing_store::report(store).context("cannot compute the report")?;
     let cells: Vec<Vec<String>> = figures
         .iter()
         .map(|f| {
@@ -149,5 +193,5 @@ fn report_table(store: &Store) -> anyhow::Result<String> {
         .collect();
     let header =
         ["department", "category", "created", "open", "resolved", "verified", "mean h", "max h", "oldest open h"];
-    Ok(format!("time from creation to verified resolution (slowest first)\n\n{}", table::render(&header, &cells)))
+    format!("time from creation to verified resolution (slowest first)\n\n{}", table::render(&header, &cells))
 }

@@ -8,5 +8,6 @@ pub mod detect_cli;
 pub mod eval_cli;
 pub mod issues_cli;
 pub mod preflight;
+pub mod progress;
 pub mod service;
 pub mod table;
