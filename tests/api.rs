@@ -1,6 +1,8 @@
 //! The console's JSON API on a running daemon fed by an in-test RTSP server: every documented
 //! endpoint answers and matches `docs/openapi.json`, the access token is enforced, and the
-//! event stream delivers a new issue within a second of it being filed.
+//! event stream delivers a new issue within a second of it being filed. The contract is checked
+//! with data in every field: sensors with readings and without, an issue in every status, and
+//! a camera that is down.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
 
@@ -8,6 +10,7 @@ use serde_json::Value;
 use shaobing::daemon::Daemon;
 use shaobing_core::Secret;
 use shaobing_rtsp_server::{RtspServer, Stream};
+use shaobing_testkit::mosquitto::{Broker, Client};
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -157,6 +160,40 @@ async fn first_new_issue(addr: SocketAddr) -> (Value, i64) {
     }
 }
 
+/// Adds the sensors of the shipped fixture (on `broker`) and a second camera nobody serves.
+fn with_sensors_and_a_camera_down(config: &mut shaobing_config::Config, broker: &Broker) {
+    config.mqtt = Some(toml::from_str(&format!("host = \"127.0.0.1\"\nport = {}\n", broker.port)).unwrap());
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/shaobing-sensors/fixtures/sensors.toml");
+    config.sensors = Some(toml::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut down = config.cameras[0].clone();
+    down.id = "nobody-serves-this".into();
+    down.source.uri = format!("rtsp://127.0.0.1:{closed}/down");
+    config.cameras.push(down);
+    config.validate().unwrap();
+}
+
+/// One issue in each status, as the lifecycle allows reaching it.
+fn seed_every_status(data: &std::path::Path, box_id: &str) {
+    use shaobing_core::{IssueStatus::*, UnixMillis};
+    let mut store = shaobing_store::Store::open(data, box_id).unwrap();
+    let paths: [&[shaobing_core::IssueStatus]; 6] = [
+        &[],
+        &[Confirmed],
+        &[Dismissed],
+        &[Confirmed, Dispatched],
+        &[Confirmed, Dispatched, Resolved],
+        &[Confirmed, Dispatched, Resolved, Verified],
+    ];
+    for (i, path) in paths.iter().enumerate() {
+        let candidate = shaobing_testkit::issue::candidate(&format!("seeded-{i}"), UnixMillis(1_000 + i as i64));
+        let shaobing_store::Recorded::Created { id } = store.record(&candidate, None).unwrap() else { panic!() };
+        for to in *path {
+            store.transition(&id, *to, "duty-officer", Some("seeded")).unwrap();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_within_a_second() {
     let spec = spec();
@@ -166,9 +203,15 @@ async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_w
     let mut config = shaobing::demo::demo_config(&server.url("/street"), data.path()).unwrap();
     config.rules.illegal_parking.dwell_secs = 8.0;
     config.metrics.access_token = Some(Secret::new(TOKEN));
+    let broker = Broker::start();
+    with_sensors_and_a_camera_down(&mut config, &broker);
+    seed_every_status(data.path(), &config.daemon.box_id);
     let cancel = CancellationToken::new();
     let daemon = Daemon::start(config, cancel.clone()).await.expect("daemon starts");
     let addr = daemon.metrics_addr();
+    let monitor = Client::connect(&broker, "air-monitor");
+    let reading = format!(r#"{{"ts":{},"seq":1,"pm25":35.0}}"#, now_ms());
+    monitor.publish("sanlitun/air/aq-gongti/state", reading).await;
 
     assert_eq!(get(addr, "/api/v1/cameras", None).await.status, 401, "the token is enforced");
     assert_eq!(get(addr, "/api/v1/cameras", Some("wrong")).await.status, 401);
@@ -195,10 +238,25 @@ async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_w
     let url = detail["evidence"][0]["url"].as_str().unwrap().to_string();
     let before = get(addr, &url, Some(TOKEN)).await;
     assert_eq!((before.status, before.content_type.as_str()), (200, "image/jpeg"));
-    get_json(addr, "/api/v1/sensors", "/api/v1/sensors", &spec).await;
-    for (path, status) in
-        [("/api/v1/issues?limit=0", 400), ("/api/v1/issues/nope", 404), ("/api/v1/cameras/nope/frame.jpg", 404)]
-    {
+    let sensors = get_json(addr, "/api/v1/sensors", "/api/v1/sensors", &spec).await;
+    let ids: Vec<&str> = sensors["items"].as_array().unwrap().iter().filter_map(|s| s["id"].as_str()).collect();
+    assert!(ids.contains(&"aq-gongti") && ids.len() >= 2, "every configured sensor, read or not: {sensors}");
+    let gongti = sensors["items"].as_array().unwrap().iter().find(|s| s["id"] == "aq-gongti").unwrap();
+    assert_eq!(gongti["latest"][0]["value"], 35.0, "{sensors}");
+    assert!(gongti["location"]["address"].as_str().is_some_and(|a| a.contains("工体")), "{gongti}");
+    let all = get_json(addr, "/api/v1/issues?limit=100", "/api/v1/issues", &spec).await;
+    let statuses: std::collections::BTreeSet<&str> =
+        all["items"].as_array().unwrap().iter().filter_map(|i| i["status"].as_str()).collect();
+    assert_eq!(statuses.len(), 6, "an issue in every status: {statuses:?}");
+    let cameras = get_json(addr, "/api/v1/cameras", "/api/v1/cameras", &spec).await;
+    assert_eq!(cameras["items"].as_array().unwrap().len(), 2, "{cameras}");
+    for (path, status) in [
+        ("/api/v1/issues?limit=0", 400),
+        ("/api/v1/issues/nope", 404),
+        ("/api/v1/cameras/nope/frame.jpg", 404),
+        ("/api/v1/nothing-here", 404),
+        ("/nothing-here", 404),
+    ] {
         let a = get(addr, path, Some(TOKEN)).await;
         assert_eq!(a.status, status, "{path}");
         let error: Value = serde_json::from_slice(&a.body).unwrap();

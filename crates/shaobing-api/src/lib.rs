@@ -36,6 +36,23 @@ pub struct CameraView {
     pub zones: Vec<ZoneView>,
 }
 
+/// A sensor as configured: its group, what the group measures and where it stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct SensorView {
+    pub id: String,
+    pub group: String,
+    /// `air_quality`, `parking` or `road`.
+    pub kind: String,
+    pub location: SensorLocation,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SensorLocation {
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub address: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ZoneView {
     pub id: String,
@@ -66,6 +83,8 @@ pub struct ApiState {
     pub store: std::sync::Mutex<shaobing_store::Store>,
     /// The sensors' readings database, when the box ingests sensors.
     pub readings_db: Option<PathBuf>,
+    /// The configured sensors, listed with their latest readings.
+    pub sensors: Vec<SensorView>,
     pub events: broadcast::Sender<shaobing_issues::IssueEvent>,
     /// Required as `Authorization: Bearer …` on `/api` when set.
     pub token: Option<String>,
@@ -117,6 +136,7 @@ fn router(state: ApiState) -> Router {
         .route("/", get(|| static_file("index.html")))
         .route("/static/{file}", get(|Path(file): Path<String>| static_file_owned(file)))
         .merge(api)
+        .fallback(|| async { ApiError::not_found("no such path") })
 }
 
 /// The bearer token, compared in constant time so its length and prefix do not leak.

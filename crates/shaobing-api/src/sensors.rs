@@ -1,6 +1,6 @@
 //! Sensors with their latest readings and, for air quality, the HJ 633 level.
 
-use crate::{ApiError, ApiState};
+use crate::{ApiError, ApiState, SensorView};
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
@@ -8,18 +8,35 @@ use shaobing_core::Reading;
 use shaobing_sensors::{Quantity, ReadingsStore, aqi};
 use std::sync::Arc;
 
+/// Every configured sensor, with its latest readings (none yet: an empty list).
 pub(crate) async fn list(State(state): State<Arc<ApiState>>) -> Result<Json<Value>, ApiError> {
     let Some(path) = state.readings_db.clone() else { return Ok(Json(json!({ "items": [] }))) };
-    let items = tokio::task::spawn_blocking(move || -> Result<Vec<Value>, ApiError> {
+    let latest = tokio::task::spawn_blocking(move || -> Result<Vec<Reading>, ApiError> {
         if !path.exists() {
             return Ok(Vec::new());
         }
-        let latest = ReadingsStore::open(&path).and_then(|s| s.latest()).map_err(ApiError::internal)?;
-        Ok(by_sensor(&latest))
+        ReadingsStore::open(&path).and_then(|s| s.latest()).map_err(ApiError::internal)
     })
     .await
     .map_err(ApiError::internal)??;
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(json!({ "items": with_readings(&state.sensors, &latest) })))
+}
+
+/// The configured sensors in order, each with its latest readings; readings of sensors no
+/// longer configured are left out (nothing says where they stand).
+fn with_readings(sensors: &[SensorView], latest: &[Reading]) -> Vec<Value> {
+    let mut read = by_sensor(latest);
+    sensors
+        .iter()
+        .map(|s| {
+            let mut item = json!({"id": s.id, "group": s.group, "kind": s.kind, "location": s.location});
+            let found = read.iter_mut().find(|r| r["id"] == s.id.as_str());
+            let (latest, level) = found.map_or((json!([]), Value::Null), |r| (r["latest"].take(), r["level"].take()));
+            item["latest"] = latest;
+            item["level"] = level;
+            item
+        })
+        .collect()
 }
 
 /// Groups the latest readings by sensor; the worst individual AQI of a sensor is its level.

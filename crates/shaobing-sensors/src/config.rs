@@ -103,6 +103,14 @@ pub enum SensorKind {
 }
 
 impl SensorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SensorKind::AirQuality => "air_quality",
+            SensorKind::Parking => "parking",
+            SensorKind::Road => "road",
+        }
+    }
+
     pub fn default_category(self) -> Category {
         match self {
             SensorKind::AirQuality => Category::AirPollution,
@@ -167,7 +175,7 @@ pub enum DecoderConfig {
     },
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TimestampUnit {
     #[default]
@@ -210,7 +218,7 @@ pub enum Signal {
     Rise,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// A problem while the signal is high (pollution, occupancy, congestion index).

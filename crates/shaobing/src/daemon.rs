@@ -3,7 +3,7 @@
 use crate::preflight::Prepared;
 use anyhow::Context;
 use shaobing_analysis::Analyser;
-use shaobing_api::{ApiState, CameraView, LiveFrames, ZoneView};
+use shaobing_api::{ApiState, CameraView, LiveFrames, SensorLocation, SensorView, ZoneView};
 use shaobing_camera::{CameraExit, FrameSlot, init_gstreamer, run_camera};
 use shaobing_config::Config;
 use shaobing_core::Finding;
@@ -199,6 +199,21 @@ const EVENT_QUEUE: usize = 256;
 
 /// What the console and its API read: the configured cameras, the live frames, the problem
 /// database, the sensors' readings, and the stream of issue changes.
+/// The configured sensors as the console lists them.
+fn sensor_views(config: &Config) -> Vec<SensorView> {
+    let groups = config.sensors.iter().flat_map(|s| &s.groups);
+    groups
+        .flat_map(|g| {
+            g.sensors.iter().map(|(id, place)| SensorView {
+                id: id.clone(),
+                group: g.name.clone(),
+                kind: g.kind.as_str().to_string(),
+                location: SensorLocation { lat: place.lat, lon: place.lon, address: place.address.clone() },
+            })
+        })
+        .collect()
+}
+
 fn api_state(
     config: &Config,
     metrics: &Metrics,
@@ -221,6 +236,7 @@ fn api_state(
         // The API's own connection: WAL lets it read while the store thread writes.
         store: std::sync::Mutex::new(Store::open(&config.daemon.data_dir, &config.daemon.box_id)?),
         readings_db: config.sensors.as_ref().map(|_| config.daemon.data_dir.join(shaobing_sensors::READINGS_DB_FILE)),
+        sensors: sensor_views(config),
         events: events.clone(),
         token: config.metrics.access_token.as_ref().map(|t| t.expose().to_string()),
         render: Arc::new(|frame, zones, detections, caption| {
