@@ -137,6 +137,26 @@ fn description(schema: &Value) -> String {
     schema.get("description").and_then(Value::as_str).unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// An `Option` key: unset means off, not its keys' defaults.
+fn nullable(prop: &Value) -> bool {
+    let null = |v: &Value| v.get("type").and_then(Value::as_str) == Some("null");
+    prop.get("anyOf").and_then(Value::as_array).is_some_and(|a| a.iter().any(null))
+}
+
+/// A key's default as it would be written in the file, or `unset`.
+fn default_of(prop: &Value) -> String {
+    match prop.get("default") {
+        None | Some(Value::Null) => "unset".into(),
+        Some(Value::Array(a)) if a.is_empty() => "`[]`".into(),
+        Some(Value::Object(o)) if o.is_empty() => "`{}`".into(),
+        Some(v @ (Value::Array(_) | Value::Object(_))) => match toml::Value::try_from(v) {
+            Ok(t) => format!("`{}`", t.to_string().replace('\n', " ").replace('|', "\\|")),
+            Err(_) => format!("`{v}`"),
+        },
+        Some(v) => format!("`{v}`"),
+    }
+}
+
 fn render(sections: &[(String, Section)], enums: &BTreeMap<String, Value>, undocumented: &mut Vec<String>) -> String {
     let mut out = String::from(
         "# Configuration reference\n\n\
@@ -152,19 +172,29 @@ fn render(sections: &[(String, Section)], enums: &BTreeMap<String, Value>, undoc
         if !doc.is_empty() {
             let _ = write!(out, "{doc}\n\n");
         }
-        out.push_str("| key | type | | description |\n| --- | --- | --- | --- |\n");
+        out.push_str("| key | type | default | description |\n| --- | --- | --- | --- |\n");
         let required: Vec<&str> =
             section.schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
         for (key, prop) in section.schema["properties"].as_object().into_iter().flatten() {
             if prop.get("const").is_some() {
                 continue;
             }
-            let need = if required.contains(&key.as_str()) { "required" } else { "optional" };
+            let kind = type_of(prop);
+            let need = match default_of(prop) {
+                _ if required.contains(&key.as_str()) => "required".to_string(),
+                unset if unset == "unset" && !nullable(prop) && sections.iter().any(|(n, _)| *n == kind) => {
+                    "its keys' defaults".into()
+                }
+                unset if unset == "unset" && (kind.starts_with("array of") || kind.starts_with("table of")) => {
+                    "none".into()
+                }
+                default => default,
+            };
             let doc = description(prop);
             if doc.is_empty() {
                 undocumented.push(format!("{name}.{key}"));
             }
-            let _ = writeln!(out, "| `{key}` | `{}` | {need} | {doc} |", type_of(prop));
+            let _ = writeln!(out, "| `{key}` | `{kind}` | {need} | {doc} |");
         }
     }
     out.push_str("\n## Values\n");
@@ -221,4 +251,51 @@ fn the_configuration_reference_is_current() {
         committed == rendered,
         "docs/configuration.md is stale: run SHAOBING_WRITE_REFERENCE=1 cargo test -p shaobing-config --test reference"
     );
+}
+
+/// The example configuration shows every key, set or commented out (`# key = …`), so an
+/// integrator reads every option where they edit.
+#[test]
+fn the_example_configuration_shows_every_key() {
+    let schema = serde_json::to_value(schemars::schema_for!(shaobing_config::Config)).unwrap();
+    let defs = schema["$defs"].as_object().cloned().unwrap_or_default();
+    let mut walker = Walker { defs: &defs, sections: Vec::new(), enums: BTreeMap::new() };
+    walker.sections.push(("Config".into(), Section { paths: vec!["(top level)".into()], schema: schema.clone() }));
+    walker.children(&schema, "");
+    let example =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/shaobing.example.toml"))
+            .unwrap();
+    let shown = |key: &str| {
+        example.lines().any(|l| {
+            let l = l.trim_start().trim_start_matches('#').trim_start();
+            l.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('='))
+                || l.starts_with(&format!("{key}."))
+                || l.contains(&format!("{{ {key} ="))
+                || l.contains(&format!(", {key} ="))
+        })
+    };
+    let header = |path: &str| {
+        let bare = path.trim_start_matches('[').trim_end_matches(']');
+        // A section of subsections only (`[rules]`) shows in theirs (`[rules.fire_smoke]`).
+        bare.contains('<')
+            || bare.contains(' ')
+            || example.contains(&format!("[{bare}]"))
+            || example.contains(&format!("[{bare}."))
+    };
+    let mut missing = Vec::new();
+    for (_, section) in &walker.sections {
+        let sections_shown = section.paths.iter().any(|p| p == "(top level)" || header(p));
+        if !sections_shown {
+            missing.push(section.paths.join(" | "));
+        }
+        for (key, prop) in section.schema["properties"].as_object().into_iter().flatten() {
+            let kind = type_of(prop);
+            let kind = kind.trim_start_matches("array of ").trim_start_matches("table of ");
+            let is_table = walker.sections.iter().any(|(n, _)| n == kind);
+            if prop.get("const").is_none() && !is_table && !shown(key) {
+                missing.push(format!("{}.{key}", section.paths[0]));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "deploy/shaobing.example.toml does not show {} keys: {missing:#?}", missing.len());
 }
