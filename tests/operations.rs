@@ -97,8 +97,9 @@ async fn dashboard_and_alert_metrics_exist_and_canary_secrets_appear_nowhere() {
     for _ in 0..60 {
         tokio::time::sleep(Duration::from_millis(500)).await;
         exposed = scrape(addr).await;
-        if exposed.contains("shaobing_inference_seconds_count{model=\"centernet-mobilenetv3-coco\"} ")
-            && !exposed.contains("shaobing_inference_seconds_count{model=\"centernet-mobilenetv3-coco\"} 0")
+        let inference = "shaobing_inference_seconds_count{model=\"centernet-mobilenetv3-coco\",box=\"box-ops\"}";
+        if exposed.contains(&format!("{inference} "))
+            && !exposed.contains(&format!("{inference} 0"))
             && exposed.contains("shaobing_sensor_messages_rejected_total")
         {
             break;
@@ -114,6 +115,12 @@ async fn dashboard_and_alert_metrics_exist_and_canary_secrets_appear_nowhere() {
     daemon.wait().await.unwrap();
 
     let on_metrics = metric_names(&exposed);
+    dashboard_queries_use_labels_the_daemon_exports(&exposed);
+    let build = exposed.lines().find(|l| l.starts_with("shaobing_build_info{")).unwrap_or_default();
+    assert!(build.contains("box=\"box-ops\"") && build.contains("version=\"") && build.ends_with(" 1"), "{build}");
+    for process in ["process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds"] {
+        assert!(exposed.contains(&format!("{process}{{box=\"box-ops\"}} ")), "{process} missing");
+    }
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy");
     for file in ["grafana/shaobing-dashboard.json", "prometheus/shaobing-alerts.yml"] {
         let named = metric_names(&std::fs::read_to_string(Path::new(root).join(file)).unwrap());
@@ -163,6 +170,56 @@ fn broken_beyond_syntax(dir: &Path) -> Vec<(String, &'static str)> {
 
 /// `check-config` loads what `run` loads: for every broken configuration both exit 2 and name
 /// the same key, so a unit that checks before it starts never loops on a start that fails.
+/// The labels each series carries on a running daemon's `/metrics`, by metric name (histogram
+/// series under their base name).
+fn labels_by_metric(exposed: &str) -> std::collections::BTreeMap<String, BTreeSet<String>> {
+    let mut labels: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    for line in exposed.lines().filter(|l| !l.starts_with('#')) {
+        let Some((name, rest)) = line.split_once('{') else { continue };
+        let base = ["_bucket", "_sum", "_count"].iter().fold(name, |n, s| n.strip_suffix(s).unwrap_or(n));
+        let set = labels.entry(base.to_string()).or_default();
+        for pair in rest.split("\",").filter_map(|p| p.split_once('=')) {
+            set.insert(pair.0.trim_start_matches(',').to_string());
+        }
+        if name.ends_with("_bucket") {
+            set.insert("le".into());
+        }
+    }
+    labels
+}
+
+/// Every panel query of the shipped dashboard groups and filters by labels its metrics carry
+/// on a running daemon (a `by (group)` over a counter without `group` draws one flat line).
+fn dashboard_queries_use_labels_the_daemon_exports(exposed: &str) {
+    let labels = labels_by_metric(exposed);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/grafana/shaobing-dashboard.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    for panel in panels {
+        let unit = panel["fieldConfig"]["defaults"]["unit"].as_str();
+        assert!(unit.is_some_and(|u| !u.is_empty()), "panel `{}` has no unit", panel["title"]);
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let base = |n: String| {
+                ["_bucket", "_sum", "_count"].iter().fold(n, |n, s| n.strip_suffix(s).map_or(n.clone(), String::from))
+            };
+            let names: Vec<String> = metric_names(expr).into_iter().map(base).collect();
+            let grouped = expr.split("by (").skip(1).filter_map(|s| s.split_once(')')).flat_map(|(l, _)| l.split(','));
+            let filtered = expr
+                .split('{')
+                .skip(1)
+                .filter_map(|s| s.split_once('}'))
+                .flat_map(|(l, _)| l.split(',').filter_map(|p| p.split(['=', '!']).next()));
+            for label in grouped.chain(filtered).map(str::trim).filter(|l| !l.is_empty()) {
+                let carried = names.iter().any(|n| labels.get(n).is_some_and(|set| set.contains(label)));
+                assert!(carried, "`{label}` is on none of {names:?} in `{expr}`");
+            }
+        }
+    }
+    let variables = dashboard["templating"]["list"].as_array().unwrap();
+    assert!(variables.iter().any(|v| v["name"] == "box"), "the dashboard chooses boxes");
+}
+
 #[test]
 fn check_config_and_run_refuse_each_bad_config_alike() {
     let dir = tempfile::tempdir().unwrap();

@@ -46,13 +46,17 @@ async fn serve_router(listen: SocketAddr, app: Router, cancel: CancellationToken
     Ok(Server { local_addr, task })
 }
 
-/// 200 once the daemon is serving, 503 while it starts or stops: what a load balancer or an
-/// orchestrator waits on.
+/// 200 once the daemon is serving and a source delivers, 503 while it starts or stops or
+/// while every camera and the sensors' broker are down: what a load balancer or an
+/// orchestrator waits on, and what tells a box that watches nothing from one that works.
 async fn readyz(State(metrics): State<Metrics>) -> impl IntoResponse {
-    if metrics.is_ready() {
-        (axum::http::StatusCode::OK, "ready\n")
+    use axum::http::StatusCode;
+    if !metrics.is_ready() {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting or stopping\n")
+    } else if !metrics.any_source_up() {
+        (StatusCode::SERVICE_UNAVAILABLE, "no camera and no sensor broker is up\n")
     } else {
-        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "starting or stopping\n")
+        (StatusCode::OK, "ready\n")
     }
 }
 
@@ -89,6 +93,9 @@ mod tests {
         };
         assert!(get("/readyz").await.starts_with("HTTP/1.1 503"));
         metrics.set_ready(true);
+        let down = get("/readyz").await;
+        assert!(down.starts_with("HTTP/1.1 503") && down.contains("no camera"), "every source down: {down}");
+        metrics.camera("c1").up.set(1);
         assert!(get("/readyz").await.starts_with("HTTP/1.1 200"));
         assert!(get("/healthz").await.starts_with("HTTP/1.1 200"));
         cancel.cancel();

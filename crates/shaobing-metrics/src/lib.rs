@@ -4,6 +4,8 @@
 //! Label values come only from configuration (camera ids, model names, categories), never from
 //! raw input, so cardinality is bounded by the config file.
 
+mod process;
+
 pub use prometheus::Histogram;
 
 use prometheus::{
@@ -157,7 +159,29 @@ pub struct Supervision {
 impl Metrics {
     #[allow(clippy::expect_used)] // static definitions: a failure is a programming error
     pub fn new() -> Self {
-        let registry = Registry::new();
+        Self::with_registry(Registry::new())
+    }
+
+    /// Every series carries `box="<box_id>"`: camera and sensor ids are unique per box only,
+    /// so a district's dashboards tell boxes apart by it. Also exports the build and the
+    /// process figures.
+    #[allow(clippy::expect_used)] // static definitions: a failure is a programming error
+    pub fn for_box(box_id: &str) -> Self {
+        let labels = std::collections::HashMap::from([("box".to_string(), box_id.to_string())]);
+        let metrics = Self::with_registry(Registry::new_custom(None, Some(labels)).expect("a valid label"));
+        let build = IntGaugeVec::new(
+            Opts::new("shaobing_build_info", "1, labelled with the running build's version."),
+            &["version"],
+        )
+        .expect("static metric definition");
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        metrics.registry.register(Box::new(build)).expect("metric registered once");
+        metrics.registry.register(Box::new(process::ProcessCollector::new())).expect("metric registered once");
+        metrics
+    }
+
+    #[allow(clippy::expect_used)] // static definitions: a failure is a programming error
+    fn with_registry(registry: Registry) -> Self {
         let r = &registry;
         let camera_up = IntGaugeVec::new(
             Opts::new("shaobing_camera_up", "1 while the camera delivers frames, 0 otherwise."),
@@ -356,6 +380,18 @@ impl Metrics {
 
     pub fn is_ready(&self) -> bool {
         self.ready.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether any source delivers: a camera up or the sensors' broker connected, or no
+    /// source configured at all. A box with every source down is alive but useless.
+    pub fn any_source_up(&self) -> bool {
+        let families = self.registry.gather();
+        let sources: Vec<_> = families
+            .iter()
+            .filter(|f| matches!(f.name(), "shaobing_camera_up" | "shaobing_mqtt_connected"))
+            .flat_map(|f| f.get_metric())
+            .collect();
+        sources.is_empty() || sources.iter().any(|m| m.get_gauge().get_value() > 0.0)
     }
 
     /// The text exposition format, as served on `/metrics`.

@@ -51,7 +51,7 @@ impl Daemon {
             n => tracing::info!(rows = n, "no [central] section: the outbox toward a central database is emptied"),
         }
         let (store_path, evidence_dir) = (store.path().to_path_buf(), store.evidence_dir().to_path_buf());
-        let metrics = Metrics::new();
+        let metrics = Metrics::for_box(&config.daemon.box_id);
         metrics.init_issue_series(shaobing_core::Category::ALL.iter().map(|c| c.as_str()));
         let (events, _) = broadcast::channel(EVENT_QUEUE);
         let live = Arc::new(LiveFrames::default());
