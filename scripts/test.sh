@@ -10,3 +10,7 @@ cargo test --workspace --locked "$@"
 if [ "$(id -u)" -eq 0 ]; then
     cargo test --locked -p shaobing-store --test disk_full -- --ignored
 fi
+# The Debian package, built around the binary the tests just built (zstd: quick to pack), then
+# checked; as root it is also installed, run, upgraded, removed and purged.
+cargo build --locked -p shaobing
+SHAOBING_DEB_COMPRESSION=zstd scripts/test-package.sh target/debug/shaobing
