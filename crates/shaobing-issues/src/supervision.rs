@@ -1,5 +1,5 @@
-//! The supervision whistle's figures: time to verified resolution per department, and the
-//! outbox backlog, kept current as gauges.
+//! The supervision whistle's figures: time to verified resolution per department (a
+//! histogram of the verifications seen), the oldest open issue and the outbox backlog (gauges).
 
 use shaobing_metrics::{Metrics, Supervision};
 use shaobing_store::Store;
@@ -10,20 +10,27 @@ use tokio_util::sync::CancellationToken;
 /// How often the supervision figures are recomputed from the problem database.
 const SUPERVISION_PERIOD: Duration = Duration::from_secs(30);
 
-/// Keeps the supervision gauges (time to verified resolution per department) and the outbox
-/// backlog current. Status changes come from the CLI in another process, so the figures are
+/// Keeps the supervision figures (time to verified resolution per department, the oldest open
+/// issue) and the outbox backlog current. Status changes come from the CLI in another process, so the figures are
 /// read from the database.
 pub async fn supervise(store: Store, metrics: Metrics, cancel: CancellationToken) {
     let store = Arc::new(Mutex::new(store));
+    // Verifications before this start were counted by an earlier run, if at all: the
+    // histogram counts what happens while it runs, and `issues report` keeps the whole record.
+    let mut seen_until = shaobing_core::UnixMillis::now().0;
     loop {
         let s = store.clone();
         let figures = tokio::task::spawn_blocking(move || {
             let store = s.lock().unwrap_or_else(|p| p.into_inner());
-            Ok::<_, shaobing_store::StoreError>((shaobing_store::report(&store)?, store.outbox_stats()?))
+            Ok::<_, shaobing_store::StoreError>((
+                shaobing_store::report(&store)?,
+                store.outbox_stats()?,
+                shaobing_store::verified_since(&store, seen_until)?,
+            ))
         })
         .await;
         match figures {
-            Ok(Ok((rows, outbox))) => {
+            Ok(Ok((rows, outbox, verified))) => {
                 metrics.set_outbox(outbox.rows, outbox.bytes, outbox.dead_letters);
                 let now = shaobing_core::UnixMillis::now();
                 let gauges: Vec<Supervision> = rows
@@ -34,11 +41,13 @@ pub async fn supervise(store: Store, metrics: Metrics, cancel: CancellationToken
                             .map(|t| now.since(shaobing_core::UnixMillis(t)).as_secs_f64()),
                         department: f.department,
                         category: f.category,
-                        mean_verified_secs: f.mean_secs_to_verified,
-                        max_verified_secs: f.max_secs_to_verified,
                     })
                     .collect();
                 metrics.set_supervision(&gauges);
+                for v in verified {
+                    metrics.issue_verified(&v.department, &v.category, v.secs);
+                    seen_until = seen_until.max(v.verified_ms);
+                }
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot compute supervision figures"),
             Err(e) => tracing::warn!(error = %e, "supervision task failed"),

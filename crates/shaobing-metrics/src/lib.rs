@@ -29,7 +29,8 @@ pub struct Metrics {
     inference_seconds: HistogramVec,
     issues_emitted: IntCounterVec,
     issues_updated: IntCounterVec,
-    supervision: [GaugeVec; 3],
+    oldest_open: GaugeVec,
+    verified_seconds: HistogramVec,
     outbox: [prometheus::IntGauge; 3],
     /// Set once the daemon has loaded its models and opened its stores: `/readyz` answers 200.
     ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -146,15 +147,18 @@ fn int_gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
     g
 }
 
-/// One department's figures for one category, as the supervision gauges show them.
+/// One department's oldest open issue of one category, as the supervision gauge shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Supervision {
     pub department: String,
     pub category: String,
-    pub mean_verified_secs: Option<f64>,
-    pub max_verified_secs: Option<f64>,
     pub oldest_open_secs: Option<f64>,
 }
+
+/// Time to verified resolution: a quarter of an hour to a month, where the seed's deadlines lie
+/// (fire within the hour, a stall within the day, a repair within the week).
+const VERIFIED_BUCKETS: [f64; 11] =
+    [900.0, 3600.0, 7200.0, 14_400.0, 28_800.0, 86_400.0, 172_800.0, 259_200.0, 604_800.0, 1_209_600.0, 2_592_000.0];
 
 impl Metrics {
     #[allow(clippy::expect_used)] // static definitions: a failure is a programming error
@@ -270,19 +274,17 @@ impl Metrics {
                 "Occurrences folded into an already open issue.",
                 &["category"],
             ),
-            supervision: [
-                gauge_vec(
-                    r,
-                    "shaobing_issue_verified_seconds_mean",
-                    "Mean time from an issue's creation to its verified resolution (督办).",
-                ),
-                gauge_vec(
-                    r,
-                    "shaobing_issue_verified_seconds_max",
-                    "Longest time from creation to verified resolution.",
-                ),
-                gauge_vec(r, "shaobing_issue_oldest_open_seconds", "Age of the oldest issue still open."),
-            ],
+            oldest_open: gauge_vec(r, "shaobing_issue_oldest_open_seconds", "Age of the oldest issue still open."),
+            verified_seconds: {
+                let opts = HistogramOpts::new(
+                    "shaobing_issue_verified_seconds",
+                    "Time from an issue's creation to its verified resolution (督办), per verification.",
+                )
+                .buckets(VERIFIED_BUCKETS.to_vec());
+                let h = HistogramVec::new(opts, &["department", "category"]).expect("static metric definition");
+                r.register(Box::new(h.clone())).expect("metric registered once");
+                h
+            },
             ready: Default::default(),
             outbox: [
                 int_gauge(r, "shaobing_outbox_rows", "Rows waiting in the outbox for the central database."),
@@ -353,18 +355,25 @@ impl Metrics {
     /// Replaces the supervision gauges with `figures` (departments come from the configured
     /// responsibility map, so the label set stays bounded).
     pub fn set_supervision(&self, figures: &[Supervision]) {
-        for g in &self.supervision {
-            g.reset();
-        }
+        self.oldest_open.reset();
         for f in figures {
-            let labels = [f.department.as_str(), f.category.as_str()];
-            let values = [f.mean_verified_secs, f.max_verified_secs, f.oldest_open_secs];
-            for (g, v) in self.supervision.iter().zip(values) {
-                if let Some(v) = v {
-                    g.with_label_values(&labels).set(v);
-                }
+            if let Some(v) = f.oldest_open_secs {
+                self.oldest_open.with_label_values(&[f.department.as_str(), f.category.as_str()]).set(v);
             }
         }
+    }
+
+    /// Creates the time-to-verified series of each (department, category) pair at zero, so a
+    /// dashboard finds them before the first verification.
+    pub fn init_verified_series<'a>(&self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        for (department, category) in pairs {
+            self.verified_seconds.with_label_values(&[department, category]);
+        }
+    }
+
+    /// An issue of `category` was verified `secs` after it was created.
+    pub fn issue_verified(&self, department: &str, category: &str, secs: f64) {
+        self.verified_seconds.with_label_values(&[department, category]).observe(secs);
     }
 
     /// The outbox's backlog (rows, bytes) and its dead letters, as last read from the store.
@@ -418,29 +427,45 @@ mod tests {
     #[test]
     fn supervision_gauges_are_replaced_not_accumulated() {
         let m = Metrics::new();
-        let f = |dept: &str, mean| Supervision {
+        let f = |dept: &str, oldest| Supervision {
             department: dept.into(),
             category: "illegal_parking".into(),
-            mean_verified_secs: mean,
-            max_verified_secs: mean.map(|v| v * 2.0),
-            oldest_open_secs: Some(60.0),
+            oldest_open_secs: oldest,
         };
         m.set_supervision(&[f("交通支队", Some(3600.0)), f("城管", None)]);
         let text = m.render();
-        assert!(text.contains(
-            "shaobing_issue_verified_seconds_mean{category=\"illegal_parking\",department=\"交通支队\"} 3600"
-        ));
-        assert!(text.contains(
-            "shaobing_issue_verified_seconds_max{category=\"illegal_parking\",department=\"交通支队\"} 7200"
-        ));
         assert!(
-            !text.contains("verified_seconds_mean{category=\"illegal_parking\",department=\"城管\"}"),
-            "no figure, no sample"
+            text.contains(
+                "shaobing_issue_oldest_open_seconds{category=\"illegal_parking\",department=\"交通支队\"} 3600"
+            )
         );
+        assert!(!text.contains("department=\"城管\""), "no figure, no sample");
         m.set_supervision(&[f("城管", Some(10.0))]);
         assert!(!m.render().contains("交通支队"), "departments without issues disappear");
     }
 
+    #[test]
+    fn verifications_are_a_histogram_per_department_and_category() {
+        let m = Metrics::new();
+        m.init_verified_series([("城管", "street_vending")]);
+        assert!(
+            m.render()
+                .contains("shaobing_issue_verified_seconds_count{category=\"street_vending\",department=\"城管\"} 0")
+        );
+        m.issue_verified("城管", "street_vending", 5400.0);
+        m.issue_verified("城管", "street_vending", 600.0);
+        let text = m.render();
+        let bucket = |le: &str| {
+            format!(
+                "shaobing_issue_verified_seconds_bucket{{category=\"street_vending\",department=\"城管\",le=\"{le}\"}}"
+            )
+        };
+        assert!(text.contains(&format!("{} 1", bucket("900"))), "{text}");
+        assert!(text.contains(&format!("{} 2", bucket("7200"))), "{text}");
+        assert!(
+            text.contains("shaobing_issue_verified_seconds_sum{category=\"street_vending\",department=\"城管\"} 6000")
+        );
+    }
     #[test]
     fn names_and_labels_render() {
         let m = Metrics::new();

@@ -34,7 +34,7 @@ mod schema;
 pub use evidence::{EvidenceFile, EvidenceWriter};
 pub use lifecycle::{TransitionError, parse_status};
 pub use outbox::{OutboxKind, OutboxRow, OutboxStats, PRIORITY_EMERGENCY, PRIORITY_ROUTINE};
-pub use report::{DepartmentFigures, report};
+pub use report::{DepartmentFigures, Verification, report, verified_since};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};

@@ -50,3 +50,33 @@ pub fn report(store: &Store) -> Result<Vec<DepartmentFigures>, StoreError> {
         .map_err(store.sql_err())?;
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(store.sql_err())
 }
+
+/// One issue's verified resolution.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verification {
+    pub department: String,
+    pub category: String,
+    /// From creation to verification.
+    pub secs: f64,
+    /// When it was verified (milliseconds since the epoch).
+    pub verified_ms: i64,
+}
+
+/// Issues verified after `after_ms`, oldest verification first: what a process watching the
+/// store (the daemon's supervision) has not seen yet, whoever verified them (the CLI, the
+/// console, the centre).
+pub fn verified_since(store: &Store, after_ms: i64) -> Result<Vec<Verification>, StoreError> {
+    let mut stmt = store
+        .conn
+        .prepare(
+            "SELECT department, category, (verified_ms - created_ms) / 1000.0, verified_ms FROM issues
+             WHERE verified_ms > ?1 ORDER BY verified_ms",
+        )
+        .map_err(store.sql_err())?;
+    let rows = stmt
+        .query_map([after_ms], |r| {
+            Ok(Verification { department: r.get(0)?, category: r.get(1)?, secs: r.get(2)?, verified_ms: r.get(3)? })
+        })
+        .map_err(store.sql_err())?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(store.sql_err())
+}

@@ -202,3 +202,21 @@ fn without_a_central_database_nothing_is_queued_and_adding_one_queues_everything
     assert_eq!(snapshot["status"], "confirmed", "the latest snapshot, with its history");
     assert_eq!(store.set_central(true).unwrap(), 0, "already on: nothing queued twice");
 }
+
+#[test]
+fn verifications_are_read_after_a_watermark_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), "box-1").unwrap();
+    let mut verify = |key: &str| {
+        let Recorded::Created { id } = store.record(&candidate(key, 1_000), None).unwrap() else { panic!() };
+        for to in [IssueStatus::Confirmed, IssueStatus::Dispatched, IssueStatus::Resolved, IssueStatus::Verified] {
+            store.transition(&id, to, "duty-officer", None).unwrap();
+        }
+    };
+    verify("first");
+    let all = report::verified_since(&store, 0).unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!((all[0].department.as_str(), all[0].category.as_str()), ("交通支队", "illegal_parking"));
+    assert!(all[0].secs > 0.0, "created at 1 s after the epoch, verified now");
+    assert!(report::verified_since(&store, all[0].verified_ms).unwrap().is_empty(), "nothing after the mark");
+}

@@ -53,6 +53,11 @@ impl Daemon {
         let (store_path, evidence_dir) = (store.path().to_path_buf(), store.evidence_dir().to_path_buf());
         let metrics = Metrics::for_box(&config.daemon.box_id);
         metrics.init_issue_series(shaobing_core::Category::ALL.iter().map(|c| c.as_str()));
+        let departments: Vec<(String, &str)> = shaobing_core::Category::ALL
+            .iter()
+            .map(|c| (config.responsibility_for(*c).department, c.as_str()))
+            .collect();
+        metrics.init_verified_series(departments.iter().map(|(d, c)| (d.as_str(), *c)));
         let (events, _) = broadcast::channel(EVENT_QUEUE);
         let live = Arc::new(LiveFrames::default());
         let console = api_state(&config, &metrics, &live, &events)?;
