@@ -34,6 +34,7 @@ enum LogFormat {
 enum Command {
     /// Run the daemon with a configuration file.
     Run {
+        /// The configuration file (deploy/shaobing.example.toml shows every key).
         #[arg(long)]
         config: PathBuf,
     },
@@ -53,7 +54,10 @@ enum Command {
     /// category precision, recall, time to issue and false emergencies per camera-hour.
     Eval(crate::eval_cli::EvalArgs),
     /// Validate a configuration file; exit code 2 when it is invalid.
-    CheckConfig { config: PathBuf },
+    CheckConfig {
+        /// The configuration file to check.
+        config: PathBuf,
+    },
     /// Read and update the box's problem database.
     Issues {
         /// The daemon's configuration, for its data directory [default:
@@ -153,4 +157,28 @@ async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     tracing::info!(metrics = %daemon.metrics_addr(), "shaobing running");
     crate::service::notify("READY=1");
     daemon.wait().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// `--help` explains every argument of every command.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments().filter(|a| !matches!(a.get_id().as_str(), "help" | "version")) {
+                if arg.get_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "shaobing", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
 }
