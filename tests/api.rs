@@ -95,13 +95,19 @@ fn response_schema(spec: &Value, path: &str, status: &str) -> Value {
 struct Answer {
     status: u16,
     content_type: String,
+    head: String,
     body: Vec<u8>,
 }
 
 async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Answer {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n").as_bytes()).await.unwrap();
+    request(addr, path, &format!("Host: 127.0.0.1\r\n{auth}")).await
+}
+
+/// GET `path` with these header lines (each ending in CRLF).
+async fn request(addr: SocketAddr, path: &str, headers: &str) -> Answer {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n").as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).await.unwrap();
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
@@ -111,7 +117,7 @@ async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Answer {
         .lines()
         .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type: ").map(str::to_string))
         .unwrap_or_default();
-    Answer { status, content_type, body: raw[split + 4..].to_vec() }
+    Answer { status, content_type, head, body: raw[split + 4..].to_vec() }
 }
 
 async fn get_json(addr: SocketAddr, path: &str, doc_path: &str, spec: &Value) -> Value {
@@ -142,7 +148,7 @@ fn parse_rfc3339(s: &str) -> i64 {
 /// Reads the event stream until a `new` issue arrives; returns it and when it arrived.
 async fn first_new_issue(addr: SocketAddr) -> (Value, i64) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
+    let request = format!("GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
     s.write_all(request.as_bytes()).await.unwrap();
     let mut text = String::new();
     let mut buf = [0u8; 65_536];
@@ -157,6 +163,37 @@ async fn first_new_issue(addr: SocketAddr) -> (Value, i64) {
                 return (event, at);
             }
         }
+    }
+}
+
+/// With a token set, every path but the probes needs it; a browser may give it as the Basic
+/// password for reading, never for a change; and on loopback only loopback Host names pass.
+async fn one_rule_for_every_path(addr: SocketAddr) {
+    use base64::Engine;
+    let basic = |password: &str| {
+        let pair = base64::engine::general_purpose::STANDARD.encode(format!("duty-officer:{password}"));
+        format!("Host: localhost\r\nAuthorization: Basic {pair}\r\n")
+    };
+    for path in ["/", "/static/console.js", "/static/console.css", "/metrics", "/api/v1/issues"] {
+        let refused = get(addr, path, None).await;
+        assert_eq!(refused.status, 401, "{path} without the token");
+        let error: Value = serde_json::from_slice(&refused.body).unwrap();
+        assert!(error["error"].as_str().is_some(), "{path}: {error}");
+        assert_eq!(request(addr, path, &basic("wrong-token-123")).await.status, 401, "{path}: a wrong Basic password");
+        assert_eq!(request(addr, path, &basic(TOKEN)).await.status, 200, "{path}: the token as Basic password");
+        assert_eq!(get(addr, path, Some(TOKEN)).await.status, 200, "{path}: the token as bearer");
+    }
+    let page = get(addr, "/", None).await;
+    assert!(page.head.to_ascii_lowercase().contains("www-authenticate: basic"), "the browser asks: {}", page.head);
+    let page = request(addr, "/", &basic(TOKEN)).await;
+    assert!(String::from_utf8_lossy(&page.body).contains("/static/console.js"));
+    for probe in ["/healthz", "/readyz"] {
+        assert_ne!(get(addr, probe, None).await.status, 401, "{probe} needs no token");
+    }
+    for host in ["evil.example", "evil.example:80", "192.0.2.7"] {
+        let rebound =
+            request(addr, "/api/v1/issues", &format!("Host: {host}\r\nAuthorization: Bearer {TOKEN}\r\n")).await;
+        assert_eq!(rebound.status, 421, "Host {host} on a loopback listener");
     }
 }
 
@@ -262,11 +299,7 @@ async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_w
         let error: Value = serde_json::from_slice(&a.body).unwrap();
         check(&spec, &spec["components"]["schemas"]["Error"], &error, path).unwrap();
     }
-    let page = get(addr, "/", None).await;
-    assert!(page.status == 200 && String::from_utf8_lossy(&page.body).contains("/static/console.js"));
-    for file in ["/static/console.js", "/static/console.css"] {
-        assert_eq!(get(addr, file, None).await.status, 200, "{file}");
-    }
+    one_rule_for_every_path(addr).await;
     cancel.cancel();
     daemon.wait().await.expect("clean shutdown");
 }

@@ -140,3 +140,43 @@ async fn sigterm_under_load_stops_cleanly_within_five_seconds_and_loses_nothing(
     signal(&daemon, "TERM");
     assert!(wait_exit(&mut daemon, Duration::from_secs(2)).is_some(), "the second SIGTERM exits at once");
 }
+
+/// A central database that accepts connections and never answers (a hung server, a firewall
+/// that swallows packets) does not hold up shutdown: SIGTERM exits 0 within 5 s, the issues
+/// still queued for it, with the connection attempt abandoned both while connecting and with
+/// a connection open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_promptly_when_the_central_database_never_answers() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    // Accept and hold every connection, answering nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        let mut store = Store::open(&data, "box-hung").unwrap();
+        store.record(&candidate("queued", UnixMillis(1)), None).unwrap();
+    }
+    let config = dir.path().join("shaobing.toml");
+    let text = format!(
+        "[daemon]\nbox_id = \"box-hung\"\ndata_dir = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
+         [central]\nurl = \"host=127.0.0.1 port={port} user=shaobing dbname=whistle\"\n",
+        data.display()
+    );
+    std::fs::write(&config, text).unwrap();
+    for wait_before_term in [Duration::from_millis(800), Duration::from_secs(3)] {
+        let mut daemon = start_daemon(&config);
+        tokio::time::sleep(wait_before_term).await;
+        let asked = Instant::now();
+        signal(&daemon, "TERM");
+        let status = wait_exit(&mut daemon, Duration::from_secs(5)).expect("exited within 5 s of SIGTERM");
+        assert!(status.success(), "exit status {status:?} after {:?}", asked.elapsed());
+    }
+    let store = Store::open(&data, "box-hung").unwrap();
+    assert_eq!(store.outbox_stats().unwrap().issues, 1, "the issue waits for the centre, not lost");
+}

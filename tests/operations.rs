@@ -39,8 +39,10 @@ async fn scrape(addr: std::net::SocketAddr) -> String {
 /// GET `path` with the console API's token.
 async fn fetch(addr: std::net::SocketAddr, path: &str) -> String {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n", CANARIES[3]);
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        CANARIES[3]
+    );
     s.write_all(request.as_bytes()).await.unwrap();
     let mut body = String::new();
     s.read_to_string(&mut body).await.unwrap();
@@ -231,6 +233,7 @@ fn check_config_and_run_refuse_each_bad_config_alike() {
         ("[[cameras]]\nid = \"c\"\nuri = \"rtsp://h/x\"\nanalysis_widht = 640\n", "analysis_widht"),
         ("[rules.illegal_parking]\nmin_score = 2\n", "rules.illegal_parking.min_score"),
         ("[metrics]\nlisten = \"0.0.0.0:9464\"\n", "metrics.access_token"),
+        ("[metrics]\nlisten = \"0.0.0.0:9464\"\naccess_token = \"\"\n", "metrics.access_token"),
         ("[rules.fire_smoke]\nconfirm_k = 9\n", "rules.fire_smoke.confirm_k"),
         ("[central]\nurl = \"host=x password=canary-pw\"\n", "central.url"),
         ("[mqtt]\nport = 0\n", "mqtt.port"),

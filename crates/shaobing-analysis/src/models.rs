@@ -14,7 +14,7 @@ pub struct ModelLoadError {
     pub camera_id: String,
     pub model: String,
     #[source]
-    pub source: DetectError,
+    pub source: Box<DetectError>,
 }
 
 /// One inference pool per model in use, with `workers` sessions each, shared by every camera
@@ -36,8 +36,12 @@ impl Models {
                 if pools.contains_key(model) {
                     continue;
                 }
-                let error =
-                    |source| ModelLoadError { camera: i, camera_id: camera.id.clone(), model: model.clone(), source };
+                let error = |source: DetectError| ModelLoadError {
+                    camera: i,
+                    camera_id: camera.id.clone(),
+                    model: model.clone(),
+                    source: Box::new(source),
+                };
                 let sessions = (0..workers.max(1))
                     .map(|_| Detector::load(runtime, manifest, model))
                     .collect::<Result<Vec<_>, _>>()

@@ -18,11 +18,17 @@ pub struct ConsoleConfig {
     /// must not be exposed to the street network unless the operator decides so.
     #[serde(default = "default_metrics_listen")]
     pub listen: SocketAddr,
-    /// Token the console's JSON API (`/api/...`) requires as `Authorization: Bearer <token>`.
-    /// Required when `listen` is not a loopback address; never printed.
+    /// Token every path but `/healthz` and `/readyz` requires: as `Authorization: Bearer
+    /// <token>` (the API, Prometheus), or as the password of HTTP Basic authentication for
+    /// reading (a browser loading the console). At least 12 characters. Required when `listen`
+    /// is not a loopback address; never printed.
     #[serde(default)]
     pub access_token: Option<shaobing_core::Secret>,
 }
+
+/// Shortest token accepted: guessing 12 random characters over the network is hopeless, and
+/// a word someone typed is refused.
+const MIN_TOKEN_CHARS: usize = 12;
 
 fn default_metrics_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9464))
@@ -36,6 +42,16 @@ impl Default for ConsoleConfig {
 
 impl ConsoleConfig {
     pub fn validate(&self) -> Result<(), ConsoleConfigError> {
+        if self.access_token.as_ref().is_some_and(|t| t.expose().trim().len() < MIN_TOKEN_CHARS) {
+            // An empty token would otherwise read as "no token": authentication off by accident.
+            return Err(ConsoleConfigError {
+                key: "metrics.access_token".into(),
+                message: format!(
+                    "expected at least {MIN_TOKEN_CHARS} characters (e.g. `openssl rand -hex 24`); \
+                     remove the key to run without a token on loopback"
+                ),
+            });
+        }
         if !self.listen.ip().is_loopback() && self.access_token.is_none() {
             return Err(ConsoleConfigError {
                 key: "metrics.access_token".into(),

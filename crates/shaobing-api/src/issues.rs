@@ -99,8 +99,11 @@ pub(crate) async fn evidence(
             .into_iter()
             .find(|e| e.kind == kind)
             .ok_or_else(|| ApiError::not_found(format!("issue `{id}` has no `{kind}` evidence")))?;
-        let bytes =
-            std::fs::read(&row.path).map_err(|e| ApiError::not_found(format!("evidence file {}: {e}", row.path)))?;
+        let bytes = std::fs::read(&row.path).map_err(|e| {
+            // The path is the box's own business: logged here, never in the answer.
+            tracing::warn!(issue = %id, %kind, path = %row.path, error = %e, "an evidence file is missing");
+            ApiError::not_found(format!("the `{kind}` evidence file of issue `{id}` is missing"))
+        })?;
         Ok((bytes, row.path))
     })
     .await

@@ -2,6 +2,7 @@
 //! (`/metrics`, `/healthz`, `/readyz`) on one port.
 
 use crate::ApiState;
+use crate::access::{Access, guard};
 use axum::Router;
 use axum::extract::State;
 use axum::http::header;
@@ -9,6 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use shaobing_metrics::Metrics;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// A running console listener.
@@ -23,7 +25,10 @@ pub struct Server {
 /// `cancel` fires.
 pub async fn serve(listen: SocketAddr, state: ApiState, cancel: CancellationToken) -> std::io::Result<Server> {
     let metrics = state.metrics.clone();
-    serve_router(listen, operations(metrics).merge(crate::router(state)), cancel).await
+    let access = Arc::new(Access { token: state.token.clone(), loopback: listen.ip().is_loopback() });
+    let app =
+        operations(metrics).merge(crate::router(state)).layer(axum::middleware::from_fn_with_state(access, guard));
+    serve_router(listen, app, cancel).await
 }
 
 fn operations(metrics: Metrics) -> Router {
@@ -77,14 +82,14 @@ mod tests {
         let metrics = m.clone();
         let server = serve_router(SocketAddr::from(([127, 0, 0, 1], 0)), operations(m), cancel.clone()).await.unwrap();
         let mut s = tokio::net::TcpStream::connect(server.local_addr).await.unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").await.unwrap();
         let mut body = String::new();
         s.read_to_string(&mut body).await.unwrap();
         assert!(body.starts_with("HTTP/1.1 200"), "{body}");
         assert!(body.contains("shaobing_frames_analysed_total{camera=\"c1\"} 1"), "{body}");
         let get = |path: &'static str| async move {
             let mut s = tokio::net::TcpStream::connect(server.local_addr).await.unwrap();
-            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes())
                 .await
                 .unwrap();
             let mut body = String::new();

@@ -1,7 +1,11 @@
 // shaobing read-only console. Plain ES2020, no dependencies. All data is inserted as text.
 "use strict";
 
-const TOKEN = new URLSearchParams(location.search).get("token");
+// The token never travels in the URL (it would land in history, logs and Referer headers).
+// A browser that loaded this page with the token as its Basic password sends it with every
+// request of the page by itself; a kiosk page that opens the console may instead put it in
+// sessionStorage under "shaobing-token", and it is then sent as a bearer header.
+const TOKEN = sessionStorage.getItem("shaobing-token");
 const CATEGORIES = {
   illegal_parking: ["机动车乱停放", "Illegal parking"],
   street_vending: ["占道经营", "Street vending"],

@@ -242,15 +242,16 @@ fn seconds_in(key: &str, name: &str, v: f64, lo: f64, hi: f64) -> Result<(), Con
 }
 
 /// Rejects URIs GStreamer cannot open and URIs that carry credentials: credentials belong in
-/// separate secret fields so that a URI can always be logged.
+/// separate secret fields so that a URI can always be logged. The errors never repeat the URI:
+/// one that is refused may be refused for holding a password.
 fn validate_uri(key: &str, uri: &str) -> Result<(), ConfigError> {
     let Some((scheme, rest)) = uri.split_once("://") else {
-        return Err(ConfigError::invalid(key, format!("expected a URI such as rtsp://host/path, got `{uri}`")));
+        return Err(ConfigError::invalid(key, "expected a URI such as rtsp://host/path"));
     };
     let scheme_ok =
         !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     if !scheme_ok {
-        return Err(ConfigError::invalid(key, format!("`{scheme}` is not a URI scheme")));
+        return Err(ConfigError::invalid(key, "expected a URI such as rtsp://host/path: the scheme is not one"));
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.contains('@') {
@@ -260,10 +261,32 @@ fn validate_uri(key: &str, uri: &str) -> Result<(), ConfigError> {
              credential fields instead, so the URI can be logged safely",
         ));
     }
+    if let Some(name) = credential_parameter(rest) {
+        return Err(ConfigError::invalid(
+            key,
+            format!(
+                "the URI's query carries `{name}`, a credential; put it in the camera's credential fields \
+                 instead, so the URI can be logged safely"
+            ),
+        ));
+    }
     if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ConfigError::invalid(key, "the URI contains whitespace or control characters"));
     }
     Ok(())
+}
+
+/// The first query parameter whose name says it holds a secret (`password=`, `pwd=`,
+/// `token=`, `auth=`…), as cameras' vendor URLs put them.
+fn credential_parameter(rest: &str) -> Option<String> {
+    const WITHIN: [&str; 4] = ["pass", "pwd", "token", "secret"];
+    const WHOLE: [&str; 8] = ["auth", "authkey", "auth_key", "key", "apikey", "api_key", "sig", "signature"];
+    let query = rest.split_once('?')?.1.split('#').next().unwrap_or("");
+    query
+        .split('&')
+        .filter_map(|p| p.split('=').next())
+        .map(str::to_ascii_lowercase)
+        .find(|name| WITHIN.iter().any(|s| name.contains(s)) || WHOLE.contains(&name.as_str()))
 }
 
 #[cfg(test)]
@@ -283,5 +306,24 @@ mod tests {
         let looped =
             source("uri = \"file:///clip.mp4\"\non_eos = \"restart\"\nrealtime = false").spec(CameraId("c".into()));
         assert!(looped.restart_on_eos && !looped.paced());
+    }
+
+    #[test]
+    fn credentials_are_refused_wherever_a_uri_hides_them_and_never_repeated() {
+        for uri in [
+            "rtsp://admin:canary-1@cam/1",
+            "rtsp://cam/Streaming?user=admin&password=canary-1",
+            "http://cam/snap.cgi?pwd=canary-1",
+            "rtsp://cam/live?token=canary-1#x",
+            "rtsp://cam/live?AuthKey=canary-1",
+            "not a uri canary-1",
+            "r@ys://canary-1",
+        ] {
+            let e = validate_uri("cameras[0].uri", uri).unwrap_err().to_string();
+            assert!(e.starts_with("cameras[0].uri: "), "{e}");
+            assert!(!e.contains("canary-1"), "{uri}: the error repeats a secret: {e}");
+        }
+        assert!(validate_uri("k", "rtsp://cam/Streaming/Channels/101?transportmode=unicast&profile=1").is_ok());
+        assert!(validate_uri("k", "rtsp://cam/live?keyframes=1&monkey=2").is_ok(), "names that merely hold `key`");
     }
 }

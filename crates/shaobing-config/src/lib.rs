@@ -115,7 +115,7 @@ impl Config {
     /// Parses and validates without touching the file system; `origin` names the text in errors.
     pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
         let parse_error =
-            |e: toml::de::Error| ConfigError::Parse { path: origin.to_path_buf(), message: e.to_string() };
+            |e: toml::de::Error| ConfigError::Parse { path: origin.to_path_buf(), message: located(&e, text) };
         let raw: toml::Value = toml::from_str(text).map_err(parse_error)?;
         if raw.as_table().is_some_and(toml::Table::is_empty) {
             // Every key has a default, so an empty file would start a box that watches nothing;
@@ -229,6 +229,38 @@ impl Config {
 }
 
 /// Ids become metric labels, file names and MQTT topic levels: keep them to a safe alphabet.
+/// A TOML error as `line L, column C: message`, without the excerpt of the file toml prints:
+/// the line at fault may be a `password = …`.
+fn located(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().trim_end();
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            match key_at(text, line) {
+                Some(key) => format!("line {line}, column {column}, `{key}`: {message}"),
+                None => format!("line {line}, column {column}: {message}"),
+            }
+        }
+        None => message.to_string(),
+    }
+}
+
+/// The dotted key set on `line` (1-based), under the table header above it: named without the
+/// value, which may be a secret.
+fn key_at(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let (key, _) = lines.get(line.checked_sub(1)?)?.split_once('=')?;
+    let key = key.trim();
+    if key.is_empty() || key.starts_with('[') || key.contains('"') && !key.starts_with('"') {
+        return None;
+    }
+    let table = lines[..line - 1].iter().rev().map(|l| l.trim()).find(|l| l.starts_with('['));
+    let table = table.map(|t| t.trim_matches(['[', ']']).trim());
+    Some(table.map_or_else(|| key.to_string(), |t| format!("{t}.{key}")))
+}
+
 pub(crate) fn validate_identifier(key: &str, value: &str) -> Result<(), ConfigError> {
     if shaobing_core::is_identifier(value) {
         Ok(())

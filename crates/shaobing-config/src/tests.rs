@@ -216,3 +216,23 @@ fn a_fire_window_too_short_for_the_camera_rate_points_at_the_key() {
     parse(&format!("{fast}\n[rules.fire_smoke]\nconfirm_n = 8\n")).expect("eight frames at 10 fps span 0.7 s");
     parse(&format!("{fast}\n[rules.fire_smoke]\nenabled = false\n")).expect("no fire rule, no window");
 }
+
+#[test]
+fn a_toml_error_names_the_line_without_repeating_it() {
+    let text = "[mqtt]\nhost = \"broker\"\npassword = \"canary-secret-99\" trailing\n";
+    let e = Config::parse(text, Path::new("box.toml")).unwrap_err().to_string();
+    assert!(e.starts_with("box.toml: line 3, column"), "{e}");
+    assert!(!e.contains("canary-secret-99"), "the password's line was echoed: {e}");
+    let text = "[central]\nurl = \"host=db password = canary-secret-99\"\n";
+    let e = Config::parse(text, Path::new("box.toml")).unwrap_err().to_string();
+    assert!(e.contains("central.url") && e.contains("embeds a password") && !e.contains("canary"), "{e}");
+    for url in [
+        "postgresql://u:canary-secret-99@db/x",
+        "postgresql://u@db/x?password=canary-secret-99",
+        "host=db port=nonsense",
+    ] {
+        let text = format!("[central]\nurl = \"{url}\"\n");
+        let e = Config::parse(&text, Path::new("box.toml")).unwrap_err().to_string();
+        assert!(e.contains("central.url") && !e.contains("canary") && !e.contains("nonsense"), "{url}: {e}");
+    }
+}

@@ -77,7 +77,7 @@ impl Collector for ProcessCollector {
     fn collect(&self) -> Vec<MetricFamily> {
         let (ticks, page) = system_units();
         let stat = std::fs::read_to_string("/proc/self/stat").ok();
-        if let Some(s) = stat.as_deref().and_then(|t| parse_stat(t, ticks.max(1) as f64, page.max(1) as i64)) {
+        if let Some(s) = stat.as_deref().and_then(|t| parse_stat(t, ticks.max(1) as f64, page.max(1))) {
             self.cpu.set(s.cpu_secs);
             self.rss.set(s.rss_bytes);
             self.threads.set(s.threads);

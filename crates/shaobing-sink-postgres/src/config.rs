@@ -53,22 +53,7 @@ fn default_max_attempts() -> i64 {
 
 impl CentralConfig {
     pub fn validate(&self) -> Result<(), CentralConfigError> {
-        let lower = self.url.to_ascii_lowercase();
-        let embedded = lower.contains("password=")
-            || lower.split_once("://").is_some_and(|(_, rest)| {
-                rest.split(['/', '?'])
-                    .next()
-                    .is_some_and(|auth| auth.split_once('@').is_some_and(|(u, _)| u.contains(':')))
-            });
-        if embedded {
-            return Err(invalid(
-                "central.url",
-                "the connection string embeds a password; put it in central.password so the URL can be logged",
-            ));
-        }
-        if self.url.trim().is_empty() {
-            return Err(invalid("central.url", "expected a connection string such as `host=… user=… dbname=…`"));
-        }
+        self.postgres_config()?;
         if !(1..=10_000).contains(&self.batch) {
             return Err(invalid("central.batch", format!("expected 1..=10000 rows, got {}", self.batch)));
         }
@@ -80,6 +65,29 @@ impl CentralConfig {
 }
 
 impl CentralConfig {
+    /// The connection settings `url` holds, which must not include a password in any of the
+    /// forms libpq accepts (`password=`, `password = x`, `user:pw@` in a URL, `?password=`).
+    /// Errors never repeat the URL: a mistyped one may hold the password anyway.
+    fn postgres_config(&self) -> Result<tokio_postgres::Config, CentralConfigError> {
+        if self.url.trim().is_empty() {
+            return Err(invalid("central.url", "expected a connection string such as `host=… user=… dbname=…`"));
+        }
+        let config: tokio_postgres::Config = self.url.parse().map_err(|_| {
+            invalid(
+                "central.url",
+                "not a connection string (`host=… user=… dbname=…` or `postgresql://user@host/db`); not repeated here, \
+                 in case it holds a password",
+            )
+        })?;
+        if config.get_password().is_some() {
+            return Err(invalid(
+                "central.url",
+                "the connection string embeds a password; put it in central.password so the URL can be logged",
+            ));
+        }
+        Ok(config)
+    }
+
     /// The drain toward the central database, on its own connection to the box's store
     /// (`store`), woken by `wake` when an issue is filed or resolved.
     pub fn drain(
@@ -88,10 +96,7 @@ impl CentralConfig {
         wake: Arc<Notify>,
         cancel: CancellationToken,
     ) -> Result<impl Future<Output = ()> + Send + 'static, CentralConfigError> {
-        let mut postgres: tokio_postgres::Config = self
-            .url
-            .parse()
-            .map_err(|_| invalid("central.url", format!("`{}` is not a connection string", self.url)))?;
+        let mut postgres = self.postgres_config()?;
         if let Some(password) = &self.password {
             postgres.password(password.expose());
         }

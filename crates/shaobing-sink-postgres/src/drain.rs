@@ -69,7 +69,14 @@ pub async fn drain(
     let mut last_warning: Option<Instant> = None;
     while !cancel.is_cancelled() {
         let delay = backoff.ceiling();
-        match session(&store, &config, &wake, &stats, &cancel).await {
+        // Shutdown never waits on the central database: a connection or a batch in flight is
+        // abandoned, its rows stay unacknowledged in the outbox and go again (idempotently)
+        // on the next run.
+        let outcome = tokio::select! {
+            outcome = session(&store, &config, &wake, &stats, &cancel) => outcome,
+            _ = cancel.cancelled() => return,
+        };
+        match outcome {
             Ok(()) => return,
             Err(e) => {
                 stats.connect_failures.fetch_add(1, Ordering::Relaxed);
@@ -98,8 +105,8 @@ async fn session(
     let (mut client, connection) = tokio::time::timeout(config.timeout, config.postgres.connect(NoTls))
         .await
         .map_err(|_| SinkError::BadRow { seq: -1, message: "connection timed out".into() })??;
-    let conn_task = tokio::spawn(connection);
-    let result = async {
+    let _connection = AbortOnDrop(tokio::spawn(connection));
+    async {
         central::migrate(&client).await?;
         loop {
             let limit = config.batch;
@@ -118,9 +125,17 @@ async fn session(
             }
         }
     }
-    .await;
-    conn_task.abort();
-    result
+    .await
+}
+
+/// The connection's task ends with its session, however the session ends (an error, or the
+/// drain dropping it at shutdown).
+struct AbortOnDrop(tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn is_link_failure(e: &SinkError) -> bool {
