@@ -227,15 +227,21 @@ fn render(sections: &[(String, Section)], enums: &BTreeMap<String, Value>, undoc
     out
 }
 
-#[test]
-fn the_configuration_reference_is_current() {
+/// Every section and value type of the configuration, walked from its JSON Schema.
+fn walk_config() -> (Vec<(String, Section)>, BTreeMap<String, Value>) {
     let schema = serde_json::to_value(schemars::schema_for!(shaobing_config::Config)).unwrap();
     let defs = schema["$defs"].as_object().cloned().unwrap_or_default();
     let mut walker = Walker { defs: &defs, sections: Vec::new(), enums: BTreeMap::new() };
     walker.sections.push(("Config".into(), Section { paths: vec!["(top level)".into()], schema: schema.clone() }));
     walker.children(&schema, "");
+    (walker.sections, walker.enums)
+}
+
+#[test]
+fn the_configuration_reference_is_current() {
+    let (sections, enums) = walk_config();
     let mut undocumented = Vec::new();
-    let rendered = render(&walker.sections, &walker.enums, &mut undocumented);
+    let rendered = render(&sections, &enums, &mut undocumented);
     assert!(undocumented.is_empty(), "keys without a doc comment: {undocumented:?}");
     for section in
         ["[daemon]", "[[cameras]]", "[[cameras.zones]]", "[rules.fire_smoke]", "[central]", "[mqtt.tls]", "[readings]"]
@@ -257,11 +263,7 @@ fn the_configuration_reference_is_current() {
 /// integrator reads every option where they edit.
 #[test]
 fn the_example_configuration_shows_every_key() {
-    let schema = serde_json::to_value(schemars::schema_for!(shaobing_config::Config)).unwrap();
-    let defs = schema["$defs"].as_object().cloned().unwrap_or_default();
-    let mut walker = Walker { defs: &defs, sections: Vec::new(), enums: BTreeMap::new() };
-    walker.sections.push(("Config".into(), Section { paths: vec!["(top level)".into()], schema: schema.clone() }));
-    walker.children(&schema, "");
+    let (sections, _) = walk_config();
     let example =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/shaobing.example.toml"))
             .unwrap();
@@ -283,7 +285,7 @@ fn the_example_configuration_shows_every_key() {
             || example.contains(&format!("[{bare}."))
     };
     let mut missing = Vec::new();
-    for (_, section) in &walker.sections {
+    for (_, section) in &sections {
         let sections_shown = section.paths.iter().any(|p| p == "(top level)" || header(p));
         if !sections_shown {
             missing.push(section.paths.join(" | "));
@@ -291,7 +293,7 @@ fn the_example_configuration_shows_every_key() {
         for (key, prop) in section.schema["properties"].as_object().into_iter().flatten() {
             let kind = type_of(prop);
             let kind = kind.trim_start_matches("array of ").trim_start_matches("table of ");
-            let is_table = walker.sections.iter().any(|(n, _)| n == kind);
+            let is_table = sections.iter().any(|(n, _)| n == kind);
             if prop.get("const").is_none() && !is_table && !shown(key) {
                 missing.push(format!("{}.{key}", section.paths[0]));
             }

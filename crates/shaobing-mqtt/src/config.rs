@@ -80,8 +80,10 @@ fn default_connect_timeout_secs() -> u64 {
 fn default_backoff_initial_secs() -> f64 {
     0.5
 }
+/// Sensors keep publishing while the broker is away and it keeps only what arrives once the
+/// box is back: a short cap reconnects within seconds of its return.
 fn default_backoff_max_secs() -> f64 {
-    30.0
+    5.0
 }
 fn default_max_packet_bytes() -> usize {
     2 << 20

@@ -139,6 +139,7 @@ impl Publisher {
 struct ConnectionMetrics {
     connections: IntCounterVec,
     connected: IntGauge,
+    sessions_lost: prometheus::IntCounter,
 }
 
 impl ConnectionMetrics {
@@ -148,9 +149,14 @@ impl ConnectionMetrics {
             &["outcome"],
         )?;
         let connected = IntGauge::new("shaobing_mqtt_connected", "1 while connected to the MQTT broker.")?;
+        let sessions_lost = prometheus::IntCounter::new(
+            "shaobing_mqtt_sessions_lost_total",
+            "Reconnections the broker answered without this box's session: what sensors published meanwhile is lost.",
+        )?;
         registry.register(Box::new(connections.clone()))?;
         registry.register(Box::new(connected.clone()))?;
-        Ok(Self { connections, connected })
+        registry.register(Box::new(sessions_lost.clone()))?;
+        Ok(Self { connections, connected, sessions_lost })
     }
 
     fn attempt(&self, ok: bool) {
@@ -176,6 +182,9 @@ pub struct Connection {
     log: RateLimiter,
     /// Subscribe and `online` still to be queued after a CONNACK.
     announce_pending: bool,
+    /// The broker has held a session of this box before: a later CONNACK without one means
+    /// it lost it.
+    had_session: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -213,6 +222,7 @@ impl Connection {
             metrics: ConnectionMetrics::register(registry)?,
             log: RateLimiter::new(LOG_PERIOD),
             announce_pending: false,
+            had_session: false,
         })
     }
 
@@ -279,7 +289,16 @@ impl Connection {
     fn connected(&mut self, session_present: bool) {
         self.backoff.reset();
         self.metrics.attempt(true);
-        tracing::info!(session_present, "connected to the MQTT broker");
+        if self.had_session && !session_present {
+            self.metrics.sessions_lost.inc();
+            tracing::warn!(
+                "the MQTT broker came back without this box's session (restarted without saving it?): \
+                 readings published while the box was away were dropped by the broker"
+            );
+        } else {
+            tracing::info!(session_present, "connected to the MQTT broker");
+        }
+        self.had_session = true;
         self.announce_pending = true;
     }
 

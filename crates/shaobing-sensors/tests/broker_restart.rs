@@ -77,6 +77,7 @@ async fn no_reading_is_lost_or_duplicated_when_the_broker_restarts_mid_stream() 
     assert_eq!(reader.count().unwrap(), total);
     let text = prometheus::TextEncoder::new().encode_to_string(&running.registry.gather()).unwrap();
     assert!(text.contains("shaobing_mqtt_connections_total{outcome=\"ok\"} 2"), "reconnected once:\n{text}");
+    assert!(text.contains("shaobing_mqtt_sessions_lost_total 0"), "a clean restart keeps the session:\n{text}");
     eprintln!(
         "published {total} readings in {published_in:?}, all committed {all_in:?} after the first; \
          {} redelivered duplicates ignored",

@@ -32,7 +32,8 @@ impl DrainConfig {
             batch: 200,
             max_attempts: 5,
             retry_initial: Duration::from_millis(500),
-            retry_max: Duration::from_secs(30),
+            // Within seconds of the centre's return; an attempt every 5 s is no load.
+            retry_max: Duration::from_secs(5),
             timeout: Duration::from_secs(15),
         }
     }
