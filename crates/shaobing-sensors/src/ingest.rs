@@ -20,6 +20,7 @@
 //! with their original packet ids (MQTT 3.1.1 section 4.4); the store ignores them as
 //! duplicates and the rules ignore readings not newer than what they have seen.
 
+use crate::gaps::SequenceWatch;
 use crate::metrics::IngestMetrics;
 use crate::{Mapping, ReadingsStore, RetentionConfig, RuleEngine, SensorIssue, SensorMessage};
 use shaobing_core::{Backoff, Finding, RateLimiter, UnixMillis};
@@ -80,6 +81,7 @@ impl SensorIngest {
             mapping: self.mapping,
             metrics: self.metrics.clone(),
             log: RateLimiter::new(LOG_PERIOD),
+            sequences: SequenceWatch::default(),
         };
         let Subscription { deliveries, acker } = self.subscription;
         let pipeline = Pipeline {
@@ -110,6 +112,7 @@ struct Decoder {
     mapping: Mapping,
     metrics: IngestMetrics,
     log: RateLimiter,
+    sequences: SequenceWatch,
 }
 
 /// One batch as decoded: the readings to commit, and every message of the batch (accepted or
@@ -145,10 +148,25 @@ impl Decoder {
         rx.close();
     }
 
+    /// Counts (and logs, rate-limited) the messages a gap in the sensor's numbers says were lost.
+    fn count_missing(&mut self, message: &SensorMessage) {
+        let Some(seq) = message.seq else { return };
+        let missing = self.sequences.missing(&message.sensor, seq);
+        if missing == 0 {
+            return;
+        }
+        self.metrics.missing(message.group, missing);
+        if let Some(suppressed) = self.log.allow("sequence_gap", Instant::now()) {
+            tracing::warn!(sensor = %message.sensor.0, missing, before = seq, suppressed,
+                "messages of a sensor never reached the box (a gap in its sequence numbers)");
+        }
+    }
+
     fn decode_into(&mut self, d: Delivery, batch: &mut Decoded) {
         match self.mapping.decode(&d.topic, &d.payload, d.received_at) {
             Ok(message) => {
                 self.metrics.received(Some(message.group));
+                self.count_missing(&message);
                 batch.accepted.push(message);
             }
             Err(rejection) => {

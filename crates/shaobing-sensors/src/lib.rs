@@ -10,6 +10,7 @@ pub mod aqi;
 mod config;
 pub mod corpus;
 mod decode;
+mod gaps;
 mod ingest;
 mod metrics;
 mod quantity;

@@ -14,6 +14,7 @@ pub struct IngestMetrics {
     /// here and a label lookup per message is a hash and a lock.
     received: Vec<IntCounter>,
     rejected: IntCounterVec,
+    missing: IntCounterVec,
     pub committed: IntCounter,
     pub duplicates: IntCounter,
     issues: IntCounterVec,
@@ -54,6 +55,12 @@ impl IngestMetrics {
                 "Sensor messages rejected (acknowledged, never stored), by group and error code.",
                 &["group", "code"],
             )?,
+            missing: counter_vec(
+                r,
+                "shaobing_sensor_messages_missing_total",
+                "Messages a sensor numbered that never reached the box (gaps in its sequence numbers), by group.",
+                &["group"],
+            )?,
             committed: register(
                 r,
                 IntCounter::new(
@@ -84,6 +91,7 @@ impl IngestMetrics {
             groups,
         };
         for group in &m.groups {
+            m.missing.with_label_values(&[group.as_str()]);
             for code in RejectCode::ALL {
                 m.rejected.with_label_values(&[group.as_str(), code.as_str()]);
             }
@@ -103,6 +111,15 @@ impl IngestMetrics {
 
     pub fn rejected(&self, group: Option<usize>, code: RejectCode) {
         self.rejected.with_label_values(&[self.group_label(group), code.as_str()]).inc();
+    }
+
+    pub fn missing(&self, group: usize, messages: u64) {
+        self.missing.with_label_values(&[self.group_label(Some(group))]).inc_by(messages);
+    }
+
+    /// Messages counted missing so far for a group name (tests).
+    pub fn missing_count(&self, group: &str) -> u64 {
+        self.missing.with_label_values(&[group]).get()
     }
 
     pub fn issue(&self, category: &str, phase: Phase) {

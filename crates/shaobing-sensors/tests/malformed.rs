@@ -45,3 +45,21 @@ async fn every_malformed_payload_is_rejected_with_its_code_and_nothing_breaks() 
     assert!(!text.contains("outcome=\"error\""), "no connection error:\n{text}");
     running.shutdown().await;
 }
+
+/// Messages lost upstream (a broker's queue limit, a gateway) show as gaps in a sensor's
+/// numbers: counted per group, while a redelivered copy counts as nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gaps_in_a_sensors_numbers_are_counted_as_missing_messages() {
+    let broker = Broker::start();
+    let running = start_ingest_subscribed(&broker, EXAMPLE_CONFIG, "gap-box").await;
+    let publisher = Client::connect(&broker, "air-monitor");
+    let sent = [1u64, 2, 5, 6, 6, 10];
+    for (i, seq) in sent.iter().enumerate() {
+        let body = format!(r#"{{"ts": {}, "seq": {seq}, "pm25": 40}}"#, now_ms() - 10_000 + i as i64);
+        publisher.publish(AIR_TOPIC, body).await;
+    }
+    running.wait_for_count(5, Duration::from_secs(20)).await;
+    assert_eq!(running.metrics.missing_count("air"), 2 + 3, "3 and 4, then 7 to 9, never arrived");
+    assert_eq!(running.metrics.missing_count("parking"), 0);
+    running.shutdown().await;
+}
