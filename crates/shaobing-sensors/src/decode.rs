@@ -101,6 +101,9 @@ pub struct SensorMessage {
     /// then does a redelivered copy carry the same time.
     pub stamped: bool,
     pub readings: Vec<Reading>,
+    /// Optional fields left out for a bad value (a sentinel such as -200, a string): the
+    /// message's other fields still count.
+    pub dropped: Vec<RejectCode>,
 }
 
 /// The compiled `[sensors]` configuration: routes topics to groups and decodes payloads.
@@ -176,10 +179,10 @@ impl Mapping {
             unit: quantity.canonical_unit().as_str().to_string(),
             observed_at,
         };
-        let (seq, stamped, readings) = match &self.config.groups[group].decoder {
+        let (seq, stamped, readings, dropped) = match &self.config.groups[group].decoder {
             DecoderConfig::Plain { quantity, unit } => {
                 let value = parse_plain(text, *quantity, unit.unwrap_or(quantity.canonical_unit()))?;
-                (None, false, vec![make(*quantity, value, received_at)])
+                (None, false, vec![make(*quantity, value, received_at)], Vec::new())
             }
             DecoderConfig::Json { fields, timestamp, timestamp_unit, sequence } => {
                 let object = self.parse_json(text)?;
@@ -188,11 +191,12 @@ impl Mapping {
                     None => received_at,
                 };
                 let seq = sequence.as_deref().map(|path| sequence_number(&object, path)).transpose()?;
-                let values = field_values(&object, fields)?;
-                (seq, timestamp.is_some(), values.into_iter().map(|(q, v)| make(q, v, observed_at)).collect())
+                let (values, dropped) = field_values(&object, fields)?;
+                let readings = values.into_iter().map(|(q, v)| make(q, v, observed_at)).collect();
+                (seq, timestamp.is_some(), readings, dropped)
             }
         };
-        Ok(SensorMessage { group, sensor, seq, stamped, readings })
+        Ok(SensorMessage { group, sensor, seq, stamped, readings, dropped })
     }
 
     fn parse_json(&self, text: &str) -> FieldResult<Value> {
@@ -319,21 +323,35 @@ fn sequence_number(object: &Value, path: &str) -> FieldResult<u64> {
         .ok_or_else(|| wrong_type(path, "an integer in 0..=9223372036854775807"))
 }
 
-fn field_values(object: &Value, fields: &[FieldConfig]) -> FieldResult<Vec<(Quantity, f64)>> {
-    let mut out = Vec::with_capacity(fields.len());
+/// A message's values by quantity, and the codes of the optional fields left out.
+type FieldValues = (Vec<(Quantity, f64)>, Vec<RejectCode>);
+
+/// The configured fields' values, and the codes of the optional ones left out for a bad value.
+/// A required field's bad value rejects the message: the mapping says it cannot do without.
+fn field_values(object: &Value, fields: &[FieldConfig]) -> FieldResult<FieldValues> {
+    let (mut out, mut dropped) = (Vec::with_capacity(fields.len()), Vec::new());
     for field in fields {
         let raw = match lookup(object, &field.path)? {
             Some(v) => v,
             None if field.optional => continue,
             None => return Err(missing(&field.path)),
         };
-        let number = raw.as_f64().ok_or_else(|| wrong_type(&field.path, "a number"))?;
-        out.push((field.quantity, checked(&field.path, number, field.quantity, field.unit())?));
+        let value = raw
+            .as_f64()
+            .ok_or_else(|| wrong_type(&field.path, "a number"))
+            .and_then(|number| checked(&field.path, number, field.quantity, field.unit()));
+        match value {
+            Ok(v) => out.push((field.quantity, v)),
+            Err((code, _)) if field.optional => dropped.push(code),
+            Err(e) => return Err(e),
+        }
     }
     if out.is_empty() {
-        return Err((RejectCode::MissingField, "none of the configured fields is present".into()));
+        let message =
+            if dropped.is_empty() { "none of the configured fields is present" } else { "no field has a usable value" };
+        return Err((dropped.first().copied().unwrap_or(RejectCode::MissingField), message.into()));
     }
-    Ok(out)
+    Ok((out, dropped))
 }
 
 fn parse_plain(text: &str, quantity: Quantity, unit: Unit) -> FieldResult<f64> {

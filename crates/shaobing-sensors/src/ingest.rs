@@ -167,6 +167,9 @@ impl Decoder {
             Ok(message) => {
                 self.metrics.received(Some(message.group));
                 self.count_missing(&message);
+                for code in &message.dropped {
+                    self.metrics.field_rejected(message.group, *code);
+                }
                 batch.accepted.push(message);
             }
             Err(rejection) => {

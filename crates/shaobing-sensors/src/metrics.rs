@@ -14,6 +14,7 @@ pub struct IngestMetrics {
     /// here and a label lookup per message is a hash and a lock.
     received: Vec<IntCounter>,
     rejected: IntCounterVec,
+    fields_rejected: IntCounterVec,
     missing: IntCounterVec,
     pub committed: IntCounter,
     pub duplicates: IntCounter,
@@ -53,6 +54,12 @@ impl IngestMetrics {
                 r,
                 "shaobing_sensor_messages_rejected_total",
                 "Sensor messages rejected (acknowledged, never stored), by group and error code.",
+                &["group", "code"],
+            )?,
+            fields_rejected: counter_vec(
+                r,
+                "shaobing_sensor_fields_rejected_total",
+                "Optional fields left out of a stored message for a bad value, by group and error code.",
                 &["group", "code"],
             )?,
             missing: counter_vec(
@@ -111,6 +118,15 @@ impl IngestMetrics {
 
     pub fn rejected(&self, group: Option<usize>, code: RejectCode) {
         self.rejected.with_label_values(&[self.group_label(group), code.as_str()]).inc();
+    }
+
+    pub fn field_rejected(&self, group: usize, code: RejectCode) {
+        self.fields_rejected.with_label_values(&[self.group_label(Some(group)), code.as_str()]).inc();
+    }
+
+    /// Optional fields left out so far for a group name and code (tests).
+    pub fn fields_rejected_count(&self, group: &str, code: RejectCode) -> u64 {
+        self.fields_rejected.with_label_values(&[group, code.as_str()]).get()
     }
 
     pub fn missing(&self, group: usize, messages: u64) {

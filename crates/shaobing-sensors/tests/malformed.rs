@@ -47,9 +47,10 @@ async fn every_malformed_payload_is_rejected_with_its_code_and_nothing_breaks() 
 }
 
 /// Messages lost upstream (a broker's queue limit, a gateway) show as gaps in a sensor's
-/// numbers: counted per group, while a redelivered copy counts as nothing.
+/// numbers: counted per group, while a redelivered copy counts as nothing. A sentinel value
+/// in an optional field costs that field, not the message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gaps_in_a_sensors_numbers_are_counted_as_missing_messages() {
+async fn gaps_in_a_sensors_numbers_are_counted_and_a_bad_optional_field_is_left_out_alone() {
     let broker = Broker::start();
     let running = start_ingest_subscribed(&broker, EXAMPLE_CONFIG, "gap-box").await;
     let publisher = Client::connect(&broker, "air-monitor");
@@ -58,8 +59,14 @@ async fn gaps_in_a_sensors_numbers_are_counted_as_missing_messages() {
         let body = format!(r#"{{"ts": {}, "seq": {seq}, "pm25": 40}}"#, now_ms() - 10_000 + i as i64);
         publisher.publish(AIR_TOPIC, body).await;
     }
-    running.wait_for_count(5, Duration::from_secs(20)).await;
+    // A station's sentinel (-200) in an optional field: that field alone is left out.
+    let sentinel = format!(r#"{{"ts": {}, "seq": 11, "pm25": 40, "pm10": -200}}"#, now_ms() - 1_000);
+    publisher.publish(AIR_TOPIC, sentinel).await;
+    running.wait_for_count(6, Duration::from_secs(20)).await;
     assert_eq!(running.metrics.missing_count("air"), 2 + 3, "3 and 4, then 7 to 9, never arrived");
+    let code = shaobing_sensors::RejectCode::OutOfRange;
+    assert_eq!(running.metrics.fields_rejected_count("air", code), 1, "the sentinel field only");
+    assert_eq!(running.metrics.rejected_count("air", code), 0, "no message was rejected");
     assert_eq!(running.metrics.missing_count("parking"), 0);
     running.shutdown().await;
 }

@@ -71,3 +71,15 @@ fn rejection_details_are_bounded() {
     let codes: std::collections::BTreeSet<&str> = RejectCode::ALL.iter().map(|c| c.as_str()).collect();
     assert_eq!(codes.len(), RejectCode::ALL.len());
 }
+
+#[test]
+fn a_bad_optional_field_is_left_out_and_the_rest_kept() {
+    let ts = NOW.0 - 60_000;
+    let m = air(&format!(r#"{{"ts": {ts}, "seq": 3, "pm25": 80, "pm10": -200, "gas": {{"no2": "n/a", "co": 1.2}}}}"#))
+        .unwrap();
+    let got: Vec<&str> = m.readings.iter().map(|r| r.quantity.as_str()).collect();
+    assert_eq!(got, ["pm2_5", "co"], "the sentinel and the string are left out");
+    assert_eq!(m.dropped, [RejectCode::OutOfRange, RejectCode::WrongType]);
+    let r = air(&format!(r#"{{"ts": {ts}, "seq": 4, "pm25": -200, "pm10": 40}}"#)).unwrap_err();
+    assert_eq!(r.code, RejectCode::OutOfRange, "a required field cannot be left out");
+}
