@@ -7,43 +7,40 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// How often the supervision figures are recomputed from the problem database.
-const SUPERVISION_PERIOD: Duration = Duration::from_secs(30);
+/// How often the outbox backlog and new verifications are read: an alert on the backlog should
+/// not lag by half a minute.
+const PERIOD: Duration = Duration::from_secs(5);
+
+/// Every how many periods the per-department figures (a scan of every issue) are recomputed.
+const REPORT_EVERY: u32 = 6;
 
 /// Keeps the supervision figures (time to verified resolution per department, the oldest open
-/// issue) and the outbox backlog current. Status changes come from the CLI in another process, so the figures are
-/// read from the database.
+/// issue) and the outbox backlog current. Status changes come from the CLI in another process,
+/// so the figures are read from the database.
 pub async fn supervise(store: Store, metrics: Metrics, cancel: CancellationToken) {
     let store = Arc::new(Mutex::new(store));
     // Verifications before this start were counted by an earlier run, if at all: the
     // histogram counts what happens while it runs, and `issues report` keeps the whole record.
     let mut seen_until = shaobing_core::UnixMillis::now().0;
-    loop {
+    for tick in 0u32.. {
         let s = store.clone();
+        let with_report = tick % REPORT_EVERY == 0;
         let figures = tokio::task::spawn_blocking(move || {
             let store = s.lock().unwrap_or_else(|p| p.into_inner());
+            let report = if with_report { Some(shaobing_store::report(&store)?) } else { None };
             Ok::<_, shaobing_store::StoreError>((
-                shaobing_store::report(&store)?,
+                report,
                 store.outbox_stats()?,
                 shaobing_store::verified_since(&store, seen_until)?,
             ))
         })
         .await;
         match figures {
-            Ok(Ok((rows, outbox, verified))) => {
+            Ok(Ok((report, outbox, verified))) => {
                 metrics.set_outbox(outbox.rows, outbox.bytes, outbox.dead_letters);
-                let now = shaobing_core::UnixMillis::now();
-                let gauges: Vec<Supervision> = rows
-                    .into_iter()
-                    .map(|f| Supervision {
-                        oldest_open_secs: f
-                            .oldest_open_ms
-                            .map(|t| now.since(shaobing_core::UnixMillis(t)).as_secs_f64()),
-                        department: f.department,
-                        category: f.category,
-                    })
-                    .collect();
-                metrics.set_supervision(&gauges);
+                if let Some(rows) = report {
+                    metrics.set_supervision(&oldest_open(rows));
+                }
                 for v in verified {
                     metrics.issue_verified(&v.department, &v.category, v.secs);
                     seen_until = seen_until.max(v.verified_ms);
@@ -54,7 +51,19 @@ pub async fn supervise(store: Store, metrics: Metrics, cancel: CancellationToken
         }
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(SUPERVISION_PERIOD) => {}
+            _ = tokio::time::sleep(PERIOD) => {}
         }
     }
+}
+
+/// The age of each department's oldest open issue per category.
+fn oldest_open(rows: Vec<shaobing_store::DepartmentFigures>) -> Vec<Supervision> {
+    let now = shaobing_core::UnixMillis::now();
+    rows.into_iter()
+        .map(|f| Supervision {
+            oldest_open_secs: f.oldest_open_ms.map(|t| now.since(shaobing_core::UnixMillis(t)).as_secs_f64()),
+            department: f.department,
+            category: f.category,
+        })
+        .collect()
 }
