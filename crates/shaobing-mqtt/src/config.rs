@@ -51,9 +51,12 @@ pub struct MqttConfig {
     /// Cap of the reconnect delay.
     #[serde(default = "default_backoff_max_secs")]
     pub backoff_max_secs: f64,
-    /// Largest MQTT packet accepted. Must exceed anything the broker forwards (set the broker's
-    /// `message_size_limit` lower): a bigger packet makes the client drop the connection, the
-    /// broker redeliver it, and the session never gets past it.
+    /// Largest MQTT packet read. Must exceed anything the broker forwards: a bigger packet makes
+    /// the client drop the connection, the broker redeliver it, and the session never gets
+    /// past it. The default is MQTT's own maximum, so any message is read and then judged by
+    /// `sensors.max_payload_bytes` (rejected as `too_large`, counted, acknowledged); lower it
+    /// only below the broker's `message_size_limit` (the shipped Mosquitto: 1 MiB), which
+    /// bounds the memory one message can take.
     #[serde(default = "default_max_packet_bytes")]
     pub max_packet_bytes: usize,
 }
@@ -85,8 +88,9 @@ fn default_backoff_initial_secs() -> f64 {
 fn default_backoff_max_secs() -> f64 {
     5.0
 }
+/// MQTT's largest remaining length (the 4-byte variable integer's maximum).
 fn default_max_packet_bytes() -> usize {
-    2 << 20
+    268_435_455
 }
 impl Default for MqttConfig {
     fn default() -> Self {

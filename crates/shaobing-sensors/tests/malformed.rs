@@ -70,3 +70,23 @@ async fn gaps_in_a_sensors_numbers_are_counted_and_a_bad_optional_field_is_left_
     assert_eq!(running.metrics.missing_count("parking"), 0);
     running.shutdown().await;
 }
+
+/// A 3 MiB message through a broker without a size limit (Mosquitto's default) is read,
+/// rejected as too large, counted and acknowledged: the readings after it arrive on the same
+/// connection, with no reconnection and no redelivery loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_message_is_rejected_and_ingest_goes_on() {
+    let broker = Broker::start();
+    let running = start_ingest_subscribed(&broker, EXAMPLE_CONFIG, "big-box").await;
+    let publisher = Client::connect(&broker, "chatty-sensor");
+    let huge = format!(r#"{{"ts": {}, "seq": 1, "pm25": 40, "pad": "{}"}}"#, now_ms(), "x".repeat(3 << 20));
+    publisher.publish(AIR_TOPIC, huge).await;
+    let good = format!(r#"{{"ts": {}, "seq": 2, "pm25": 41}}"#, now_ms());
+    publisher.publish(AIR_TOPIC, good).await;
+    running.wait_for_count(1, Duration::from_secs(20)).await;
+    assert_eq!(running.metrics.rejected_count("air", shaobing_sensors::RejectCode::TooLarge), 1);
+    let text = prometheus::TextEncoder::new().encode_to_string(&running.registry.gather()).unwrap();
+    assert!(text.contains("shaobing_mqtt_connections_total{outcome=\"ok\"} 1"), "never reconnected:\n{text}");
+    assert!(!text.contains("outcome=\"error\""), "no connection error:\n{text}");
+    running.shutdown().await;
+}
