@@ -357,3 +357,25 @@ async fn the_end_of_a_clip_over_rtsp_stops_the_camera_in_both_modes() {
     }
     let _ = std::fs::remove_file(short);
 }
+
+/// With the shipped retry settings, a key-frame camera whose server is away for 15 s (long
+/// enough to spend its restart budget) delivers again within 10 s of the server's return.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_long_outage_frames_resume_within_ten_seconds_with_the_default_retries() {
+    let server = RtspServer::start(0, &[street_for("/long", true)]).unwrap();
+    let (port, url) = (server.port(), server.url("/long"));
+    let source: shaobing_camera::SourceConfig =
+        toml::from_str(&format!("uri = \"{url}\"\nanalysis_mode = \"keyframes\"\n")).unwrap();
+    let metrics = Metrics::new();
+    let cam = Cam::start(source.spec(shaobing_core::CameraId("long-outage".into())), &metrics);
+    assert!(wait_for(Duration::from_secs(15), || cam.metrics.up.get() == 1).await.is_some());
+    drop(server);
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let server = RtspServer::start(port, &[street_for("/long", true)]).unwrap();
+    let taken = cam.taken();
+    let back = wait_for(Duration::from_secs(10), || cam.metrics.up.get() == 1 && cam.taken() > taken).await;
+    assert!(back.is_some(), "frames did not resume within 10 s of the server's return");
+    eprintln!("frames resumed {:?} after the server came back", back.unwrap());
+    cam.stop().await;
+    drop(server);
+}
