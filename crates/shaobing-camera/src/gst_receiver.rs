@@ -31,7 +31,7 @@ impl Receiver for GstPipeline {
             Err(e) => return Outcome::failed(Reason::StartFailed, e.to_string()),
         };
         let outcome = match built.pipeline.set_state(gst::State::Playing) {
-            Ok(_) => watch(spec, &built, metrics, cancel).await,
+            Ok(_) => finished(watch(spec, &built, metrics, cancel).await, &built).await,
             // The element that refused (a missing file, say) posted why on the bus.
             Err(e) => built
                 .pipeline
@@ -43,6 +43,21 @@ impl Receiver for GstPipeline {
         teardown(built).await;
         outcome
     }
+}
+
+/// How long the end of a stream waits for the shared decoders to deliver the camera's last key
+/// frames.
+const KEY_FRAMES_AT_END: Duration = Duration::from_secs(3);
+
+/// At the end of a stream in key-frame mode the last key frames may still be at the shared
+/// decoders: the camera's end waits for them, or a clip read in one go would deliver nothing.
+async fn finished(outcome: Outcome, built: &CameraPipeline) -> Outcome {
+    if matches!(outcome, Outcome::Eos)
+        && let Some(to) = built.keyframes.get()
+    {
+        to.finish(KEY_FRAMES_AT_END).await;
+    }
+    outcome
 }
 
 async fn watch(

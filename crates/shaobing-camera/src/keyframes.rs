@@ -20,7 +20,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use shaobing_core::{CameraId, Frame, UnixMillis};
 use shaobing_metrics::CameraMetrics;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
@@ -44,6 +44,14 @@ pub(crate) struct Destination {
     /// Frames decoded from each key frame on, and the current burst while it gathers.
     burst: usize,
     gathering: Mutex<Option<Burst>>,
+    /// Bursts handed to the decoders and not yet delivered or reported.
+    pending: AtomicUsize,
+}
+
+impl std::fmt::Debug for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Destination").field("camera", &self.camera).finish_non_exhaustive()
+    }
 }
 
 impl Destination {
@@ -57,7 +65,22 @@ impl Destination {
         let (camera, width, burst) = (spec.id.clone(), spec.analysis_width, spec.key_frame_burst.max(1));
         let clock = Mutex::new(StreamClock::new(StreamClock::is_live(&spec.uri), slot.last_captured()));
         let (seq, gathering) = (AtomicU64::new(0), Mutex::new(None));
-        Self { camera, width, slot, metrics, last_frame_ms, reporter, seq, clock, burst, gathering }
+        let pending = AtomicUsize::new(0);
+        Self { camera, width, slot, metrics, last_frame_ms, reporter, seq, clock, burst, gathering, pending }
+    }
+
+    /// At the end of a stream: hands over the burst still gathering and waits (up to `limit`)
+    /// until the decoders have delivered every burst of this camera, so a clip's last key
+    /// frames reach the analysis before the camera reports its end.
+    pub async fn finish(self: &Arc<Self>, limit: std::time::Duration) {
+        let partial = self.gathering.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(burst) = partial {
+            submit(DecodeJob { to: self.clone(), burst });
+        }
+        let deadline = Instant::now() + limit;
+        while self.pending.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     /// Takes a compressed key frame, or a frame of its burst, and hands each complete burst to
@@ -131,11 +154,13 @@ pub(crate) enum Reporter {
 fn submit(job: DecodeJob) {
     static QUEUE_TX: OnceLock<SyncSender<DecodeJob>> = OnceLock::new();
     let tx = QUEUE_TX.get_or_init(start_workers);
+    job.to.pending.fetch_add(1, Ordering::AcqRel);
     match tx.try_send(job) {
         Ok(()) => {}
         // Never a wait in the camera's streaming thread: a key frame that finds the queue full
         // is dropped, counted, and the camera's next one comes a GOP later.
         Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
+            job.to.pending.fetch_sub(1, Ordering::AcqRel);
             job.to.metrics.frames_dropped.inc_by(job.burst.samples.len() as u64)
         }
     }
@@ -168,6 +193,7 @@ fn work(rx: &Mutex<Receiver<DecodeJob>>) {
                 report(&job, &detail);
             }
         }
+        job.to.pending.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -22,6 +22,8 @@ use std::sync::{Arc, Mutex};
 pub(crate) struct CameraPipeline {
     pub pipeline: gst::Pipeline,
     pub last_frame_ms: Arc<AtomicI64>,
+    /// In key-frame mode, where the key frames go: waited on at the end of a stream.
+    pub keyframes: std::sync::OnceLock<Arc<crate::keyframes::Destination>>,
     _live: LiveGuard,
 }
 
@@ -51,6 +53,7 @@ pub(crate) fn build(
     let built = CameraPipeline {
         pipeline: pipeline.clone(),
         last_frame_ms: Arc::new(AtomicI64::new(0)),
+        keyframes: std::sync::OnceLock::new(),
         _live: LiveGuard::new(),
     };
     let src = gst::ElementFactory::make("uridecodebin")
@@ -122,6 +125,7 @@ fn build_keyframes(Parts { spec, src, built, slot, metrics }: Parts<'_>) -> Resu
     report_missing_video(src, &sink_element);
     let reporter = Reporter::Element(sink_element.downgrade());
     let to_decoders = Arc::new(Destination::new(spec, slot, metrics, built.last_frame_ms.clone(), reporter));
+    let _ = built.keyframes.set(to_decoders.clone());
     install_keyframe_sink(&sink, to_decoders);
     Ok(())
 }
