@@ -7,7 +7,7 @@ use crate::view::View;
 use crate::{evidence, sight};
 use shaobing_camera::FrameSlot;
 use shaobing_core::{
-    CameraId, Category, Finding, Frame, LiveView, ObjectKind, Phase, Polygon, Responsibility, UnixMillis,
+    CameraId, Category, Filing, Finding, Frame, LiveView, ObjectKind, Phase, Polygon, Responsibility, UnixMillis,
 };
 use shaobing_detect::{InferencePool, ModelsConfig, Pending};
 use shaobing_metrics::{CameraMetrics, Metrics};
@@ -359,7 +359,7 @@ impl Analyser {
 
     /// Takes frames until the camera closes its slot or `cancel` fires; files the camera as a
     /// device issue while it delivers none.
-    pub async fn run(mut self, slot: Arc<FrameSlot>, findings: mpsc::Sender<Finding>, cancel: CancellationToken) {
+    pub async fn run(mut self, slot: Arc<FrameSlot>, findings: mpsc::Sender<Filing>, cancel: CancellationToken) {
         let mut log = shaobing_core::RateLimiter::new(Duration::from_secs(10));
         let mut silence = Silence::new(&self.camera, Instant::now());
         let maintenance = self.responsibility[&Category::DeviceMaintenance].clone();
@@ -370,7 +370,7 @@ impl Analyser {
                     Ok(Some(frame)) => frame,
                     Ok(None) => {
                         let quiet = silence.quiet(&self.camera, &maintenance, Instant::now());
-                        if let Some(f) = quiet && findings.send(f).await.is_err() {
+                        if let Some(f) = quiet && findings.send(f.into()).await.is_err() {
                             return;
                         }
                         continue;
@@ -380,14 +380,14 @@ impl Analyser {
             };
             let heard = silence.heard(&self.camera, Instant::now());
             if let Some(f) = heard
-                && findings.send(f).await.is_err()
+                && findings.send(f.into()).await.is_err()
             {
                 return;
             }
             match self.process(&frame).await {
                 Ok(found) => {
                     for finding in found {
-                        if findings.send(finding).await.is_err() {
+                        if findings.send(finding.into()).await.is_err() {
                             return;
                         }
                     }

@@ -121,7 +121,7 @@ async fn a_silent_camera_is_a_device_issue_until_frames_return() {
     let (tx, mut rx) = tokio::sync::mpsc::channel(8);
     let cancel = tokio_util::sync::CancellationToken::new();
     let task = tokio::spawn(analyser.run(slot.clone(), tx, cancel.clone()));
-    let opened = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+    let opened = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap().finding;
     let Finding::Opened { issue, evidence: None } = opened else { panic!("{opened:?}") };
     assert_eq!(
         (issue.category, issue.dedup_key.as_str()),
@@ -132,7 +132,7 @@ async fn a_silent_camera_is_a_device_issue_until_frames_return() {
     // Still silent: not filed again.
     assert!(tokio::time::timeout(Duration::from_millis(2500), rx.recv()).await.is_err(), "filed once");
     slot.put(grey(0));
-    let cleared = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+    let cleared = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap().finding;
     let Finding::Cleared { dedup_key, .. } = cleared else { panic!("{cleared:?}") };
     assert_eq!(dedup_key, "kerb/device/device_maintenance");
     cancel.cancel();

@@ -4,7 +4,7 @@ use crate::{CandidateIssue, UnixMillis};
 
 /// Where a hazard stands in its life: raised now, still standing, or seen gone. Camera and
 /// sensor rules share it, so the issues room has one lifecycle to follow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Opened,
@@ -49,5 +49,49 @@ impl Finding {
             Finding::Opened { issue, .. } | Finding::Ongoing { issue } => &issue.dedup_key,
             Finding::Cleared { dedup_key, .. } => dedup_key,
         }
+    }
+}
+
+/// A finding on its way to the issues room. A source that keeps its findings on disk until
+/// they are filed (the sensor stage, which acknowledges readings before the issues room has
+/// their findings) sends a [`Receipt`] with each one.
+pub struct Filing {
+    pub finding: Finding,
+    pub receipt: Option<Receipt>,
+}
+
+impl std::fmt::Debug for Filing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Filing").field("finding", &self.finding).field("receipt", &self.receipt).finish()
+    }
+}
+
+impl From<Finding> for Filing {
+    fn from(finding: Finding) -> Self {
+        Self { finding, receipt: None }
+    }
+}
+
+/// Names a durable finding, so that one handed over again after a crash is applied once, and
+/// tells its source once the problem database holds it.
+pub struct Receipt {
+    pub id: String,
+    filed: Box<dyn FnOnce() + Send>,
+}
+
+impl std::fmt::Debug for Receipt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receipt").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl Receipt {
+    pub fn new(id: String, filed: impl FnOnce() + Send + 'static) -> Self {
+        Self { id, filed: Box::new(filed) }
+    }
+
+    /// The problem database holds the finding (applied now, or already before a restart).
+    pub fn filed(self) {
+        (self.filed)();
     }
 }

@@ -301,7 +301,7 @@ pub struct Cause {
 }
 
 /// A problem a rule found, ready for dedup and the problem database.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandidateIssue {
     /// Same hazard, same key: the database folds repeats into one open issue.
     pub dedup_key: String,

@@ -21,7 +21,7 @@ mod time;
 pub use backoff::Backoff;
 pub use blocks::{BlockError, Credentials, Place};
 pub use cadence::Cadence;
-pub use finding::{Finding, Phase};
+pub use finding::{Filing, Finding, Phase, Receipt};
 pub use frame::{CameraId, Frame, LiveView};
 pub use geometry::{BBox, Point, Polygon, PolygonError};
 pub use issue::{

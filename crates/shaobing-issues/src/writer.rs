@@ -4,7 +4,7 @@
 
 use crate::announce::{Announcer, Change};
 use crate::document::IssueChange;
-use shaobing_core::{Backoff, CandidateIssue, Finding};
+use shaobing_core::{Backoff, CandidateIssue, Filing, Finding};
 use shaobing_store::{Recorded, Store, StoreError};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -16,32 +16,41 @@ pub const FINDINGS_QUEUE: usize = 256;
 /// Starts the writer thread; it ends once every sender of `findings` is dropped.
 pub fn spawn_writer(
     mut store: Store,
-    mut findings: mpsc::Receiver<Finding>,
+    mut findings: mpsc::Receiver<Filing>,
     mut announcer: Announcer,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("store".into()).spawn(move || {
-        while let Some(finding) = findings.blocking_recv() {
-            file(&mut store, &mut announcer, finding);
+        while let Some(Filing { finding, receipt }) = findings.blocking_recv() {
+            let source = receipt.as_ref().map(|r| r.id.as_str());
+            let applied = source.is_some_and(|id| retry(|| store.filed(id), id));
+            if !applied {
+                file(&mut store, &mut announcer, finding, source);
+            }
+            if let Some(receipt) = receipt {
+                receipt.filed();
+            }
         }
     })
 }
 
-fn file(store: &mut Store, announcer: &mut Announcer, finding: Finding) {
+fn file(store: &mut Store, announcer: &mut Announcer, finding: Finding, source: Option<&str>) {
     match finding {
         Finding::Opened { issue, evidence } => {
-            let recorded = retry(|| store.record(&issue, evidence.as_deref()), &issue.dedup_key);
+            let recorded = retry(|| store.record_from(&issue, evidence.as_deref(), source), &issue.dedup_key);
             if let Recorded::Created { id } = &recorded {
                 tracing::info!(%id, category = %issue.category, cause = %issue.cause.summary, "issue filed");
             }
             announce_recorded(store, announcer, &recorded, &issue);
         }
         Finding::Ongoing { issue } => {
-            let recorded = retry(|| store.record(&issue, None), &issue.dedup_key);
+            let recorded = retry(|| store.record_from(&issue, None, source), &issue.dedup_key);
             announce_recorded(store, announcer, &recorded, &issue);
         }
         Finding::Cleared { dedup_key, actor, note, after } => {
             let after = after.as_ref().map(|(bytes, at)| (bytes.as_slice(), *at));
-            if let Some(id) = retry(|| store.resolve_observed(&dedup_key, &actor, &note, after), &dedup_key) {
+            if let Some(id) =
+                retry(|| store.resolve_observed_from(&dedup_key, &actor, &note, after, source), &dedup_key)
+            {
                 tracing::info!(%id, %actor, %note, "issue resolved by observation");
                 announcer.announce(&Change::new(store, IssueChange::Resolved, &id, None));
             }

@@ -60,7 +60,8 @@ fn start_ingest(broker: &Broker, batch_max: usize) -> Running {
         RetentionConfig::default(),
         metrics.clone(),
         findings,
-    );
+    )
+    .unwrap();
     let cancel = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(async move { while drain.recv().await.is_some() {} });

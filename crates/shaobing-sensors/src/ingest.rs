@@ -4,9 +4,15 @@
 //! - The **decode task** takes what the connection delivered (up to `batch_max`) and decodes
 //!   and validates it, one batch ahead of the commit, so decoding and committing overlap on two
 //!   cores.
-//! - The **commit task** commits a decoded batch's readings in one durable transaction, and
-//!   only then acknowledges every message of the batch (accepted and rejected alike, in arrival
-//!   order, as MQTT requires). Rules see a reading only after it is committed.
+//! - The **commit task** runs the rules over a decoded batch, commits its readings, the rules'
+//!   changed state and their findings in one durable transaction, and only then acknowledges
+//!   every message of the batch (accepted and rejected alike, in arrival order, as MQTT
+//!   requires) and hands the findings to the issues room.
+//!
+//! A finding stays in the readings store (`pending_findings`) until the issues room says the
+//! problem database holds it; after a crash, a kill or a full disk the pending ones are handed
+//! over again at start, and the problem database applies each id once. So an acknowledged
+//! reading never loses the issue it raised, and a restart resumes the rules where they stood.
 //!
 //! The commit task never waits for room in the connection's request channel: only the
 //! connection's poll task drains it, and that task may itself be waiting for room in the
@@ -22,8 +28,9 @@
 
 use crate::gaps::SequenceWatch;
 use crate::metrics::IngestMetrics;
+use crate::store::{ReadingsError, RuleWrites};
 use crate::{Mapping, ReadingsStore, RetentionConfig, RuleEngine, SensorIssue, SensorMessage};
-use shaobing_core::{Backoff, Finding, RateLimiter, UnixMillis};
+use shaobing_core::{Backoff, Filing, RateLimiter, Receipt, UnixMillis};
 use shaobing_mqtt::{Ack, Acker, Connection, Deliveries, Delivery, Subscription};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -52,23 +59,41 @@ pub struct SensorIngest {
     retention: RetentionConfig,
     metrics: IngestMetrics,
     /// Where the rules' findings go: the issues room files them.
-    findings: mpsc::Sender<Finding>,
+    findings: mpsc::Sender<Filing>,
+    /// Findings committed before a restart that the issues room had not yet filed.
+    pending: Vec<(String, SensorIssue)>,
 }
 
 impl SensorIngest {
-    /// Subscribes the sensor groups' topics on the box's connection (before it runs).
+    /// Subscribes the sensor groups' topics on the box's connection (before it runs), and
+    /// restores the rules' state and the findings not yet filed from the readings store.
     pub fn new(
         connection: &mut Connection,
         mapping: Mapping,
         store: ReadingsStore,
-        engine: RuleEngine,
+        mut engine: RuleEngine,
         retention: RetentionConfig,
         metrics: IngestMetrics,
-        findings: mpsc::Sender<Finding>,
-    ) -> Self {
+        findings: mpsc::Sender<Filing>,
+    ) -> Result<Self, ReadingsError> {
+        engine.restore(&store)?;
+        let pending = store
+            .pending_findings()?
+            .into_iter()
+            .filter_map(|(id, json)| match serde_json::from_str(&json) {
+                Ok(issue) => Some((id, issue)),
+                Err(e) => {
+                    tracing::error!(%id, error = %e, "a pending sensor finding is unreadable; not filed");
+                    None
+                }
+            })
+            .collect::<Vec<_>>();
+        if !pending.is_empty() {
+            tracing::info!(findings = pending.len(), "sensor findings committed before the restart are filed now");
+        }
         let filters = mapping.subscriptions().map(str::to_string).collect::<Vec<_>>();
         let subscription = connection.subscribe(filters, mapping.config().queue_capacity);
-        Self { subscription, mapping, store, engine, retention, metrics, findings }
+        Ok(Self { subscription, mapping, store, engine, retention, metrics, findings, pending })
     }
 
     /// Runs until `cancel`; then finishes the batch in hand and acknowledges it. Returns early
@@ -84,7 +109,8 @@ impl SensorIngest {
             sequences: SequenceWatch::default(),
         };
         let Subscription { deliveries, acker } = self.subscription;
-        let pipeline = Pipeline {
+        let (filed_tx, filed_rx) = mpsc::unbounded_channel();
+        let mut pipeline = Pipeline {
             stale_every,
             retention_every: Duration::from_secs(self.retention.check_secs.max(1)),
             store: Arc::new(Mutex::new(self.store)),
@@ -95,7 +121,10 @@ impl SensorIngest {
             acker,
             unsent_acks: VecDeque::new(),
             log: RateLimiter::new(LOG_PERIOD),
+            filed_tx,
+            filed_rx,
         };
+        pipeline.emit(self.pending).await;
         // One decoded batch waits while another commits: memory stays bounded by the queue.
         let (decoded_tx, decoded_rx) = mpsc::channel(1);
         let ((), result) =
@@ -194,11 +223,15 @@ struct Pipeline {
     engine: RuleEngine,
     retention: RetentionConfig,
     metrics: IngestMetrics,
-    findings: mpsc::Sender<Finding>,
+    findings: mpsc::Sender<Filing>,
     acker: Acker,
     /// Acks of committed (or rejected) messages not yet accepted by the request channel.
     unsent_acks: VecDeque<Ack>,
     log: RateLimiter,
+    /// The ids of findings the issues room has filed, told by their receipts; no longer
+    /// pending as of the next commit.
+    filed_tx: mpsc::UnboundedSender<String>,
+    filed_rx: mpsc::UnboundedReceiver<String>,
 }
 
 impl Pipeline {
@@ -222,57 +255,69 @@ impl Pipeline {
                 }
                 _ = stale.tick() => {
                     let found = self.engine.check_stale(UnixMillis::now());
-                    self.emit(found).await;
+                    if let Some(found) = self.commit(Vec::new(), found, cancel).await? {
+                        self.emit(found).await;
+                    }
                 }
                 _ = retention.tick() => self.enforce_retention().await?,
             }
         }
     }
 
-    /// Commit, acknowledge, then run the rules. Without a commit nothing is acked.
+    /// Rules, then one commit of readings, rule state and findings, then acks and the findings
+    /// to the issues room. Without a commit nothing is acked.
     async fn process(&mut self, decoded: Decoded, cancel: &CancellationToken) -> Result<(), IngestError> {
         let Decoded { accepted, acks } = decoded;
-        let accepted = match self.commit(accepted, cancel).await? {
-            Some(accepted) => accepted,
+        let found = accepted.iter().flat_map(|m| self.engine.observe(m)).collect();
+        let Some(found) = self.commit(accepted, found, cancel).await? else {
             // Stopped while the store was failing: leave the batch unacknowledged for redelivery.
-            None => return Ok(()),
+            return Ok(());
         };
         self.unsent_acks.extend(acks);
         self.send_acks();
-        for message in &accepted {
-            let found = self.engine.observe(message);
-            self.emit(found).await;
-        }
+        self.emit(found).await;
         Ok(())
     }
 
-    /// Commits, retrying with backoff while the store fails (disk full, I/O error) so that the
-    /// ingest resumes by itself; `None` when cancelled before a commit succeeded.
+    /// Commits readings with the rules' changed state, their findings (named here) and the
+    /// findings filed since the last commit, retrying with backoff while the store fails (disk
+    /// full, I/O error) so that the ingest resumes by itself. Returns the named findings, or
+    /// `None` when cancelled before a commit succeeded.
     async fn commit(
         &mut self,
-        mut messages: Vec<SensorMessage>,
+        messages: Vec<SensorMessage>,
+        found: Vec<SensorIssue>,
         cancel: &CancellationToken,
-    ) -> Result<Option<Vec<SensorMessage>>, IngestError> {
-        if messages.is_empty() {
-            return Ok(Some(messages));
+    ) -> Result<Option<Vec<(String, SensorIssue)>>, IngestError> {
+        let named: Vec<(String, SensorIssue)> =
+            found.into_iter().map(|issue| (uuid::Uuid::now_v7().to_string(), issue)).collect();
+        let mut rules = RuleWrites {
+            states: self.engine.take_changed(),
+            // Plain data keyed by strings: serialisation cannot fail.
+            findings: named.iter().map(|(id, i)| (id.clone(), serde_json::to_string(i).unwrap_or_default())).collect(),
+            filed: std::iter::from_fn(|| self.filed_rx.try_recv().ok()).collect(),
+        };
+        if messages.is_empty() && rules.is_empty() {
+            return Ok(Some(named));
         }
+        let mut messages = messages;
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
         loop {
             let store = self.store.clone();
             let timer = self.metrics.commit_seconds.start_timer();
-            let (back, result) = tokio::task::spawn_blocking(move || {
-                let result = store.lock().unwrap_or_else(PoisonError::into_inner).commit(&messages);
-                (messages, result)
+            let (back, back_rules, result) = tokio::task::spawn_blocking(move || {
+                let result = store.lock().unwrap_or_else(PoisonError::into_inner).commit_with(&messages, &rules);
+                (messages, rules, result)
             })
             .await
             .map_err(|_| IngestError::StorePanicked)?;
-            messages = back;
+            (messages, rules) = (back, back_rules);
             match result {
                 Ok(outcome) => {
                     timer.observe_duration();
                     self.metrics.committed.inc_by(outcome.inserted);
                     self.metrics.duplicates.inc_by(outcome.duplicates);
-                    return Ok(Some(messages));
+                    return Ok(Some(named));
                 }
                 Err(e) => {
                     timer.stop_and_discard();
@@ -311,13 +356,17 @@ impl Pipeline {
         }
     }
 
-    async fn emit(&mut self, found: Vec<SensorIssue>) {
-        for issue in found {
+    /// Hands committed findings to the issues room, each with a receipt that marks it filed.
+    async fn emit(&mut self, found: Vec<(String, SensorIssue)>) {
+        for (id, issue) in found {
             self.metrics.issue(issue.candidate.category.as_str(), issue.phase);
-            if self.findings.send(issue.into_finding()).await.is_err()
-                && self.log.allow("issue_sink", Instant::now()).is_some()
-            {
-                tracing::warn!("sensor issue dropped: the issue receiver is gone");
+            let filed = self.filed_tx.clone();
+            let receipt = Receipt::new(id.clone(), move || {
+                let _ = filed.send(id);
+            });
+            let filing = Filing { finding: issue.into_finding(), receipt: Some(receipt) };
+            if self.findings.send(filing).await.is_err() && self.log.allow("issue_sink", Instant::now()).is_some() {
+                tracing::warn!("sensor issue not filed now: the issue receiver is gone (it stays pending)");
             }
         }
     }

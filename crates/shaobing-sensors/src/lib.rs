@@ -26,7 +26,9 @@ pub use ingest::{IngestError, SensorIngest};
 pub use metrics::{IngestMetrics, UNMATCHED_GROUP};
 pub use quantity::{Quantity, Unit};
 pub use rules::{Evidence, EvidencePoint, RuleEngine, SensorIssue};
-pub use store::{CommitOutcome, READINGS_DB_FILE, ReadingsError, ReadingsStore, RetentionConfig, StoredReading};
+pub use store::{
+    CommitOutcome, READINGS_DB_FILE, ReadingsError, ReadingsStore, RetentionConfig, RuleWrites, StoredReading,
+};
 
 #[cfg(test)]
 pub(crate) mod testutil {

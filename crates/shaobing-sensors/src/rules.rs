@@ -12,7 +12,8 @@ use crate::aqi::realtime_iaqi;
 use crate::config::{Direction, RuleConfig, SensorGroupConfig, Signal};
 use crate::decode::{Mapping, SensorMessage};
 use crate::quantity::Quantity;
-use serde::Serialize;
+use crate::store::{ReadingsError, ReadingsStore};
+use serde::{Deserialize, Serialize};
 use shaobing_core::{
     CandidateIssue, Category, Cause, DiscoveryChannel, Finding, Location, Phase, Reading, Responsibility, SensorId,
     UnixMillis,
@@ -28,7 +29,7 @@ const MAX_EVIDENCE_POINTS: usize = 240;
 
 /// A rule's finding: the candidate issue for the problem database, and the readings around the
 /// event (serialise with [`Evidence::to_json`] and keep next to the issue).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SensorIssue {
     pub phase: Phase,
     pub candidate: CandidateIssue,
@@ -55,7 +56,7 @@ impl SensorIssue {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     /// `sensor/<group>/<rule>`, as in the cause.
     pub rule: String,
@@ -71,7 +72,7 @@ pub struct Evidence {
     pub points: Vec<EvidencePoint>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EvidencePoint {
     pub t: UnixMillis,
     pub value: f64,
@@ -86,7 +87,8 @@ impl Evidence {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
 enum EpisodeState {
     Idle,
     Pending { since: UnixMillis },
@@ -109,6 +111,17 @@ struct SensorState {
     series: BTreeMap<Quantity, VecDeque<(UnixMillis, f64)>>,
     /// One per rule of the group, same order.
     episodes: Vec<EpisodeState>,
+    /// An episode or the silence flag moved since the state was last saved.
+    changed: bool,
+}
+
+/// What of a sensor's rule state is saved with the readings; the series are read back from
+/// the readings themselves, and when it last spoke from its latest reading.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SavedState {
+    stale_open: bool,
+    /// By rule name: a rule added, removed or reordered in the configuration keeps the others.
+    episodes: BTreeMap<String, EpisodeState>,
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +158,60 @@ impl RuleEngine {
             group.observe(reading, &mut out);
         }
         out
+    }
+
+    /// The state of every sensor whose episodes or silence changed since the last call, as
+    /// (group, sensor, JSON) for [`crate::RuleWrites::states`].
+    pub fn take_changed(&mut self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for group in &mut self.groups {
+            for (id, state) in group.sensors.iter_mut().filter(|(_, s)| s.changed) {
+                state.changed = false;
+                let saved = SavedState {
+                    stale_open: state.stale_open,
+                    episodes: group.rules.iter().map(|r| r.config.name.clone()).zip(state.episodes.clone()).collect(),
+                };
+                // Plain data keyed by strings: serialisation cannot fail.
+                out.push((group.name.clone(), id.0.clone(), serde_json::to_string(&saved).unwrap_or_default()));
+            }
+        }
+        out
+    }
+
+    /// Picks up where the rules stood before a restart: each sensor's episodes and silence
+    /// from its saved state, when it last spoke and the recent points of its rules' series
+    /// from the readings. Readings redelivered after the restart are then not newer than what
+    /// the rules have seen, and are ignored as before.
+    pub fn restore(&mut self, store: &ReadingsStore) -> Result<(), ReadingsError> {
+        let saved = store.rule_states()?;
+        let latest = store.latest()?;
+        for group in &mut self.groups {
+            for (g, sensor, json) in &saved {
+                let Some(state) = group.sensors.get_mut(&SensorId(sensor.clone())) else { continue };
+                if g != &group.name {
+                    continue;
+                }
+                match serde_json::from_str::<SavedState>(json) {
+                    Ok(saved) => state.restore(&saved, &group.rules),
+                    Err(e) => {
+                        tracing::warn!(group = %g, %sensor, error = %e, "saved rule state unreadable; starting afresh")
+                    }
+                }
+            }
+            for reading in &latest {
+                let Some(state) = group.sensors.get_mut(&reading.sensor) else { continue };
+                state.last_seen = Some(state.last_seen.map_or(reading.observed_at, |t| t.max(reading.observed_at)));
+                let Some(quantity) = Quantity::parse(&reading.quantity) else { continue };
+                if !group.rules.iter().any(|r| r.config.quantity == quantity) {
+                    continue;
+                }
+                let from = UnixMillis(reading.observed_at.0.saturating_sub(group.keep.as_millis() as i64));
+                for point in store.series(&reading.sensor, &reading.quantity, from, reading.observed_at)? {
+                    state.push(quantity, point.reading.observed_at, point.reading.value, group.keep);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Raises a device-maintenance issue for each sensor silent for its group's
@@ -195,6 +262,7 @@ impl GroupState {
         let t = reading.observed_at;
         if state.stale_open {
             state.stale_open = false;
+            state.changed = true;
             out.push(stale_issue(&self.name, &reading.sensor, state, &self.maintenance, Phase::Cleared, t));
         }
         state.last_seen = Some(state.last_seen.map_or(t, |seen| seen.max(t)));
@@ -206,7 +274,10 @@ impl GroupState {
                 continue;
             }
             let Some(signal) = signal_at(&rule.config, &state.series[&quantity], t, reading.value) else { continue };
-            if let Some(phase) = step(&mut state.episodes[i], &rule.config, signal, t) {
+            let before = state.episodes[i];
+            let phase = step(&mut state.episodes[i], &rule.config, signal, t);
+            state.changed |= state.episodes[i] != before;
+            if let Some(phase) = phase {
                 out.push(threshold_issue(&self.name, &reading.sensor, state, rule, i, phase, t));
             }
         }
@@ -218,6 +289,7 @@ impl GroupState {
             let silent_since = state.last_seen.unwrap_or(origin);
             if !state.stale_open && now.since(silent_since) >= after {
                 state.stale_open = true;
+                state.changed = true;
                 out.push(stale_issue(&self.name, id, state, &self.maintenance, Phase::Opened, now));
             }
         }
@@ -241,6 +313,16 @@ impl SensorState {
             stale_open: false,
             series: BTreeMap::new(),
             episodes: vec![EpisodeState::Idle; rules],
+            changed: false,
+        }
+    }
+
+    fn restore(&mut self, saved: &SavedState, rules: &[Rule]) {
+        self.stale_open = saved.stale_open;
+        for (episode, rule) in self.episodes.iter_mut().zip(rules) {
+            if let Some(state) = saved.episodes.get(&rule.config.name) {
+                *episode = *state;
+            }
         }
     }
 

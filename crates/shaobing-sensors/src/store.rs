@@ -114,6 +114,22 @@ INSERT INTO readings (id, series, id_seq, id_time, observed_ms, value, committed
 DROP TABLE readings_v1;
 CREATE UNIQUE INDEX readings_identity ON readings (series, id_seq, id_time);
 "#,
+    // The rules' state and their findings not yet filed, committed with the readings that
+    // caused them: what is acknowledged to the broker is never lost to a crash or a full disk
+    // on the way to the problem database, and a restart picks up episodes where they stood.
+    r#"
+CREATE TABLE rule_state (
+    group_name TEXT NOT NULL,
+    sensor     TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    PRIMARY KEY (group_name, sensor)
+);
+CREATE TABLE pending_findings (
+    seq     INTEGER PRIMARY KEY,
+    id      TEXT NOT NULL UNIQUE,
+    finding TEXT NOT NULL
+);
+"#,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +192,23 @@ pub struct CommitOutcome {
     pub duplicates: u64,
 }
 
+/// What the rules decided over a batch, committed in the same transaction as its readings.
+#[derive(Debug, Default)]
+pub struct RuleWrites {
+    /// The rule state of each sensor whose state changed: (group, sensor, state as JSON).
+    pub states: Vec<(String, String, String)>,
+    /// New findings, in order: (id, finding as JSON).
+    pub findings: Vec<(String, String)>,
+    /// Ids of findings the problem database now holds: no longer pending.
+    pub filed: Vec<String>,
+}
+
+impl RuleWrites {
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty() && self.findings.is_empty() && self.filed.is_empty()
+    }
+}
+
 /// A stored reading with its sequence number.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredReading {
@@ -216,7 +249,17 @@ impl ReadingsStore {
 
     /// Inserts every reading of `messages` in one durable transaction; duplicates are ignored.
     pub fn commit(&mut self, messages: &[SensorMessage]) -> Result<CommitOutcome, ReadingsError> {
-        let outcome = self.try_commit(messages);
+        self.commit_with(messages, &RuleWrites::default())
+    }
+
+    /// [`ReadingsStore::commit`], with what the rules decided over these readings in the same
+    /// transaction.
+    pub fn commit_with(
+        &mut self,
+        messages: &[SensorMessage],
+        rules: &RuleWrites,
+    ) -> Result<CommitOutcome, ReadingsError> {
+        let outcome = self.try_commit(messages, rules);
         if outcome.is_err() {
             // A series created in the rolled-back transaction does not exist: forget them all.
             self.series_ids.clear();
@@ -224,7 +267,7 @@ impl ReadingsStore {
         outcome
     }
 
-    fn try_commit(&mut self, messages: &[SensorMessage]) -> Result<CommitOutcome, ReadingsError> {
+    fn try_commit(&mut self, messages: &[SensorMessage], rules: &RuleWrites) -> Result<CommitOutcome, ReadingsError> {
         let path = self.path.clone();
         let err = |source| ReadingsError { path: path.clone(), source };
         let now = UnixMillis::now().0;
@@ -250,8 +293,24 @@ impl ReadingsStore {
             inserted += insert.execute(values.as_slice()).map_err(err)? as u64;
         }
         update_latest(&tx, &rows).map_err(err)?;
+        write_rules(&tx, rules).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(CommitOutcome { inserted, duplicates: rows.len() as u64 - inserted })
+    }
+
+    /// Every sensor's saved rule state: (group, sensor, state as JSON).
+    pub fn rule_states(&self) -> Result<Vec<(String, String, String)>, ReadingsError> {
+        let mut stmt = self.conn.prepare("SELECT group_name, sensor, state FROM rule_state").map_err(self.err())?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// The findings not yet filed, oldest first: (id, finding as JSON).
+    pub fn pending_findings(&self) -> Result<Vec<(String, String)>, ReadingsError> {
+        let mut stmt =
+            self.conn.prepare("SELECT id, finding FROM pending_findings ORDER BY seq").map_err(self.err())?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
     /// Deletes what `retention` no longer allows at `now`; returns the rows deleted.
@@ -394,6 +453,25 @@ fn update_latest(tx: &rusqlite::Transaction<'_>, rows: &[Row<'_>]) -> rusqlite::
     )?;
     for (series, reading) in newest {
         update.execute(params![series, reading.observed_at.0, reading.value])?;
+    }
+    Ok(())
+}
+
+fn write_rules(tx: &rusqlite::Transaction<'_>, rules: &RuleWrites) -> rusqlite::Result<()> {
+    let mut state = tx.prepare_cached(
+        "INSERT INTO rule_state (group_name, sensor, state) VALUES (?1, ?2, ?3)
+         ON CONFLICT (group_name, sensor) DO UPDATE SET state = excluded.state",
+    )?;
+    for (group, sensor, json) in &rules.states {
+        state.execute(params![group, sensor, json])?;
+    }
+    let mut pending = tx.prepare_cached("INSERT OR IGNORE INTO pending_findings (id, finding) VALUES (?1, ?2)")?;
+    for (id, json) in &rules.findings {
+        pending.execute(params![id, json])?;
+    }
+    let mut filed = tx.prepare_cached("DELETE FROM pending_findings WHERE id = ?1")?;
+    for id in &rules.filed {
+        filed.execute([id])?;
     }
     Ok(())
 }

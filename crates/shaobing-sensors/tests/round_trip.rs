@@ -40,7 +40,7 @@ async fn a_sustained_episode_published_over_mqtt_becomes_one_issue_with_its_read
 
     running.wait_for_count(2 * series.len() as u64 + 1, Duration::from_secs(20)).await;
     let mut episode = Vec::new();
-    while let Ok(Some(found)) = tokio::time::timeout(Duration::from_secs(2), running.findings.recv()).await {
+    while let Some(found) = running.next_finding(Duration::from_secs(2)).await {
         if found.dedup_key() == "sensor:air:aq-gongti:pm25_episode" {
             episode.push(found);
         }

@@ -53,7 +53,7 @@ fn ingest_child_process() {
         let metrics = IngestMetrics::register(&registry, &mapping).unwrap();
         let store = ReadingsStore::open_in(Path::new(&data)).unwrap();
         let retention = RetentionConfig::default();
-        let ingest = SensorIngest::new(&mut connection, mapping, store, engine, retention, metrics, issues);
+        let ingest = SensorIngest::new(&mut connection, mapping, store, engine, retention, metrics, issues).unwrap();
         tokio::spawn(connection.run(CancellationToken::new()));
         ingest.run(CancellationToken::new()).await.unwrap();
     });

@@ -147,6 +147,7 @@ impl Store {
         let mut conn = Connection::open(&path).map_err(sql)?;
         schema::configure(&conn).map_err(sql)?;
         schema::migrate(&mut conn).map_err(sql)?;
+        schema::forget_old_filed(&conn).map_err(sql)?;
         Ok(Self { conn, path, box_id: box_id.to_string(), evidence })
     }
 
@@ -165,9 +166,30 @@ impl Store {
     /// Files a candidate issue, or folds it into the open issue with the same dedup key.
     /// `evidence` (a JPEG) is stored only when a new issue is created.
     pub fn record(&mut self, issue: &CandidateIssue, evidence: Option<&[u8]>) -> Result<Recorded, StoreError> {
+        self.record_from(issue, evidence, None)
+    }
+
+    /// Whether the durable finding `source` has been applied ([`Store::record_from`],
+    /// [`Store::resolve_observed_from`]).
+    pub fn filed(&self, source: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row("SELECT 1 FROM filed_findings WHERE id = ?1", [source], |_| Ok(()))
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(self.sql_err())
+    }
+
+    /// [`Store::record`] for a durable finding named `source`, marked applied in the same
+    /// transaction.
+    pub fn record_from(
+        &mut self,
+        issue: &CandidateIssue,
+        evidence: Option<&[u8]>,
+        source: Option<&str>,
+    ) -> Result<Recorded, StoreError> {
         let open = self.open_issue(&issue.dedup_key)?;
         if let Some((id, occurrences)) = open {
-            self.fold(&id, issue)?;
+            self.fold(&id, issue, source)?;
             return Ok(Recorded::Folded { id, occurrences: occurrences + 1 });
         }
         let id = uuid::Uuid::now_v7().to_string();
@@ -188,6 +210,7 @@ impl Store {
                 outbox::enqueue_evidence(&tx, &id, "before", f, priority)?;
             }
             outbox::enqueue_issue(&tx, &id, priority)?;
+            schema::mark_filed(&tx, source)?;
             tx.commit()
         })()
         .map_err(|source| StoreError::Sqlite { path, source })?;
@@ -205,7 +228,7 @@ impl Store {
             .map_err(self.sql_err())
     }
 
-    fn fold(&mut self, id: &str, issue: &CandidateIssue) -> Result<(), StoreError> {
+    fn fold(&mut self, id: &str, issue: &CandidateIssue, source: Option<&str>) -> Result<(), StoreError> {
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
         let priority = outbox::priority_of(issue.priority);
@@ -223,6 +246,7 @@ impl Store {
                 schema::insert_occurrence(&tx, id, issue)?;
             }
             outbox::enqueue_issue(&tx, id, priority)?;
+            schema::mark_filed(&tx, source)?;
             tx.commit()
         })()
         .map_err(|source| StoreError::Sqlite { path, source })
@@ -237,6 +261,17 @@ impl Store {
         actor: &str,
         note: Option<&str>,
     ) -> Result<IssueRow, StoreError> {
+        self.transition_from(id, to, actor, note, None)
+    }
+
+    fn transition_from(
+        &mut self,
+        id: &str,
+        to: IssueStatus,
+        actor: &str,
+        note: Option<&str>,
+        source: Option<&str>,
+    ) -> Result<IssueRow, StoreError> {
         let current = self.get(id)?;
         let from = lifecycle::parse_status(&current.status)?;
         lifecycle::check(from, to)?;
@@ -248,6 +283,7 @@ impl Store {
             lifecycle::apply(&tx, id, to, now)?;
             lifecycle::record_history(&tx, id, Some(from), to, actor, note, now)?;
             outbox::enqueue_issue(&tx, id, outbox::priority_of(priority))?;
+            schema::mark_filed(&tx, source)?;
             tx.commit()
         })()
         .map_err(|source| StoreError::Sqlite { path, source })?;
@@ -265,13 +301,26 @@ impl Store {
         note: &str,
         after: Option<(&[u8], UnixMillis)>,
     ) -> Result<Option<String>, StoreError> {
+        self.resolve_observed_from(dedup_key, actor, note, after, None)
+    }
+
+    /// [`Store::resolve_observed`] for a durable finding named `source`, marked applied with
+    /// the status change.
+    pub fn resolve_observed_from(
+        &mut self,
+        dedup_key: &str,
+        actor: &str,
+        note: &str,
+        after: Option<(&[u8], UnixMillis)>,
+        source: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
         let Some((id, _)) = self.open_issue(dedup_key)? else { return Ok(None) };
         // The snapshot is stored first: an "after" image without the transition is harmless,
         // a resolution without the image it claims to rest on is not.
         if let Some((bytes, at)) = after {
             self.attach_evidence(&id, "after", bytes, at)?;
         }
-        self.transition(&id, IssueStatus::Resolved, actor, Some(note))?;
+        self.transition_from(&id, IssueStatus::Resolved, actor, Some(note), source)?;
         Ok(Some(id))
     }
 

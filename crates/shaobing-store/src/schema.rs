@@ -120,7 +120,33 @@ CREATE TABLE IF NOT EXISTS settings (
     value TEXT NOT NULL
 );
 "#,
+    // The durable findings (sensor findings kept on disk until filed) applied here, by the id
+    // their source gave them: one handed over again after a crash is not applied twice.
+    r#"
+CREATE TABLE IF NOT EXISTS filed_findings (
+    id       TEXT PRIMARY KEY,
+    filed_ms INTEGER NOT NULL
+);
+"#,
 ];
+
+/// How long a filed finding's id is remembered: far longer than any source keeps one unfiled.
+const FILED_FINDINGS_KEEP_MS: i64 = 30 * 86_400_000;
+
+/// Records that the finding `source` is applied, in the transaction that applies it.
+pub(crate) fn mark_filed(tx: &rusqlite::Transaction<'_>, source: Option<&str>) -> rusqlite::Result<()> {
+    let Some(id) = source else { return Ok(()) };
+    tx.execute(
+        "INSERT OR IGNORE INTO filed_findings (id, filed_ms) VALUES (?1, ?2)",
+        rusqlite::params![id, shaobing_core::UnixMillis::now().0],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn forget_old_filed(conn: &Connection) -> rusqlite::Result<usize> {
+    let cutoff = shaobing_core::UnixMillis::now().0 - FILED_FINDINGS_KEEP_MS;
+    conn.execute("DELETE FROM filed_findings WHERE filed_ms < ?1", [cutoff])
+}
 
 /// WAL lets readers (the CLI, a console) read while the daemon writes; FULL makes a commit
 /// durable across power loss, which an unattended box on a street pole will see.

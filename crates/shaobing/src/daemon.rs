@@ -6,7 +6,7 @@ use shaobing_analysis::Analyser;
 use shaobing_api::{ApiState, CameraView, LiveFrames, SensorLocation, SensorView, ZoneView};
 use shaobing_camera::{CameraExit, FrameSlot, init_gstreamer, run_camera};
 use shaobing_config::Config;
-use shaobing_core::Finding;
+use shaobing_core::Filing;
 use shaobing_issues::{ConsoleEvents, FINDINGS_QUEUE, IssueEvent, IssueMetrics, MqttAlerts, Subscriber, Wake};
 use shaobing_metrics::Metrics;
 use shaobing_store::Store;
@@ -183,7 +183,7 @@ fn sensor_ingest(
     sensors: &shaobing_sensors::SensorsConfig,
     connection: &mut shaobing_mqtt::Connection,
     metrics: &Metrics,
-    findings: mpsc::Sender<Finding>,
+    findings: mpsc::Sender<Filing>,
     cancel: CancellationToken,
 ) -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     let mapping = shaobing_sensors::Mapping::new(sensors.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -191,7 +191,7 @@ fn sensor_ingest(
     let metrics = shaobing_sensors::IngestMetrics::register(&metrics.registry, &mapping)?;
     let store = shaobing_sensors::ReadingsStore::open_in(&config.daemon.data_dir)?;
     let retention = config.readings.clone();
-    let ingest = shaobing_sensors::SensorIngest::new(connection, mapping, store, engine, retention, metrics, findings);
+    let ingest = shaobing_sensors::SensorIngest::new(connection, mapping, store, engine, retention, metrics, findings)?;
     Ok(async move {
         if let Err(e) = ingest.run(cancel).await {
             tracing::error!(error = %e, "sensor ingest stopped");

@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 use rumqttc::QoS;
-use shaobing_core::{Category, EscalationTier, Finding, Responsibility};
+use shaobing_core::{Category, EscalationTier, Filing, Finding, Responsibility};
 use shaobing_mqtt::{Connection, MqttConfig};
 use shaobing_sensors::{
     IngestError, IngestMetrics, Mapping, ReadingsStore, RetentionConfig, RuleEngine, SensorIngest, SensorsConfig,
@@ -22,7 +22,7 @@ pub struct Running {
     pub cancel: CancellationToken,
     pub task: JoinHandle<Result<(), IngestError>>,
     pub connection: JoinHandle<()>,
-    pub findings: mpsc::Receiver<Finding>,
+    pub findings: mpsc::Receiver<Filing>,
     pub metrics: IngestMetrics,
     pub registry: prometheus::Registry,
     pub store_path: PathBuf,
@@ -48,9 +48,19 @@ pub fn start_ingest_with(
     box_id: &str,
     adjust: impl FnOnce(&mut MqttConfig),
 ) -> Running {
+    start_ingest_in(broker, sensors_toml, box_id, tempfile::tempdir().unwrap(), adjust)
+}
+
+/// As [`start_ingest_with`], on the data directory of an earlier run (a restart).
+pub fn start_ingest_in(
+    broker: &Broker,
+    sensors_toml: &str,
+    box_id: &str,
+    data: tempfile::TempDir,
+    adjust: impl FnOnce(&mut MqttConfig),
+) -> Running {
     let sensors: SensorsConfig = toml::from_str(sensors_toml).unwrap();
     let mapping = Mapping::new(sensors).unwrap();
-    let data = tempfile::tempdir().unwrap();
     let store = ReadingsStore::open_in(data.path()).unwrap();
     let store_path = store.path().to_path_buf();
     let registry = prometheus::Registry::new();
@@ -67,7 +77,8 @@ pub fn start_ingest_with(
     adjust(&mut mqtt);
     let mut connection = Connection::new(&mqtt, box_id, mapping.config().queue_capacity, &registry).unwrap();
     let ingest =
-        SensorIngest::new(&mut connection, mapping, store, engine, RetentionConfig::default(), metrics.clone(), tx);
+        SensorIngest::new(&mut connection, mapping, store, engine, RetentionConfig::default(), metrics.clone(), tx)
+            .unwrap();
     let cancel = CancellationToken::new();
     let task = tokio::spawn(ingest.run(cancel.clone()));
     let connection = tokio::spawn(connection.run(cancel.clone()));
@@ -75,6 +86,16 @@ pub fn start_ingest_with(
 }
 
 impl Running {
+    /// The next finding within `timeout`, taken as the issues room takes it (its receipt says
+    /// it is filed).
+    pub async fn next_finding(&mut self, timeout: Duration) -> Option<Finding> {
+        let Filing { finding, receipt } = tokio::time::timeout(timeout, self.findings.recv()).await.ok()??;
+        if let Some(receipt) = receipt {
+            receipt.filed();
+        }
+        Some(finding)
+    }
+
     /// A second connection to the readings database, as a console would read it.
     pub fn reader(&self) -> ReadingsStore {
         ReadingsStore::open(&self.store_path).unwrap()
