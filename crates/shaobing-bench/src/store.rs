@@ -176,15 +176,23 @@ async fn bare_postgres(args: &Args, pg: &Pg) -> anyhow::Result<f64> {
     Ok(args.issues as f64 / t.elapsed().as_secs_f64())
 }
 
-/// Each emergency goes the daemon's way: committed by the store, then handed to the alert
-/// publisher; a subscriber (the command centre) times its arrival.
+/// Each emergency goes the daemon's way: committed by the store with its alert queued, the
+/// alert publisher woken; a subscriber (the command centre) times its arrival.
 async fn emergency_latency(args: &Args, dir: &std::path::Path, port: u16) -> anyhow::Result<(Latencies, Latencies)> {
     let mut store = Store::open(dir, "bench")?;
+    store.set_alerts(true)?;
     let mqtt: shaobing_mqtt::MqttConfig = toml::from_str(&format!("host = \"127.0.0.1\"\nport = {port}"))?;
     let connection = shaobing_mqtt::Connection::new(&mqtt, "bench", 0, &prometheus::Registry::new())?;
-    let alerts = shaobing_issues::MqttAlerts { publisher: connection.publisher(), box_id: "bench".into() };
-    let mut announcer = shaobing_issues::Announcer::new(vec![Box::new(alerts)]);
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let mut announcer = shaobing_issues::Announcer::new(vec![Box::new(shaobing_issues::Wake(wake.clone()))]);
     let cancel = CancellationToken::new();
+    let alerts = tokio::spawn(shaobing_issues::publish_alerts(
+        Store::open(dir, "bench")?,
+        connection.publisher(),
+        "bench".into(),
+        wake,
+        cancel.clone(),
+    ));
     let publisher = tokio::spawn(connection.run(cancel.clone()));
     let mut options = rumqttc::MqttOptions::new("command-centre", "127.0.0.1", port);
     options.set_keep_alive(Duration::from_secs(5));
@@ -217,6 +225,7 @@ async fn emergency_latency(args: &Args, dir: &std::path::Path, port: u16) -> any
     }
     drop(announcer);
     cancel.cancel();
+    alerts.await?;
     publisher.await?;
     Ok((Latencies(committed), Latencies(alerted)))
 }

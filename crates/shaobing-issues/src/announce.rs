@@ -155,41 +155,6 @@ impl Subscriber for ConsoleEvents {
     }
 }
 
-/// Every new and resolved issue published at once with QoS 1 on a topic tree per box,
-/// priority and category, so the command centre (and for a fire, every department) can
-/// subscribe to exactly what it must act on.
-///
-/// ```text
-/// shaobing/<box_id>/availability                   online | offline (retained, last will)
-/// shaobing/<box_id>/issues/emergency/<category>    {"change":"new"|"resolved", "issue":{...}}
-/// shaobing/<box_id>/issues/routine/<category>
-/// ```
-#[derive(Debug)]
-pub struct MqttAlerts {
-    pub publisher: shaobing_mqtt::Publisher,
-    pub box_id: String,
-}
-
-pub fn issue_topic(box_id: &str, priority: &str, category: &str) -> String {
-    format!("shaobing/{box_id}/issues/{priority}/{category}")
-}
-
-impl Subscriber for MqttAlerts {
-    /// An alert that finds the connection's queue full is logged and dropped: the issue itself
-    /// is committed and goes to the centre through the outbox.
-    fn announce(&mut self, change: &Change<'_>) {
-        if change.kind == IssueChange::Updated {
-            return;
-        }
-        let Some(event) = change.event() else { return };
-        let topic = issue_topic(&self.box_id, &event.issue.priority, &event.issue.category);
-        let payload = serde_json::to_vec(event).unwrap_or_default();
-        if self.publisher.try_publish(topic, payload).is_err() {
-            tracing::warn!(id = %event.issue.id, change = event.change.as_str(), "alert queue full; alert not published");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,16 +1,16 @@
 //! The issues room: every rule's [`Finding`](shaobing_core::Finding), camera or sensor, is
 //! filed into the problem database by one writer, and each stored change is announced as one
-//! [`IssueDocument`] to the subscribers that want it: metrics, the central drain, MQTT alerts,
-//! the console's event stream.
+//! [`IssueDocument`] to the subscribers that want it: metrics, the central drain, the MQTT
+//! alerts (from the store's alert queue), the console's event stream.
 
+mod alerts;
 mod announce;
 mod document;
 mod supervision;
 mod writer;
 
-pub use announce::{
-    Announcer, Change, ConsoleEvents, IssueMetrics, MqttAlerts, Subscriber, UPDATE_EVENT_PERIOD, Wake, issue_topic,
-};
+pub use alerts::{issue_topic, publish_alerts};
+pub use announce::{Announcer, Change, ConsoleEvents, IssueMetrics, Subscriber, UPDATE_EVENT_PERIOD, Wake};
 pub use document::{IssueChange, IssueDocument, IssueEvent};
 pub use supervision::supervise;
 pub use writer::{FINDINGS_QUEUE, spawn_writer};

@@ -17,10 +17,11 @@ use rumqttc::{
     SubscribeFilter, TlsConfiguration, Transport,
 };
 use shaobing_core::{Backoff, RateLimiter, UnixMillis};
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 /// How long a clean shutdown may take to flush acks, say `offline` and disconnect.
@@ -34,6 +35,8 @@ const ACK_FLUSH_BATCH: usize = 256;
 /// Room in the request channel beyond the subscriber's window, for subscribe, availability
 /// and alert publishes after a reconnect.
 const REQUEST_HEADROOM: usize = 1024;
+/// Confirmed publishes handed to the client and not yet acknowledged by the broker.
+const CONFIRMED_IN_FLIGHT: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
@@ -121,17 +124,65 @@ impl Acker {
     }
 }
 
-/// Publishes on the box's connection without ever waiting (a full channel is the caller's to
-/// count); QoS 1 publishes queued while the broker is away go out when it returns.
+/// Publishes on the box's connection with QoS 1, and says when the broker has the message.
 #[derive(Debug, Clone)]
 pub struct Publisher {
-    client: AsyncClient,
+    requests: mpsc::Sender<Confirmed>,
     _user: Option<mpsc::Sender<()>>,
 }
 
+/// The connection stopped before the publish was handed to it.
+#[derive(Debug, thiserror::Error)]
+#[error("the MQTT connection has stopped")]
+pub struct Closed;
+
+/// A publish whose sender waits for the broker's PUBACK.
+#[derive(Debug)]
+struct Confirmed {
+    topic: String,
+    payload: Bytes,
+    done: oneshot::Sender<()>,
+}
+
 impl Publisher {
-    pub fn try_publish(&self, topic: String, payload: Vec<u8>) -> Result<(), QueueFull> {
-        self.client.try_publish(topic, QoS::AtLeastOnce, false, payload).map_err(|_| QueueFull)
+    /// Queues a QoS 1 publish (waiting while many are in flight); the receiver completes once
+    /// the broker has acknowledged it, and fails if the connection stops first. A publish
+    /// queued while the broker is away goes out when it returns.
+    pub async fn publish(&self, topic: String, payload: Vec<u8>) -> Result<oneshot::Receiver<()>, Closed> {
+        let (done, acked) = oneshot::channel();
+        self.requests.send(Confirmed { topic, payload: payload.into(), done }).await.map_err(|_| Closed)?;
+        Ok(acked)
+    }
+}
+
+/// Which publish a PUBACK answers. rumqttc numbers a publish only when it writes it, in the
+/// order this task queued them (retransmissions keep their number), so the publishes queued
+/// and not yet numbered are matched, in order, with the numbers the client reports.
+#[derive(Debug, Default)]
+struct Confirmations {
+    /// Queued, not yet numbered; `None` for the connection's own (availability) publishes.
+    queued: VecDeque<Option<oneshot::Sender<()>>>,
+    in_flight: HashMap<u16, Option<oneshot::Sender<()>>>,
+}
+
+impl Confirmations {
+    fn len(&self) -> usize {
+        self.queued.len() + self.in_flight.len()
+    }
+
+    fn written(&mut self, pkid: u16) {
+        if self.in_flight.contains_key(&pkid) {
+            return; // a retransmission after a reconnect
+        }
+        if let Some(done) = self.queued.pop_front() {
+            self.in_flight.insert(pkid, done);
+        }
+    }
+
+    fn acknowledged(&mut self, pkid: u16) {
+        if let Some(Some(done)) = self.in_flight.remove(&pkid) {
+            let _ = done.send(());
+        }
     }
 }
 
@@ -185,6 +236,11 @@ pub struct Connection {
     /// The broker has held a session of this box before: a later CONNACK without one means
     /// it lost it.
     had_session: bool,
+    publishes_tx: Option<mpsc::Sender<Confirmed>>,
+    publishes: mpsc::Receiver<Confirmed>,
+    /// A publish taken from `publishes` that found the request channel full.
+    held: Option<Confirmed>,
+    confirmations: Confirmations,
 }
 
 impl std::fmt::Debug for Connection {
@@ -207,6 +263,7 @@ impl Connection {
         network.set_connection_timeout(config.connect_timeout_secs);
         eventloop.set_network_options(network);
         let (users_tx, users) = mpsc::channel(1);
+        let (publishes_tx, publishes) = mpsc::channel(CONFIRMED_IN_FLIGHT);
         Ok(Self {
             client,
             eventloop,
@@ -223,6 +280,10 @@ impl Connection {
             log: RateLimiter::new(LOG_PERIOD),
             announce_pending: false,
             had_session: false,
+            publishes_tx: Some(publishes_tx),
+            publishes,
+            held: None,
+            confirmations: Confirmations::default(),
         })
     }
 
@@ -239,13 +300,15 @@ impl Connection {
     }
 
     pub fn publisher(&self) -> Publisher {
-        Publisher { client: self.client.clone(), _user: self.users_tx.clone() }
+        let requests = self.publishes_tx.clone().unwrap_or_else(|| mpsc::channel(1).0);
+        Publisher { requests, _user: self.users_tx.clone() }
     }
 
     /// Polls until every subscription and publisher is gone (or `cancel` plus a grace period),
     /// then says `offline` and disconnects.
     pub async fn run(mut self, cancel: CancellationToken) {
         self.users_tx = None;
+        self.publishes_tx = None;
         let grace = async {
             cancel.cancelled().await;
             tokio::time::sleep(USERS_GRACE).await;
@@ -255,15 +318,25 @@ impl Connection {
             if self.announce_pending {
                 self.announce();
             }
+            if let Some(held) = self.held.take() {
+                self.queue_confirmed(held);
+            }
+            let room = self.held.is_none() && self.confirmations.len() < CONFIRMED_IN_FLIGHT;
             let event = tokio::select! {
                 biased;
                 None = self.users.recv() => break,
                 () = &mut grace => break,
+                Some(publish) = self.publishes.recv(), if room => {
+                    self.queue_confirmed(publish);
+                    continue;
+                }
                 event = self.eventloop.poll() => event,
             };
             match event {
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => self.connected(ack.session_present),
                 Ok(Event::Incoming(Packet::Publish(publish))) => self.deliver(publish).await,
+                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => self.confirmations.written(pkid),
+                Ok(Event::Incoming(Packet::PubAck(ack))) => self.confirmations.acknowledged(ack.pkid),
                 Ok(_) => {}
                 Err(e) => {
                     if !self.disconnected(&e, &cancel).await {
@@ -273,6 +346,14 @@ impl Connection {
             }
         }
         self.shutdown().await;
+    }
+
+    /// Hands a publish to the client, or holds it while the request channel is full.
+    fn queue_confirmed(&mut self, publish: Confirmed) {
+        match self.client.try_publish(publish.topic.clone(), QoS::AtLeastOnce, false, publish.payload.clone()) {
+            Ok(()) => self.confirmations.queued.push_back(Some(publish.done)),
+            Err(_) => self.held = Some(publish),
+        }
     }
 
     /// Waits while the queue is full: TCP back-pressure, the broker holds the rest. A closed
@@ -309,6 +390,9 @@ impl Connection {
         let subscribed = self.filters.is_empty() || self.client.try_subscribe_many(self.filters.clone()).is_ok();
         let queued =
             subscribed && self.client.try_publish(self.availability.clone(), QoS::AtLeastOnce, true, "online").is_ok();
+        if queued {
+            self.confirmations.queued.push_back(None);
+        }
         // A subscribe queued twice is harmless; an `online` without its subscribe never happens.
         self.announce_pending = !queued;
     }

@@ -9,5 +9,5 @@ mod connection;
 
 pub use config::{MqttConfig, MqttConfigError, TlsConfig, availability_topic};
 pub use connection::{
-    Ack, Acker, Connection, Deliveries, Delivery, MqttError, Publisher, QueueFull, Subscription, preflight,
+    Ack, Acker, Closed, Connection, Deliveries, Delivery, MqttError, Publisher, QueueFull, Subscription, preflight,
 };

@@ -25,12 +25,14 @@
 //! `outbox` (one row per issue, replaced while unsent) for the central database: what is
 //! committed here is what will be sent, and nothing is sent that was not committed.
 
+mod alerts;
 mod evidence;
 mod lifecycle;
 mod outbox;
 mod report;
 mod schema;
 
+pub use alerts::AlertRow;
 pub use evidence::{EvidenceFile, EvidenceWriter};
 pub use lifecycle::{TransitionError, parse_status};
 pub use outbox::{OutboxKind, OutboxRow, OutboxStats, PRIORITY_EMERGENCY, PRIORITY_ROUTINE};
@@ -163,6 +165,18 @@ impl Store {
         move |source| StoreError::Sqlite { path: self.path.clone(), source }
     }
 
+    /// Runs `f` in one transaction and commits it.
+    fn write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
+        (|| {
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })()
+        .map_err(|source| StoreError::Sqlite { path, source })
+    }
+
     /// Files a candidate issue, or folds it into the open issue with the same dedup key.
     /// `evidence` (a JPEG) is stored only when a new issue is created.
     pub fn record(&mut self, issue: &CandidateIssue, evidence: Option<&[u8]>) -> Result<Recorded, StoreError> {
@@ -210,6 +224,7 @@ impl Store {
                 outbox::enqueue_evidence(&tx, &id, "before", f, priority)?;
             }
             outbox::enqueue_issue(&tx, &id, priority)?;
+            alerts::enqueue(&tx, &id, "new", priority)?;
             schema::mark_filed(&tx, source)?;
             tx.commit()
         })()
@@ -283,6 +298,9 @@ impl Store {
             lifecycle::apply(&tx, id, to, now)?;
             lifecycle::record_history(&tx, id, Some(from), to, actor, note, now)?;
             outbox::enqueue_issue(&tx, id, outbox::priority_of(priority))?;
+            if to == IssueStatus::Resolved {
+                alerts::enqueue(&tx, id, "resolved", outbox::priority_of(priority))?;
+            }
             schema::mark_filed(&tx, source)?;
             tx.commit()
         })()

@@ -96,9 +96,19 @@ fn insert(
 const CENTRAL: &str = "central";
 
 fn central_on(tx: &Transaction<'_>) -> rusqlite::Result<bool> {
-    let value: Option<String> =
-        tx.query_row("SELECT value FROM settings WHERE key = ?1", [CENTRAL], |r| r.get(0)).optional()?;
-    Ok(value.as_deref() != Some("off"))
+    Ok(setting(tx, CENTRAL)?.as_deref() != Some("off"))
+}
+
+pub(crate) fn setting(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<String>> {
+    tx.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()
+}
+
+pub(crate) fn set_setting(tx: &Transaction<'_>, key: &str, on: bool) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, if on { "on" } else { "off" }],
+    )?;
+    Ok(())
 }
 
 /// Queues the current snapshot with its status history, replacing an unsent older one.
@@ -156,10 +166,7 @@ impl Store {
         let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
         (|| {
             let was_on = central_on(&tx)?;
-            tx.execute(
-                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![CENTRAL, if on { "on" } else { "off" }],
-            )?;
+            set_setting(&tx, CENTRAL, on)?;
             let changed = match (was_on, on) {
                 (_, false) => tx.execute("DELETE FROM outbox", [])?,
                 (false, true) => requeue_everything(&tx)?,

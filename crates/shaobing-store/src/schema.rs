@@ -128,6 +128,19 @@ CREATE TABLE IF NOT EXISTS filed_findings (
     filed_ms INTEGER NOT NULL
 );
 "#,
+    // Alerts (new and resolved issues) for the MQTT broker, queued with the change itself
+    // and deleted once the broker has acknowledged them: a full memory queue, a slow broker
+    // or a crash can delay an alert, never lose it.
+    r#"
+CREATE TABLE IF NOT EXISTS alerts (
+    seq        INTEGER PRIMARY KEY,
+    issue_id   TEXT NOT NULL,
+    change     TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    priority   INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+"#,
 ];
 
 /// How long a filed finding's id is remembered: far longer than any source keeps one unfiled.

@@ -7,7 +7,7 @@ use shaobing_api::{ApiState, CameraView, LiveFrames, SensorLocation, SensorView,
 use shaobing_camera::{CameraExit, FrameSlot, init_gstreamer, run_camera};
 use shaobing_config::Config;
 use shaobing_core::Filing;
-use shaobing_issues::{ConsoleEvents, FINDINGS_QUEUE, IssueEvent, IssueMetrics, MqttAlerts, Subscriber, Wake};
+use shaobing_issues::{ConsoleEvents, FINDINGS_QUEUE, IssueEvent, IssueMetrics, Subscriber, Wake};
 use shaobing_metrics::Metrics;
 use shaobing_store::Store;
 use std::net::SocketAddr;
@@ -50,6 +50,7 @@ impl Daemon {
             n if central => tracing::info!(rows = n, "central database added: every issue is queued for it"),
             n => tracing::info!(rows = n, "no [central] section: the outbox toward a central database is emptied"),
         }
+        store.set_alerts(config.mqtt.is_some())?;
         let (store_path, evidence_dir) = (store.path().to_path_buf(), store.evidence_dir().to_path_buf());
         let metrics = Metrics::for_box(&config.daemon.box_id);
         metrics.init_issue_series(shaobing_core::Category::ALL.iter().map(|c| c.as_str()));
@@ -82,8 +83,16 @@ impl Daemon {
         if let Some(mqtt) = &config.mqtt {
             let mut connection =
                 shaobing_mqtt::Connection::new(mqtt, &config.daemon.box_id, window(&config), &metrics.registry)?;
-            let publisher = connection.publisher();
-            subscribers.push(Box::new(MqttAlerts { publisher, box_id: config.daemon.box_id.clone() }));
+            let alerts_wake = Arc::new(Notify::new());
+            subscribers.push(Box::new(Wake(alerts_wake.clone())));
+            let alerts = shaobing_issues::publish_alerts(
+                Store::open(&config.daemon.data_dir, &config.daemon.box_id)?,
+                connection.publisher(),
+                config.daemon.box_id.clone(),
+                alerts_wake,
+                cancel.child_token(),
+            );
+            sinks.spawn(alerts.instrument(tracing::info_span!("alerts", broker = %mqtt.host)));
             if let Some(sensors) = &config.sensors {
                 let ingest =
                     sensor_ingest(&config, sensors, &mut connection, &metrics, tx.clone(), cancel.child_token())?;
