@@ -21,7 +21,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 /// How long a clean shutdown may take to flush acks, say `offline` and disconnect.
@@ -76,6 +76,11 @@ pub struct Ack {
 pub struct Subscription {
     pub deliveries: Deliveries,
     pub acker: Acker,
+    /// How often the broker came back without this box's session (what was published for
+    /// the box meanwhile is lost).
+    pub sessions_lost: watch::Receiver<u64>,
+    /// `host:port` of the broker, for what the subscriber reports.
+    pub broker: String,
 }
 
 /// Messages of the subscribed topics, in arrival order.
@@ -241,6 +246,8 @@ pub struct Connection {
     /// A publish taken from `publishes` that found the request channel full.
     held: Option<Confirmed>,
     confirmations: Confirmations,
+    sessions_lost: watch::Sender<u64>,
+    broker: String,
 }
 
 impl std::fmt::Debug for Connection {
@@ -284,6 +291,8 @@ impl Connection {
             publishes,
             held: None,
             confirmations: Confirmations::default(),
+            sessions_lost: watch::Sender::new(0),
+            broker: format!("{}:{}", config.host, config.port),
         })
     }
 
@@ -296,6 +305,8 @@ impl Connection {
         Subscription {
             deliveries: Deliveries { rx, _user: self.users_tx.clone() },
             acker: Acker { client: self.client.clone(), _user: self.users_tx.clone() },
+            sessions_lost: self.sessions_lost.subscribe(),
+            broker: self.broker.clone(),
         }
     }
 
@@ -372,6 +383,7 @@ impl Connection {
         self.metrics.attempt(true);
         if self.had_session && !session_present {
             self.metrics.sessions_lost.inc();
+            self.sessions_lost.send_modify(|n| *n += 1);
             tracing::warn!(
                 "the MQTT broker came back without this box's session (restarted without saving it?): \
                  readings published while the box was away were dropped by the broker"

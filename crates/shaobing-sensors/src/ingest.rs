@@ -35,7 +35,7 @@ use shaobing_mqtt::{Ack, Acker, Connection, Deliveries, Delivery, Subscription};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 /// One log line per error kind per this period.
@@ -108,7 +108,7 @@ impl SensorIngest {
             log: RateLimiter::new(LOG_PERIOD),
             sequences: SequenceWatch::default(),
         };
-        let Subscription { deliveries, acker } = self.subscription;
+        let Subscription { deliveries, acker, sessions_lost, broker } = self.subscription;
         let (filed_tx, filed_rx) = mpsc::unbounded_channel();
         let mut pipeline = Pipeline {
             stale_every,
@@ -123,6 +123,8 @@ impl SensorIngest {
             log: RateLimiter::new(LOG_PERIOD),
             filed_tx,
             filed_rx,
+            sessions_lost,
+            broker,
         };
         pipeline.emit(self.pending).await;
         // One decoded batch waits while another commits: memory stays bounded by the queue.
@@ -232,6 +234,8 @@ struct Pipeline {
     /// pending as of the next commit.
     filed_tx: mpsc::UnboundedSender<String>,
     filed_rx: mpsc::UnboundedReceiver<String>,
+    sessions_lost: watch::Receiver<u64>,
+    broker: String,
 }
 
 impl Pipeline {
@@ -255,11 +259,14 @@ impl Pipeline {
                 }
                 _ = stale.tick() => {
                     let found = self.engine.check_stale(UnixMillis::now());
-                    if let Some(found) = self.commit(Vec::new(), found, cancel).await? {
-                        self.emit(found).await;
-                    }
+                    self.file_without_readings(found, cancel).await?;
                 }
                 _ = retention.tick() => self.enforce_retention().await?,
+                Ok(()) = self.sessions_lost.changed() => {
+                    let lost = *self.sessions_lost.borrow_and_update();
+                    let found = vec![self.engine.session_lost(&self.broker, lost, UnixMillis::now())];
+                    self.file_without_readings(found, cancel).await?;
+                }
             }
         }
     }
@@ -276,6 +283,19 @@ impl Pipeline {
         self.unsent_acks.extend(acks);
         self.send_acks();
         self.emit(found).await;
+        Ok(())
+    }
+
+    /// Findings of the clock or the connection rather than of a batch: committed (with the
+    /// rule state and the receipts in hand), then handed over.
+    async fn file_without_readings(
+        &mut self,
+        found: Vec<SensorIssue>,
+        cancel: &CancellationToken,
+    ) -> Result<(), IngestError> {
+        if let Some(found) = self.commit(Vec::new(), found, cancel).await? {
+            self.emit(found).await;
+        }
         Ok(())
     }
 

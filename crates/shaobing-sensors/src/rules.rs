@@ -139,6 +139,8 @@ struct GroupState {
 #[derive(Debug, Clone)]
 pub struct RuleEngine {
     groups: Vec<GroupState>,
+    /// Who keeps the box's own links working (a broker that lost the box's session).
+    maintenance: Responsibility,
     /// The first `check_stale` time: a sensor never heard from counts as silent since then.
     origin: Option<UnixMillis>,
 }
@@ -147,7 +149,7 @@ impl RuleEngine {
     /// `responsibility` is the configured responsibility map; it is resolved once per rule.
     pub fn new(mapping: &Mapping, responsibility: impl Fn(Category) -> Responsibility) -> Self {
         let groups = mapping.groups().iter().map(|g| GroupState::new(g, &responsibility)).collect();
-        Self { groups, origin: None }
+        Self { groups, maintenance: responsibility(Category::DeviceMaintenance), origin: None }
     }
 
     /// Feeds the readings of one committed message; returns what the rules found.
@@ -212,6 +214,40 @@ impl RuleEngine {
             }
         }
         Ok(())
+    }
+
+    /// A device-maintenance issue for a broker that came back without the box's session: what
+    /// sensors published while the box was away is gone, and someone must see why the broker
+    /// does not keep sessions (`lost` times since start).
+    pub fn session_lost(&self, broker: &str, lost: u64, now: UnixMillis) -> SensorIssue {
+        let rule = "sensor/mqtt/session_lost".to_string();
+        let summary = format!(
+            "MQTT broker {broker} came back without this box's session ({lost} time(s) since start): \
+             readings published while the box was away were dropped by the broker; check that it saves sessions"
+        );
+        let candidate = CandidateIssue {
+            dedup_key: format!("sensor:mqtt:{broker}:session_lost"),
+            category: Category::DeviceMaintenance,
+            location: Location { source: format!("mqtt://{broker}"), ..Location::default() },
+            cause: Cause { summary, rule: rule.clone(), confidence: 1.0, detections: Vec::new() },
+            responsibility: self.maintenance.clone(),
+            priority: Category::DeviceMaintenance.default_priority(),
+            channel: DiscoveryChannel::CommandCentreSensor,
+            observed_at: now,
+        };
+        let evidence = Evidence {
+            rule,
+            group: "mqtt".into(),
+            sensor: SensorId(broker.to_string()),
+            quantity: None,
+            unit: None,
+            signal: None,
+            raise: None,
+            clear: None,
+            since: Some(now),
+            points: Vec::new(),
+        };
+        SensorIssue { phase: Phase::Opened, candidate, evidence }
     }
 
     /// Raises a device-maintenance issue for each sensor silent for its group's

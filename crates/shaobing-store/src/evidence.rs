@@ -4,10 +4,16 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// The evidence directory inside the data directory.
+pub const EVIDENCE_DIR: &str = "evidence";
+
 /// A durably written evidence file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvidenceFile {
     pub path: PathBuf,
+    /// The path as the database keeps it: relative to the data directory, so that a data
+    /// directory restored elsewhere still finds its files.
+    pub stored: String,
     pub sha256: String,
     pub bytes: u64,
 }
@@ -54,6 +60,11 @@ impl EvidenceWriter {
             let _ = std::fs::remove_file(&tmp);
             return Err(io(e));
         }
-        Ok(EvidenceFile { sha256: hex::encode(Sha256::digest(bytes)), bytes: bytes.len() as u64, path })
+        Ok(EvidenceFile {
+            sha256: hex::encode(Sha256::digest(bytes)),
+            bytes: bytes.len() as u64,
+            stored: format!("{EVIDENCE_DIR}/{name}"),
+            path,
+        })
     }
 }

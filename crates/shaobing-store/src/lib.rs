@@ -136,6 +136,7 @@ pub struct HistoryRow {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    data_dir: PathBuf,
     box_id: String,
     evidence: EvidenceWriter,
 }
@@ -143,14 +144,14 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) `data_dir/shaobing.sqlite3` and `data_dir/evidence/`.
     pub fn open(data_dir: &Path, box_id: &str) -> Result<Self, StoreError> {
-        let evidence = EvidenceWriter::new(&data_dir.join("evidence"))?;
+        let evidence = EvidenceWriter::new(&data_dir.join(evidence::EVIDENCE_DIR))?;
         let path = data_dir.join(DB_FILE);
         let sql = |source| StoreError::Sqlite { path: path.clone(), source };
         let mut conn = Connection::open(&path).map_err(sql)?;
         schema::configure(&conn).map_err(sql)?;
         schema::migrate(&mut conn).map_err(sql)?;
         schema::forget_old_filed(&conn).map_err(sql)?;
-        Ok(Self { conn, path, box_id: box_id.to_string(), evidence })
+        Ok(Self { conn, path, data_dir: data_dir.to_path_buf(), box_id: box_id.to_string(), evidence })
     }
 
     pub fn path(&self) -> &Path {
@@ -159,6 +160,17 @@ impl Store {
 
     pub fn evidence_dir(&self) -> &Path {
         self.evidence.dir()
+    }
+
+    /// A stored evidence path as a file to open: relative ones (every one written since
+    /// paths are kept relative) under the data directory, absolute ones (older rows) as they are.
+    fn resolve(&self, stored: &str) -> PathBuf {
+        self.data_dir.join(stored)
+    }
+
+    fn resolve_row(&self, mut row: IssueRow) -> IssueRow {
+        row.evidence_path = row.evidence_path.map(|p| self.resolve(&p).to_string_lossy().into_owned());
+        row
     }
 
     fn sql_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -363,21 +375,28 @@ impl Store {
         limit: usize,
         after: Option<(i64, &str)>,
     ) -> Result<Vec<IssueRow>, StoreError> {
-        schema::page(&self.conn, status.map(IssueStatus::as_str), limit, after).map_err(self.sql_err())
+        let rows = schema::page(&self.conn, status.map(IssueStatus::as_str), limit, after).map_err(self.sql_err())?;
+        Ok(rows.into_iter().map(|r| self.resolve_row(r)).collect())
     }
 
-    /// The evidence files of an issue.
+    /// The evidence files of an issue, with paths to open.
     pub fn evidence_of(&self, id: &str) -> Result<Vec<EvidenceRow>, StoreError> {
-        schema::evidence_of(&self.conn, id).map_err(self.sql_err())
+        let rows = schema::evidence_of(&self.conn, id).map_err(self.sql_err())?;
+        Ok(rows
+            .into_iter()
+            .map(|r| EvidenceRow { path: self.resolve(&r.path).to_string_lossy().into_owned(), ..r })
+            .collect())
     }
 
     /// Issues, newest first, optionally only those in `status`.
     pub fn list(&self, status: Option<IssueStatus>, limit: usize) -> Result<Vec<IssueRow>, StoreError> {
-        schema::list(&self.conn, status.map(IssueStatus::as_str), limit).map_err(self.sql_err())
+        let rows = schema::list(&self.conn, status.map(IssueStatus::as_str), limit).map_err(self.sql_err())?;
+        Ok(rows.into_iter().map(|r| self.resolve_row(r)).collect())
     }
 
     pub fn get(&self, id: &str) -> Result<IssueRow, StoreError> {
-        schema::get(&self.conn, id).map_err(self.sql_err())?.ok_or_else(|| StoreError::NotFound(id.to_string()))
+        let row = schema::get(&self.conn, id).map_err(self.sql_err())?;
+        row.map(|r| self.resolve_row(r)).ok_or_else(|| StoreError::NotFound(id.to_string()))
     }
 
     /// The full id of the one issue whose id starts with `prefix`.

@@ -131,8 +131,12 @@ fn requeue_everything(tx: &Transaction<'_>) -> rusqlite::Result<usize> {
     for (id, priority) in issues {
         let priority = if priority == Priority::Emergency.as_str() { PRIORITY_EMERGENCY } else { PRIORITY_ROUTINE };
         for row in schema::evidence_of(tx, &id)? {
-            let file =
-                EvidenceFile { path: row.path.into(), sha256: row.sha256, bytes: row.bytes.try_into().unwrap_or(0) };
+            let file = EvidenceFile {
+                path: row.path.clone().into(),
+                stored: row.path,
+                sha256: row.sha256,
+                bytes: row.bytes.try_into().unwrap_or(0),
+            };
             enqueue_evidence(tx, &id, &row.kind, &file, priority)?;
             queued += 1;
         }
@@ -150,7 +154,7 @@ pub(crate) fn enqueue_evidence(
     priority: i64,
 ) -> rusqlite::Result<()> {
     let payload = serde_json::json!({
-        "issue_id": issue_id, "kind": kind, "path": file.path, "sha256": file.sha256, "bytes": file.bytes,
+        "issue_id": issue_id, "kind": kind, "path": file.stored, "sha256": file.sha256, "bytes": file.bytes,
     });
     let bytes = i64::try_from(file.bytes).unwrap_or(i64::MAX);
     insert(tx, OutboxKind::Evidence, issue_id, 1, priority, bytes, payload.to_string().as_bytes())
@@ -200,7 +204,20 @@ impl Store {
                 })
             })
             .map_err(self.sql_err())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.sql_err())
+        let mut rows = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.sql_err())?;
+        for row in rows.iter_mut().filter(|r| r.kind == OutboxKind::Evidence) {
+            row.payload = self.resolve_payload_path(&row.payload);
+        }
+        Ok(rows)
+    }
+
+    /// An evidence row's payload with its file's path as the sink can open it.
+    fn resolve_payload_path(&self, payload: &[u8]) -> Vec<u8> {
+        let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(payload) else { return payload.to_vec() };
+        if let Some(path) = value["path"].as_str() {
+            value["path"] = self.resolve(path).to_string_lossy().into_owned().into();
+        }
+        value.to_string().into_bytes()
     }
 
     /// Removes delivered rows, each only if it still holds the version that was delivered.

@@ -240,7 +240,7 @@ pub(crate) fn insert_evidence(
 ) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO evidence (issue_id, kind, path, sha256, bytes, captured_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![issue_id, kind, file.path.to_string_lossy(), file.sha256, file.bytes as i64, captured.0],
+        params![issue_id, kind, file.stored, file.sha256, file.bytes as i64, captured.0],
     )?;
     Ok(())
 }

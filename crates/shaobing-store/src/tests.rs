@@ -220,3 +220,32 @@ fn verifications_are_read_after_a_watermark_oldest_first() {
     assert!(all[0].secs > 0.0, "created at 1 s after the epoch, verified now");
     assert!(report::verified_since(&store, all[0].verified_ms).unwrap().is_empty(), "nothing after the mark");
 }
+
+#[test]
+fn a_data_dir_restored_elsewhere_still_finds_its_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old"), dir.path().join("restored"));
+    let id = {
+        let mut store = Store::open(&old, "box-1").unwrap();
+        store.set_central(true).unwrap();
+        let Recorded::Created { id } = store.record(&candidate("k1", 1_000), Some(b"\xFF\xD8jpeg")).unwrap() else {
+            panic!("not created")
+        };
+        id
+    };
+    std::fs::rename(&old, &new).unwrap();
+    let store = Store::open(&new, "box-1").unwrap();
+    let stored: String =
+        store.conn.query_row("SELECT path FROM evidence WHERE issue_id = ?1", [&id], |r| r.get(0)).unwrap();
+    assert_eq!(stored, format!("evidence/{id}-before.jpg"), "kept relative to the data directory");
+    let evidence = store.evidence_of(&id).unwrap();
+    assert_eq!(std::fs::read(&evidence[0].path).unwrap(), b"\xFF\xD8jpeg");
+    assert!(evidence[0].path.starts_with(new.to_str().unwrap()), "{}", evidence[0].path);
+    let row = store.get(&id).unwrap();
+    assert_eq!(row.evidence_path.as_deref(), Some(evidence[0].path.as_str()));
+    // The outbox hands the central drain a path it can open.
+    let queued = store.outbox_batch(10).unwrap();
+    let file = queued.iter().find(|r| r.kind == OutboxKind::Evidence).expect("evidence queued");
+    let payload: serde_json::Value = serde_json::from_slice(&file.payload).unwrap();
+    assert_eq!(std::fs::read(payload["path"].as_str().unwrap()).unwrap(), b"\xFF\xD8jpeg");
+}

@@ -54,6 +54,55 @@ impl Broker {
         broker
     }
 
+    /// A broker with the delivery settings of the shipped `deploy/mosquitto/mosquitto.conf`
+    /// (persistence, autosave, queue limits), listening on a free loopback port without TLS
+    /// or passwords, persisting and logging in a temporary directory.
+    pub fn start_shipped() -> Self {
+        let shipped =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/mosquitto/mosquitto.conf"))
+                .expect("the shipped Mosquitto configuration");
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let local = [
+            "listener",
+            "certfile",
+            "keyfile",
+            "cafile",
+            "allow_anonymous",
+            "password_file",
+            "persistence_location",
+            "log_dest",
+            "log_type",
+        ];
+        let kept: Vec<&str> =
+            shipped.lines().filter(|l| !local.contains(&l.split_whitespace().next().unwrap_or_default())).collect();
+        let config = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n{}\n\
+             persistence_location {dir}/\nlog_dest file {dir}/mosquitto.log\n\
+             log_type error\nlog_type warning\nlog_type notice\n",
+            kept.join("\n"),
+            dir = dir.path().display()
+        );
+        std::fs::write(dir.path().join("mosquitto.conf"), config).unwrap();
+        let mut broker = Self { port, dir, child: None };
+        broker.spawn();
+        broker
+    }
+
+    /// SIGKILL, as a crash or a power cut: nothing is saved on the way out.
+    pub fn kill(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// Starts the broker again (after [`Broker::stop`] or [`Broker::kill`]) on the same port
+    /// and persistence directory.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the broker still runs");
+        self.spawn();
+    }
+
     fn spawn(&mut self) {
         let child = Command::new(MOSQUITTO)
             .arg("-c")

@@ -126,9 +126,19 @@ impl Running {
 /// Starts the ingest and returns once it is subscribed: it subscribes, then announces `online`
 /// on the same connection, and the broker handles a connection's packets in order.
 pub async fn start_ingest_subscribed(broker: &Broker, sensors_toml: &str, box_id: &str) -> Running {
+    start_ingest_subscribed_with(broker, sensors_toml, box_id, |_| {}).await
+}
+
+/// As [`start_ingest_subscribed`], with `adjust` applied to the MQTT configuration.
+pub async fn start_ingest_subscribed_with(
+    broker: &Broker,
+    sensors_toml: &str,
+    box_id: &str,
+    adjust: impl FnOnce(&mut MqttConfig),
+) -> Running {
     let mut probe = Client::connect(broker, &format!("{box_id}-availability-probe"));
     probe.client.subscribe(shaobing_mqtt::availability_topic(box_id), QoS::AtLeastOnce).await.unwrap();
-    let running = start_ingest(broker, sensors_toml, box_id);
+    let running = start_ingest_with(broker, sensors_toml, box_id, adjust);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
