@@ -45,6 +45,9 @@ async fn a_sustained_pm25_episode_is_one_issue_with_its_readings_and_clears_by_i
     let broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
     let cancel = CancellationToken::new();
+    let mut availability = Client::connect(&broker, "availability-probe");
+    availability.client.subscribe("shaobing/box-air/availability", rumqttc::QoS::AtLeastOnce).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let daemon = Daemon::start(config(&broker, dir.path()), cancel.clone()).await.unwrap();
     let publisher = Client::connect(&broker, "air-monitor");
     let mut command_centre = Client::connect(&broker, "command-centre");
@@ -73,6 +76,11 @@ async fn a_sustained_pm25_episode_is_one_issue_with_its_readings_and_clears_by_i
     }
     cancel.cancel();
     daemon.wait().await.unwrap();
+    let mut announced = Vec::new();
+    while let Some(p) = availability.next(Duration::from_millis(500)).await {
+        announced.push(String::from_utf8_lossy(&p.payload).into_owned());
+    }
+    assert_eq!(announced, ["online", "offline"], "availability once per change");
 
     let rows = issues();
     let topic = "shaobing/box-air/issues/routine/air_pollution".to_string();

@@ -20,6 +20,9 @@ async fn a_sustained_episode_published_over_mqtt_becomes_one_issue_with_its_read
     let mut running = common::start_ingest(&broker, SENSORS, "rt-box");
     let online = probe.next(Duration::from_secs(10)).await.expect("availability announced");
     assert_eq!(online.payload.as_ref(), b"online");
+    // Once per connection, not twice.
+    let again = probe.next(Duration::from_secs(2)).await;
+    assert!(again.is_none(), "availability published again: {again:?}");
     // Retained: a console that subscribes later still learns the box is up.
     let mut late = Client::connect(&broker, "late-probe");
     late.client.subscribe("shaobing/rt-box/availability", QoS::AtLeastOnce).await.unwrap();

@@ -46,6 +46,10 @@ impl Box_ {
             timeout: Duration::from_secs(5),
             ..DrainConfig::new(postgres)
         };
+        self.start_with(config, cancel)
+    }
+
+    fn start_with(&self, config: DrainConfig, cancel: &CancellationToken) -> tokio::task::JoinHandle<()> {
         tokio::spawn(drain(self.store.clone(), config, self.wake.clone(), self.stats.clone(), cancel.clone()))
     }
 
@@ -105,6 +109,43 @@ async fn issues_filed_while_the_central_database_is_cut_off_all_arrive_once() {
         .get(0);
     assert_eq!(central, repeated.occurrences, "the latest version reached the centre");
     assert!(b.stats.connect_failures.load(Ordering::Relaxed) >= 1);
+    cancel.cancel();
+    task.await.unwrap();
+}
+
+/// With the shipped retry settings, issues flow to the centre again within 10 s of its return
+/// after a 30 s outage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_shipped_retry_settings_issues_flow_within_10_s_of_the_centre_returning() {
+    let pg = Pg::fresh().await;
+    let proxy = Proxy::start(pg.port).await;
+    let b = Box_::new();
+    let cancel = CancellationToken::new();
+    let task = b.start_with(DrainConfig::new(pg.via(&proxy)), &cancel);
+    let client = pg.client().await;
+    b.file("before", None);
+    let arrived =
+        until(Duration::from_secs(20), async || count(&client, "SELECT COUNT(*) FROM shaobing_issues").await == 1);
+    assert!(arrived.await, "the first issue never arrived");
+    proxy.cut(true);
+    let cut_at = Instant::now();
+    let mut filed = 1;
+    while cut_at.elapsed() < Duration::from_secs(30) {
+        b.file(&format!("during-{filed}"), None);
+        filed += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    proxy.cut(false);
+    let back = Instant::now();
+    let flowing =
+        until(Duration::from_secs(30), async || count(&client, "SELECT COUNT(*) FROM shaobing_issues").await > 1);
+    assert!(flowing.await, "nothing arrived within 30 s of the centre's return");
+    let recovered = back.elapsed();
+    eprintln!("issues flowing again {:.1} s after the centre's return", recovered.as_secs_f64());
+    assert!(recovered <= Duration::from_secs(10), "issues flowed again only {recovered:?} after the centre's return");
+    let all =
+        until(Duration::from_secs(30), async || count(&client, "SELECT COUNT(*) FROM shaobing_issues").await == filed);
+    assert!(all.await, "not every issue arrived");
     cancel.cancel();
     task.await.unwrap();
 }
