@@ -79,6 +79,12 @@ pub struct Analyser {
     last_full: Option<UnixMillis>,
     metrics: CameraMetrics,
     live: Option<Arc<dyn LiveView>>,
+    /// Hazards an earlier run left open on this camera, by dedup key, each with how long it
+    /// may go unraised after the restart before it counts as gone.
+    restored: HashMap<String, Duration>,
+    /// When the first frame analysed since the start was captured.
+    first_frame: Option<UnixMillis>,
+    restart_rules: RulesConfig,
 }
 
 /// What the detectors saw in the latest inferred frame; reused while the gate holds.
@@ -149,12 +155,24 @@ impl Analyser {
             last_full: None,
             metrics: metrics.camera(&camera.id),
             live: None,
+            restored: HashMap::new(),
+            first_frame: None,
+            restart_rules: setup.rules.clone(),
         })
     }
 
     /// Publishes every analysed frame with its detections for the console's live view.
     pub fn with_live(mut self, live: Arc<dyn LiveView>) -> Self {
         self.live = Some(live);
+        self
+    }
+
+    /// The hazards this camera's issues still open from an earlier run stand for: the rules
+    /// start afresh, so each is resolved by observation if they do not raise it again within
+    /// its rule's dwell and clearing time (at once, for the camera's own device issue, by the
+    /// first analysed frame).
+    pub fn with_open_issues(mut self, open: impl IntoIterator<Item = (String, Category)>) -> Self {
+        self.restored = open.into_iter().map(|(key, c)| (key, self.restart_rules.restart_patience(c))).collect();
         self
     }
 
@@ -184,8 +202,37 @@ impl Analyser {
         // Rules are cheap, but drawing evidence is milliseconds of CPU: not on an async worker's time.
         tokio::task::block_in_place(|| {
             let hazards = self.apply_rules(&sightings, &fire_votes, frame)?;
-            hazards.iter().map(|h| self.work(frame, h, &sightings)).collect()
+            let mut found =
+                hazards.iter().map(|h| self.work(frame, h, &sightings)).collect::<anyhow::Result<Vec<_>>>()?;
+            self.settle_restored(frame, &mut found)?;
+            Ok(found)
         })
+    }
+
+    /// Hands hazards restored from an earlier run back to the rules that raised them again,
+    /// and resolves those whose patience ran out unraised, with the scene as it is now.
+    fn settle_restored(&mut self, frame: &Frame, found: &mut Vec<Finding>) -> anyhow::Result<()> {
+        if self.restored.is_empty() {
+            return Ok(());
+        }
+        for finding in found.iter() {
+            self.restored.remove(finding.dedup_key());
+        }
+        let waited = frame.captured_at.since(*self.first_frame.get_or_insert(frame.captured_at));
+        let due: Vec<String> =
+            self.restored.iter().filter(|(_, patience)| waited >= **patience).map(|(key, _)| key.clone()).collect();
+        for dedup_key in due {
+            self.restored.remove(&dedup_key);
+            let ctx = evidence::Context { camera: &self.camera, zones: &[], masks: &self.masks };
+            let after = evidence::scene(&ctx, frame, "not raised again since the restart")?;
+            found.push(Finding::Cleared {
+                dedup_key,
+                actor: format!("camera:{}", self.camera.id),
+                note: format!("cleared: not seen in the {} s after a restart", waited.as_secs()),
+                after: Some((after, frame.captured_at)),
+            });
+        }
+        Ok(())
     }
 
     /// Whether `frame` came sooner than the analysis rate allows after the last fully analysed

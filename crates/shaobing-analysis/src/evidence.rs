@@ -109,6 +109,11 @@ pub(crate) fn after(ctx: &Context<'_>, frame: &Frame, hazard: &Hazard) -> anyhow
     render(ctx, frame, vec![gone], &format!("{} cleared", hazard.rule))
 }
 
+/// The scene as it is, captioned: a hazard seen gone without a subject to box.
+pub(crate) fn scene(ctx: &Context<'_>, frame: &Frame, what: &str) -> anyhow::Result<Vec<u8>> {
+    render(ctx, frame, Vec::new(), what)
+}
+
 fn labelled(d: &Detection) -> (String, shaobing_core::BBox) {
     (format!("{} {:.2}", d.label, d.score), d.bbox)
 }

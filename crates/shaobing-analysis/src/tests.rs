@@ -160,3 +160,33 @@ fn cycle_parking_and_crowd_zones_get_their_rules_with_their_hours() {
     let err = toml::from_str::<CameraConfig>(&text).unwrap_err().to_string();
     assert!(err.contains("expected HH:MM-HH:MM"), "{err}");
 }
+
+/// Issues an earlier run left open: the camera's device issue is resolved by the first
+/// analysed frame, a parked car not raised again by its rule's dwell and clearing time
+/// after the restart, each with the scene as it is now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hazards_left_open_before_a_restart_resolve_when_the_rules_do_not_raise_them_again() {
+    let parked = "kerb/kerb/illegal_parking".to_string();
+    let device = "kerb/device/device_maintenance".to_string();
+    let rules = RulesConfig::default();
+    let patience = rules.restart_patience(Category::IllegalParking);
+    assert_eq!(patience, Duration::from_secs_f64(rules.illegal_parking.dwell_secs + rules.illegal_parking.clear_secs));
+    let mut analyser = Analyser::new(&setup(rules), &camera(""), Vec::new(), &Metrics::new())
+        .unwrap()
+        .with_open_issues([(parked.clone(), Category::IllegalParking), (device.clone(), Category::DeviceMaintenance)]);
+    let mut cleared = Vec::new();
+    // Frames every 0.5 s of stream time, nothing in them, until well past the patience.
+    let frames = (patience.as_secs_f64() / 0.5) as u64 + 20;
+    for seq in 0..frames {
+        for finding in analyser.process(&grey(seq)).await.unwrap() {
+            let Finding::Cleared { dedup_key, note, after, .. } = finding else { panic!("{finding:?}") };
+            assert!(after.is_some_and(|(jpeg, _)| jpeg.starts_with(&[0xFF, 0xD8])), "an after snapshot");
+            assert!(note.contains("after a restart"), "{note}");
+            cleared.push((seq, dedup_key));
+        }
+    }
+    let at = |key: &str| cleared.iter().find(|(_, k)| k == key).map(|(seq, _)| *seq);
+    assert_eq!(at(&device), Some(0), "{cleared:?}");
+    assert_eq!(at(&parked), Some((patience.as_secs_f64() / 0.5).ceil() as u64), "{cleared:?}");
+    assert_eq!(cleared.len(), 2, "each once: {cleared:?}");
+}

@@ -2,6 +2,8 @@
 
 use crate::TimeWindow;
 use serde::Deserialize;
+use shaobing_core::Category;
+use std::time::Duration;
 
 /// A configuration problem in `[rules]`, pointing at the key.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,25 @@ pub struct RulesConfig {
 }
 
 impl RulesConfig {
+    /// How long a hazard of `category` left open by an earlier run may go unseen after a
+    /// restart before it counts as gone: the time its rule takes to raise it again (the
+    /// rules start afresh) plus the time without it that clears it. A hazard the rule raises
+    /// again within this time is simply the same open issue.
+    pub fn restart_patience(&self, category: Category) -> Duration {
+        let secs = match category {
+            Category::IllegalParking => self.illegal_parking.dwell_secs + self.illegal_parking.clear_secs,
+            Category::StreetVending => self.street_vending.dwell_secs + self.street_vending.clear_secs,
+            Category::UnlicensedTricycle => self.unlicensed_tricycle.dwell_secs + self.unlicensed_tricycle.clear_secs,
+            Category::NonMotorParking => self.non_motor_parking.dwell_secs + self.non_motor_parking.clear_secs,
+            Category::StreetClutter => self.street_clutter.dwell_secs + self.street_clutter.clear_secs,
+            Category::CrowdGathering => self.crowd_gathering.dwell_secs + self.crowd_gathering.clear_secs,
+            Category::FireSmoke => self.fire_smoke.confirm_min_secs + self.fire_smoke.clear_secs,
+            // A camera's own device issue: the frames analysed since the restart answer it.
+            _ => 0.0,
+        };
+        Duration::from_secs_f64(secs.max(0.0))
+    }
+
     pub fn validate(&self) -> Result<(), RulesConfigError> {
         self.illegal_parking.validate("rules.illegal_parking")?;
         self.street_vending.validate("rules.street_vending")?;

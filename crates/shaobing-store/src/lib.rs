@@ -394,6 +394,12 @@ impl Store {
         Ok(rows.into_iter().map(|r| self.resolve_row(r)).collect())
     }
 
+    /// The open issues a camera or sensor (`source`) raised, oldest first.
+    pub fn open_issues_of(&self, source: &str) -> Result<Vec<IssueRow>, StoreError> {
+        let rows = schema::open_of(&self.conn, source).map_err(self.sql_err())?;
+        Ok(rows.into_iter().map(|r| self.resolve_row(r)).collect())
+    }
+
     pub fn get(&self, id: &str) -> Result<IssueRow, StoreError> {
         let row = schema::get(&self.conn, id).map_err(self.sql_err())?;
         row.map(|r| self.resolve_row(r)).ok_or_else(|| StoreError::NotFound(id.to_string()))

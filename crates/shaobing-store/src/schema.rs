@@ -332,6 +332,15 @@ pub(crate) fn list(conn: &Connection, status: Option<&str>, limit: usize) -> rus
     rows.collect()
 }
 
+/// Every issue still open (candidate, confirmed, dispatched) whose place was seen by `source`.
+pub(crate) fn open_of(conn: &Connection, source: &str) -> rusqlite::Result<Vec<IssueRow>> {
+    let mut stmt = conn.prepare(&format!(
+        "{SELECT} WHERE i.source = ?1 AND i.status IN ('candidate','confirmed','dispatched') ORDER BY i.first_seen_ms"
+    ))?;
+    let rows = stmt.query_map(params![source], row)?;
+    rows.collect()
+}
+
 pub(crate) fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<IssueRow>> {
     conn.query_row(&format!("{SELECT} WHERE i.id = ?1"), params![id], row).optional()
 }

@@ -103,6 +103,8 @@ impl Daemon {
             );
         }
         let announcer = shaobing_issues::Announcer::new(subscribers);
+        // Read before the writer takes the store: what each camera left open.
+        let opened = Store::open(&config.daemon.data_dir, &config.daemon.box_id)?;
         let store = shaobing_issues::spawn_writer(store, rx, announcer)?;
         let mut cameras = JoinSet::new();
         let mut analysers = JoinSet::new();
@@ -118,7 +120,10 @@ impl Daemon {
                 spec.key_frame_burst = 1;
             }
             cameras.spawn(run_camera(spec, slot.clone(), cm, cancel.child_token()).instrument(span.clone()));
-            let analyser = Analyser::new(&setup, camera, models.for_camera(camera)?, &metrics)?.with_live(live.clone());
+            let open = open_hazards(&opened, &camera.id)?;
+            let analyser = Analyser::new(&setup, camera, models.for_camera(camera)?, &metrics)?
+                .with_live(live.clone())
+                .with_open_issues(open);
             analysers.spawn(analyser.run(slot, tx.clone(), cancel.child_token()).instrument(span));
         }
         metrics.set_ready(true);
@@ -178,6 +183,12 @@ impl Daemon {
         while self.sinks.join_next().await.is_some() {}
         Ok(())
     }
+}
+
+/// The open issues a camera raised before this start, as (dedup key, category).
+fn open_hazards(store: &Store, camera: &str) -> anyhow::Result<Vec<(String, shaobing_core::Category)>> {
+    let rows = store.open_issues_of(camera)?;
+    Ok(rows.into_iter().filter_map(|r| Some((r.dedup_key, r.category.parse().ok()?))).collect())
 }
 
 /// How many unacknowledged sensor messages the box's MQTT connection may hold.
