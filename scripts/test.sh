@@ -9,6 +9,7 @@ cargo test --workspace --locked "$@"
 # Tests that need root are ignored by default; as root (CI), run them too.
 if [ "$(id -u)" -eq 0 ]; then
     cargo test --locked -p shaobing-store --test disk_full -- --ignored
+    cargo test --locked -p shaobing-tests --test disk_full -- --ignored
 fi
 # The Debian package, built around the binary the tests just built (zstd: quick to pack), then
 # checked; as root it is also installed, run, upgraded, removed and purged.

@@ -8,35 +8,8 @@
 use sha2::Digest;
 use shaobing_core::UnixMillis;
 use shaobing_store::{Recorded, Store};
+use shaobing_testkit::Tmpfs;
 use shaobing_testkit::issue::candidate;
-use std::path::Path;
-use std::process::Command;
-
-struct Tmpfs(std::path::PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, bytes: u64) -> Tmpfs {
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={bytes}")])
-            .arg("tmpfs")
-            .arg(dir)
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "could not mount a tmpfs on {} (this test needs root): {}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        Tmpfs(dir.to_path_buf())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
 
 #[test]
 #[ignore = "needs root to mount a tmpfs; CI runs it with --ignored"]

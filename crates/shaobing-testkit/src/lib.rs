@@ -10,6 +10,7 @@
 //! - [`CapturedLogs`]: the process's trace-level logs in memory, for secret-leak tests.
 //! - [`synth`]: a fixed camera's noise, exposure and flame flicker applied to still photos.
 //! - [`issue`]: a plausible candidate issue for the stages downstream of the rules.
+//! - [`Tmpfs`]: a tiny tmpfs over a directory (root only), to fill a disk.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failed step fails the test
 
@@ -20,8 +21,10 @@ mod pg;
 mod poll;
 mod proxy;
 pub mod synth;
+mod tmpfs;
 
 pub use logs::CapturedLogs;
 pub use pg::Pg;
 pub use poll::until;
 pub use proxy::Proxy;
+pub use tmpfs::Tmpfs;
