@@ -8,51 +8,90 @@ use shaobing_core::{Backoff, CandidateIssue, Filing, Finding};
 use shaobing_store::{Recorded, Store, StoreError};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// Findings waiting for the store; bounded so a stuck disk pushes back on the sources
 /// (analysis then drops frames, counted) instead of growing memory.
 pub const FINDINGS_QUEUE: usize = 256;
 
-/// Starts the writer thread; it ends once every sender of `findings` is dropped.
+/// Starts the writer thread; it ends once every sender of `findings` is dropped. Once
+/// `stopping` fires, a write that fails is given up instead of retried, so a full disk cannot
+/// hold the shutdown: a sensor finding stays pending at its source (its receipt is not
+/// called) and is filed at the next start; a camera's was never acknowledged to anyone.
 pub fn spawn_writer(
     mut store: Store,
     mut findings: mpsc::Receiver<Filing>,
     mut announcer: Announcer,
+    stopping: CancellationToken,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("store".into()).spawn(move || {
+        let mut writer = Writer { store: &mut store, announcer: &mut announcer, stopping: &stopping };
         while let Some(Filing { finding, receipt }) = findings.blocking_recv() {
             let source = receipt.as_ref().map(|r| r.id.as_str());
-            let applied = source.is_some_and(|id| retry(|| store.filed(id), id));
-            if !applied {
-                file(&mut store, &mut announcer, finding, source);
-            }
-            if let Some(receipt) = receipt {
+            let filed = match source {
+                Some(id) => writer.retry(|s| s.filed(id), id).and_then(|applied| applied.then_some(())),
+                None => None,
+            };
+            let filed = filed.or_else(|| writer.file(finding, source));
+            if let (Some(()), Some(receipt)) = (filed, receipt) {
                 receipt.filed();
             }
         }
     })
 }
 
-fn file(store: &mut Store, announcer: &mut Announcer, finding: Finding, source: Option<&str>) {
-    match finding {
-        Finding::Opened { issue, evidence } => {
-            let recorded = retry(|| store.record_from(&issue, evidence.as_deref(), source), &issue.dedup_key);
-            if let Recorded::Created { id } = &recorded {
-                tracing::info!(%id, category = %issue.category, cause = %issue.cause.summary, "issue filed");
+struct Writer<'a> {
+    store: &'a mut Store,
+    announcer: &'a mut Announcer,
+    stopping: &'a CancellationToken,
+}
+
+impl Writer<'_> {
+    /// Applies a finding; `None` when given up at shutdown.
+    fn file(&mut self, finding: Finding, source: Option<&str>) -> Option<()> {
+        match finding {
+            Finding::Opened { issue, evidence } => {
+                let recorded = self.retry(|s| s.record_from(&issue, evidence.as_deref(), source), &issue.dedup_key)?;
+                if let Recorded::Created { id } = &recorded {
+                    tracing::info!(%id, category = %issue.category, cause = %issue.cause.summary, "issue filed");
+                }
+                announce_recorded(self.store, self.announcer, &recorded, &issue);
             }
-            announce_recorded(store, announcer, &recorded, &issue);
+            Finding::Ongoing { issue } => {
+                let recorded = self.retry(|s| s.record_from(&issue, None, source), &issue.dedup_key)?;
+                announce_recorded(self.store, self.announcer, &recorded, &issue);
+            }
+            Finding::Cleared { dedup_key, actor, note, after } => {
+                let after = after.as_ref().map(|(bytes, at)| (bytes.as_slice(), *at));
+                let resolved =
+                    self.retry(|s| s.resolve_observed_from(&dedup_key, &actor, &note, after, source), &dedup_key)?;
+                if let Some(id) = resolved {
+                    tracing::info!(%id, %actor, %note, "issue resolved by observation");
+                    self.announcer.announce(&Change::new(self.store, IssueChange::Resolved, &id, None));
+                }
+            }
         }
-        Finding::Ongoing { issue } => {
-            let recorded = retry(|| store.record_from(&issue, None, source), &issue.dedup_key);
-            announce_recorded(store, announcer, &recorded, &issue);
-        }
-        Finding::Cleared { dedup_key, actor, note, after } => {
-            let after = after.as_ref().map(|(bytes, at)| (bytes.as_slice(), *at));
-            if let Some(id) =
-                retry(|| store.resolve_observed_from(&dedup_key, &actor, &note, after, source), &dedup_key)
-            {
-                tracing::info!(%id, %actor, %note, "issue resolved by observation");
-                announcer.announce(&Change::new(store, IssueChange::Resolved, &id, None));
+        Some(())
+    }
+
+    /// Runs a store operation until it succeeds (a full disk, a locked file), with the
+    /// workspace's backoff and a log line per failure; gives up (`None`) once stopping.
+    fn retry<T>(&mut self, mut op: impl FnMut(&mut Store) -> Result<T, StoreError>, key: &str) -> Option<T> {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+        loop {
+            match op(self.store) {
+                Ok(v) => return Some(v),
+                Err(e) if self.stopping.is_cancelled() => {
+                    tracing::error!(error = %e, key, "cannot store issue at shutdown; given up (a sensor finding is filed at the next start)");
+                    return None;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, key, "cannot store issue; retrying");
+                    let until = std::time::Instant::now() + backoff.next_delay();
+                    while std::time::Instant::now() < until && !self.stopping.is_cancelled() {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
             }
         }
     }
@@ -64,19 +103,4 @@ fn announce_recorded(store: &Store, announcer: &mut Announcer, recorded: &Record
         Recorded::Folded { id, .. } => (IssueChange::Updated, id),
     };
     announcer.announce(&Change::new(store, kind, id, Some(issue)));
-}
-
-/// Runs a store operation until it succeeds (a full disk, a locked file), with the
-/// workspace's backoff and a log line per failure.
-fn retry<T>(mut op: impl FnMut() -> Result<T, StoreError>, key: &str) -> T {
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
-    loop {
-        match op() {
-            Ok(v) => return v,
-            Err(e) => {
-                tracing::error!(error = %e, key, "cannot store issue; retrying");
-                std::thread::sleep(backoff.next_delay());
-            }
-        }
-    }
 }

@@ -105,7 +105,7 @@ impl Daemon {
         let announcer = shaobing_issues::Announcer::new(subscribers);
         // Read before the writer takes the store: what each camera left open.
         let opened = Store::open(&config.daemon.data_dir, &config.daemon.box_id)?;
-        let store = shaobing_issues::spawn_writer(store, rx, announcer)?;
+        let store = shaobing_issues::spawn_writer(store, rx, announcer, cancel.clone())?;
         let mut cameras = JoinSet::new();
         let mut analysers = JoinSet::new();
         let setup = config.analysis_setup();
