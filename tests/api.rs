@@ -10,6 +10,7 @@ use serde_json::Value;
 use shaobing::daemon::Daemon;
 use shaobing_core::Secret;
 use shaobing_rtsp_server::{RtspServer, Stream};
+use shaobing_testkit::http::{Answer, send};
 use shaobing_testkit::mosquitto::{Broker, Client};
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -92,13 +93,6 @@ fn response_schema(spec: &Value, path: &str, status: &str) -> Value {
     response["content"]["application/json"]["schema"].clone()
 }
 
-struct Answer {
-    status: u16,
-    content_type: String,
-    head: String,
-    body: Vec<u8>,
-}
-
 async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Answer {
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     request(addr, path, &format!("Host: 127.0.0.1\r\n{auth}")).await
@@ -106,18 +100,7 @@ async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Answer {
 
 /// GET `path` with these header lines (each ending in CRLF).
 async fn request(addr: SocketAddr, path: &str, headers: &str) -> Answer {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n").as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let content_type = head
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type: ").map(str::to_string))
-        .unwrap_or_default();
-    Answer { status, content_type, head, body: raw[split + 4..].to_vec() }
+    send(addr, "GET", path, headers, b"").await
 }
 
 async fn get_json(addr: SocketAddr, path: &str, doc_path: &str, spec: &Value) -> Value {

@@ -310,9 +310,39 @@ fn the_issues_command_takes_options_anywhere_one_verb_per_change_and_json() {
     assert_eq!(report[0]["verified"], 1, "{report}");
     let (_, table, _) = shaobing_output(&["issues", "list", "--data-dir", d]);
     assert!(table.contains("1 issue(s)") && table.contains("verified"), "{table}");
+    // A dismissal with its reason suppresses the place; listed, then undone.
+    let Recorded::Created { id: other } = store.record(&candidate("cli-2", UnixMillis(2_000)), None).unwrap() else {
+        panic!()
+    };
+    let row = json(&[
+        "issues",
+        "dismiss",
+        &other,
+        "--by",
+        "王芳",
+        "--reason",
+        "permitted",
+        "--note",
+        "装卸区",
+        "--data-dir",
+        d,
+        "--json",
+    ]);
+    assert_eq!(row["status"], "dismissed");
+    let held = json(&["issues", "suppressions", "--data-dir", d, "--json"]);
+    assert_eq!((held[0]["issue_id"].as_str(), held[0]["reason"].as_str()), (Some(other.as_str()), Some("permitted")));
+    let (code, _, err) =
+        shaobing_output(&["issues", "dismiss", &other, "--by", "x", "--reason", "meh", "--data-dir", d]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not_a_problem, wrong_category, permitted, duplicate"), "{err}");
+    let lifted = json(&["issues", "unsuppress", &other[..13], "--by", "王芳", "--data-dir", d, "--json"]);
+    assert_eq!(lifted["lifted"], true);
+    assert_eq!(json(&["issues", "suppressions", "--data-dir", d, "--json"]).as_array().map(Vec::len), Some(0));
+    let noted = json(&["issues", "note", &other, "--by", "王芳", "--note", "复核", "--data-dir", d, "--json"]);
+    assert_eq!(noted["status"], "dismissed", "a note keeps the status");
     let (help_code, help, _) = shaobing_output(&["issues", "dismiss", "--help"]);
     assert_eq!(help_code, Some(0));
-    for arg in ["<ID>", "--by", "--note", "--data-dir", "--config", "--json"] {
+    for arg in ["<ID>", "--by", "--note", "--reason", "--data-dir", "--config", "--json"] {
         let line = help.lines().find(|l| l.trim_start().starts_with(arg)).unwrap_or_else(|| panic!("{arg}: {help}"));
         assert!(line.trim().len() > arg.len() + 10, "`{arg}` has no help: {line}");
     }

@@ -1,11 +1,13 @@
 //! Who may use the listener: one rule for every path but the health probes.
 //!
 //! - With `metrics.access_token` set, every path (the API, `/metrics`, the console page and its
-//!   files) needs the token: as `Authorization: Bearer <token>` (the API's clients,
+//!   files) needs a token: as `Authorization: Bearer <token>` (the API's clients,
 //!   Prometheus), or, for reading only, as the password of HTTP Basic authentication, which is
 //!   how a browser loads the console page without the token in its URL or a cookie. Anything
 //!   that would change state takes the bearer header only: a browser attaches Basic
 //!   credentials to cross-site requests by itself, never a bearer header.
+//! - Two roles: the operator's token (`access_token`) reads and gives verdicts; a viewer's
+//!   (`viewer_token`) only reads, and a change asked with it is refused with 403.
 //! - On a loopback listener the `Host` header must name the loopback: a web page on another
 //!   site that rebinds its DNS name to 127.0.0.1 reaches this port with its own name as Host.
 //! - `/healthz` and `/readyz` answer anyone who may reach the port: probes carry no secrets.
@@ -21,7 +23,10 @@ use std::sync::Arc;
 /// What the listener checks on every request.
 #[derive(Debug, Clone)]
 pub(crate) struct Access {
+    /// The operator's token.
     pub token: Option<String>,
+    /// A token that may only read.
+    pub viewer: Option<String>,
     pub loopback: bool,
 }
 
@@ -36,8 +41,17 @@ pub(crate) async fn guard(State(access): State<Arc<Access>>, request: Request, n
     let Some(token) = &access.token else { return next.run(request).await };
     let reading = matches!(*request.method(), Method::GET | Method::HEAD);
     let given = credentials(request.headers(), reading);
-    if given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
+    if given.as_ref().is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
         return next.run(request).await;
+    }
+    if let (Some(given), Some(viewer)) = (&given, &access.viewer)
+        && same(given.as_bytes(), viewer.as_bytes())
+    {
+        if reading {
+            return next.run(request).await;
+        }
+        return ApiError(StatusCode::FORBIDDEN, "this token may only read; verdicts need the operator's token".into())
+            .into_response();
     }
     let refused = ApiError(StatusCode::UNAUTHORIZED, "missing or wrong access token (Authorization: Bearer …)".into());
     let mut response = refused.into_response();

@@ -24,6 +24,11 @@ pub struct ConsoleConfig {
     /// is not a loopback address; never printed.
     #[serde(default)]
     pub access_token: Option<shaobing_core::Secret>,
+    /// A second token that may only read (the API, `/metrics`, the console): for wall screens
+    /// and staff who watch but do not decide. Verdicts need `access_token`. At least 12
+    /// characters, different from `access_token`; needs `access_token`.
+    #[serde(default)]
+    pub viewer_token: Option<shaobing_core::Secret>,
 }
 
 /// Shortest token accepted: guessing 12 random characters over the network is hopeless, and
@@ -36,7 +41,7 @@ fn default_metrics_listen() -> SocketAddr {
 
 impl Default for ConsoleConfig {
     fn default() -> Self {
-        Self { listen: default_metrics_listen(), access_token: None }
+        Self { listen: default_metrics_listen(), access_token: None, viewer_token: None }
     }
 }
 
@@ -51,6 +56,20 @@ impl ConsoleConfig {
                      remove the key to run without a token on loopback"
                 ),
             });
+        }
+        if let Some(viewer) = &self.viewer_token {
+            let problem = if viewer.expose().trim().len() < MIN_TOKEN_CHARS {
+                Some(format!("expected at least {MIN_TOKEN_CHARS} characters"))
+            } else if self.access_token.is_none() {
+                Some("needs metrics.access_token: without it everyone may already do everything".to_string())
+            } else if self.access_token.as_ref() == Some(viewer) {
+                Some("must differ from metrics.access_token".to_string())
+            } else {
+                None
+            };
+            if let Some(message) = problem {
+                return Err(ConsoleConfigError { key: "metrics.viewer_token".into(), message });
+            }
         }
         if !self.listen.ip().is_loopback() && self.access_token.is_none() {
             return Err(ConsoleConfigError {

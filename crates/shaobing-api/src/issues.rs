@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 /// The API's connection; a panic elsewhere while it was held leaves nothing half-written.
-fn open(state: &ApiState) -> std::sync::MutexGuard<'_, Store> {
+pub(crate) fn open(state: &ApiState) -> std::sync::MutexGuard<'_, Store> {
     state.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

@@ -1,9 +1,10 @@
-//! The read-only JSON API and web console (`docs/openapi.json`): cameras with their state and
-//! live annotated frames, issues with their evidence, sensors with their latest readings, and a
-//! server-sent event stream of issue changes for the sub-district's terminal app.
+//! The JSON API and web console (`docs/openapi.json`): cameras with their state and live
+//! annotated frames, issues with their evidence, sensors with their latest readings, a
+//! server-sent event stream of issue changes for the sub-district's terminal app, and the
+//! operators' verdicts, which go to the issues room's one door.
 //!
-//! Served on one listener with `/metrics`, `/healthz` and `/readyz`. Nothing here writes: changing an issue stays in the CLI.
-//! When the listener is not loopback every `/api` request needs the access token.
+//! Served on one listener with `/metrics`, `/healthz` and `/readyz`, behind one access rule
+//! (`access.rs`): a viewer token reads, the operator token also gives verdicts.
 
 mod access;
 mod config;
@@ -11,6 +12,7 @@ mod issues;
 mod live;
 mod sensors;
 mod server;
+mod verdicts;
 
 pub use config::{ConsoleConfig, ConsoleConfigError};
 pub use live::LiveFrames;
@@ -20,7 +22,7 @@ use axum::Router;
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 use serde::Serialize;
 use shaobing_core::{Detection, Frame, Polygon};
 use shaobing_metrics::Metrics;
@@ -86,8 +88,12 @@ pub struct ApiState {
     /// The configured sensors, listed with their latest readings.
     pub sensors: Vec<SensorView>,
     pub events: broadcast::Sender<shaobing_issues::IssueEvent>,
-    /// Required as `Authorization: Bearer …` on `/api` when set.
+    /// The operator's token (`metrics.access_token`): reads and gives verdicts.
     pub token: Option<String>,
+    /// A token that only reads (`metrics.viewer_token`).
+    pub viewer_token: Option<String>,
+    /// Where verdicts go: the issues room's writer.
+    pub verdicts: Option<shaobing_issues::Verdicts>,
     pub render: FrameRenderer,
 }
 
@@ -99,7 +105,7 @@ impl std::fmt::Debug for ApiState {
 
 /// A JSON error body with its status.
 #[derive(Debug)]
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub(crate) StatusCode, pub(crate) String);
 
 impl ApiError {
     pub(crate) fn not_found(what: impl Into<String>) -> Self {
@@ -128,6 +134,9 @@ fn router(state: ApiState) -> Router {
         .route("/api/v1/issues", get(issues::list))
         .route("/api/v1/issues/{id}", get(issues::detail))
         .route("/api/v1/issues/{id}/evidence/{kind}", get(issues::evidence))
+        .route("/api/v1/issues/{id}/verdict", post(verdicts::apply))
+        .route("/api/v1/issues/{id}/suppression", delete(verdicts::lift))
+        .route("/api/v1/suppressions", get(verdicts::list))
         .route("/api/v1/sensors", get(sensors::list))
         .route("/api/v1/events", get(issues::events))
         .with_state(state);

@@ -25,7 +25,11 @@ pub struct Server {
 /// `cancel` fires.
 pub async fn serve(listen: SocketAddr, state: ApiState, cancel: CancellationToken) -> std::io::Result<Server> {
     let metrics = state.metrics.clone();
-    let access = Arc::new(Access { token: state.token.clone(), loopback: listen.ip().is_loopback() });
+    let access = Arc::new(Access {
+        token: state.token.clone(),
+        viewer: state.viewer_token.clone(),
+        loopback: listen.ip().is_loopback(),
+    });
     let app =
         operations(metrics).merge(crate::router(state)).layer(axum::middleware::from_fn_with_state(access, guard));
     serve_router(listen, app, cancel).await

@@ -85,6 +85,15 @@ pub struct DaemonConfig {
     /// Directory for the problem database (`shaobing.sqlite3`) and evidence snapshots.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// Days a dismissed candidate's place and category (its dedup key on that camera or
+    /// sensor) are not filed again; the console and `shaobing issues unsuppress` lift one
+    /// earlier. 0 turns the suppression off.
+    #[serde(default = "default_dismissed_suppress_days")]
+    pub dismissed_suppress_days: f64,
+}
+
+fn default_dismissed_suppress_days() -> f64 {
+    7.0
 }
 
 fn default_box_id() -> String {
@@ -97,7 +106,18 @@ fn default_data_dir() -> PathBuf {
 
 impl Default for DaemonConfig {
     fn default() -> Self {
-        Self { box_id: default_box_id(), data_dir: default_data_dir() }
+        Self {
+            box_id: default_box_id(),
+            data_dir: default_data_dir(),
+            dismissed_suppress_days: default_dismissed_suppress_days(),
+        }
+    }
+}
+
+impl DaemonConfig {
+    /// How long a dismissal suppresses its place and category.
+    pub fn dismissed_suppress_secs(&self) -> u64 {
+        (self.dismissed_suppress_days * 86_400.0).round() as u64
     }
 }
 
@@ -150,6 +170,13 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_identifier("daemon.box_id", &self.daemon.box_id)?;
+        let days = self.daemon.dismissed_suppress_days;
+        if !(days.is_finite() && (0.0..=3650.0).contains(&days)) {
+            return Err(ConfigError::invalid(
+                "daemon.dismissed_suppress_days",
+                format!("expected 0 to 3650 days, got {days}"),
+            ));
+        }
         let mut seen = BTreeSet::new();
         for (i, camera) in self.cameras.iter().enumerate() {
             let key = format!("cameras[{i}]");

@@ -17,6 +17,7 @@ mod ratelimit;
 mod reading;
 mod secret;
 mod time;
+mod verdict;
 
 pub use backoff::Backoff;
 pub use blocks::{BlockError, Credentials, Place};
@@ -34,6 +35,7 @@ pub use ratelimit::RateLimiter;
 pub use reading::{Reading, SensorId};
 pub use secret::Secret;
 pub use time::UnixMillis;
+pub use verdict::{DismissReason, Verdict};
 
 /// Whether `value` may be an identifier: ids become metric labels, file names, dedup keys and
 /// MQTT topic levels, so they keep to 1 to 64 characters of a-z, A-Z, 0-9, `-` and `_`.

@@ -86,7 +86,7 @@ impl Subscriber for IssueMetrics {
         match change.kind {
             IssueChange::New => self.0.issue_emitted(issue.category.as_str(), issue.priority.as_str()),
             IssueChange::Updated => self.0.issue_updated(issue.category.as_str()),
-            IssueChange::Resolved => {}
+            IssueChange::Resolved | IssueChange::Status => {}
         }
     }
 }
@@ -140,6 +140,7 @@ impl ConsoleEvents {
                 self.last_update.remove(id);
                 true
             }
+            IssueChange::Status => true,
         }
     }
 }

@@ -92,6 +92,8 @@ pub enum IssueChange {
     New,
     Updated,
     Resolved,
+    /// A person's verdict moved the issue (or noted it): always told at once.
+    Status,
 }
 
 impl IssueChange {
@@ -100,6 +102,7 @@ impl IssueChange {
             IssueChange::New => "new",
             IssueChange::Updated => "updated",
             IssueChange::Resolved => "resolved",
+            IssueChange::Status => "status",
         }
     }
 }

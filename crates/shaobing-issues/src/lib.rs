@@ -7,12 +7,14 @@ mod alerts;
 mod announce;
 mod document;
 mod supervision;
+mod verdicts;
 mod writer;
 
 pub use alerts::{issue_topic, publish_alerts};
 pub use announce::{Announcer, Change, ConsoleEvents, IssueMetrics, Subscriber, UPDATE_EVENT_PERIOD, Wake};
 pub use document::{IssueChange, IssueDocument, IssueEvent};
 pub use supervision::supervise;
+pub use verdicts::{VerdictError, VerdictInbox, Verdicts, verdicts};
 pub use writer::{FINDINGS_QUEUE, spawn_writer};
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use crate::announce::{Announcer, Change};
 use crate::document::IssueChange;
+use crate::verdicts::{Decision, Outcome, Request, VerdictInbox};
 use shaobing_core::{Backoff, CandidateIssue, Filing, Finding};
 use shaobing_store::{Recorded, Store, StoreError};
 use std::time::Duration;
@@ -21,22 +22,28 @@ pub const FINDINGS_QUEUE: usize = 256;
 pub fn spawn_writer(
     mut store: Store,
     mut findings: mpsc::Receiver<Filing>,
+    verdicts: VerdictInbox,
     mut announcer: Announcer,
     stopping: CancellationToken,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    // The thread's own single-threaded runtime only waits on the two channels; every store
+    // call is synchronous on this thread.
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     std::thread::Builder::new().name("store".into()).spawn(move || {
         let mut writer = Writer { store: &mut store, announcer: &mut announcer, stopping: &stopping };
-        while let Some(Filing { finding, receipt }) = findings.blocking_recv() {
-            let source = receipt.as_ref().map(|r| r.id.as_str());
-            let filed = match source {
-                Some(id) => writer.retry(|s| s.filed(id), id).and_then(|applied| applied.then_some(())),
-                None => None,
-            };
-            let filed = filed.or_else(|| writer.file(finding, source));
-            if let (Some(()), Some(receipt)) = (filed, receipt) {
-                receipt.filed();
+        let VerdictInbox(mut verdicts) = verdicts;
+        runtime.block_on(async {
+            loop {
+                tokio::select! {
+                    biased;
+                    Some(request) = verdicts.recv() => writer.decide(request),
+                    filing = findings.recv() => match filing {
+                        Some(filing) => writer.take(filing),
+                        None => break,
+                    },
+                }
             }
-        }
+        });
     })
 }
 
@@ -47,6 +54,35 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    fn take(&mut self, Filing { finding, receipt }: Filing) {
+        let source = receipt.as_ref().map(|r| r.id.as_str());
+        let filed = match source {
+            Some(id) => self.retry(|s| s.filed(id), id).and_then(|applied| applied.then_some(())),
+            None => None,
+        };
+        let filed = filed.or_else(|| self.file(finding, source));
+        if let (Some(()), Some(receipt)) = (filed, receipt) {
+            receipt.filed();
+        }
+    }
+
+    /// Applies an operator's decision and announces the change; a refusal goes back to the
+    /// operator, never retried (a person decides again).
+    fn decide(&mut self, Request { id, actor, decision, reply }: Request) {
+        let outcome = match decision {
+            Decision::Verdict { verdict, note } => {
+                self.store.apply_verdict(&id, &verdict, &actor, note.as_deref()).map(|row| {
+                    tracing::info!(%id, %actor, verdict = verdict.as_str(), status = %row.status, "verdict");
+                    let kind = if row.status == "resolved" { IssueChange::Resolved } else { IssueChange::Status };
+                    self.announcer.announce(&Change::new(self.store, kind, &id, None));
+                    Outcome::Issue(Box::new(row))
+                })
+            }
+            Decision::Lift => self.store.lift_suppression(&id, &actor).map(Outcome::Lifted),
+        };
+        let _ = reply.send(outcome);
+    }
+
     /// Applies a finding; `None` when given up at shutdown.
     fn file(&mut self, finding: Finding, source: Option<&str>) -> Option<()> {
         match finding {
@@ -101,6 +137,11 @@ fn announce_recorded(store: &Store, announcer: &mut Announcer, recorded: &Record
     let (kind, id) = match recorded {
         Recorded::Created { id } => (IssueChange::New, id),
         Recorded::Folded { id, .. } => (IssueChange::Updated, id),
+        Recorded::Suppressed { dismissed } => {
+            // Counted in the suppression itself, which the console lists.
+            tracing::debug!(key = %issue.dedup_key, %dismissed, "not filed: dismissed here before");
+            return;
+        }
     };
     announcer.announce(&Change::new(store, kind, id, Some(issue)));
 }

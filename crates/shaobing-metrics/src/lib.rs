@@ -29,6 +29,7 @@ pub struct Metrics {
     inference_seconds: HistogramVec,
     issues_emitted: IntCounterVec,
     issues_updated: IntCounterVec,
+    verdicts: IntCounterVec,
     oldest_open: GaugeVec,
     verified_seconds: HistogramVec,
     outbox: [prometheus::IntGauge; 3],
@@ -274,6 +275,12 @@ impl Metrics {
                 "Occurrences folded into an already open issue.",
                 &["category"],
             ),
+            verdicts: counter_vec(
+                r,
+                "shaobing_verdicts_total",
+                "Verdicts people gave on issues, by the camera or sensor that raised the issue, its category and the verdict.",
+                &["source", "category", "verdict"],
+            ),
             oldest_open: gauge_vec(r, "shaobing_issue_oldest_open_seconds", "Age of the oldest issue still open."),
             verified_seconds: {
                 let opts = HistogramOpts::new(
@@ -350,6 +357,10 @@ impl Metrics {
 
     pub fn issue_updated(&self, category: &str) {
         self.issues_updated.with_label_values(&[category]).inc();
+    }
+
+    pub fn verdict(&self, source: &str, category: &str, verdict: &str) {
+        self.verdicts.with_label_values(&[source, category, verdict]).inc();
     }
 
     /// Replaces the supervision gauges with `figures` (departments come from the configured

@@ -31,12 +31,14 @@ mod lifecycle;
 mod outbox;
 mod report;
 mod schema;
+mod verdicts;
 
 pub use alerts::AlertRow;
 pub use evidence::{EvidenceFile, EvidenceWriter};
 pub use lifecycle::{TransitionError, parse_status};
 pub use outbox::{OutboxKind, OutboxRow, OutboxStats, PRIORITY_EMERGENCY, PRIORITY_ROUTINE};
 pub use report::{DepartmentFigures, Verification, report, verified_since};
+pub use verdicts::{DEFAULT_SUPPRESS_SECS, Suppression};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -69,6 +71,9 @@ pub enum Recorded {
     Created { id: String },
     /// An open issue with the same dedup key absorbed the occurrence.
     Folded { id: String, occurrences: i64 },
+    /// Not filed: an operator dismissed issue `dismissed` at this place and category, and its
+    /// suppression is still in force (counted there).
+    Suppressed { dismissed: String },
 }
 
 /// An issue as stored; also the snapshot sent to the central database.
@@ -217,6 +222,17 @@ impl Store {
         if let Some((id, occurrences)) = open {
             self.fold(&id, issue, source)?;
             return Ok(Recorded::Folded { id, occurrences: occurrences + 1 });
+        }
+        let now = UnixMillis::now().0;
+        let held = self.write(|tx| {
+            let held = verdicts::hold_back(tx, &issue.dedup_key, now)?;
+            if held.is_some() {
+                schema::mark_filed(tx, source)?;
+            }
+            Ok(held)
+        })?;
+        if let Some(dismissed) = held {
+            return Ok(Recorded::Suppressed { dismissed });
         }
         let id = uuid::Uuid::now_v7().to_string();
         let file = match evidence {

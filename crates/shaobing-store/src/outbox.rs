@@ -104,9 +104,13 @@ pub(crate) fn setting(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Optio
 }
 
 pub(crate) fn set_setting(tx: &Transaction<'_>, key: &str, on: bool) -> rusqlite::Result<()> {
+    set_value(tx, key, if on { "on" } else { "off" })
+}
+
+pub(crate) fn set_value(tx: &Transaction<'_>, key: &str, value: &str) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        params![key, if on { "on" } else { "off" }],
+        params![key, value],
     )?;
     Ok(())
 }

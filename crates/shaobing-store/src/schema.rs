@@ -141,6 +141,21 @@ CREATE TABLE IF NOT EXISTS alerts (
     created_ms INTEGER NOT NULL
 );
 "#,
+    // A dismissed candidate's place and category (its dedup key), not filed again until
+    // `until_ms` unless lifted; `suppressed` counts the candidates held back.
+    r#"
+CREATE TABLE IF NOT EXISTS suppressions (
+    dedup_key  TEXT PRIMARY KEY,
+    issue_id   TEXT NOT NULL,
+    category   TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    by         TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    until_ms   INTEGER NOT NULL,
+    suppressed INTEGER NOT NULL DEFAULT 0
+);
+"#,
 ];
 
 /// How long a filed finding's id is remembered: far longer than any source keeps one unfiled.

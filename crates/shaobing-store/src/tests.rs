@@ -249,3 +249,67 @@ fn a_data_dir_restored_elsewhere_still_finds_its_evidence() {
     let payload: serde_json::Value = serde_json::from_slice(&file.payload).unwrap();
     assert_eq!(std::fs::read(payload["path"].as_str().unwrap()).unwrap(), b"\xFF\xD8jpeg");
 }
+
+#[test]
+fn a_dismissal_suppresses_its_place_and_category_until_lifted() {
+    use shaobing_core::{DismissReason, Verdict};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), "box-1").unwrap();
+    let Recorded::Created { id } = store.record(&candidate("cam-1/kerb/illegal_parking/7-9", 1_000), None).unwrap()
+    else {
+        panic!("not created")
+    };
+    store.apply_verdict(&id, &Verdict::Note, "duty-officer", Some("looks like a loading van")).unwrap();
+    let dismissed = Verdict::Dismiss { reason: DismissReason::Permitted };
+    let row = store.apply_verdict(&id, &dismissed, "duty-officer", Some("loading bay")).unwrap();
+    assert_eq!(row.status, "dismissed");
+    let history = store.history(&id).unwrap();
+    let last: Vec<(&str, &str, Option<&str>)> =
+        history.iter().rev().take(2).map(|h| (h.to_status.as_str(), h.actor.as_str(), h.note.as_deref())).collect();
+    assert_eq!(
+        last,
+        [
+            ("dismissed", "duty-officer", Some("permitted: loading bay")),
+            ("candidate", "duty-officer", Some("looks like a loading van"))
+        ]
+    );
+    // The same place and category, next day: not filed, counted.
+    for t in 2..=4 {
+        let again = store.record(&candidate("cam-1/kerb/illegal_parking/7-9", t * 1_000), None).unwrap();
+        assert_eq!(again, Recorded::Suppressed { dismissed: id.clone() });
+    }
+    assert!(
+        matches!(
+            store.record(&candidate("cam-1/kerb/illegal_parking/2-9", 5_000), None).unwrap(),
+            Recorded::Created { .. }
+        ),
+        "another place is filed"
+    );
+    let held = store.suppressions().unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!((held[0].suppressed, held[0].reason.as_str(), held[0].by.as_str()), (3, "permitted", "duty-officer"));
+    assert!(held[0].until_ms - held[0].created_ms == (DEFAULT_SUPPRESS_SECS * 1000) as i64);
+    // A verdict the lifecycle does not allow is refused, naming what is.
+    let e = store.apply_verdict(&id, &Verdict::Confirm, "duty-officer", None).unwrap_err().to_string();
+    assert!(e.contains("none, it is final"), "{e}");
+    // Undo: filed again.
+    assert!(store.lift_suppression(&id, "supervisor").unwrap());
+    assert!(!store.lift_suppression(&id, "supervisor").unwrap(), "nothing left to lift");
+    assert!(store.suppressions().unwrap().is_empty());
+    assert!(matches!(
+        store.record(&candidate("cam-1/kerb/illegal_parking/7-9", 6_000), None).unwrap(),
+        Recorded::Created { .. }
+    ));
+}
+
+#[test]
+fn the_configured_suppression_time_applies_to_every_writer() {
+    use shaobing_core::{DismissReason, Verdict};
+    let dir = tempfile::tempdir().unwrap();
+    Store::open(dir.path(), "box-1").unwrap().set_suppress_secs(3_600).unwrap();
+    let mut cli = Store::open(dir.path(), "box-1").unwrap();
+    let Recorded::Created { id } = cli.record(&candidate("k", 1_000), None).unwrap() else { panic!() };
+    cli.apply_verdict(&id, &Verdict::Dismiss { reason: DismissReason::Duplicate }, "cli", None).unwrap();
+    let held = cli.suppressions().unwrap();
+    assert_eq!(held[0].until_ms - held[0].created_ms, 3_600_000);
+}

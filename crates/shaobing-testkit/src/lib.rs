@@ -11,9 +11,11 @@
 //! - [`synth`]: a fixed camera's noise, exposure and flame flicker applied to still photos.
 //! - [`issue`]: a plausible candidate issue for the stages downstream of the rules.
 //! - [`Tmpfs`]: a tiny tmpfs over a directory (root only), to fill a disk.
+//! - [`http`]: plain HTTP/1.1 requests over a socket.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failed step fails the test
 
+pub mod http;
 pub mod issue;
 mod logs;
 pub mod mosquitto;

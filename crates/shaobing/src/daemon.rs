@@ -51,6 +51,7 @@ impl Daemon {
             n => tracing::info!(rows = n, "no [central] section: the outbox toward a central database is emptied"),
         }
         store.set_alerts(config.mqtt.is_some())?;
+        store.set_suppress_secs(config.daemon.dismissed_suppress_secs())?;
         let (store_path, evidence_dir) = (store.path().to_path_buf(), store.evidence_dir().to_path_buf());
         let metrics = Metrics::for_box(&config.daemon.box_id);
         metrics.init_issue_series(shaobing_core::Category::ALL.iter().map(|c| c.as_str()));
@@ -61,7 +62,8 @@ impl Daemon {
         metrics.init_verified_series(departments.iter().map(|(d, c)| (d.as_str(), *c)));
         let (events, _) = broadcast::channel(EVENT_QUEUE);
         let live = Arc::new(LiveFrames::default());
-        let console = api_state(&config, &metrics, &live, &events)?;
+        let (verdicts, verdict_inbox) = shaobing_issues::verdicts(metrics.clone());
+        let console = api_state(&config, &metrics, &live, &events, &verdicts)?;
         let server = shaobing_api::serve(config.metrics.listen, console, cancel.child_token())
             .await
             .with_context(|| format!("cannot listen on metrics.listen = {}", config.metrics.listen))?;
@@ -105,7 +107,7 @@ impl Daemon {
         let announcer = shaobing_issues::Announcer::new(subscribers);
         // Read before the writer takes the store: what each camera left open.
         let opened = Store::open(&config.daemon.data_dir, &config.daemon.box_id)?;
-        let store = shaobing_issues::spawn_writer(store, rx, announcer, cancel.clone())?;
+        let store = shaobing_issues::spawn_writer(store, rx, verdict_inbox, announcer, cancel.clone())?;
         let mut cameras = JoinSet::new();
         let mut analysers = JoinSet::new();
         let setup = config.analysis_setup();
@@ -244,6 +246,7 @@ fn api_state(
     metrics: &Metrics,
     live: &Arc<LiveFrames>,
     events: &broadcast::Sender<IssueEvent>,
+    verdicts: &shaobing_issues::Verdicts,
 ) -> anyhow::Result<ApiState> {
     let cameras = config
         .cameras
@@ -264,6 +267,8 @@ fn api_state(
         sensors: sensor_views(config),
         events: events.clone(),
         token: config.metrics.access_token.as_ref().map(|t| t.expose().to_string()),
+        viewer_token: config.metrics.viewer_token.as_ref().map(|t| t.expose().to_string()),
+        verdicts: Some(verdicts.clone()),
         render: Arc::new(|frame, zones, detections, caption| {
             shaobing_vision::render_live(frame, zones, detections, caption).map_err(|e| e.to_string())
         }),

@@ -1,10 +1,11 @@
-//! `shaobing issues list | show | report` and one verb per status change (`confirm`,
-//! `dismiss`, `dispatch`, `resolve`, `verify`) on the box's problem database.
+//! `shaobing issues list | show | report | suppressions`, one verb per verdict (`confirm`,
+//! `dismiss`, `dispatch`, `resolve`, `verify`, `note`) and `unsuppress`, on the box's problem
+//! database, under the same lifecycle rules as the console's verdicts.
 
 use crate::table;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use shaobing_core::{IssueStatus, UnixMillis};
+use shaobing_core::{DismissReason, UnixMillis, Verdict};
 use shaobing_store::{IssueRow, Store};
 use std::path::Path;
 
@@ -26,14 +27,34 @@ pub enum IssuesCommand {
     },
     /// A candidate is a real problem: confirmed.
     Confirm(Change),
-    /// A candidate is not a problem (say why in --note): dismissed.
-    Dismiss(Change),
+    /// A candidate is not one to act on: dismissed, and its place and category are not filed
+    /// again for `daemon.dismissed_suppress_days`.
+    Dismiss {
+        #[command(flatten)]
+        change: Change,
+        /// Why: not_a_problem, wrong_category, permitted or duplicate.
+        #[arg(long, default_value = "not_a_problem")]
+        reason: DismissReason,
+    },
     /// A confirmed issue is handed to its department: dispatched.
     Dispatch(Change),
     /// The department has handled it: resolved, waiting to be verified.
     Resolve(Change),
     /// The resolution was checked on the street: verified, closed.
     Verify(Change),
+    /// A note in the issue's history; the status stays.
+    Note(Change),
+    /// Places and categories dismissed and not filed again, with who, why, until when and how
+    /// many candidates each held back.
+    Suppressions,
+    /// Files the place and category of a dismissed issue again (undoes its suppression).
+    Unsuppress {
+        /// The dismissed issue's id, or a unique prefix of it.
+        id: String,
+        /// Who lifts it; recorded in the issue's history.
+        #[arg(long)]
+        by: String,
+    },
     /// Time from creation to verified resolution per department and category (督办).
     Report,
 }
@@ -52,14 +73,15 @@ pub struct Change {
 }
 
 impl IssuesCommand {
-    /// The status a change verb moves an issue to.
-    fn change(self) -> Option<(IssueStatus, Change)> {
+    /// The verdict a change verb gives.
+    fn verdict(self) -> Option<(Verdict, Change)> {
         match self {
-            IssuesCommand::Confirm(c) => Some((IssueStatus::Confirmed, c)),
-            IssuesCommand::Dismiss(c) => Some((IssueStatus::Dismissed, c)),
-            IssuesCommand::Dispatch(c) => Some((IssueStatus::Dispatched, c)),
-            IssuesCommand::Resolve(c) => Some((IssueStatus::Resolved, c)),
-            IssuesCommand::Verify(c) => Some((IssueStatus::Verified, c)),
+            IssuesCommand::Confirm(c) => Some((Verdict::Confirm, c)),
+            IssuesCommand::Dismiss { change, reason } => Some((Verdict::Dismiss { reason }, change)),
+            IssuesCommand::Dispatch(c) => Some((Verdict::Dispatch, c)),
+            IssuesCommand::Resolve(c) => Some((Verdict::Handled, c)),
+            IssuesCommand::Verify(c) => Some((Verdict::Verify, c)),
+            IssuesCommand::Note(c) => Some((Verdict::Note, c)),
             _ => None,
         }
     }
@@ -94,16 +116,48 @@ pub fn run(data_dir: &Path, command: IssuesCommand, json: bool) -> anyhow::Resul
             let figures = shaobing_store::report(&store).context("cannot compute the report")?;
             out(serde_json::to_value(&figures)?, report_table(&figures));
         }
-        change => {
-            let Some((to, Change { id, by, note })) = change.change() else {
-                unreachable!("every other verb is a change")
-            };
+        IssuesCommand::Suppressions => {
+            let held = store.suppressions()?;
+            out(serde_json::to_value(&held)?, suppressions_table(&held));
+        }
+        IssuesCommand::Unsuppress { id, by } => {
             let id = store.resolve_id(&id)?;
-            let row = store.transition(&id, to, &by, note.as_deref())?;
+            let lifted = store.lift_suppression(&id, &by)?;
+            let text = if lifted { "suppression lifted" } else { "no suppression in force" };
+            out(serde_json::json!({ "id": id, "lifted": lifted }), format!("{id}: {text} (by {by})\n"));
+        }
+        change => {
+            let Some((verdict, Change { id, by, note })) = change.verdict() else {
+                unreachable!("every other verb is a verdict")
+            };
+            if verdict == Verdict::Note && note.is_none() {
+                bail!("note: give the text with --note");
+            }
+            let id = store.resolve_id(&id)?;
+            let row = store.apply_verdict(&id, &verdict, &by, note.as_deref())?;
             out(serde_json::to_value(&row)?, format!("{}: {} (by {by})\n", row.id, row.status));
         }
     }
     Ok(())
+}
+
+fn suppressions_table(held: &[shaobing_store::Suppression]) -> String {
+    let header = ["dismissed issue", "category", "source", "reason", "by", "until (CST)", "held back"];
+    let cells: Vec<Vec<String>> = held
+        .iter()
+        .map(|h| {
+            vec![
+                h.issue_id.chars().take(13).collect(),
+                h.category.clone(),
+                h.source.clone(),
+                h.reason.clone(),
+                h.by.clone(),
+                time(h.until_ms),
+                h.suppressed.to_string(),
+            ]
+        })
+        .collect();
+    table::render(&header, &cells)
 }
 
 fn time(ms: i64) -> String {
