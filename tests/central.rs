@@ -180,3 +180,82 @@ async fn sigterm_exits_promptly_when_the_central_database_never_answers() {
     let store = Store::open(&data, "box-hung").unwrap();
     assert_eq!(store.outbox_stats().unwrap().issues, 1, "the issue waits for the centre, not lost");
 }
+
+/// The command centre decides in the central database: a verdict row written there reaches the
+/// running box within 5 s, applies under the box's lifecycle rules, comes back to the centre
+/// as the issue's new status, and is applied once even when read again (as after a reconnect
+/// before the box could mark it); one the lifecycle refuses is marked refused with why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verdict_written_centrally_reaches_the_box_within_5_s_and_applies_once() {
+    let pg = Pg::fresh().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let id = {
+        let mut store = Store::open(&data, "box-central").unwrap();
+        match store.record(&candidate("cam/kerb/illegal_parking", UnixMillis::now()), None).unwrap() {
+            shaobing_store::Recorded::Created { id } => id,
+            other => panic!("{other:?}"),
+        }
+    };
+    let text = format!(
+        "[daemon]\nbox_id = \"box-central\"\ndata_dir = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n[central]\nurl = \"{}\"\n",
+        data.display(),
+        pg.conninfo()
+    );
+    let config = shaobing_config::Config::parse(&text, Path::new("test.toml")).unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let daemon = shaobing::daemon::Daemon::start(config, cancel.clone()).await.unwrap();
+    let client = pg.client().await;
+    let arrived =
+        shaobing_testkit::until(Duration::from_secs(20), async || central_count(&client, "shaobing_issues").await == 1);
+    assert!(arrived.await, "the issue never reached the centre");
+
+    let status = || Store::open(&data, "box-central").unwrap().get(&id).unwrap().status;
+    let insert = "INSERT INTO shaobing_verdicts (box_id, issue_id, verdict, by_whom, note) VALUES ('box-central', $1, $2, '指挥中心-张', '核实') RETURNING id";
+    let written = Instant::now();
+    let central_id: i64 = client.query_one(insert, &[&id, &"confirm"]).await.unwrap().get(0);
+    if !shaobing_testkit::until(Duration::from_secs(10), async || status() == "confirmed").await {
+        let rows = client.query("SELECT id, applied_at IS NOT NULL, result FROM shaobing_verdicts", &[]).await.unwrap();
+        let rows: Vec<(i64, bool, Option<String>)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+        panic!("never applied: {rows:?}");
+    }
+    let took = written.elapsed();
+    eprintln!("central verdict applied on the box {:.2} s after it was written", took.as_secs_f64());
+    assert!(took <= Duration::from_secs(5), "the verdict took {took:?}");
+    let result = |cid: i64| {
+        let client = &client;
+        async move {
+            client
+                .query_one("SELECT result FROM shaobing_verdicts WHERE id = $1", &[&cid])
+                .await
+                .unwrap()
+                .get::<_, Option<String>>(0)
+        }
+    };
+    assert!(shaobing_testkit::until(Duration::from_secs(10), async || result(central_id).await.is_some()).await);
+    assert_eq!(result(central_id).await.as_deref(), Some("applied: confirmed"));
+    let back = shaobing_testkit::until(Duration::from_secs(10), async || {
+        let row = client.query_one("SELECT status FROM shaobing_issues WHERE id = $1", &[&id]).await.unwrap();
+        row.get::<_, String>(0) == "confirmed"
+    });
+    assert!(back.await, "the box's new status did not come back to the centre");
+
+    // Read again, as after a reconnect before the box marked it: not applied twice.
+    client
+        .execute("UPDATE shaobing_verdicts SET applied_at = NULL, result = NULL WHERE id = $1", &[&central_id])
+        .await
+        .unwrap();
+    assert!(shaobing_testkit::until(Duration::from_secs(10), async || result(central_id).await.is_some()).await);
+    let history = Store::open(&data, "box-central").unwrap().history(&id).unwrap();
+    let by_centre = history.iter().filter(|h| h.actor == "central:指挥中心-张").count();
+    assert_eq!(by_centre, 1, "applied once: {history:?}");
+
+    // One the lifecycle refuses says why, and changes nothing.
+    let refused: i64 = client.query_one(insert, &[&id, &"verify"]).await.unwrap().get(0);
+    assert!(shaobing_testkit::until(Duration::from_secs(10), async || result(refused).await.is_some()).await);
+    let why = result(refused).await.unwrap();
+    assert!(why.starts_with("refused: ") && why.contains("dispatched"), "{why}");
+    assert_eq!(status(), "confirmed");
+    cancel.cancel();
+    daemon.wait().await.unwrap();
+}

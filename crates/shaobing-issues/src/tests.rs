@@ -16,7 +16,7 @@ fn a_hazard_raised_standing_and_cleared_is_filed_once_counted_and_told_to_the_co
     let (events, mut console) = broadcast::channel(16);
     let announcer = Announcer::new(vec![Box::new(IssueMetrics(metrics.clone())), Box::new(ConsoleEvents::new(events))]);
     let (tx, rx) = mpsc::channel(FINDINGS_QUEUE);
-    let (_verdicts, inbox) = verdicts(metrics.clone());
+    let (door, inbox) = verdicts(metrics.clone());
     let writer =
         spawn_writer(Store::open(dir.path(), "box-1").unwrap(), rx, inbox, announcer, Default::default()).unwrap();
     let seen = |s: i64| candidate("cam-1/kerb/illegal_parking", UnixMillis(1_700_000_000_000 + s * 1000));
@@ -31,7 +31,7 @@ fn a_hazard_raised_standing_and_cleared_is_filed_once_counted_and_told_to_the_co
         after: None,
     };
     tx.blocking_send(cleared.into()).unwrap();
-    drop(tx);
+    drop((tx, door));
     writer.join().unwrap();
 
     let store = Store::open(dir.path(), "box-1").unwrap();
@@ -60,7 +60,7 @@ fn a_hazard_raised_standing_and_cleared_is_filed_once_counted_and_told_to_the_co
 fn a_durable_finding_handed_over_twice_is_applied_once() {
     let dir = tempfile::tempdir().unwrap();
     let (tx, rx) = mpsc::channel(FINDINGS_QUEUE);
-    let (_verdicts, inbox) = verdicts(Metrics::new());
+    let (door, inbox) = verdicts(Metrics::new());
     let store = Store::open(dir.path(), "box-1").unwrap();
     let writer = spawn_writer(store, rx, inbox, Announcer::new(Vec::new()), Default::default()).unwrap();
     let (filed_tx, filed_rx) = std::sync::mpsc::channel();
@@ -75,7 +75,7 @@ fn a_durable_finding_handed_over_twice_is_applied_once() {
         let receipt = Receipt::new(id.into(), move || filed.send(id).unwrap());
         tx.blocking_send(Filing { finding, receipt: Some(receipt) }).unwrap();
     }
-    drop(tx);
+    drop((tx, door));
     writer.join().unwrap();
     drop(filed_tx);
     assert_eq!(filed_rx.iter().collect::<Vec<_>>(), vec!["f1", "f2", "f1", "f2"]);

@@ -26,6 +26,8 @@ pub(crate) enum Decision {
     Verdict {
         verdict: Verdict,
         note: Option<String>,
+        /// Names the verdict where it was taken, so that it is applied once.
+        source: Option<String>,
     },
     /// Undo a dismissal's suppression.
     Lift,
@@ -70,8 +72,21 @@ impl Verdicts {
         actor: &str,
         note: Option<String>,
     ) -> Result<IssueRow, VerdictError> {
+        self.apply_from(id, verdict, actor, note, None).await
+    }
+
+    /// [`Verdicts::apply`] for a verdict named `source` where it was taken: applied once,
+    /// however often it is handed over (a reconnect, a restart).
+    pub async fn apply_from(
+        &self,
+        id: &str,
+        verdict: Verdict,
+        actor: &str,
+        note: Option<String>,
+        source: Option<String>,
+    ) -> Result<IssueRow, VerdictError> {
         let name = verdict.as_str();
-        let outcome = self.ask(id, actor, Decision::Verdict { verdict, note }).await?;
+        let outcome = self.ask(id, actor, Decision::Verdict { verdict, note, source }).await?;
         let Outcome::Issue(row) = outcome else { return Err(VerdictError::Stopped) };
         self.metrics.verdict(&row.source, &row.category, name);
         Ok(*row)

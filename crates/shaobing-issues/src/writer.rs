@@ -15,7 +15,10 @@ use tokio_util::sync::CancellationToken;
 /// (analysis then drops frames, counted) instead of growing memory.
 pub const FINDINGS_QUEUE: usize = 256;
 
-/// Starts the writer thread; it ends once every sender of `findings` is dropped. Once
+/// Starts the writer thread; it ends once every sender of `findings` and every [`Verdicts`]
+/// handle is dropped.
+///
+/// [`Verdicts`]: crate::Verdicts Once
 /// `stopping` fires, a write that fails is given up instead of retried, so a full disk cannot
 /// hold the shutdown: a sensor finding stays pending at its source (its receipt is not
 /// called) and is filed at the next start; a camera's was never acknowledged to anyone.
@@ -32,15 +35,23 @@ pub fn spawn_writer(
     std::thread::Builder::new().name("store".into()).spawn(move || {
         let mut writer = Writer { store: &mut store, announcer: &mut announcer, stopping: &stopping };
         let VerdictInbox(mut verdicts) = verdicts;
+        // Until both sides are gone (a box without cameras or sensors still takes verdicts), or,
+        // once stopping, until the findings are: a console's open event stream may keep a
+        // verdict handle alive past the shutdown.
         runtime.block_on(async {
-            loop {
+            let (mut deciding, mut filing) = (true, true);
+            while deciding || filing {
                 tokio::select! {
                     biased;
-                    Some(request) = verdicts.recv() => writer.decide(request),
-                    filing = findings.recv() => match filing {
-                        Some(filing) => writer.take(filing),
-                        None => break,
+                    request = verdicts.recv(), if deciding => match request {
+                        Some(request) => writer.decide(request),
+                        None => deciding = false,
                     },
+                    found = findings.recv(), if filing => match found {
+                        Some(found) => writer.take(found),
+                        None => filing = false,
+                    },
+                    () = stopping.cancelled(), if !filing => break,
                 }
             }
         });
@@ -70,8 +81,12 @@ impl Writer<'_> {
     /// operator, never retried (a person decides again).
     fn decide(&mut self, Request { id, actor, decision, reply }: Request) {
         let outcome = match decision {
-            Decision::Verdict { verdict, note } => {
-                self.store.apply_verdict(&id, &verdict, &actor, note.as_deref()).map(|row| {
+            Decision::Verdict { source: Some(source), .. } if self.store.filed(&source).unwrap_or(false) => {
+                self.store.get(&id).map(|row| Outcome::Issue(Box::new(row)))
+            }
+            Decision::Verdict { verdict, note, source } => {
+                let applied = self.store.apply_verdict_from(&id, &verdict, &actor, note.as_deref(), source.as_deref());
+                applied.map(|row| {
                     tracing::info!(%id, %actor, verdict = verdict.as_str(), status = %row.status, "verdict");
                     let kind = if row.status == "resolved" { IssueChange::Resolved } else { IssueChange::Status };
                     self.announcer.announce(&Change::new(self.store, kind, &id, None));

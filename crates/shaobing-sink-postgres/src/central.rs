@@ -58,6 +58,22 @@ CREATE TABLE IF NOT EXISTS shaobing_status_history (
     at_ms       BIGINT NOT NULL,
     PRIMARY KEY (issue_id, position)
 );
+-- Verdicts the command centre takes, for the box that filed the issue to apply: the city
+-- platform inserts a row (verdict: confirm, dismiss (with reason), dispatch, handled, verify,
+-- note); the box sets applied_at and result (`applied: <status>` or `refused: <why>`).
+CREATE TABLE IF NOT EXISTS shaobing_verdicts (
+    id         BIGSERIAL PRIMARY KEY,
+    box_id     TEXT NOT NULL,
+    issue_id   TEXT NOT NULL,
+    verdict    TEXT NOT NULL,
+    reason     TEXT,
+    by_whom    TEXT NOT NULL,
+    note       TEXT,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    applied_at TIMESTAMPTZ,
+    result     TEXT
+);
+CREATE INDEX IF NOT EXISTS shaobing_verdicts_waiting ON shaobing_verdicts (box_id, id) WHERE applied_at IS NULL;
 ";
 
 /// Creates the central tables, or adds the columns they lack. Safe to run from every box at

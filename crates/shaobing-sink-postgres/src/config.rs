@@ -89,11 +89,13 @@ impl CentralConfig {
     }
 
     /// The drain toward the central database, on its own connection to the box's store
-    /// (`store`), woken by `wake` when an issue is filed or resolved.
+    /// (`store`), woken by `wake` when an issue is filed or resolved; with `verdicts`, it also
+    /// brings the command centre's verdicts for this box back.
     pub fn drain(
         &self,
         store: Store,
         wake: Arc<Notify>,
+        verdicts: Option<crate::Inbound>,
         cancel: CancellationToken,
     ) -> Result<impl Future<Output = ()> + Send + 'static, CentralConfigError> {
         let mut postgres = self.postgres_config()?;
@@ -104,7 +106,8 @@ impl CentralConfig {
         if self.outbox_max_bytes.is_some() {
             tracing::warn!("central.outbox_max_bytes has no effect (issues are never shed); remove it");
         }
-        let config = DrainConfig { batch: self.batch, max_attempts: self.max_attempts, ..DrainConfig::new(postgres) };
+        let config =
+            DrainConfig { batch: self.batch, max_attempts: self.max_attempts, verdicts, ..DrainConfig::new(postgres) };
         let stats = Arc::new(DrainStats::default());
         Ok(drain(Arc::new(Mutex::new(store)), config, wake, stats, cancel))
     }

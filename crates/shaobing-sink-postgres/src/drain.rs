@@ -23,6 +23,8 @@ pub struct DrainConfig {
     pub retry_max: Duration,
     /// A delivery that takes longer than this is a dead link, even without a TCP error.
     pub timeout: Duration,
+    /// Where the command centre's verdicts for this box go; none: they are not read.
+    pub verdicts: Option<crate::Inbound>,
 }
 
 impl DrainConfig {
@@ -35,6 +37,7 @@ impl DrainConfig {
             // Within seconds of the centre's return; an attempt every 5 s is no load.
             retry_max: Duration::from_secs(5),
             timeout: Duration::from_secs(15),
+            verdicts: None,
         }
     }
 }
@@ -110,6 +113,11 @@ async fn session(
     async {
         central::migrate(&client).await?;
         loop {
+            if let Some(inbound) = &config.verdicts {
+                tokio::time::timeout(config.timeout, crate::verdicts::take(&client, inbound))
+                    .await
+                    .map_err(|_| SinkError::BadRow { seq: -1, message: "reading verdicts timed out".into() })??;
+            }
             let limit = config.batch;
             let batch = with_store(store, move |s| s.outbox_batch(limit)).await?;
             if batch.is_empty() {

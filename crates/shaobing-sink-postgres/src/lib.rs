@@ -6,14 +6,19 @@
 //! crash or a cut link changes nothing. A row the central database rejects (a poison row) is
 //! retried a few times and then moved to the box's dead-letter table instead of blocking the
 //! rest.
+//!
+//! The same connection brings the command centre's verdicts back (`shaobing_verdicts`), each
+//! applied once on the box through the issues room's one door.
 
 mod central;
 mod config;
 mod drain;
+mod verdicts;
 
 pub use central::{CentralIssue, migrate};
 pub use config::{CentralConfig, CentralConfigError};
 pub use drain::{DrainConfig, DrainStats, drain};
+pub use verdicts::Inbound;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {

@@ -68,6 +68,20 @@ impl Store {
         actor: &str,
         note: Option<&str>,
     ) -> Result<IssueRow, StoreError> {
+        self.apply_verdict_from(id, verdict, actor, note, None)
+    }
+
+    /// [`Store::apply_verdict`] for a verdict named `source` by where it was taken (a row of
+    /// the central database's verdicts), marked applied in the same transaction: one read
+    /// again after a reconnect is not applied twice ([`Store::filed`] says it was).
+    pub fn apply_verdict_from(
+        &mut self,
+        id: &str,
+        verdict: &Verdict,
+        actor: &str,
+        note: Option<&str>,
+        source: Option<&str>,
+    ) -> Result<IssueRow, StoreError> {
         let current = self.get(id)?;
         let from = lifecycle::parse_status(&current.status)?;
         let to = verdict.status().unwrap_or(from);
@@ -97,6 +111,7 @@ impl Store {
             if to == IssueStatus::Resolved && from != to {
                 alerts::enqueue(tx, id, "resolved", priority)?;
             }
+            crate::schema::mark_filed(tx, source)?;
             Ok(())
         })?;
         self.get(id)

@@ -76,7 +76,9 @@ impl Daemon {
         let mut sinks = JoinSet::new();
         if let Some(central) = &config.central {
             let outbox = Store::open(&config.daemon.data_dir, &config.daemon.box_id)?;
-            let drain = central.drain(outbox, wake, cancel.child_token())?;
+            let inbound =
+                shaobing_sink_postgres::Inbound { box_id: config.daemon.box_id.clone(), door: verdicts.clone() };
+            let drain = central.drain(outbox, wake, Some(inbound), cancel.child_token())?;
             sinks.spawn(drain.instrument(tracing::info_span!("central")));
         }
         let supervision = Store::open(&config.daemon.data_dir, &config.daemon.box_id)?;
