@@ -157,3 +157,90 @@ async fn operators_give_verdicts_through_the_api_and_viewers_cannot() {
     cancel.cancel();
     daemon.wait().await.unwrap();
 }
+
+const AIR: &str = r#"
+[[groups]]
+name = "air"
+kind = "air_quality"
+topic = "sanlitun/air/+/state"
+sensor_id_level = 2
+decoder = { format = "json", timestamp = "ts", timestamp_unit = "millis", sequence = "seq", fields = [
+    { path = "pm25", quantity = "pm2_5" },
+] }
+[groups.sensors.aq-1]
+address = "工体北路"
+[[groups.rules]]
+name = "pm25_high"
+quantity = "pm2_5"
+raise = 100.0
+clear = 50.0
+min_duration_secs = 60
+ongoing_every_secs = 60
+"#;
+
+/// 核查: an issue marked handled is watched by the sensor that raised it: the air clearing
+/// verifies it; the episode still going after `verify_secs` reopens it to its department.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handled_sensor_issue_is_verified_by_its_readings_or_reopened() {
+    use shaobing_testkit::mosquitto::{Client, now_ms};
+    use shaobing_testkit::until;
+    use std::time::Duration;
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(&broker, dir.path());
+    config.sensors = Some(toml::from_str(AIR).unwrap());
+    config.daemon.verify_secs = 1;
+    let cancel = CancellationToken::new();
+    let daemon = Daemon::start(config, cancel.clone()).await.unwrap();
+    let addr = daemon.metrics_addr();
+    let station = Client::connect(&broker, "station");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut seq = 0;
+    let mut publish = async |minutes_ago: f64, pm25: f64| {
+        let ts = now_ms() - (minutes_ago * 60_000.0) as i64;
+        station.publish("sanlitun/air/aq-1/state", format!(r#"{{"ts":{ts},"seq":{seq},"pm25":{pm25}}}"#)).await;
+        seq += 1;
+    };
+    let issues = || Store::open(dir.path(), BOX).unwrap().list(None, 10).unwrap();
+    let latest = || issues().into_iter().next().unwrap();
+    let handled = async |id: &str| {
+        let answer = verdict(addr, id, OPERATOR, json!({"verdict": "handled", "by": "生态环境局"})).await;
+        assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+    };
+
+    // An episode, handled, then the air clears: verified by the readings.
+    for m in 0..4 {
+        publish(40.0 - f64::from(m), 150.0).await;
+    }
+    assert!(until(Duration::from_secs(10), async || issues().len() == 1).await, "the first episode is an issue");
+    let first = latest().id;
+    handled(&first).await;
+    publish(35.0, 20.0).await;
+    let status = |id: &str| Store::open(dir.path(), BOX).unwrap().get(id).unwrap().status;
+    assert!(until(Duration::from_secs(10), async || status(&first) == "verified").await);
+    let last = Store::open(dir.path(), BOX).unwrap().history(&first).unwrap().pop().unwrap();
+    assert!(last.note.unwrap_or_default().starts_with("verified by its source"), "{:?}", last.actor);
+
+    // A second episode, handled, still going a few seconds later: reopened.
+    for m in 0..4 {
+        publish(6.0 - f64::from(m), 150.0).await;
+    }
+    assert!(until(Duration::from_secs(10), async || issues().len() == 2).await, "the second episode is an issue");
+    let second = latest().id;
+    assert_ne!(second, first);
+    handled(&second).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    publish(0.0, 160.0).await;
+    assert!(until(Duration::from_secs(10), async || status(&second) == "dispatched").await, "reopened");
+    let metrics =
+        send(addr, "GET", "/metrics", &format!("Host: 127.0.0.1\r\nAuthorization: Bearer {OPERATOR}\r\n"), b"").await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    for outcome in ["verified", "reopened"] {
+        let line = format!(
+            "shaobing_issue_rechecks_total{{category=\"air_pollution\",outcome=\"{outcome}\",box=\"{BOX}\"}} 1"
+        );
+        assert!(text.contains(&line), "{line} in\n{text}");
+    }
+    cancel.cancel();
+    daemon.wait().await.unwrap();
+}

@@ -90,6 +90,15 @@ pub struct DaemonConfig {
     /// earlier. 0 turns the suppression off.
     #[serde(default = "default_dismissed_suppress_days")]
     pub dismissed_suppress_days: f64,
+    /// Seconds an issue marked handled is watched by the camera or sensor that raised it:
+    /// seen gone (or not seen for this long) verifies it, still seen this long after the
+    /// verdict reopens it to its department.
+    #[serde(default = "default_verify_secs")]
+    pub verify_secs: u64,
+}
+
+fn default_verify_secs() -> u64 {
+    60
 }
 
 fn default_dismissed_suppress_days() -> f64 {
@@ -110,6 +119,7 @@ impl Default for DaemonConfig {
             box_id: default_box_id(),
             data_dir: default_data_dir(),
             dismissed_suppress_days: default_dismissed_suppress_days(),
+            verify_secs: default_verify_secs(),
         }
     }
 }

@@ -82,11 +82,17 @@ pub struct IssueMetrics(pub Metrics);
 
 impl Subscriber for IssueMetrics {
     fn announce(&mut self, change: &Change<'_>) {
+        if let IssueChange::Reopened | IssueChange::Verified = change.kind {
+            if let Some(event) = change.event() {
+                self.0.recheck(&event.issue.category, change.kind.as_str());
+            }
+            return;
+        }
         let Some(issue) = change.candidate else { return };
         match change.kind {
             IssueChange::New => self.0.issue_emitted(issue.category.as_str(), issue.priority.as_str()),
             IssueChange::Updated => self.0.issue_updated(issue.category.as_str()),
-            IssueChange::Resolved | IssueChange::Status => {}
+            IssueChange::Resolved | IssueChange::Status | IssueChange::Reopened | IssueChange::Verified => {}
         }
     }
 }
@@ -140,7 +146,7 @@ impl ConsoleEvents {
                 self.last_update.remove(id);
                 true
             }
-            IssueChange::Status => true,
+            IssueChange::Status | IssueChange::Reopened | IssueChange::Verified => true,
         }
     }
 }

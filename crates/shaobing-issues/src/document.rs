@@ -94,6 +94,10 @@ pub enum IssueChange {
     Resolved,
     /// A person's verdict moved the issue (or noted it): always told at once.
     Status,
+    /// Marked handled, then still seen by its source: back to its department.
+    Reopened,
+    /// Marked handled, then seen gone (or not seen) by its source: verified.
+    Verified,
 }
 
 impl IssueChange {
@@ -103,6 +107,8 @@ impl IssueChange {
             IssueChange::Updated => "updated",
             IssueChange::Resolved => "resolved",
             IssueChange::Status => "status",
+            IssueChange::Reopened => "reopened",
+            IssueChange::Verified => "verified",
         }
     }
 }

@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 /// Findings waiting for the store; bounded so a stuck disk pushes back on the sources
 /// (analysis then drops frames, counted) instead of growing memory.
 pub const FINDINGS_QUEUE: usize = 256;
+/// How often handled issues not seen since are verified.
+const RECHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// Starts the writer thread; it ends once every sender of `findings` and every [`Verdicts`]
 /// handle is dropped.
@@ -31,7 +33,7 @@ pub fn spawn_writer(
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     // The thread's own single-threaded runtime only waits on the two channels; every store
     // call is synchronous on this thread.
-    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
     std::thread::Builder::new().name("store".into()).spawn(move || {
         let mut writer = Writer { store: &mut store, announcer: &mut announcer, stopping: &stopping };
         let VerdictInbox(mut verdicts) = verdicts;
@@ -39,6 +41,7 @@ pub fn spawn_writer(
         // once stopping, until the findings are: a console's open event stream may keep a
         // verdict handle alive past the shutdown.
         runtime.block_on(async {
+            let mut recheck = tokio::time::interval(RECHECK_EVERY);
             let (mut deciding, mut filing) = (true, true);
             while deciding || filing {
                 tokio::select! {
@@ -52,6 +55,7 @@ pub fn spawn_writer(
                         None => filing = false,
                     },
                     () = stopping.cancelled(), if !filing => break,
+                    _ = recheck.tick() => writer.settle_rechecks(),
                 }
             }
         });
@@ -74,6 +78,19 @@ impl Writer<'_> {
         let filed = filed.or_else(|| self.file(finding, source));
         if let (Some(()), Some(receipt)) = (filed, receipt) {
             receipt.filed();
+        }
+    }
+
+    /// Verifies the handled issues their sources have not seen since for `verify_secs`.
+    fn settle_rechecks(&mut self) {
+        match self.store.settle_rechecks(shaobing_core::UnixMillis::now()) {
+            Ok(done) => {
+                for shaobing_store::Recheck::Verified { id } | shaobing_store::Recheck::Reopened { id } in done {
+                    tracing::info!(%id, "verified: not seen since it was handled");
+                    self.announcer.announce(&Change::new(self.store, IssueChange::Verified, &id, None));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot settle re-checks; trying again"),
         }
     }
 
@@ -117,8 +134,11 @@ impl Writer<'_> {
                 let resolved =
                     self.retry(|s| s.resolve_observed_from(&dedup_key, &actor, &note, after, source), &dedup_key)?;
                 if let Some(id) = resolved {
-                    tracing::info!(%id, %actor, %note, "issue resolved by observation");
-                    self.announcer.announce(&Change::new(self.store, IssueChange::Resolved, &id, None));
+                    // A handled issue being re-checked is verified rather than resolved.
+                    let verified = self.store.get(&id).is_ok_and(|row| row.status == "verified");
+                    let kind = if verified { IssueChange::Verified } else { IssueChange::Resolved };
+                    tracing::info!(%id, %actor, %note, change = kind.as_str(), "issue seen gone by its source");
+                    self.announcer.announce(&Change::new(self.store, kind, &id, None));
                 }
             }
         }
@@ -152,6 +172,11 @@ fn announce_recorded(store: &Store, announcer: &mut Announcer, recorded: &Record
     let (kind, id) = match recorded {
         Recorded::Created { id } => (IssueChange::New, id),
         Recorded::Folded { id, .. } => (IssueChange::Updated, id),
+        Recorded::Rechecked { id, reopened: true } => {
+            tracing::info!(%id, key = %issue.dedup_key, "reopened: still present after it was handled");
+            (IssueChange::Reopened, id)
+        }
+        Recorded::Rechecked { .. } => return,
         Recorded::Suppressed { dismissed } => {
             // Counted in the suppression itself, which the console lists.
             tracing::debug!(key = %issue.dedup_key, %dismissed, "not filed: dismissed here before");

@@ -30,6 +30,7 @@ pub struct Metrics {
     issues_emitted: IntCounterVec,
     issues_updated: IntCounterVec,
     verdicts: IntCounterVec,
+    rechecks: IntCounterVec,
     oldest_open: GaugeVec,
     verified_seconds: HistogramVec,
     outbox: [prometheus::IntGauge; 3],
@@ -281,6 +282,12 @@ impl Metrics {
                 "Verdicts people gave on issues, by the camera or sensor that raised the issue, its category and the verdict.",
                 &["source", "category", "verdict"],
             ),
+            rechecks: counter_vec(
+                r,
+                "shaobing_issue_rechecks_total",
+                "Issues marked handled that their camera or sensor then verified (seen gone) or reopened (still there).",
+                &["category", "outcome"],
+            ),
             oldest_open: gauge_vec(r, "shaobing_issue_oldest_open_seconds", "Age of the oldest issue still open."),
             verified_seconds: {
                 let opts = HistogramOpts::new(
@@ -357,6 +364,10 @@ impl Metrics {
 
     pub fn issue_updated(&self, category: &str) {
         self.issues_updated.with_label_values(&[category]).inc();
+    }
+
+    pub fn recheck(&self, category: &str, outcome: &str) {
+        self.rechecks.with_label_values(&[category, outcome]).inc();
     }
 
     pub fn verdict(&self, source: &str, category: &str, verdict: &str) {

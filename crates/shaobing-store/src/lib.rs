@@ -29,6 +29,7 @@ mod alerts;
 mod evidence;
 mod lifecycle;
 mod outbox;
+mod recheck;
 mod report;
 mod schema;
 mod verdicts;
@@ -37,6 +38,7 @@ pub use alerts::AlertRow;
 pub use evidence::{EvidenceFile, EvidenceWriter};
 pub use lifecycle::{TransitionError, parse_status};
 pub use outbox::{OutboxKind, OutboxRow, OutboxStats, PRIORITY_EMERGENCY, PRIORITY_ROUTINE};
+pub use recheck::{DEFAULT_VERIFY_SECS, Recheck};
 pub use report::{DepartmentFigures, Verification, report, verified_since};
 pub use verdicts::{DEFAULT_SUPPRESS_SECS, Suppression};
 
@@ -74,6 +76,9 @@ pub enum Recorded {
     /// Not filed: an operator dismissed issue `dismissed` at this place and category, and its
     /// suppression is still in force (counted there).
     Suppressed { dismissed: String },
+    /// Seen again while the issue, marked handled, is being re-checked; `reopened` once it
+    /// is still there `verify_secs` after it was handled.
+    Rechecked { id: String, reopened: bool },
 }
 
 /// An issue as stored; also the snapshot sent to the central database.
@@ -223,6 +228,9 @@ impl Store {
             self.fold(&id, issue, source)?;
             return Ok(Recorded::Folded { id, occurrences: occurrences + 1 });
         }
+        if let Some((id, reopened)) = self.recheck_sighting(&issue.dedup_key, issue.observed_at, source)? {
+            return Ok(Recorded::Rechecked { id, reopened });
+        }
         let now = UnixMillis::now().0;
         let held = self.write(|tx| {
             let held = verdicts::hold_back(tx, &issue.dedup_key, now)?;
@@ -360,7 +368,15 @@ impl Store {
         after: Option<(&[u8], UnixMillis)>,
         source: Option<&str>,
     ) -> Result<Option<String>, StoreError> {
-        let Some((id, _)) = self.open_issue(dedup_key)? else { return Ok(None) };
+        let Some((id, _)) = self.open_issue(dedup_key)? else {
+            // Marked handled and being re-checked: seen gone, verified.
+            let Some(id) = self.rechecked_issue(dedup_key)? else { return Ok(None) };
+            if let Some((bytes, at)) = after {
+                self.attach_evidence(&id, "after", bytes, at)?;
+            }
+            self.recheck_gone(&id, note, source)?;
+            return Ok(Some(id));
+        };
         // The snapshot is stored first: an "after" image without the transition is harmless,
         // a resolution without the image it claims to rest on is not.
         if let Some((bytes, at)) = after {

@@ -156,6 +156,18 @@ CREATE TABLE IF NOT EXISTS suppressions (
     suppressed INTEGER NOT NULL DEFAULT 0
 );
 "#,
+    // Issues a person marked handled, watched by their source until verified or reopened.
+    r#"
+CREATE TABLE IF NOT EXISTS rechecks (
+    issue_id     TEXT PRIMARY KEY,
+    dedup_key    TEXT NOT NULL,
+    handled_ms   INTEGER NOT NULL,
+    last_seen_ms INTEGER,
+    -- A camera's hazard is sighted on every analysed frame: not seen means gone.
+    unseen_verifies INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS rechecks_key ON rechecks (dedup_key);
+"#,
 ];
 
 /// How long a filed finding's id is remembered: far longer than any source keeps one unfiled.

@@ -313,3 +313,40 @@ fn the_configured_suppression_time_applies_to_every_writer() {
     let held = cli.suppressions().unwrap();
     assert_eq!(held[0].until_ms - held[0].created_ms, 3_600_000);
 }
+
+#[test]
+fn a_handled_issue_is_verified_when_its_source_sees_it_gone_and_reopened_when_still_there() {
+    use shaobing_core::Verdict;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), "box-1").unwrap();
+    store.set_alerts(true).unwrap();
+    store.set_verify_secs(0).unwrap();
+    let mut file = |key: &str| match store.record(&candidate(key, UnixMillis::now().0), None).unwrap() {
+        Recorded::Created { id } => id,
+        other => panic!("{other:?}"),
+    };
+    let (gone, still, quiet) = (file("gone"), file("still"), file("quiet"));
+    for id in [&gone, &still, &quiet] {
+        store.apply_verdict(id, &Verdict::Handled, "交通支队", None).unwrap();
+    }
+    // Seen gone by its source: verified, with the after snapshot.
+    let after = (b"\xFF\xD8after".as_slice(), UnixMillis::now());
+    assert_eq!(
+        store.resolve_observed("gone", "camera:c", "not seen for 60 s", Some(after)).unwrap(),
+        Some(gone.clone())
+    );
+    assert_eq!(store.get(&gone).unwrap().status, "verified");
+    assert!(store.evidence_of(&gone).unwrap().iter().any(|e| e.kind == "after"));
+    // Still seen after the verdict: reopened to its department, alerted.
+    let seen = store.record(&candidate("still", UnixMillis::now().0 + 10), None).unwrap();
+    assert_eq!(seen, Recorded::Rechecked { id: still.clone(), reopened: true });
+    assert_eq!(store.get(&still).unwrap().status, "dispatched");
+    let last = store.history(&still).unwrap().pop().unwrap();
+    assert_eq!((last.actor.as_str(), last.to_status.as_str()), ("shaobing:recheck", "dispatched"));
+    assert!(store.alerts_batch(50).unwrap().iter().any(|a| a.issue_id == still && a.change == "reopened"));
+    // Not seen at all: verified by the timer.
+    let settled = store.settle_rechecks(UnixMillis::now()).unwrap();
+    assert_eq!(settled, vec![Recheck::Verified { id: quiet.clone() }]);
+    assert_eq!(store.get(&quiet).unwrap().status, "verified");
+    assert!(store.settle_rechecks(UnixMillis::now()).unwrap().is_empty(), "each once");
+}

@@ -107,6 +107,9 @@ impl Store {
             if let Verdict::Dismiss { reason } = verdict {
                 suppress(tx, &current, reason.as_str(), actor, now)?;
             }
+            if *verdict == Verdict::Handled {
+                crate::recheck::start(tx, &current, now)?;
+            }
             outbox::enqueue_issue(tx, id, priority)?;
             if to == IssueStatus::Resolved && from != to {
                 alerts::enqueue(tx, id, "resolved", priority)?;

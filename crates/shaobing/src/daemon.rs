@@ -52,6 +52,7 @@ impl Daemon {
         }
         store.set_alerts(config.mqtt.is_some())?;
         store.set_suppress_secs(config.daemon.dismissed_suppress_secs())?;
+        store.set_verify_secs(config.daemon.verify_secs)?;
         let (store_path, evidence_dir) = (store.path().to_path_buf(), store.evidence_dir().to_path_buf());
         let metrics = Metrics::for_box(&config.daemon.box_id);
         metrics.init_issue_series(shaobing_core::Category::ALL.iter().map(|c| c.as_str()));
