@@ -3,38 +3,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
 
+mod common;
+
 use shaobing::daemon::Daemon;
-use shaobing_config::Config;
 use shaobing_store::Store;
 use shaobing_testkit::mosquitto::{Broker, Client};
 use shaobing_testkit::{Proxy, until};
 use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 const BINS: usize = 2_000;
 const BOX: &str = "box-bins";
-
-/// One group of `BINS` occupancy sensors (say, one per car park); one at 100 % is an issue at once.
-fn config(mqtt_port: u16, data: &Path) -> Config {
-    let mut text = format!(
-        "[daemon]\nbox_id = \"{BOX}\"\ndata_dir = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
-         [mqtt]\nhost = \"127.0.0.1\"\nport = {mqtt_port}\nkeep_alive_secs = 30\n\
-         [sensors]\n[[sensors.groups]]\nname = \"bins\"\nkind = \"parking\"\n\
-         topic = \"sanlitun/bins/+/fill\"\nsensor_id_level = 2\n\
-         decoder = {{ format = \"plain\", quantity = \"occupancy\", unit = \"percent\" }}\n\
-         [[sensors.groups.rules]]\nname = \"full\"\nquantity = \"occupancy\"\nraise = 0.95\nclear = 0.5\n",
-        data.display()
-    );
-    for i in 0..BINS {
-        writeln!(text, "[sensors.groups.sensors.bin-{i:04}]\naddress = \"三里屯 {i} 号停车场\"").unwrap();
-    }
-    let config = Config::parse(&text, Path::new("test.toml")).unwrap();
-    config.validate().unwrap();
-    config
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_2000_issues_with_the_broker_stalling_publishes_every_alert_once() {
@@ -46,11 +26,11 @@ async fn a_burst_of_2000_issues_with_the_broker_stalling_publishes_every_alert_o
     let mut centre = Client::connect(&broker, "command-centre");
     centre.client.subscribe(format!("shaobing/{BOX}/issues/#"), rumqttc::QoS::AtLeastOnce).await.unwrap();
     let cancel = CancellationToken::new();
-    let daemon = Daemon::start(config(proxy.port, dir.path()), cancel.clone()).await.unwrap();
+    let daemon = Daemon::start(common::car_parks(BOX, BINS, proxy.port, dir.path()), cancel.clone()).await.unwrap();
     let bins = Client::connect(&broker, "bins");
     tokio::time::sleep(Duration::from_millis(500)).await;
     for i in 0..BINS {
-        bins.publish(&format!("sanlitun/bins/bin-{i:04}/fill"), "100").await;
+        bins.publish(&common::park_topic(i), "100").await;
     }
     // While the burst is filed, the link stalls 1.5 s in every 3 s (within the keep-alive: the
     // connection holds, the alerts wait).

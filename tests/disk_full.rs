@@ -5,38 +5,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
 
+mod common;
+
 use shaobing::daemon::Daemon;
-use shaobing_config::Config;
 use shaobing_store::Store;
 use shaobing_testkit::mosquitto::{Broker, Client};
 use shaobing_testkit::{Tmpfs, until};
-use std::fmt::Write as _;
-use std::path::Path;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const BAYS: usize = 300;
 const BOX: &str = "box-full";
-
-/// `BAYS` car parks' occupancy sensors; one at 100 % is an issue at once.
-fn config(broker: &Broker, data: &Path) -> Config {
-    let mut text = format!(
-        "[daemon]\nbox_id = \"{BOX}\"\ndata_dir = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
-         [mqtt]\nhost = \"127.0.0.1\"\nport = {}\n\
-         [sensors]\n[[sensors.groups]]\nname = \"parks\"\nkind = \"parking\"\n\
-         topic = \"sanlitun/parks/+/occupancy\"\nsensor_id_level = 2\n\
-         decoder = {{ format = \"plain\", quantity = \"occupancy\", unit = \"percent\" }}\n\
-         [[sensors.groups.rules]]\nname = \"full\"\nquantity = \"occupancy\"\nraise = 0.95\nclear = 0.5\n",
-        data.display(),
-        broker.port
-    );
-    for i in 0..BAYS {
-        writeln!(text, "[sensors.groups.sensors.park-{i:03}]\naddress = \"三里屯 {i} 号停车场\"").unwrap();
-    }
-    let config = Config::parse(&text, Path::new("test.toml")).unwrap();
-    config.validate().unwrap();
-    config
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs root to mount a tmpfs; CI runs it with --ignored"]
@@ -45,18 +24,18 @@ async fn a_full_disk_while_issues_are_raised_loses_none_once_space_returns() {
     let dir = tempfile::tempdir().unwrap();
     let disk = Tmpfs::mount(dir.path(), 8 << 20);
     let cancel = CancellationToken::new();
-    let daemon = Daemon::start(config(&broker, dir.path()), cancel.clone()).await.unwrap();
+    let daemon = Daemon::start(common::car_parks(BOX, BAYS, broker.port, dir.path()), cancel.clone()).await.unwrap();
     let parks = Client::connect(&broker, "parks");
     tokio::time::sleep(Duration::from_millis(500)).await;
     // The first third is filed on a disk with room, the rest while it is full.
     for i in 0..BAYS / 3 {
-        parks.publish(&format!("sanlitun/parks/park-{i:03}/occupancy"), "100").await;
+        parks.publish(&common::park_topic(i), "100").await;
     }
     let issues = || Store::open(dir.path(), BOX).map(|s| s.list(None, 10_000).unwrap().len()).unwrap_or(0);
     assert!(until(Duration::from_secs(30), async || issues() == BAYS / 3).await, "filed before the disk filled");
     let ballast = disk.fill();
     for i in BAYS / 3..BAYS {
-        parks.publish(&format!("sanlitun/parks/park-{i:03}/occupancy"), "100").await;
+        parks.publish(&common::park_topic(i), "100").await;
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
     let readings = shaobing_sensors::ReadingsStore::open_in(dir.path()).map(|r| r.count().unwrap()).unwrap_or(0);
@@ -68,7 +47,7 @@ async fn a_full_disk_while_issues_are_raised_loses_none_once_space_returns() {
     eprintln!("stopped in {:.2} s on a full disk", stopping.elapsed().as_secs_f64());
     std::fs::remove_file(&ballast).unwrap();
     let cancel = CancellationToken::new();
-    let daemon = Daemon::start(config(&broker, dir.path()), cancel.clone()).await.unwrap();
+    let daemon = Daemon::start(common::car_parks(BOX, BAYS, broker.port, dir.path()), cancel.clone()).await.unwrap();
     let all = until(Duration::from_secs(60), async || issues() == BAYS).await;
     assert!(all, "{} of {BAYS} issues filed after space returned", issues());
     cancel.cancel();

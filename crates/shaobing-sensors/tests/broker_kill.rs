@@ -20,25 +20,6 @@ const BEFORE: Duration = Duration::from_secs(3);
 const OUTAGE: Duration = Duration::from_secs(60);
 const AFTER: Duration = Duration::from_secs(5);
 
-fn config() -> String {
-    let mut text = String::from(
-        r#"
-[[groups]]
-name = "roads"
-kind = "road"
-topic = "sanlitun/road/+/state"
-sensor_id_level = 2
-decoder = { format = "json", timestamp = "ts", timestamp_unit = "millis", sequence = "seq", fields = [
-    { path = "flow", quantity = "flow" },
-] }
-"#,
-    );
-    for s in SENSORS {
-        text.push_str(&format!("[groups.sensors.{s}]\ngrid_cell = \"sanlitun-01\"\n"));
-    }
-    text
-}
-
 /// The shipped retry settings, not the harness's quick ones.
 fn shipped_retry(mqtt: &mut MqttConfig) {
     let shipped = MqttConfig::default();
@@ -49,7 +30,8 @@ fn shipped_retry(mqtt: &mut MqttConfig) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_reading_is_lost_when_the_broker_is_killed_for_a_minute() {
     let mut broker = Broker::start_shipped();
-    let running = common::start_ingest_subscribed_with(&broker, &config(), "kill-box", shipped_retry).await;
+    let running =
+        common::start_ingest_subscribed_with(&broker, &common::roads_config(&SENSORS), "kill-box", shipped_retry).await;
     let publisher = Client::connect(&broker, "traffic-platform");
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(10));
@@ -127,7 +109,7 @@ async fn no_reading_is_lost_when_the_broker_is_killed_for_a_minute() {
 async fn a_broker_back_without_the_session_is_a_device_issue() {
     // The test broker saves sessions only on a clean exit: killed, it forgets the box.
     let mut broker = Broker::start();
-    let mut running = common::start_ingest_subscribed(&broker, &config(), "forgotten-box").await;
+    let mut running = common::start_ingest_subscribed(&broker, &common::roads_config(&SENSORS), "forgotten-box").await;
     broker.kill();
     broker.start_again();
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -15,28 +15,11 @@ const SENSORS: [&str; 4] = ["seg-1", "seg-2", "seg-3", "seg-4"];
 const RATE_PER_SEC: u64 = 1_000;
 const STREAM_SECS: u64 = 8;
 
-fn config() -> String {
-    let mut text = String::from(
-        r#"
-[[groups]]
-name = "roads"
-kind = "road"
-topic = "sanlitun/road/+/state"
-sensor_id_level = 2
-decoder = { format = "json", timestamp = "ts", sequence = "seq", fields = [{ path = "flow", quantity = "flow" }] }
-"#,
-    );
-    for s in SENSORS {
-        text.push_str(&format!("[groups.sensors.{s}]\ngrid_cell = \"sanlitun-01\"\n"));
-    }
-    text
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_reading_is_lost_or_duplicated_when_the_broker_restarts_mid_stream() {
     let mut broker = Broker::start();
     // Subscribed first: before that, no session exists at the broker to queue the readings.
-    let running = start_ingest_subscribed(&broker, &config(), "restart-box").await;
+    let running = start_ingest_subscribed(&broker, &common::roads_config(&SENSORS), "restart-box").await;
 
     let publisher = Client::connect(&broker, "traffic-platform");
     let total = RATE_PER_SEC * STREAM_SECS;

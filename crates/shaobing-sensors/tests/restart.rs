@@ -58,17 +58,23 @@ async fn wait_for(running: &mut common::Running, key: &str, phase: Phase, timeou
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn open_sensor_issues_resolve_after_a_restart() {
+/// A broker, a station client and a running ingest in which aq-1 has been above its threshold
+/// for 3 minutes (from `start`, 10 minutes ago): enough to open the episode.
+async fn an_episode() -> (Broker, Client, common::Running, i64) {
     let broker = Broker::start();
     let station = Client::connect(&broker, "stations");
-    let mut running = common::start_ingest_subscribed(&broker, SENSORS, BOX).await;
-    // aq-1 above its threshold for 3 minutes: the episode opens. aq-2 speaks once, then falls
-    // silent: filed as a device issue 3 s later.
+    let running = common::start_ingest_subscribed(&broker, SENSORS, BOX).await;
     let start = now_ms() - 10 * MIN;
     for m in 0..4 {
         publish(&station, "aq-1", m, start + m as i64 * MIN, 150.0).await;
     }
+    (broker, station, running, start)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_sensor_issues_resolve_after_a_restart() {
+    // aq-1's episode opens; aq-2 speaks once, then falls silent: filed as a device issue 3 s later.
+    let (broker, station, mut running, start) = an_episode().await;
     publish(&station, "aq-2", 0, now_ms(), 30.0).await;
     wait_for(&mut running, EPISODE, Phase::Opened, Duration::from_secs(10)).await;
     wait_for(&mut running, SILENT, Phase::Opened, Duration::from_secs(10)).await;
@@ -99,13 +105,7 @@ async fn open_sensor_issues_resolve_after_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn findings_committed_but_not_filed_are_handed_over_again_after_a_restart() {
-    let broker = Broker::start();
-    let station = Client::connect(&broker, "stations");
-    let mut running = common::start_ingest_subscribed(&broker, SENSORS, BOX).await;
-    let start = now_ms() - 10 * MIN;
-    for m in 0..4 {
-        publish(&station, "aq-1", m, start + m as i64 * MIN, 150.0).await;
-    }
+    let (broker, station, mut running, start) = an_episode().await;
     // The readings are committed (and so acknowledged) with their finding; the issues room
     // never says it filed it, as when the process dies first.
     running.wait_for_count(4, Duration::from_secs(10)).await;

@@ -323,9 +323,7 @@ impl Store {
         note: Option<&str>,
         source: Option<&str>,
     ) -> Result<IssueRow, StoreError> {
-        let current = self.get(id)?;
-        let from = lifecycle::parse_status(&current.status)?;
-        lifecycle::check(from, to)?;
+        let (current, from) = self.checked(id, Some(to))?;
         let priority = row_priority(&current);
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
@@ -342,6 +340,17 @@ impl Store {
         })()
         .map_err(|source| StoreError::Sqlite { path, source })?;
         self.get(id)
+    }
+
+    /// The issue and its status, when the lifecycle allows a move to `to` from there (`None`,
+    /// a note, is allowed from anywhere).
+    fn checked(&self, id: &str, to: Option<IssueStatus>) -> Result<(IssueRow, IssueStatus), StoreError> {
+        let current = self.get(id)?;
+        let from = lifecycle::parse_status(&current.status)?;
+        if let Some(to) = to {
+            lifecycle::check(from, to)?;
+        }
+        Ok((current, from))
     }
 
     /// Marks the open issue with `dedup_key` resolved because its source saw the problem gone

@@ -82,12 +82,8 @@ impl Store {
         note: Option<&str>,
         source: Option<&str>,
     ) -> Result<IssueRow, StoreError> {
-        let current = self.get(id)?;
-        let from = lifecycle::parse_status(&current.status)?;
+        let (current, from) = self.checked(id, verdict.status())?;
         let to = verdict.status().unwrap_or(from);
-        if to != from {
-            lifecycle::check(from, to)?;
-        }
         let priority = outbox::priority_of(crate::row_priority(&current));
         let note = match verdict {
             Verdict::Dismiss { reason } => Some(match note {

@@ -148,3 +148,24 @@ pub async fn start_ingest_subscribed_with(
         }
     }
 }
+
+/// A group of road sensors publishing JSON flow readings with sequence numbers and
+/// millisecond timestamps on `sanlitun/road/<sensor>/state`.
+pub fn roads_config(sensors: &[&str]) -> String {
+    let mut text = String::from(
+        r#"
+[[groups]]
+name = "roads"
+kind = "road"
+topic = "sanlitun/road/+/state"
+sensor_id_level = 2
+decoder = { format = "json", timestamp = "ts", timestamp_unit = "millis", sequence = "seq", fields = [
+    { path = "flow", quantity = "flow" },
+] }
+"#,
+    );
+    for s in sensors {
+        text.push_str(&format!("[groups.sensors.{s}]\ngrid_cell = \"sanlitun-01\"\n"));
+    }
+    text
+}
