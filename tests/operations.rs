@@ -310,7 +310,8 @@ fn the_issues_command_takes_options_anywhere_one_verb_per_change_and_json() {
         shown["history"].as_array().unwrap().iter().map(|h| h["to_status"].as_str().unwrap()).collect();
     assert_eq!(changes, ["candidate", "confirmed", "dispatched", "resolved", "verified"]);
     let report = json(&["issues", "report", "--data-dir", d, "--json"]);
-    assert_eq!(report[0]["verified"], 1, "{report}");
+    assert_eq!(report["departments"][0]["verified"], 1, "{report}");
+    assert_eq!(report["precision"][0]["confirmed"], 1, "{report}");
     let (_, table, _) = shaobing_output(&["issues", "list", "--data-dir", d]);
     assert!(table.contains("1 issue(s)") && table.contains("verified"), "{table}");
     // A dismissal with its reason suppresses the place; listed, then undone.
@@ -343,6 +344,13 @@ fn the_issues_command_takes_options_anywhere_one_verb_per_change_and_json() {
     assert_eq!(json(&["issues", "suppressions", "--data-dir", d, "--json"]).as_array().map(Vec::len), Some(0));
     let noted = json(&["issues", "note", &other, "--by", "王芳", "--note", "复核", "--data-dir", d, "--json"]);
     assert_eq!(noted["status"], "dismissed", "a note keeps the status");
+    // One confirmed, one dismissed, same source and category: 50 %.
+    let report = json(&["issues", "report", "--data-dir", d, "--json"]);
+    let precision = &report["precision"][0];
+    assert_eq!((precision["confirmed"].as_i64(), precision["dismissed"].as_i64()), (Some(1), Some(1)), "{report}");
+    assert_eq!(precision["precision"].as_f64(), Some(0.5));
+    let (_, table, _) = shaobing_output(&["issues", "report", "--data-dir", d]);
+    assert!(table.contains("50 %"), "{table}");
     let (help_code, help, _) = shaobing_output(&["issues", "dismiss", "--help"]);
     assert_eq!(help_code, Some(0));
     for arg in ["<ID>", "--by", "--note", "--reason", "--data-dir", "--config", "--json"] {

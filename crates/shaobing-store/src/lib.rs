@@ -39,7 +39,7 @@ pub use evidence::{EvidenceFile, EvidenceWriter};
 pub use lifecycle::{TransitionError, parse_status};
 pub use outbox::{OutboxKind, OutboxRow, OutboxStats, PRIORITY_EMERGENCY, PRIORITY_ROUTINE};
 pub use recheck::{DEFAULT_VERIFY_SECS, Recheck};
-pub use report::{DepartmentFigures, Verification, report, verified_since};
+pub use report::{DepartmentFigures, Precision, Verification, precision, report, verified_since};
 pub use verdicts::{DEFAULT_SUPPRESS_SECS, Suppression};
 
 use rusqlite::{Connection, OptionalExtension, params};

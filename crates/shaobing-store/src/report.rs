@@ -80,3 +80,51 @@ pub fn verified_since(store: &Store, after_ms: i64) -> Result<Vec<Verification>,
         .map_err(store.sql_err())?;
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(store.sql_err())
 }
+
+/// How often a camera's or sensor's candidates of one category were real: of those a person
+/// judged, the share confirmed (confirmed / (confirmed + dismissed)).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Precision {
+    /// The camera or sensor that raised them.
+    pub source: String,
+    pub category: String,
+    /// Issues a person confirmed (whatever became of them after).
+    pub confirmed: i64,
+    pub dismissed: i64,
+    /// `None` until someone has judged one.
+    pub precision: Option<f64>,
+}
+
+/// Precision per source and category, least precise first.
+pub fn precision(store: &Store) -> Result<Vec<Precision>, StoreError> {
+    let mut stmt = store
+        .conn
+        .prepare(
+            "SELECT source, category,
+                    SUM(EXISTS (SELECT 1 FROM status_history h WHERE h.issue_id = i.id AND h.to_status = 'confirmed')),
+                    SUM(status = 'dismissed')
+             FROM issues i GROUP BY source, category",
+        )
+        .map_err(store.sql_err())?;
+    let rows = stmt
+        .query_map([], |r| {
+            let (confirmed, dismissed): (i64, i64) = (r.get(2)?, r.get(3)?);
+            let judged = confirmed + dismissed;
+            Ok(Precision {
+                source: r.get(0)?,
+                category: r.get(1)?,
+                confirmed,
+                dismissed,
+                precision: (judged > 0).then(|| confirmed as f64 / judged as f64),
+            })
+        })
+        .map_err(store.sql_err())?;
+    let mut all = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(store.sql_err())?;
+    all.sort_by(|a, b| {
+        a.precision
+            .unwrap_or(f64::INFINITY)
+            .total_cmp(&b.precision.unwrap_or(f64::INFINITY))
+            .then(a.source.cmp(&b.source))
+    });
+    Ok(all)
+}

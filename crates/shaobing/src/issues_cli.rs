@@ -55,7 +55,8 @@ pub enum IssuesCommand {
         #[arg(long)]
         by: String,
     },
-    /// Time from creation to verified resolution per department and category (督办).
+    /// Time from creation to verified resolution per department and category (督办), and
+    /// each camera's and sensor's precision per category (confirmed / (confirmed + dismissed)).
     Report,
 }
 
@@ -114,7 +115,9 @@ pub fn run(data_dir: &Path, command: IssuesCommand, json: bool) -> anyhow::Resul
         }
         IssuesCommand::Report => {
             let figures = shaobing_store::report(&store).context("cannot compute the report")?;
-            out(serde_json::to_value(&figures)?, report_table(&figures));
+            let precision = shaobing_store::precision(&store).context("cannot compute the precision")?;
+            let value = serde_json::json!({ "departments": figures, "precision": precision });
+            out(value, format!("{}\n{}", report_table(&figures), precision_table(&precision)));
         }
         IssuesCommand::Suppressions => {
             let held = store.suppressions()?;
@@ -225,6 +228,23 @@ fn show(r: &IssueRow, history: &[shaobing_store::HistoryRow]) -> String {
 
 fn hours(secs: Option<f64>) -> String {
     secs.map_or_else(|| "-".into(), |s| format!("{:.1}", s / 3600.0))
+}
+
+fn precision_table(rows: &[shaobing_store::Precision]) -> String {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|p| {
+            vec![
+                p.source.clone(),
+                p.category.clone(),
+                p.confirmed.to_string(),
+                p.dismissed.to_string(),
+                p.precision.map_or_else(|| "-".into(), |v| format!("{:.0} %", v * 100.0)),
+            ]
+        })
+        .collect();
+    let header = ["source", "category", "confirmed", "dismissed", "precision"];
+    format!("candidates people judged, least precise first\n\n{}", table::render(&header, &cells))
 }
 
 fn report_table(figures: &[shaobing_store::DepartmentFigures]) -> String {
