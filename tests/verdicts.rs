@@ -64,6 +64,8 @@ async fn operators_give_verdicts_through_the_api_and_viewers_cannot() {
     let broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
     let ids = file(dir.path(), &["cam-kerb/kerb/illegal_parking/3-9", "cam-kerb/kerb/illegal_parking/8-9"]);
+    // A file nobody filed (left by a restore, say): reported at start, not a crash.
+    std::fs::write(dir.path().join("evidence/stray.jpg"), b"\xFF\xD8").unwrap();
     let cancel = CancellationToken::new();
     let daemon = Daemon::start(config(&broker, dir.path()), cancel.clone()).await.unwrap();
     let addr = daemon.metrics_addr();
@@ -148,6 +150,8 @@ async fn operators_give_verdicts_through_the_api_and_viewers_cannot() {
     let metrics =
         send(addr, "GET", "/metrics", &format!("Host: 127.0.0.1\r\nAuthorization: Bearer {OPERATOR}\r\n"), b"").await;
     let text = String::from_utf8_lossy(&metrics.body);
+    let stray = format!("shaobing_evidence_orphans{{kind=\"file_without_row\",box=\"{BOX}\"}} 1");
+    assert!(text.contains(&stray), "{stray} in\n{text}");
     for v in ["confirm", "note", "dispatch", "handled", "dismiss"] {
         let line = format!(
             "shaobing_verdicts_total{{category=\"illegal_parking\",source=\"cam-kerb\",verdict=\"{v}\",box=\"{BOX}\"}} 1"

@@ -70,6 +70,9 @@ pub struct Config {
     /// How many readings the box keeps (by age, count and size).
     #[serde(default)]
     pub readings: shaobing_sensors::RetentionConfig,
+    /// How long evidence of closed issues is kept, and how much evidence at most.
+    #[serde(default)]
+    pub evidence: shaobing_store::EvidenceConfig,
     /// Category -> responsible department, escalation tier and resolution path. Copied into
     /// each issue when it is created. Categories left out keep the built-in entry.
     #[serde(default)]

@@ -13,7 +13,7 @@ mod writer;
 pub use alerts::{issue_topic, publish_alerts};
 pub use announce::{Announcer, Change, ConsoleEvents, IssueMetrics, Subscriber, UPDATE_EVENT_PERIOD, Wake};
 pub use document::{IssueChange, IssueDocument, IssueEvent};
-pub use supervision::supervise;
+pub use supervision::{audit_evidence, supervise};
 pub use verdicts::{VerdictError, VerdictInbox, Verdicts, verdicts};
 pub use writer::{FINDINGS_QUEUE, spawn_writer};
 

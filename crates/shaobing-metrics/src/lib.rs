@@ -31,6 +31,9 @@ pub struct Metrics {
     issues_updated: IntCounterVec,
     verdicts: IntCounterVec,
     rechecks: IntCounterVec,
+    evidence_bytes: prometheus::IntGaugeVec,
+    evidence_orphans: prometheus::IntGaugeVec,
+    evidence_purged: prometheus::IntCounter,
     oldest_open: GaugeVec,
     verified_seconds: HistogramVec,
     outbox: [prometheus::IntGauge; 3],
@@ -129,6 +132,12 @@ const DECODE_BUCKETS: &[f64] = &[0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0
 const INFERENCE_BUCKETS: &[f64] = &[0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5];
 
 #[allow(clippy::expect_used)] // static definitions: a failure is a programming error
+fn int_gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::IntGaugeVec {
+    let g = prometheus::IntGaugeVec::new(Opts::new(name, help), labels).expect("static metric definition");
+    registry.register(Box::new(g.clone())).expect("metric registered once");
+    g
+}
+
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition");
     registry.register(Box::new(c.clone())).expect("metric registered once");
@@ -282,6 +291,27 @@ impl Metrics {
                 "Verdicts people gave on issues, by the camera or sensor that raised the issue, its category and the verdict.",
                 &["source", "category", "verdict"],
             ),
+            evidence_bytes: int_gauge_vec(
+                r,
+                "shaobing_evidence_bytes",
+                "Bytes of evidence kept on disk, by category.",
+                &["category"],
+            ),
+            evidence_orphans: int_gauge_vec(
+                r,
+                "shaobing_evidence_orphans",
+                "What the start-up audit found: evidence files without a row, rows whose file is missing.",
+                &["kind"],
+            ),
+            evidence_purged: {
+                let c = prometheus::IntCounter::new(
+                    "shaobing_evidence_purged_bytes_total",
+                    "Bytes of evidence of closed issues deleted by retention (age or evidence.max_bytes).",
+                )
+                .expect("static metric definition");
+                r.register(Box::new(c.clone())).expect("metric registered once");
+                c
+            },
             rechecks: counter_vec(
                 r,
                 "shaobing_issue_rechecks_total",
@@ -364,6 +394,23 @@ impl Metrics {
 
     pub fn issue_updated(&self, category: &str) {
         self.issues_updated.with_label_values(&[category]).inc();
+    }
+
+    /// Replaces the evidence-on-disk figures.
+    pub fn set_evidence_bytes(&self, by_category: &[(String, u64)]) {
+        self.evidence_bytes.reset();
+        for (category, bytes) in by_category {
+            self.evidence_bytes.with_label_values(&[category]).set(i64::try_from(*bytes).unwrap_or(i64::MAX));
+        }
+    }
+
+    pub fn set_evidence_orphans(&self, files_without_row: usize, rows_without_file: usize) {
+        self.evidence_orphans.with_label_values(&["file_without_row"]).set(files_without_row as i64);
+        self.evidence_orphans.with_label_values(&["row_without_file"]).set(rows_without_file as i64);
+    }
+
+    pub fn evidence_purged(&self, bytes: u64) {
+        self.evidence_purged.inc_by(bytes);
     }
 
     pub fn recheck(&self, category: &str, outcome: &str) {

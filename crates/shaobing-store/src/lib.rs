@@ -31,6 +31,7 @@ mod lifecycle;
 mod outbox;
 mod recheck;
 mod report;
+mod retention;
 mod schema;
 mod verdicts;
 
@@ -40,6 +41,7 @@ pub use lifecycle::{TransitionError, parse_status};
 pub use outbox::{OutboxKind, OutboxRow, OutboxStats, PRIORITY_EMERGENCY, PRIORITY_ROUTINE};
 pub use recheck::{DEFAULT_VERIFY_SECS, Recheck};
 pub use report::{DepartmentFigures, Precision, Verification, precision, report, verified_since};
+pub use retention::{EvidenceAudit, EvidenceConfig, Purged};
 pub use verdicts::{DEFAULT_SUPPRESS_SECS, Suppression};
 
 use rusqlite::{Connection, OptionalExtension, params};

@@ -168,6 +168,13 @@ CREATE TABLE IF NOT EXISTS rechecks (
 );
 CREATE INDEX IF NOT EXISTS rechecks_key ON rechecks (dedup_key);
 "#,
+    // Evidence files deleted by retention: the row stays (what was there, its hash).
+    r#"
+CREATE TABLE IF NOT EXISTS evidence_purged (
+    evidence_id INTEGER PRIMARY KEY,
+    purged_ms   INTEGER NOT NULL
+);
+"#,
 ];
 
 /// How long a filed finding's id is remembered: far longer than any source keeps one unfiled.
@@ -276,8 +283,10 @@ const SELECT: &str = "SELECT i.id, i.box_id, i.dedup_key, i.category, i.event_co
     i.priority, i.status, i.source, i.zone, i.lat, i.lon, i.address, i.cause, i.rule, i.confidence, i.department,
     i.tier, i.resolution_path, i.first_seen_ms, i.last_seen_ms, i.occurrences, i.version, i.created_ms,
     i.resolved_ms, i.verified_ms,
-    (SELECT path FROM evidence e WHERE e.issue_id = i.id AND e.kind = 'before' ORDER BY e.id LIMIT 1),
-    (SELECT sha256 FROM evidence e WHERE e.issue_id = i.id AND e.kind = 'before' ORDER BY e.id LIMIT 1),
+    (SELECT path FROM evidence e WHERE e.issue_id = i.id AND e.kind = 'before'
+        AND e.id NOT IN (SELECT evidence_id FROM evidence_purged) ORDER BY e.id LIMIT 1),
+    (SELECT sha256 FROM evidence e WHERE e.issue_id = i.id AND e.kind = 'before'
+        AND e.id NOT IN (SELECT evidence_id FROM evidence_purged) ORDER BY e.id LIMIT 1),
     i.grid_cell, i.updated_ms
     FROM issues i";
 
@@ -336,7 +345,8 @@ pub(crate) fn page(
 /// Every evidence file of an issue, in the order it was stored.
 pub(crate) fn evidence_of(conn: &Connection, id: &str) -> rusqlite::Result<Vec<crate::EvidenceRow>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT kind, path, sha256, bytes, captured_ms FROM evidence WHERE issue_id = ?1 ORDER BY id",
+        "SELECT kind, path, sha256, bytes, captured_ms FROM evidence
+         WHERE issue_id = ?1 AND id NOT IN (SELECT evidence_id FROM evidence_purged) ORDER BY id",
     )?;
     let rows = stmt.query_map(params![id], |r| {
         Ok(crate::EvidenceRow {

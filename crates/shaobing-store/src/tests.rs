@@ -350,3 +350,47 @@ fn a_handled_issue_is_verified_when_its_source_sees_it_gone_and_reopened_when_st
     assert_eq!(store.get(&quiet).unwrap().status, "verified");
     assert!(store.settle_rechecks(UnixMillis::now()).unwrap().is_empty(), "each once");
 }
+
+#[test]
+fn evidence_of_closed_issues_goes_by_age_then_oldest_first_over_budget_and_open_issues_keep_theirs() {
+    use shaobing_core::{DismissReason, Verdict};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), "box-1").unwrap();
+    let jpeg = vec![0xFF, 0xD8, 1, 2, 3, 4, 5, 6, 7, 8];
+    let mut file = |key: &str| match store.record(&candidate(key, 1_000), Some(&jpeg)).unwrap() {
+        Recorded::Created { id } => id,
+        other => panic!("{other:?}"),
+    };
+    let (open, closed_a, closed_b) = (file("open"), file("closed-a"), file("closed-b"));
+    let dismiss = Verdict::Dismiss { reason: DismissReason::NotAProblem };
+    store.apply_verdict(&closed_a, &dismiss, "x", None).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    store.apply_verdict(&closed_b, &dismiss, "x", None).unwrap();
+    let path = |s: &Store, id: &str| s.get(id).unwrap().evidence_path;
+    let a_file = path(&store, &closed_a).unwrap();
+    assert_eq!(store.evidence_bytes().unwrap(), 30);
+
+    // Within the retention time and the budget: nothing goes.
+    let keep = EvidenceConfig { retention_days: 90.0, max_bytes: 1_000 };
+    assert_eq!(store.enforce_evidence_retention(&keep, UnixMillis::now()).unwrap(), Purged::default());
+    // Over budget: the oldest closed issue's evidence first, only as much as needed.
+    let tight = EvidenceConfig { retention_days: 90.0, max_bytes: 25 };
+    assert_eq!(store.enforce_evidence_retention(&tight, UnixMillis::now()).unwrap(), Purged { files: 1, bytes: 10 });
+    assert!(!std::path::Path::new(&a_file).exists());
+    assert_eq!(path(&store, &closed_a), None, "a purged file is no longer offered");
+    assert!(path(&store, &closed_b).is_some());
+    // Past the retention time: every closed issue's evidence goes; the open one keeps its own
+    // even over the budget.
+    let later = UnixMillis::now().saturating_add(std::time::Duration::from_secs(91 * 86_400));
+    let none = EvidenceConfig { retention_days: 90.0, max_bytes: 0 };
+    assert_eq!(store.enforce_evidence_retention(&none, later).unwrap(), Purged { files: 1, bytes: 10 });
+    assert!(std::path::Path::new(&path(&store, &open).unwrap()).exists(), "an open issue keeps its evidence");
+    assert_eq!(store.evidence_bytes_by_category().unwrap(), vec![("illegal_parking".to_string(), 10)]);
+
+    // The audit: a stray file and a row whose file went missing are reported.
+    std::fs::write(store.evidence_dir().join("stray.jpg"), b"x").unwrap();
+    std::fs::remove_file(path(&store, &open).unwrap()).unwrap();
+    let audit = store.audit_evidence().unwrap();
+    assert_eq!(audit.files_without_row, vec![store.evidence_dir().join("stray.jpg")]);
+    assert_eq!(audit.rows_without_file.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), [open.as_str()]);
+}

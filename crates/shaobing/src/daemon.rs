@@ -83,7 +83,9 @@ impl Daemon {
             sinks.spawn(drain.instrument(tracing::info_span!("central")));
         }
         let supervision = Store::open(&config.daemon.data_dir, &config.daemon.box_id)?;
-        sinks.spawn(shaobing_issues::supervise(supervision, metrics.clone(), cancel.child_token()));
+        shaobing_issues::audit_evidence(&supervision, &metrics);
+        let evidence = config.evidence.clone();
+        sinks.spawn(shaobing_issues::supervise(supervision, evidence, metrics.clone(), cancel.child_token()));
         let (tx, rx) = mpsc::channel(FINDINGS_QUEUE);
         if let Some(mqtt) = &config.mqtt {
             let mut connection =
