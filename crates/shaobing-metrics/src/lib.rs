@@ -138,6 +138,7 @@ fn int_gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -
     g
 }
 
+#[allow(clippy::expect_used)] // static definitions: a failure is a programming error
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition");
     registry.register(Box::new(c.clone())).expect("metric registered once");
