@@ -314,6 +314,7 @@ pub(crate) fn camera_spec(port: u16, i: usize, keyframes: bool, key_frame_burst:
             budget: 5,
             window: Duration::from_secs(60),
         },
+        clips: None,
     }
 }
 

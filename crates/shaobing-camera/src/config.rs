@@ -203,6 +203,7 @@ impl SourceConfig {
                 budget: self.restart_budget,
                 window: secs(self.restart_window_secs),
             },
+            clips: None,
         }
     }
 

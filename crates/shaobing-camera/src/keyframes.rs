@@ -46,6 +46,8 @@ pub(crate) struct Destination {
     gathering: Mutex<Option<Burst>>,
     /// Bursts handed to the decoders and not yet delivered or reported.
     pending: AtomicUsize,
+    /// Told each key frame's capture time, to place an issue's moment in the stream.
+    clips: Option<Arc<crate::ClipRecorder>>,
 }
 
 impl std::fmt::Debug for Destination {
@@ -65,8 +67,8 @@ impl Destination {
         let (camera, width, burst) = (spec.id.clone(), spec.analysis_width, spec.key_frame_burst.max(1));
         let clock = Mutex::new(StreamClock::new(StreamClock::is_live(&spec.uri), slot.last_captured()));
         let (seq, gathering) = (AtomicU64::new(0), Mutex::new(None));
-        let pending = AtomicUsize::new(0);
-        Self { camera, width, slot, metrics, last_frame_ms, reporter, seq, clock, burst, gathering, pending }
+        let (pending, clips) = (AtomicUsize::new(0), spec.clips.clone());
+        Self { camera, width, slot, metrics, last_frame_ms, reporter, seq, clock, burst, gathering, pending, clips }
     }
 
     /// At the end of a stream: hands over the burst still gathering and waits (up to `limit`)
@@ -96,6 +98,9 @@ impl Destination {
                 submit(DecodeJob { to: self.clone(), burst: cut_short });
             }
             let captured_at = self.clock.lock().unwrap_or_else(|p| p.into_inner()).stamp(pts);
+            if let Some(clips) = &self.clips {
+                clips.stamped(pts, captured_at);
+            }
             *gathering = Some(Burst {
                 samples: Vec::with_capacity(self.burst),
                 key_pts: pts,

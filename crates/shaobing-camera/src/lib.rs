@@ -14,6 +14,7 @@
 
 pub mod alloc;
 mod clip;
+mod clips;
 mod clock;
 mod config;
 mod gst_receiver;
@@ -30,6 +31,7 @@ mod spec;
 mod supervisor;
 
 pub use clip::{FileFrames, decode_file_frames};
+pub use clips::{Clip, ClipBudget, ClipError, ClipInfo, ClipRecorder, ClipsConfig, MuxError, inspect as inspect_clip};
 pub use config::{AnalysisMode, OnEos, RtspClient, SourceConfig, SourceConfigError, Transport};
 pub use gst_util::PipelineError;
 pub use run::live_pipelines;

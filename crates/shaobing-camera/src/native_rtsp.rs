@@ -151,6 +151,7 @@ struct Intake {
     to: Arc<Destination>,
     /// Where the shared decoders leave a key frame they could not decode.
     errors: Arc<Mutex<Option<String>>>,
+    clips: Option<Arc<crate::ClipRecorder>>,
 }
 
 impl Intake {
@@ -160,6 +161,10 @@ impl Intake {
         let errors = Arc::new(Mutex::new(None));
         let last_frame_ms = Arc::new(AtomicI64::new(0));
         let to = Arc::new(Destination::new(spec, slot, metrics, last_frame_ms, Reporter::Run(errors.clone())));
+        let clips = spec.clips.clone();
+        if let Some(clips) = &clips {
+            clips.restart();
+        }
         Self {
             video,
             parameter_sets: Vec::new(),
@@ -167,19 +172,21 @@ impl Intake {
             gate: KeyFrameGate::new(spec.analysis_fps, spec.key_frame_burst),
             to,
             errors,
+            clips,
         }
     }
 
     fn frame(&mut self, frame: VideoFrame) {
         self.to.metrics.frames_received.inc();
-        // Most frames stop here, before any timestamp arithmetic or copy.
+        // Most frames stop here, before any timestamp arithmetic or copy, unless clips keep them.
         let key = frame.is_random_access_point() || (self.video.h265 && h265_irap(frame.data()));
         let ts = frame.timestamp();
         let pts = || {
             let nanos = i128::from(ts.elapsed().max(0)) * 1_000_000_000 / i128::from(ts.clock_rate().get());
             Some(gst::ClockTime::from_nseconds(u64::try_from(nanos).unwrap_or(u64::MAX)))
         };
-        if !self.gate.admit(key, pts) {
+        let due = self.gate.admit(key, pts);
+        if !due && self.clips.is_none() {
             return;
         }
         let prefix: &[u8] = if key { &self.parameter_sets } else { &[] };
@@ -193,7 +200,12 @@ impl Intake {
                 b.set_flags(gst::BufferFlags::DELTA_UNIT);
             }
         }
-        self.to.send(gst::Sample::builder().buffer(&buffer).caps(&self.caps).build());
+        if let Some(clips) = &self.clips {
+            clips.push(&buffer, &self.caps, key);
+        }
+        if due {
+            self.to.send(gst::Sample::builder().buffer(&buffer).caps(&self.caps).build());
+        }
     }
 
     fn parameters(&mut self, streams: &[retina::client::Stream]) {

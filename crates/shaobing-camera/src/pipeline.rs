@@ -6,7 +6,7 @@ use crate::clock::StreamClock;
 use crate::gst_util::{CapsExt, PipelineError, assemble, discard, element, media_of, scaler, sink_caps};
 use crate::keyframes::{Destination, Reporter};
 use crate::picker::{FramePicker, KeyFrameGate};
-use crate::probes::{DecodeClock, install_intake, install_keyframe_sink, install_output, install_sink};
+use crate::probes::{DecodeClock, Intake, install_intake, install_keyframe_sink, install_output, install_sink};
 use crate::run::LiveGuard;
 use crate::spec::CameraSpec;
 use gstreamer as gst;
@@ -63,6 +63,9 @@ pub(crate) fn build(
         .map_err(|_| PipelineError::MissingElement("uridecodebin"))?;
     pipeline.add(&src).map_err(assemble)?;
     configure_source(&src, spec);
+    if let Some(clips) = &spec.clips {
+        clips.restart();
+    }
     let parts = Parts { spec, src: &src, built: &built, slot, metrics };
     if spec.keyframes_only {
         build_keyframes(parts)?
@@ -100,10 +103,11 @@ fn build_every_frame(Parts { spec, src, built, slot, metrics }: Parts<'_>) -> Re
     report_missing_video(src, &decode);
     let clock = Arc::new(DecodeClock::default());
     let intake = decode.static_pad("sink").ok_or_else(|| assemble("decodebin has no sink pad"))?;
-    install_intake(&intake, None, Some(clock.clone()), metrics.clone());
+    let clips = spec.clips.clone();
+    install_intake(&intake, Intake { keyframe_gate: None, clock: Some(clock.clone()), clips }, metrics.clone());
     install_output(&scale, gate, clock, metrics.clone(), built.last_frame_ms.clone())?;
     let clock = StreamClock::new(StreamClock::is_live(&spec.uri), slot.last_captured());
-    install_sink(&sink, spec.id.clone(), clock, slot, metrics);
+    install_sink(&sink, spec.id.clone(), clock, slot, metrics, spec.clips.clone());
     Ok(())
 }
 
@@ -118,9 +122,10 @@ fn build_keyframes(Parts { spec, src, built, slot, metrics }: Parts<'_>) -> Resu
     let sink = gst_app::AppSink::builder().caps(&caps).max_buffers(1).drop(true).sync(spec.paced()).build();
     built.pipeline.add(&sink).map_err(assemble)?;
     let sink_element: gst::Element = sink.clone().upcast();
-    let intake_metrics = metrics.clone();
+    let (intake_metrics, clips) = (metrics.clone(), spec.clips.clone());
     link_keyframes(src, &sink_element, &built.pipeline, move |pad| {
-        install_intake(pad, Some(gate.clone()), None, intake_metrics.clone());
+        let intake = Intake { keyframe_gate: Some(gate.clone()), clock: None, clips: clips.clone() };
+        install_intake(pad, intake, intake_metrics.clone());
     });
     report_missing_video(src, &sink_element);
     let reporter = Reporter::Element(sink_element.downgrade());

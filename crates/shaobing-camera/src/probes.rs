@@ -49,18 +49,25 @@ fn drop_buffer(info: &mut gst::PadProbeInfo<'_>) -> gst::PadProbeReturn {
     gst::PadProbeReturn::Handled
 }
 
-/// Before any decoder: count what arrives; with a `keyframe_gate`, let through only due key
-/// frames and their bursts; with a `clock`, note when each frame entered the camera's decoder.
-pub(crate) fn install_intake(
-    pad: &gst::Pad,
-    keyframe_gate: Option<Arc<Mutex<KeyFrameGate>>>,
-    clock: Option<Arc<DecodeClock>>,
-    metrics: CameraMetrics,
-) {
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+/// What the intake probe does besides counting.
+pub(crate) struct Intake {
+    /// Let through only due key frames and their bursts.
+    pub keyframe_gate: Option<Arc<Mutex<KeyFrameGate>>>,
+    /// Note when each frame entered the camera's decoder.
+    pub clock: Option<Arc<DecodeClock>>,
+    /// Keep every compressed frame for clips.
+    pub clips: Option<Arc<crate::ClipRecorder>>,
+}
+
+/// Before any decoder: count what arrives, keep it for clips, gate it, time it.
+pub(crate) fn install_intake(pad: &gst::Pad, Intake { keyframe_gate, clock, clips }: Intake, metrics: CameraMetrics) {
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
         let Some(buffer) = info.buffer() else { return gst::PadProbeReturn::Ok };
         let (pts, delta) = (buffer.pts(), buffer.flags().contains(gst::BufferFlags::DELTA_UNIT));
         metrics.frames_received.inc();
+        if let (Some(clips), Some(caps)) = (&clips, pad.current_caps()) {
+            clips.push(buffer, &caps, !delta);
+        }
         if let Some(gate) = &keyframe_gate
             && !gate.lock().unwrap_or_else(|p| p.into_inner()).admit(!delta, || pts)
         {
@@ -106,6 +113,7 @@ pub(crate) fn install_sink(
     clock: StreamClock,
     slot: Arc<FrameSlot>,
     metrics: CameraMetrics,
+    clips: Option<Arc<crate::ClipRecorder>>,
 ) {
     let seq = AtomicU64::new(0);
     let clock = Mutex::new(clock);
@@ -115,6 +123,9 @@ pub(crate) fn install_sink(
                 let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                 let pts = sample.buffer().and_then(|b| b.pts());
                 let captured_at = clock.lock().unwrap_or_else(|p| p.into_inner()).stamp(pts);
+                if let Some(clips) = &clips {
+                    clips.stamped(pts, captured_at);
+                }
                 let seq = seq.fetch_add(1, Ordering::Relaxed);
                 let Some(frame) = frame_from_sample(&sample, &camera, seq, captured_at) else {
                     tracing::warn!(camera = %camera, "dropping a frame without readable caps or buffer");

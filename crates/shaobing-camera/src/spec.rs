@@ -33,6 +33,8 @@ pub struct CameraSpec {
     /// No decoded frame for this long while playing means the stream is stalled.
     pub watchdog: Duration,
     pub retry: RetryPolicy,
+    /// Where the camera's compressed frames go for clips around issues.
+    pub clips: Option<std::sync::Arc<crate::ClipRecorder>>,
 }
 
 impl CameraSpec {
@@ -79,6 +81,7 @@ pub(crate) mod tests {
                 budget: 1000,
                 window: Duration::from_secs(60),
             },
+            clips: None,
         }
     }
 }

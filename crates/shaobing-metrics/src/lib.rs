@@ -6,11 +6,9 @@
 
 mod process;
 
-pub use prometheus::Histogram;
+pub use prometheus::{Histogram, IntGauge};
 
-use prometheus::{
-    GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-};
+use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// Every metric the daemon exports.
 #[derive(Debug, Clone)]
@@ -27,6 +25,9 @@ pub struct Metrics {
     camera_up: IntGaugeVec,
     camera_reconnects: IntCounterVec,
     inference_seconds: HistogramVec,
+    clips: IntCounterVec,
+    preroll_shed: IntCounterVec,
+    clip_buffer_bytes: IntGauge,
     issues_emitted: IntCounterVec,
     issues_updated: IntCounterVec,
     verdicts: IntCounterVec,
@@ -54,6 +55,11 @@ pub struct CameraMetrics {
     pub scene_cuts: IntCounter,
     pub scene_gaps: IntCounter,
     pub decode_seconds: Histogram,
+    /// Clips written around issues, and those that could not be (no pre-roll, a mux error).
+    pub clips_written: IntCounter,
+    pub clips_failed: IntCounter,
+    /// Pre-roll GOPs dropped early to keep the box within `clips.memory_bytes`.
+    pub preroll_shed: IntCounter,
     pub up: IntGauge,
     states: [IntGauge; CameraState::ALL.len()],
     reconnects: IntCounterVec,
@@ -274,6 +280,23 @@ impl Metrics {
                 "Camera pipeline restarts, by reason code.",
                 &["camera", "reason"],
             ),
+            clips: counter_vec(
+                r,
+                "shaobing_clips_total",
+                "Video clips around issues: written (attached as evidence) or failed (no pre-roll, a mux error).",
+                &["camera", "outcome"],
+            ),
+            preroll_shed: counter_vec(
+                r,
+                "shaobing_clip_preroll_shed_total",
+                "Pre-roll GOPs dropped before their time to keep the box within clips.memory_bytes.",
+                &["camera"],
+            ),
+            clip_buffer_bytes: int_gauge(
+                r,
+                "shaobing_clip_buffer_bytes",
+                "Compressed video held for clips (pre-roll and clips being gathered), all cameras.",
+            ),
             issues_emitted: counter_vec(
                 r,
                 "shaobing_issues_emitted_total",
@@ -357,11 +380,19 @@ impl Metrics {
             scene_cuts: self.scene_breaks.with_label_values(&[camera, "cut"]),
             scene_gaps: self.scene_breaks.with_label_values(&[camera, "gap"]),
             decode_seconds: self.decode_seconds.with_label_values(&[camera]),
+            clips_written: self.clips.with_label_values(&[camera, "written"]),
+            clips_failed: self.clips.with_label_values(&[camera, "failed"]),
+            preroll_shed: self.preroll_shed.with_label_values(&[camera]),
             up: self.camera_up.with_label_values(&[camera]),
             states: CameraState::ALL.map(|s| self.camera_state.with_label_values(&[camera, s.as_str()])),
             reconnects: self.camera_reconnects.clone(),
             camera: camera.to_string(),
         }
+    }
+
+    /// The box-wide gauge of compressed video held for clips.
+    pub fn clip_buffer_bytes(&self) -> IntGauge {
+        self.clip_buffer_bytes.clone()
     }
 
     pub fn inference(&self, model: &str) -> Histogram {

@@ -40,6 +40,7 @@ pub fn spec(id: &str, uri: &str) -> CameraSpec {
             budget: 1000,
             window: Duration::from_secs(60),
         },
+        clips: None,
     }
 }
 
