@@ -76,7 +76,8 @@ async fn run(analyser: &mut Analyser, frames: impl Iterator<Item = Frame>) -> Ve
                     evidence: evidence.map_or(0, |jpeg| jpeg.len()),
                     summary: issue.cause.summary.clone(),
                 },
-                Finding::Ongoing { .. } => Seen::Ongoing,
+                // Clips come from the daemon's camera task, never from process().
+                Finding::Ongoing { .. } | Finding::Clip { .. } => Seen::Ongoing,
                 Finding::Cleared { dedup_key, after, .. } => {
                     Seen::Cleared { at, key: dedup_key, after: after.map_or(0, |(j, _)| j.len()) }
                 }

@@ -36,3 +36,44 @@ pub fn park(i: usize) -> String {
 pub fn park_topic(i: usize) -> String {
     format!("sanlitun/parks/{}/occupancy", park(i))
 }
+
+/// Encodes RGB frames, `fps` a second, into an H.264 Matroska file at `path`: footage an RTSP
+/// server can then serve as a camera would.
+pub fn encode_frames(frames: impl Iterator<Item = shaobing_core::Frame>, fps: i32, path: &Path) {
+    use gstreamer as gst;
+    use gstreamer::prelude::*;
+    shaobing_camera::init_gstreamer().unwrap();
+    let mut frames = frames.peekable();
+    let first = frames.peek().expect("frames to encode");
+    let caps = gst::Caps::builder("video/x-raw")
+        .field("format", "RGB")
+        .field("width", i32::try_from(first.width).unwrap())
+        .field("height", i32::try_from(first.height).unwrap())
+        .field("framerate", gst::Fraction::new(fps, 1))
+        .build();
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time ! videoconvert ! x264enc speed-preset=ultrafast key-int-max={fps} \
+         ! matroskamux ! filesink location=\"{}\"",
+        path.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let src = pipeline.by_name("src").unwrap().downcast::<gstreamer_app::AppSrc>().unwrap();
+    src.set_caps(Some(&caps));
+    pipeline.set_state(gst::State::Playing).unwrap();
+    for (i, frame) in frames.enumerate() {
+        let mut buffer = gst::Buffer::from_slice(frame.rgb.to_vec());
+        let b = buffer.get_mut().unwrap();
+        b.set_pts(gst::ClockTime::from_nseconds(i as u64 * 1_000_000_000 / u64::try_from(fps).unwrap()));
+        src.push_buffer(buffer).unwrap();
+    }
+    src.end_of_stream().unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(120), &[gst::MessageType::Eos, gst::MessageType::Error])
+        .expect("encoding finishes");
+    assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "encoding failed: {msg:?}");
+    pipeline.set_state(gst::State::Null).unwrap();
+}

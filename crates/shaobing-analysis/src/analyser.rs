@@ -5,7 +5,7 @@ use crate::gate::InferenceGate;
 use crate::silence::Silence;
 use crate::view::View;
 use crate::{evidence, sight};
-use shaobing_camera::FrameSlot;
+use shaobing_camera::{ClipRecorder, FrameSlot};
 use shaobing_core::{
     CameraId, Category, Filing, Finding, Frame, LiveView, ObjectKind, Phase, Polygon, Responsibility, UnixMillis,
 };
@@ -85,6 +85,8 @@ pub struct Analyser {
     /// When the first frame analysed since the start was captured.
     first_frame: Option<UnixMillis>,
     restart_rules: RulesConfig,
+    /// The camera's pre-roll, asked for a clip around each issue it raises.
+    clips: Option<Arc<ClipRecorder>>,
 }
 
 /// What the detectors saw in the latest inferred frame; reused while the gate holds.
@@ -158,12 +160,19 @@ impl Analyser {
             restored: HashMap::new(),
             first_frame: None,
             restart_rules: setup.rules.clone(),
+            clips: None,
         })
     }
 
     /// Publishes every analysed frame with its detections for the console's live view.
     pub fn with_live(mut self, live: Arc<dyn LiveView>) -> Self {
         self.live = Some(live);
+        self
+    }
+
+    /// Asks `clips` for a clip around each issue this camera raises.
+    pub fn with_clips(mut self, clips: Arc<ClipRecorder>) -> Self {
+        self.clips = Some(clips);
         self
     }
 
@@ -434,6 +443,7 @@ impl Analyser {
             match self.process(&frame).await {
                 Ok(found) => {
                     for finding in found {
+                        self.clip_of(&finding, &findings, &cancel);
                         if findings.send(finding.into()).await.is_err() {
                             return;
                         }
@@ -446,6 +456,26 @@ impl Analyser {
                 }
             }
         }
+    }
+}
+
+impl Analyser {
+    /// The clip of a new issue comes `post_secs` later, by its own task, through the same
+    /// channel as the finding it belongs to (and after it: the issue exists by then).
+    fn clip_of(&self, finding: &Finding, findings: &mpsc::Sender<Filing>, cancel: &CancellationToken) {
+        let (Some(recorder), Finding::Opened { issue, .. }) = (&self.clips, finding) else { return };
+        let (recorder, findings, cancel) = (recorder.clone(), findings.clone(), cancel.clone());
+        let (dedup_key, moment) = (issue.dedup_key.clone(), issue.observed_at);
+        let urgent = issue.priority == shaobing_core::Priority::Emergency;
+        tokio::spawn(async move {
+            match recorder.clip(moment, urgent, &cancel).await {
+                Ok(clip) => {
+                    let (mp4, starts_at) = (clip.mp4, clip.starts_at);
+                    let _ = findings.send(Finding::Clip { dedup_key, moment, mp4, starts_at }.into()).await;
+                }
+                Err(e) => tracing::warn!(key = %dedup_key, error = %e, "no clip for the issue"),
+            }
+        });
     }
 }
 

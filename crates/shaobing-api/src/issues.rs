@@ -95,9 +95,10 @@ pub(crate) async fn evidence(
     let (bytes, path) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, String), ApiError> {
         let store = open(&state);
         let rows = store.evidence_of(&id).map_err(ApiError::internal)?;
+        // The latest of its kind: an issue raised again after a re-check has a clip per raising.
         let row = rows
             .into_iter()
-            .find(|e| e.kind == kind)
+            .rfind(|e| e.kind == kind)
             .ok_or_else(|| ApiError::not_found(format!("issue `{id}` has no `{kind}` evidence")))?;
         let bytes = std::fs::read(&row.path).map_err(|e| {
             // The path is the box's own business: logged here, never in the answer.
@@ -108,7 +109,11 @@ pub(crate) async fn evidence(
     })
     .await
     .map_err(ApiError::internal)??;
-    let kind = if path.ends_with(".json") { "application/json" } else { "image/jpeg" };
+    let kind = match path.rsplit('.').next() {
+        Some("json") => "application/json",
+        Some("mp4") => "video/mp4",
+        _ => "image/jpeg",
+    };
     Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
 }
 

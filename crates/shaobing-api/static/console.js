@@ -80,6 +80,22 @@ async function loadImage(img, url, onMissing) {
   }
 }
 
+// Loads a clip into `video` the same way: fetched by the browser itself without a token, from
+// a blob URL with one (a <video> cannot send the Authorization header).
+async function loadVideo(video, url) {
+  if (!TOKEN) {
+    video.src = url;
+    return;
+  }
+  try {
+    const res = await fetch(url, { headers: authHeaders(), cache: "no-store" });
+    const blob = res.ok ? await res.blob() : null;
+    if (blob && blob.type.startsWith("video/")) video.src = URL.createObjectURL(blob);
+  } catch (_) {
+    // The figure's caption still names the clip and its hash.
+  }
+}
+
 function fmtTime(s) {
   if (!s) return "—";
   const d = new Date(s);
@@ -280,8 +296,15 @@ async function showDetail(id) {
   const dl = h("dl", {}, fields.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v === null || v === undefined ? "—" : v)]));
   const shots = h("div", { class: "shots" });
   for (const e of i.evidence || []) {
+    const caption = h("figcaption", {}, `${e.kind} · ${fmtTime(e.captured_at)} · ${e.bytes} B · sha256 ${e.sha256}`);
+    if (e.kind === "clip") {
+      const video = h("video", { class: "evidence-clip", controls: "", muted: "", preload: "metadata" });
+      shots.append(h("figure", {}, video, caption));
+      loadVideo(video, e.url);
+      continue;
+    }
     const img = h("img", { class: `evidence-${e.kind}`, alt: `${e.kind} snapshot` });
-    shots.append(h("figure", {}, img, h("figcaption", {}, `${e.kind} · ${fmtTime(e.captured_at)} · ${e.bytes} B · sha256 ${e.sha256}`)));
+    shots.append(h("figure", {}, img, caption));
     loadImage(img, e.url, async () => {
       let text = `${e.kind}: not available`;
       try { text = JSON.stringify(await api(e.url), null, 2); } catch (err) { text = `${e.kind}: ${err.message}`; }

@@ -73,6 +73,9 @@ pub struct Config {
     /// How long evidence of closed issues is kept, and how much evidence at most.
     #[serde(default)]
     pub evidence: shaobing_store::EvidenceConfig,
+    /// A video clip around every camera issue, cut from the compressed stream.
+    #[serde(default)]
+    pub clips: shaobing_camera::ClipsConfig,
     /// Category -> responsible department, escalation tier and resolution path. Copied into
     /// each issue when it is created. Categories left out keep the built-in entry.
     #[serde(default)]
@@ -202,6 +205,7 @@ impl Config {
             }
         }
         self.rules.validate().map_err(|e| ConfigError::invalid(e.key, e.message))?;
+        self.clips.validate().map_err(|e| ConfigError::invalid(e.key, e.message))?;
         self.validate_fire_window()?;
         self.metrics.validate().map_err(|e| ConfigError::invalid(e.key, e.message))?;
         if let Some(central) = &self.central {

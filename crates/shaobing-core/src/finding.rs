@@ -33,13 +33,17 @@ pub enum Finding {
     /// The source saw the problem gone: resolve the open issue with this key, keeping the
     /// "after" snapshot that shows it.
     Cleared { dedup_key: String, actor: String, note: String, after: Option<(Vec<u8>, UnixMillis)> },
+    /// The video around an `Opened` finding's moment, which comes `post_secs` after it: kept
+    /// with the issue that finding filed (or folded into), dropped if it filed none.
+    Clip { dedup_key: String, moment: UnixMillis, mp4: Vec<u8>, starts_at: UnixMillis },
 }
 
 impl Finding {
     pub fn phase(&self) -> Phase {
         match self {
             Finding::Opened { .. } => Phase::Opened,
-            Finding::Ongoing { .. } => Phase::Ongoing,
+            // More evidence of a hazard that stood.
+            Finding::Ongoing { .. } | Finding::Clip { .. } => Phase::Ongoing,
             Finding::Cleared { .. } => Phase::Cleared,
         }
     }
@@ -47,7 +51,7 @@ impl Finding {
     pub fn dedup_key(&self) -> &str {
         match self {
             Finding::Opened { issue, .. } | Finding::Ongoing { issue } => &issue.dedup_key,
-            Finding::Cleared { dedup_key, .. } => dedup_key,
+            Finding::Cleared { dedup_key, .. } | Finding::Clip { dedup_key, .. } => dedup_key,
         }
     }
 }

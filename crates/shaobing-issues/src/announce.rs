@@ -92,7 +92,11 @@ impl Subscriber for IssueMetrics {
         match change.kind {
             IssueChange::New => self.0.issue_emitted(issue.category.as_str(), issue.priority.as_str()),
             IssueChange::Updated => self.0.issue_updated(issue.category.as_str()),
-            IssueChange::Resolved | IssueChange::Status | IssueChange::Reopened | IssueChange::Verified => {}
+            IssueChange::Resolved
+            | IssueChange::Status
+            | IssueChange::Reopened
+            | IssueChange::Verified
+            | IssueChange::Evidence => {}
         }
     }
 }
@@ -146,7 +150,7 @@ impl ConsoleEvents {
                 self.last_update.remove(id);
                 true
             }
-            IssueChange::Status | IssueChange::Reopened | IssueChange::Verified => true,
+            IssueChange::Status | IssueChange::Reopened | IssueChange::Verified | IssueChange::Evidence => true,
         }
     }
 }

@@ -98,6 +98,8 @@ pub enum IssueChange {
     Reopened,
     /// Marked handled, then seen gone (or not seen) by its source: verified.
     Verified,
+    /// New evidence kept with the issue (a clip, which comes after the issue).
+    Evidence,
 }
 
 impl IssueChange {
@@ -109,6 +111,7 @@ impl IssueChange {
             IssueChange::Status => "status",
             IssueChange::Reopened => "reopened",
             IssueChange::Verified => "verified",
+            IssueChange::Evidence => "evidence",
         }
     }
 }

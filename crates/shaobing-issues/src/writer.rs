@@ -141,6 +141,16 @@ impl Writer<'_> {
                     self.announcer.announce(&Change::new(self.store, kind, &id, None));
                 }
             }
+            Finding::Clip { dedup_key, moment, mp4, starts_at } => {
+                let kept = self.retry(|s| s.attach_clip(&dedup_key, moment, &mp4, starts_at), &dedup_key)?;
+                match kept {
+                    Some(id) => {
+                        tracing::info!(%id, bytes = mp4.len(), "clip kept");
+                        self.announcer.announce(&Change::new(self.store, IssueChange::Evidence, &id, None));
+                    }
+                    None => tracing::debug!(key = %dedup_key, "clip of a finding that filed no issue; not kept"),
+                }
+            }
         }
         Some(())
     }

@@ -50,7 +50,7 @@ async fn a_sustained_episode_published_over_mqtt_becomes_one_issue_with_its_read
     }
     let minute = |f: &Finding| match f {
         Finding::Opened { issue, .. } | Finding::Ongoing { issue } => Some((issue.observed_at.0 - start) / MIN),
-        Finding::Cleared { .. } => None,
+        Finding::Cleared { .. } | Finding::Clip { .. } => None,
     };
     let phases: Vec<(Phase, Option<i64>)> = episode.iter().map(|f| (f.phase(), minute(f))).collect();
     assert_eq!(phases, vec![(Phase::Opened, Some(80)), (Phase::Ongoing, Some(95)), (Phase::Cleared, None)]);

@@ -19,10 +19,11 @@ pub struct EvidenceFile {
 }
 
 /// The file extension evidence is stored under, from its first bytes: snapshots are JPEG,
-/// sensor evidence is the readings around the event as JSON.
+/// clips MP4, sensor evidence is the readings around the event as JSON.
 pub fn extension_of(bytes: &[u8]) -> &'static str {
     match bytes {
         [0xFF, 0xD8, ..] => "jpg",
+        [_, _, _, _, b'f', b't', b'y', b'p', ..] => "mp4",
         [b'{' | b'[', ..] => "json",
         _ => "bin",
     }
@@ -67,4 +68,12 @@ impl EvidenceWriter {
             path,
         })
     }
+}
+
+/// The SHA-256 of a file's bytes, read in pieces (a clip is megabytes).
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
 }

@@ -36,7 +36,7 @@ mod schema;
 mod verdicts;
 
 pub use alerts::AlertRow;
-pub use evidence::{EvidenceFile, EvidenceWriter};
+pub use evidence::{EvidenceFile, EvidenceWriter, sha256_file};
 pub use lifecycle::{TransitionError, parse_status};
 pub use outbox::{OutboxKind, OutboxRow, OutboxStats, PRIORITY_EMERGENCY, PRIORITY_ROUTINE};
 pub use recheck::{DEFAULT_VERIFY_SECS, Recheck};
@@ -397,8 +397,38 @@ impl Store {
         Ok(Some(id))
     }
 
+    /// Keeps the clip around `moment` with the issue a finding of `dedup_key` at that moment
+    /// filed or folded into; `None` when there is none (the finding was suppressed, or its
+    /// issue is gone), and the clip is not kept.
+    pub fn attach_clip(
+        &mut self,
+        dedup_key: &str,
+        moment: UnixMillis,
+        mp4: &[u8],
+        starts_at: UnixMillis,
+    ) -> Result<Option<String>, StoreError> {
+        let id: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT id FROM issues WHERE dedup_key = ?1 AND first_seen_ms <= ?2 AND last_seen_ms >= ?2
+                 ORDER BY first_seen_ms DESC LIMIT 1",
+                params![dedup_key, moment.0],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql_err())?;
+        let Some(id) = id else { return Ok(None) };
+        self.attach_evidence(&id, "clip", mp4, starts_at)?;
+        Ok(Some(id))
+    }
+
     fn attach_evidence(&mut self, id: &str, kind: &str, bytes: &[u8], at: UnixMillis) -> Result<(), StoreError> {
-        let file = self.evidence.write(&format!("{id}-{kind}.{}", evidence::extension_of(bytes)), bytes)?;
+        // An issue may get more than one clip (raised again after a re-check): each its own file.
+        let name = match kind {
+            "clip" => format!("{id}-clip-{}.{}", at.0, evidence::extension_of(bytes)),
+            _ => format!("{id}-{kind}.{}", evidence::extension_of(bytes)),
+        };
+        let file = self.evidence.write(&name, bytes)?;
         let priority = outbox::priority_of(row_priority(&self.get(id)?));
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;

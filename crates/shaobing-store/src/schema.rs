@@ -175,6 +175,24 @@ CREATE TABLE IF NOT EXISTS evidence_purged (
     purged_ms   INTEGER NOT NULL
 );
 "#,
+    // Video clips around issues: a kind of evidence the first CHECK did not know. SQLite
+    // cannot change a CHECK, so the table is rebuilt (ids kept: evidence_purged names them).
+    r#"
+CREATE TABLE evidence_new (
+    id          INTEGER PRIMARY KEY,
+    issue_id    TEXT NOT NULL REFERENCES issues (id),
+    kind        TEXT NOT NULL CHECK (kind IN ('before','after','clip')),
+    path        TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    bytes       INTEGER NOT NULL,
+    captured_ms INTEGER NOT NULL
+);
+INSERT INTO evidence_new (id, issue_id, kind, path, sha256, bytes, captured_ms)
+    SELECT id, issue_id, kind, path, sha256, bytes, captured_ms FROM evidence;
+DROP TABLE evidence;
+ALTER TABLE evidence_new RENAME TO evidence;
+CREATE INDEX evidence_issue ON evidence (issue_id);
+"#,
 ];
 
 /// How long a filed finding's id is remembered: far longer than any source keeps one unfiled.

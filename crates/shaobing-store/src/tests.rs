@@ -394,3 +394,27 @@ fn evidence_of_closed_issues_goes_by_age_then_oldest_first_over_budget_and_open_
     assert_eq!(audit.files_without_row, vec![store.evidence_dir().join("stray.jpg")]);
     assert_eq!(audit.rows_without_file.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), [open.as_str()]);
 }
+
+#[test]
+fn a_clip_goes_with_the_issue_its_moment_filed_and_nowhere_when_none_was() {
+    use shaobing_core::{DismissReason, Verdict};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), "box-1").unwrap();
+    let key = "cam-1/kerb/illegal_parking/7-9";
+    let Recorded::Created { id } = store.record(&candidate(key, 1_000), None).unwrap() else { panic!("not created") };
+    let mp4 = b"\0\0\0\x18ftypisom\0\0\x02\0isommp41".to_vec();
+    assert_eq!(store.attach_clip(key, UnixMillis(1_000), &mp4, UnixMillis(0)).unwrap().as_deref(), Some(id.as_str()));
+    store.record(&candidate(key, 5_000), None).unwrap();
+    assert_eq!(store.attach_clip(key, UnixMillis(5_000), &mp4, UnixMillis(4_000)).unwrap(), Some(id.clone()));
+    let clips: Vec<EvidenceRow> = store.evidence_of(&id).unwrap().into_iter().filter(|e| e.kind == "clip").collect();
+    assert_eq!(clips.len(), 2, "one file per clip: {clips:?}");
+    assert!(clips.iter().all(|c| c.path.ends_with(".mp4") && std::fs::read(&c.path).unwrap() == mp4));
+    store.apply_verdict(&id, &Verdict::Dismiss { reason: DismissReason::NotAProblem }, "duty-officer", None).unwrap();
+    assert!(matches!(store.record(&candidate(key, 9_000), None).unwrap(), Recorded::Suppressed { .. }));
+    assert_eq!(
+        store.attach_clip(key, UnixMillis(9_000), &mp4, UnixMillis(8_000)).unwrap(),
+        None,
+        "suppressed: no clip"
+    );
+    assert_eq!(store.attach_clip("another/key", UnixMillis(1_000), &mp4, UnixMillis(0)).unwrap(), None);
+}

@@ -4,7 +4,7 @@ use crate::preflight::Prepared;
 use anyhow::Context;
 use shaobing_analysis::Analyser;
 use shaobing_api::{ApiState, CameraView, LiveFrames, SensorLocation, SensorView, ZoneView};
-use shaobing_camera::{CameraExit, FrameSlot, init_gstreamer, run_camera};
+use shaobing_camera::{CameraExit, ClipRecorder, FrameSlot, init_gstreamer, run_camera};
 use shaobing_config::Config;
 use shaobing_core::Filing;
 use shaobing_issues::{ConsoleEvents, FINDINGS_QUEUE, IssueEvent, IssueMetrics, Subscriber, Wake};
@@ -116,6 +116,10 @@ impl Daemon {
         let mut cameras = JoinSet::new();
         let mut analysers = JoinSet::new();
         let setup = config.analysis_setup();
+        let clip_budget = config
+            .clips
+            .enabled
+            .then(|| shaobing_camera::ClipBudget::new(config.clips.memory_bytes, metrics.clip_buffer_bytes()));
         for camera in &config.cameras {
             let slot = Arc::new(FrameSlot::new());
             let cm = metrics.camera(&camera.id);
@@ -126,11 +130,16 @@ impl Daemon {
                 // The burst's followers are for the fire watch only.
                 spec.key_frame_burst = 1;
             }
+            let clips = clip_budget.as_ref().map(|b| ClipRecorder::new(&config.clips, b.clone(), cm.clone()));
+            spec.clips = clips.clone();
             cameras.spawn(run_camera(spec, slot.clone(), cm, cancel.child_token()).instrument(span.clone()));
             let open = open_hazards(&opened, &camera.id)?;
-            let analyser = Analyser::new(&setup, camera, models.for_camera(camera)?, &metrics)?
+            let mut analyser = Analyser::new(&setup, camera, models.for_camera(camera)?, &metrics)?
                 .with_live(live.clone())
                 .with_open_issues(open);
+            if let Some(clips) = clips {
+                analyser = analyser.with_clips(clips);
+            }
             analysers.spawn(analyser.run(slot, tx.clone(), cancel.child_token()).instrument(span));
         }
         metrics.set_ready(true);
