@@ -1,7 +1,9 @@
 //! What receiving key-frame cameras costs: retina (the daemon's default for `rtsp://` in
 //! key-frame mode) against GStreamer's rtspsrc, the same cameras and the same shared key-frame
 //! decoders, no analysis; and what the fire watch's burst (`key_frame_burst = 3`, the default)
-//! adds to decoding key frames only. Each client in a fresh process, in the same run.
+//! adds to decoding key frames only; and what clips cost (each camera's 10 s of compressed
+//! pre-roll, `[clips]` defaults) over the same retina client. Each client in a fresh process,
+//! in the same run.
 
 use crate::cameras::{camera_spec, trial_child};
 use crate::fixture::{self, FixtureServer};
@@ -38,11 +40,18 @@ pub struct TrialArgs {
     gstreamer: bool,
     #[arg(long, default_value_t = 1)]
     key_frame_burst: usize,
+    /// Keep each camera's pre-roll for clips, with the `[clips]` defaults.
+    #[arg(long)]
+    clips: bool,
 }
 
-/// The clients compared: (name, rtspsrc, burst).
-const CLIENTS: [(&str, bool, usize); 3] =
-    [("gstreamer (rtspsrc)", true, 1), ("retina", false, 1), ("retina, burst of 3", false, 3)];
+/// The clients compared: (name, rtspsrc, burst, clips).
+const CLIENTS: [(&str, bool, usize, bool); 4] = [
+    ("gstreamer (rtspsrc)", true, 1, false),
+    ("retina", false, 1, false),
+    ("retina, burst of 3", false, 3, false),
+    ("retina, clips on", false, 1, true),
+];
 
 const WARMUP: Duration = Duration::from_secs(6);
 
@@ -50,9 +59,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let file = fixture::ensure(&shaobing_rtsp_server::street_clip(), &args.fixture_dir)?;
     let server = FixtureServer::spawn(&file, args.cameras)?;
     println!("{} key-frame cameras, 1080p25 H.264, GOP 50, over RTSP/TCP on loopback; no analysis", args.cameras);
-    println!("{:<22} {:>9} {:>11} {:>11} {:>12}", "client", "cpu/cam", "received/s", "decoded/s", "server/cam");
-    let mut per_camera = Vec::new();
-    for (name, gstreamer, burst) in CLIENTS {
+    println!(
+        "{:<22} {:>9} {:>11} {:>11} {:>12} {:>12}",
+        "client", "cpu/cam", "received/s", "decoded/s", "server/cam", "MiB/cam"
+    );
+    let (mut per_camera, mut rss) = (Vec::new(), Vec::new());
+    for (name, gstreamer, burst, clips) in CLIENTS {
         let mut cmd = std::process::Command::new(std::env::current_exe()?);
         cmd.args(["receive-trial", "--port", &server.port.to_string(), "--cameras", &args.cameras.to_string()])
             .args(["--measure-secs", &args.measure_secs.to_string()])
@@ -60,22 +72,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if gstreamer {
             cmd.arg("--gstreamer");
         }
+        if clips {
+            cmd.arg("--clips");
+        }
         let server_cpu = CpuMeter::start(&server.pid());
-        let v = trial_child(cmd, 3)?;
+        let v = trial_child(cmd, 4)?;
         let n = args.cameras as f64;
         println!(
-            "{name:<22} {:>8.2}% {:>11.1} {:>11.2} {:>11.2}%",
+            "{name:<22} {:>8.2}% {:>11.1} {:>11.2} {:>11.2}% {:>12.2}",
             100.0 * v[0] / n,
             v[1],
             v[2],
-            100.0 * server_cpu.cores() / n
+            100.0 * server_cpu.cores() / n,
+            v[3] / n
         );
         per_camera.push(v[0] / n);
+        rss.push(v[3] / n);
     }
     println!("ratio, rtspsrc against retina: {:.1}x the CPU per camera", per_camera[0] / per_camera[1].max(1e-9));
     println!(
         "ratio, a burst of 3 against key frames only: {:.2}x the CPU per camera",
         per_camera[2] / per_camera[1].max(1e-9)
+    );
+    println!(
+        "clips on against off: +{:.2}% of a core and +{:.2} MiB per camera (targets: 0.3 % and 6 MiB)",
+        100.0 * (per_camera[3] - per_camera[1]),
+        rss[3] - rss[1]
     );
     Ok(())
 }
@@ -87,11 +109,16 @@ pub async fn trial_main(t: TrialArgs) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     let mut cams = Vec::new();
+    let clips = shaobing_camera::ClipsConfig::default();
+    let budget = shaobing_camera::ClipBudget::new(clips.memory_bytes, metrics.clip_buffer_bytes());
     for i in 0..t.cameras {
         let mut spec = camera_spec(t.port, i, true, t.key_frame_burst);
         spec.native_rtsp = !t.gstreamer;
-        let slot = Arc::new(FrameSlot::new());
         let m = metrics.camera(&format!("cam{i}"));
+        if t.clips {
+            spec.clips = Some(shaobing_camera::ClipRecorder::new(&clips, budget.clone(), m.clone()));
+        }
+        let slot = Arc::new(FrameSlot::new());
         let camera = run_camera(spec, slot.clone(), m.clone(), cancel.clone());
         tasks.spawn(async move {
             camera.await;
@@ -111,8 +138,10 @@ pub async fn trial_main(t: TrialArgs) -> anyhow::Result<()> {
     };
     let min_received = least(count(|m| m.frames_received.get()), &received);
     let min_decoded = least(count(|m| m.frames_decoded.get()), &decoded);
+    // Measured while running: the pre-roll is full after the warm-up and the measurement.
+    let rss = crate::procfs::rss_mib();
     cancel.cancel();
     while tasks.join_next().await.is_some() {}
-    println!("TRIAL {cores:.4} {min_received:.2} {min_decoded:.3}");
+    println!("TRIAL {cores:.4} {min_received:.2} {min_decoded:.3} {rss:.1}");
     Ok(())
 }
