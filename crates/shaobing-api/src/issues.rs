@@ -77,7 +77,13 @@ pub(crate) async fn detail(
             .history(&id)
             .map_err(ApiError::internal)?
             .into_iter()
-            .map(|h| json!({"from": h.from_status, "to": h.to_status, "actor": h.actor, "note": h.note, "at": UnixMillis(h.at_ms).to_rfc3339()}))
+            .map(|h| {
+                json!({
+                    "from": h.from_status, "to": h.to_status, "actor": h.actor, "note": h.note,
+                    "at": UnixMillis(h.at_ms).to_rfc3339(),
+                    "chain_seq": h.link.chain_seq, "prev_hash": h.link.prev_hash, "hash": h.link.hash,
+                })
+            })
             .collect();
         let mut value = serde_json::to_value(issue).map_err(ApiError::internal)?;
         value["history"] = Value::Array(history);

@@ -58,6 +58,14 @@ CREATE TABLE IF NOT EXISTS shaobing_status_history (
     at_ms       BIGINT NOT NULL,
     PRIMARY KEY (issue_id, position)
 );
+-- The box's hash chain travels with its entries (shaobing evidence verify --central).
+ALTER TABLE shaobing_status_history ADD COLUMN IF NOT EXISTS chain_seq BIGINT;
+ALTER TABLE shaobing_status_history ADD COLUMN IF NOT EXISTS prev_hash TEXT;
+ALTER TABLE shaobing_status_history ADD COLUMN IF NOT EXISTS hash TEXT;
+ALTER TABLE shaobing_evidence ADD COLUMN IF NOT EXISTS captured_ms BIGINT;
+ALTER TABLE shaobing_evidence ADD COLUMN IF NOT EXISTS chain_seq BIGINT;
+ALTER TABLE shaobing_evidence ADD COLUMN IF NOT EXISTS prev_hash TEXT;
+ALTER TABLE shaobing_evidence ADD COLUMN IF NOT EXISTS hash TEXT;
 -- Verdicts the command centre takes, for the box that filed the issue to apply: the city
 -- platform inserts a row (verdict: confirm, dismiss (with reason), dispatch, handled, verify,
 -- note); the box sets applied_at and result (`applied: <status>` or `refused: <why>`).
@@ -99,6 +107,11 @@ struct EvidenceRef {
     kind: String,
     path: std::path::PathBuf,
     sha256: String,
+    /// Absent in rows queued before the chain.
+    #[serde(default)]
+    captured_ms: Option<i64>,
+    #[serde(flatten, default)]
+    link: shaobing_store::Link,
 }
 
 fn bad(row: &OutboxRow, message: impl std::fmt::Display) -> SinkError {
@@ -163,13 +176,30 @@ async fn write_issue(client: &impl GenericClient, snapshot: &CentralIssue) -> Re
             ],
         )
         .await?;
-    // History only grows: positions already there are left as they are.
+    // History only grows: positions already there are left as they are, but for the chain
+    // link an entry sent before the chain existed gets once the box has chained it.
     for (position, h) in snapshot.history.iter().enumerate() {
+        let link = &h.link;
         client
             .execute(
-                "INSERT INTO shaobing_status_history (issue_id, position, from_status, to_status, actor, note, at_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-                &[&i.id, &(position as i32), &h.from_status, &h.to_status, &h.actor, &h.note, &h.at_ms],
+                "INSERT INTO shaobing_status_history (issue_id, position, from_status, to_status, actor, note, at_ms,
+                    chain_seq, prev_hash, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (issue_id, position) DO UPDATE SET chain_seq = EXCLUDED.chain_seq,
+                    prev_hash = EXCLUDED.prev_hash, hash = EXCLUDED.hash
+                 WHERE shaobing_status_history.hash IS NULL",
+                &[
+                    &i.id,
+                    &(position as i32),
+                    &h.from_status,
+                    &h.to_status,
+                    &h.actor,
+                    &h.note,
+                    &h.at_ms,
+                    &link.chain_seq,
+                    &link.prev_hash,
+                    &link.hash,
+                ],
             )
             .await?;
     }
@@ -185,9 +215,22 @@ async fn write_evidence(client: &impl GenericClient, row: &OutboxRow) -> Result<
     }
     client
         .execute(
-            "INSERT INTO shaobing_evidence (issue_id, kind, sha256, bytes, data) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT DO NOTHING",
-            &[&r.issue_id, &r.kind, &r.sha256, &(data.len() as i64), &data],
+            "INSERT INTO shaobing_evidence (issue_id, kind, sha256, bytes, data, captured_ms, chain_seq, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (issue_id, kind, sha256) DO UPDATE SET captured_ms = EXCLUDED.captured_ms,
+                chain_seq = EXCLUDED.chain_seq, prev_hash = EXCLUDED.prev_hash, hash = EXCLUDED.hash
+             WHERE shaobing_evidence.hash IS NULL",
+            &[
+                &r.issue_id,
+                &r.kind,
+                &r.sha256,
+                &(data.len() as i64),
+                &data,
+                &r.captured_ms,
+                &r.link.chain_seq,
+                &r.link.prev_hash,
+                &r.link.hash,
+            ],
         )
         .await?;
     Ok(())

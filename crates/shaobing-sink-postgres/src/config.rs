@@ -88,6 +88,16 @@ impl CentralConfig {
         Ok(config)
     }
 
+    /// How to connect: the URL, the password from its own key, short timeouts.
+    pub(crate) fn connection(&self) -> Result<tokio_postgres::Config, CentralConfigError> {
+        let mut postgres = self.postgres_config()?;
+        if let Some(password) = &self.password {
+            postgres.password(password.expose());
+        }
+        postgres.connect_timeout(Duration::from_secs(5)).keepalives_idle(Duration::from_secs(10));
+        Ok(postgres)
+    }
+
     /// The drain toward the central database, on its own connection to the box's store
     /// (`store`), woken by `wake` when an issue is filed or resolved; with `verdicts`, it also
     /// brings the command centre's verdicts for this box back.
@@ -98,11 +108,7 @@ impl CentralConfig {
         verdicts: Option<crate::Inbound>,
         cancel: CancellationToken,
     ) -> Result<impl Future<Output = ()> + Send + 'static, CentralConfigError> {
-        let mut postgres = self.postgres_config()?;
-        if let Some(password) = &self.password {
-            postgres.password(password.expose());
-        }
-        postgres.connect_timeout(Duration::from_secs(5)).keepalives_idle(Duration::from_secs(10));
+        let postgres = self.connection()?;
         if self.outbox_max_bytes.is_some() {
             tracing::warn!("central.outbox_max_bytes has no effect (issues are never shed); remove it");
         }

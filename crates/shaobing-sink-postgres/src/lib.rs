@@ -14,11 +14,13 @@ mod central;
 mod config;
 mod drain;
 mod verdicts;
+mod verify;
 
 pub use central::{CentralIssue, migrate};
 pub use config::{CentralConfig, CentralConfigError};
 pub use drain::{DrainConfig, DrainStats, drain};
 pub use verdicts::Inbound;
+pub use verify::{CentralChain, ReadChainError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {

@@ -26,6 +26,7 @@
 //! committed here is what will be sent, and nothing is sent that was not committed.
 
 mod alerts;
+mod chain;
 mod evidence;
 mod lifecycle;
 mod outbox;
@@ -36,6 +37,9 @@ mod schema;
 mod verdicts;
 
 pub use alerts::AlertRow;
+pub use chain::{
+    ChainEntry, Content, GENESIS, Link, Mismatch, compare as compare_chains, entry_hash, verify as verify_chain,
+};
 pub use evidence::{EvidenceFile, EvidenceWriter, sha256_file};
 pub use lifecycle::{TransitionError, parse_status};
 pub use outbox::{OutboxKind, OutboxRow, OutboxStats, PRIORITY_EMERGENCY, PRIORITY_ROUTINE};
@@ -66,6 +70,15 @@ pub enum StoreError {
     NotFound(String),
     #[error(transparent)]
     Transition(#[from] TransitionError),
+}
+
+/// What `shaobing evidence verify` found on the box.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EvidenceCheck {
+    /// Chain entries (history entries and evidence rows) and evidence files checked.
+    pub entries: usize,
+    pub files: usize,
+    pub mismatches: Vec<Mismatch>,
 }
 
 /// What happened to a candidate issue.
@@ -141,6 +154,9 @@ pub struct HistoryRow {
     pub actor: String,
     pub note: Option<String>,
     pub at_ms: i64,
+    /// Its place in the box's hash chain (absent in snapshots sent before the chain).
+    #[serde(flatten, default)]
+    pub link: Link,
 }
 
 /// The problem database of one box.
@@ -162,6 +178,7 @@ impl Store {
         let mut conn = Connection::open(&path).map_err(sql)?;
         schema::configure(&conn).map_err(sql)?;
         schema::migrate(&mut conn).map_err(sql)?;
+        chain::backfill(&mut conn).map_err(sql)?;
         schema::forget_old_filed(&conn).map_err(sql)?;
         Ok(Self { conn, path, data_dir: data_dir.to_path_buf(), box_id: box_id.to_string(), evidence })
     }
@@ -503,6 +520,48 @@ impl Store {
     }
 
     /// `PRAGMA integrity_check`: "ok" for a sound database.
+    /// The box's hash chain, in order, and the head it should end at.
+    pub fn chain(&self) -> Result<(Vec<ChainEntry>, Option<(i64, String)>), StoreError> {
+        chain::entries(&self.conn).map_err(self.sql_err())
+    }
+
+    /// Checks the hash chain and every evidence file still kept against its row: what does not
+    /// match, first entry first (empty when all does).
+    pub fn verify_evidence(&self) -> Result<EvidenceCheck, StoreError> {
+        let (entries, head) = self.chain()?;
+        let mut mismatches = chain::verify(&entries, head.as_ref().map(|(s, h)| (*s, h.as_str())));
+        let files = self.kept_files()?;
+        for (seq, path, sha256, content) in &files {
+            let problem = match evidence::sha256_file(&self.resolve(path)) {
+                Ok(actual) if &actual == sha256 => continue,
+                Ok(actual) => format!("its file {path} has sha256 {actual}, not the recorded one"),
+                Err(e) => format!("its file {path} cannot be read: {e}"),
+            };
+            mismatches.push(Mismatch { seq: *seq, entry: content.to_string(), problem });
+        }
+        mismatches.sort_by_key(|m| m.seq);
+        Ok(EvidenceCheck { entries: entries.len(), files: files.len(), mismatches })
+    }
+
+    /// Evidence files not deleted by retention, with their chain entry.
+    fn kept_files(&self) -> Result<Vec<(i64, String, String, Content)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT chain_seq, path, issue_id, kind, sha256, bytes, captured_ms FROM evidence
+                 WHERE id NOT IN (SELECT evidence_id FROM evidence_purged) ORDER BY chain_seq",
+            )
+            .map_err(self.sql_err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                let content = chain::evidence_content(r, 2)?;
+                let sha256 = r.get(4)?;
+                Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(0), r.get(1)?, sha256, content))
+            })
+            .map_err(self.sql_err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.sql_err())
+    }
+
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(self.sql_err())
     }

@@ -71,16 +71,27 @@ pub(crate) fn record_history(
     note: Option<&str>,
     at_ms: i64,
 ) -> rusqlite::Result<()> {
+    let content = crate::chain::Content::History {
+        issue_id: id.to_string(),
+        from_status: from.map(|s| s.as_str().to_string()),
+        to_status: to.as_str().to_string(),
+        actor: actor.to_string(),
+        note: note.map(str::to_string),
+        at_ms,
+    };
+    let (seq, prev, hash) = crate::chain::append(tx, &content)?;
     tx.execute(
-        "INSERT INTO status_history (issue_id, from_status, to_status, actor, note, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![id, from.map(IssueStatus::as_str), to.as_str(), actor, note, at_ms],
+        "INSERT INTO status_history (issue_id, from_status, to_status, actor, note, at_ms, chain_seq, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![id, from.map(IssueStatus::as_str), to.as_str(), actor, note, at_ms, seq, prev, hash],
     )?;
     Ok(())
 }
 
 pub(crate) fn history(conn: &Connection, id: &str) -> rusqlite::Result<Vec<HistoryRow>> {
     let mut stmt = conn.prepare(
-        "SELECT from_status, to_status, actor, note, at_ms FROM status_history WHERE issue_id = ?1 ORDER BY id",
+        "SELECT from_status, to_status, actor, note, at_ms, chain_seq, prev_hash, hash FROM status_history
+         WHERE issue_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map(params![id], |r| {
         Ok(HistoryRow {
@@ -89,6 +100,7 @@ pub(crate) fn history(conn: &Connection, id: &str) -> rusqlite::Result<Vec<Histo
             actor: r.get(2)?,
             note: r.get(3)?,
             at_ms: r.get(4)?,
+            link: crate::Link { chain_seq: r.get(5)?, prev_hash: r.get(6)?, hash: r.get(7)? },
         })
     })?;
     rows.collect()

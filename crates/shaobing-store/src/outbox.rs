@@ -157,8 +157,16 @@ pub(crate) fn enqueue_evidence(
     file: &EvidenceFile,
     priority: i64,
 ) -> rusqlite::Result<()> {
+    // The row was inserted first, in this transaction: its place in the chain goes along.
+    let (captured_ms, seq, prev, hash): (i64, Option<i64>, Option<String>, Option<String>) = tx.query_row(
+        "SELECT captured_ms, chain_seq, prev_hash, hash FROM evidence WHERE issue_id = ?1 AND kind = ?2 AND sha256 = ?3
+         ORDER BY id DESC LIMIT 1",
+        rusqlite::params![issue_id, kind, file.sha256],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
     let payload = serde_json::json!({
         "issue_id": issue_id, "kind": kind, "path": file.stored, "sha256": file.sha256, "bytes": file.bytes,
+        "captured_ms": captured_ms, "chain_seq": seq, "prev_hash": prev, "hash": hash,
     });
     let bytes = i64::try_from(file.bytes).unwrap_or(i64::MAX);
     insert(tx, OutboxKind::Evidence, issue_id, 1, priority, bytes, payload.to_string().as_bytes())

@@ -175,25 +175,65 @@ CREATE TABLE IF NOT EXISTS evidence_purged (
     purged_ms   INTEGER NOT NULL
 );
 "#,
-    // Video clips around issues: a kind of evidence the first CHECK did not know. SQLite
-    // cannot change a CHECK, so the table is rebuilt (ids kept: evidence_purged names them).
-    r#"
-CREATE TABLE evidence_new (
-    id          INTEGER PRIMARY KEY,
-    issue_id    TEXT NOT NULL REFERENCES issues (id),
-    kind        TEXT NOT NULL CHECK (kind IN ('before','after','clip')),
-    path        TEXT NOT NULL,
-    sha256      TEXT NOT NULL,
-    bytes       INTEGER NOT NULL,
-    captured_ms INTEGER NOT NULL
-);
-INSERT INTO evidence_new (id, issue_id, kind, path, sha256, bytes, captured_ms)
-    SELECT id, issue_id, kind, path, sha256, bytes, captured_ms FROM evidence;
-DROP TABLE evidence;
-ALTER TABLE evidence_new RENAME TO evidence;
-CREATE INDEX evidence_issue ON evidence (issue_id);
-"#,
+    // Video clips around issues (a kind of evidence the first CHECK did not know) and the hash
+    // chain (chain.rs): in code, `evolve`, so that running them again is harmless.
+    "",
 ];
+
+/// The columns `table` has.
+fn columns(tx: &Transaction<'_>, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = tx.prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))?;
+    let names = stmt.query_map([], |r| r.get(0))?;
+    names.collect()
+}
+
+/// The evidence table with `clip` among its kinds and every table with its chain columns,
+/// whatever state an earlier version left them in. SQLite cannot change a CHECK: the evidence
+/// table is rebuilt, its ids kept (evidence_purged names them) and every column it had copied.
+fn evolve(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let sql: String =
+        tx.query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'evidence'", [], |r| r.get(0))?;
+    if !sql.contains("'clip'") {
+        tx.execute_batch(
+            "CREATE TABLE evidence_new (
+                id          INTEGER PRIMARY KEY,
+                issue_id    TEXT NOT NULL REFERENCES issues (id),
+                kind        TEXT NOT NULL CHECK (kind IN ('before','after','clip')),
+                path        TEXT NOT NULL,
+                sha256      TEXT NOT NULL,
+                bytes       INTEGER NOT NULL,
+                captured_ms INTEGER NOT NULL,
+                chain_seq   INTEGER,
+                prev_hash   TEXT,
+                hash        TEXT
+            );",
+        )?;
+        let kept = columns(tx, "evidence")?.join(", ");
+        tx.execute_batch(&format!(
+            "INSERT INTO evidence_new ({kept}) SELECT {kept} FROM evidence;
+             DROP TABLE evidence;
+             ALTER TABLE evidence_new RENAME TO evidence;
+             CREATE INDEX evidence_issue ON evidence (issue_id);"
+        ))?;
+    }
+    for table in ["status_history", "evidence"] {
+        let have = columns(tx, table)?;
+        for (column, kind) in [("chain_seq", "INTEGER"), ("prev_hash", "TEXT"), ("hash", "TEXT")] {
+            if !have.iter().any(|c| c == column) {
+                tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+            }
+        }
+    }
+    tx.execute_batch(
+        "CREATE UNIQUE INDEX IF NOT EXISTS status_history_chain ON status_history (chain_seq);
+         CREATE UNIQUE INDEX IF NOT EXISTS evidence_chain ON evidence (chain_seq);
+         CREATE TABLE IF NOT EXISTS chain_head (
+             id   INTEGER PRIMARY KEY CHECK (id = 1),
+             seq  INTEGER NOT NULL,
+             hash TEXT NOT NULL
+         );",
+    )
+}
 
 /// How long a filed finding's id is remembered: far longer than any source keeps one unfiled.
 const FILED_FINDINGS_KEEP_MS: i64 = 30 * 86_400_000;
@@ -227,6 +267,10 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        // An empty step is the one done in code.
+        if sql.is_empty() {
+            evolve(&tx)?;
+        }
         tx.pragma_update(None, "user_version", i + 1)?;
         tx.commit()?;
     }
@@ -290,9 +334,18 @@ pub(crate) fn insert_evidence(
     file: &EvidenceFile,
     captured: UnixMillis,
 ) -> rusqlite::Result<()> {
+    let content = crate::chain::Content::Evidence {
+        issue_id: issue_id.to_string(),
+        kind: kind.to_string(),
+        sha256: file.sha256.clone(),
+        bytes: i64::try_from(file.bytes).unwrap_or(i64::MAX),
+        captured_ms: captured.0,
+    };
+    let (seq, prev, hash) = crate::chain::append(tx, &content)?;
     tx.execute(
-        "INSERT INTO evidence (issue_id, kind, path, sha256, bytes, captured_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![issue_id, kind, file.stored, file.sha256, file.bytes as i64, captured.0],
+        "INSERT INTO evidence (issue_id, kind, path, sha256, bytes, captured_ms, chain_seq, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![issue_id, kind, file.stored, file.sha256, file.bytes as i64, captured.0, seq, prev, hash],
     )?;
     Ok(())
 }

@@ -418,3 +418,43 @@ fn a_clip_goes_with_the_issue_its_moment_filed_and_nowhere_when_none_was() {
     );
     assert_eq!(store.attach_clip("another/key", UnixMillis(1_000), &mp4, UnixMillis(0)).unwrap(), None);
 }
+
+#[test]
+fn the_chain_verifies_and_names_the_entry_when_a_snapshot_byte_or_a_history_row_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), "box-1").unwrap();
+    let jpeg = [0xFF, 0xD8, 1, 2, 3, 4];
+    let Recorded::Created { id } = store.record(&candidate("k1", 1_000), Some(&jpeg)).unwrap() else { panic!() };
+    store.transition(&id, IssueStatus::Confirmed, "duty-officer", Some("seen")).unwrap();
+    store.record(&candidate("k2", 2_000), Some(&jpeg)).unwrap();
+    let check = store.verify_evidence().unwrap();
+    assert_eq!((check.entries, check.files, check.mismatches.clone()), (5, 2, vec![]), "{check:?}");
+    let history = store.history(&id).unwrap();
+    let (entries, _) = store.chain().unwrap();
+    assert!(entries.windows(2).all(|w| w[1].prev_hash == w[0].hash), "each entry carries the hash before it");
+    assert!(history.iter().all(|h| h.link.hash.is_some()), "history entries carry their link");
+
+    // One byte of the first snapshot.
+    let path = dir.path().join(store.evidence_of(&id).unwrap()[0].path.clone());
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[3] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let found = store.verify_evidence().unwrap().mismatches;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].entry.contains("before evidence of issue") && found[0].problem.contains("sha256"), "{}", found[0]);
+    bytes[3] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+
+    // One history row, edited behind the store's back.
+    store.conn.execute("UPDATE status_history SET actor = 'nobody' WHERE to_status = 'confirmed'", []).unwrap();
+    let found = store.verify_evidence().unwrap().mismatches;
+    let seq = history[1].link.chain_seq.unwrap();
+    assert_eq!(found.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![seq], "{found:?}");
+    assert!(found[0].to_string().contains("candidate -> confirmed by nobody"), "{}", found[0]);
+
+    // A row removed: named as missing.
+    store.conn.execute("UPDATE status_history SET actor = 'duty-officer' WHERE to_status = 'confirmed'", []).unwrap();
+    store.conn.execute("DELETE FROM status_history WHERE to_status = 'confirmed'", []).unwrap();
+    let found = store.verify_evidence().unwrap().mismatches;
+    assert_eq!((found[0].seq, found[0].problem.as_str()), (seq, "missing"), "{found:?}");
+}

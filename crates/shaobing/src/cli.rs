@@ -73,6 +73,22 @@ enum Command {
         #[command(subcommand)]
         command: crate::issues_cli::IssuesCommand,
     },
+    /// Check the box's tamper-evident record: the hash chain of its issue history and
+    /// evidence, the evidence files, and the central database's copy.
+    Evidence {
+        /// The daemon's configuration, for its data directory and `[central]` [default:
+        /// /etc/shaobing/shaobing.toml when it exists].
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        /// The data directory (overrides the configuration's).
+        #[arg(long, global = true)]
+        data_dir: Option<PathBuf>,
+        /// Print one JSON document instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        command: crate::evidence_cli::EvidenceCommand,
+    },
 }
 
 /// Runs the command line of this process: `main` of every executable that ships it.
@@ -86,7 +102,12 @@ pub fn main() -> ExitCode {
             .map(|_| println!("{}: ok", config.display()))
             .map_err(anyhow::Error::from),
         Command::Run { config } => runtime().and_then(|rt| rt.block_on(run(config))),
-        Command::Issues { config, data_dir, json, command } => issues(config, data_dir, command, json),
+        Command::Issues { config, data_dir, json, command } => {
+            the_box(config, data_dir).and_then(|(dir, _)| crate::issues_cli::run(&dir, command, json))
+        }
+        Command::Evidence { config, data_dir, json, command } => the_box(config, data_dir).and_then(|(dir, config)| {
+            runtime()?.block_on(crate::evidence_cli::run(&dir, config.as_ref(), command, json))
+        }),
         Command::Detect(args) => crate::detect_cli::run(&args),
         Command::Eval(args) => runtime().and_then(|rt| rt.block_on(crate::eval_cli::run(&args))),
         Command::Demo { data_dir } => {
@@ -118,19 +139,21 @@ fn exit_code(e: &anyhow::Error) -> ExitCode {
 /// The packaged configuration: where `issues` looks when given neither option.
 const INSTALLED_CONFIG: &str = "/etc/shaobing/shaobing.toml";
 
-fn issues(
+/// The box a CLI command reads: its data directory, and its configuration when one was given
+/// or is installed.
+fn the_box(
     config: Option<PathBuf>,
     data_dir: Option<PathBuf>,
-    command: crate::issues_cli::IssuesCommand,
-    json: bool,
-) -> anyhow::Result<()> {
-    let installed = Some(PathBuf::from(INSTALLED_CONFIG)).filter(|p| p.is_file());
-    let data_dir = match (data_dir, config.or(installed)) {
+) -> anyhow::Result<(PathBuf, Option<shaobing_config::Config>)> {
+    // The installed configuration only when no data directory is given.
+    let installed = Some(PathBuf::from(INSTALLED_CONFIG)).filter(|p| data_dir.is_none() && p.is_file());
+    let config = config.or(installed).map(|c| shaobing_config::Config::load(&c)).transpose()?;
+    let data_dir = match (data_dir, &config) {
         (Some(d), _) => d,
-        (None, Some(c)) => shaobing_config::Config::load(&c)?.daemon.data_dir,
+        (None, Some(c)) => c.daemon.data_dir.clone(),
         (None, None) => anyhow::bail!("which box? give --data-dir DIR or --config FILE ({INSTALLED_CONFIG} is absent)"),
     };
-    crate::issues_cli::run(&data_dir, command, json)
+    Ok((data_dir, config))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

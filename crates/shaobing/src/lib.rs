@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod demo;
 pub mod detect_cli;
 pub mod eval_cli;
+pub mod evidence_cli;
 pub mod issues_cli;
 pub mod preflight;
 pub mod progress;
