@@ -264,6 +264,10 @@ async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_w
     let gongti = sensors["items"].as_array().unwrap().iter().find(|s| s["id"] == "aq-gongti").unwrap();
     assert_eq!(gongti["latest"][0]["value"], 35.0, "{sensors}");
     assert!(gongti["location"]["address"].as_str().is_some_and(|a| a.contains("工体")), "{gongti}");
+    let usage = get_json(addr, "/api/v1/evidence", "/api/v1/evidence", &spec).await;
+    let parking = usage["categories"].as_array().unwrap().iter().find(|c| c["category"] == "illegal_parking");
+    assert!(parking.is_some_and(|c| c["bytes"].as_u64() > Some(10_000)), "the snapshots' disk use: {usage}");
+    assert_eq!(usage["max_bytes"], 8u64 << 30);
     let all = get_json(addr, "/api/v1/issues?limit=100", "/api/v1/issues", &spec).await;
     let statuses: std::collections::BTreeSet<&str> =
         all["items"].as_array().unwrap().iter().filter_map(|i| i["status"].as_str()).collect();
@@ -288,7 +292,8 @@ async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_w
 }
 
 /// The console page in headless Chromium (Debian's, installed by scripts/setup.sh): the camera
-/// grid shows a live frame and the issue list the demo's issue with its snapshot. The
+/// grid shows a live frame, the issue list the demo's issue with its snapshot, and the
+/// evidence's disk use its category. The
 /// screenshot is kept in target/test-artifacts/console.png.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_shows_a_live_frame_and_the_issue_with_its_snapshot_in_chromium() {
@@ -345,5 +350,9 @@ async fn the_console_shows_a_live_frame_and_the_issue_with_its_snapshot_in_chrom
         "no snapshot shown:\n{dom}"
     );
     assert!(dom.contains("机动车乱停放"), "categories carry their Chinese names:\n{dom}");
+    assert!(
+        dom.contains("class=\"evidence-usage\" data-category=\"illegal_parking\"") && dom.contains("总计 Total"),
+        "the evidence's disk use per category is shown:\n{dom}"
+    );
     assert!(screenshot.status.success() && std::fs::metadata(&shot).unwrap().len() > 10_000, "{screenshot:?}");
 }

@@ -1,7 +1,7 @@
-//! Every camera issue gets a clip: a parked car on a key-frame camera (retina, no B-frames) and
-//! a fire on an every-frame camera (GStreamer, B-frames), both over a real RTSP server, each
-//! with an MP4 cut from the compressed stream that plays, starts at a key frame and covers the
-//! moment of the issue's snapshot.
+//! Every camera issue gets a clip: a parked car and a fire, each on a key-frame camera (retina)
+//! and on an every-frame camera (GStreamer), with B-frames on one and without on the other,
+//! over a real RTSP server; each with an MP4 cut from the compressed stream that plays, starts
+//! at a key frame and covers the moment of the issue's snapshot.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -32,80 +32,89 @@ fn fire_footage(dir: &Path) -> PathBuf {
     path
 }
 
-fn config(street: &str, fire: &str, data: &Path) -> Config {
+/// A camera on `uri`, in key-frame or every-frame mode, with the demo's kerb zone.
+fn camera(id: &str, uri: &str, keyframes: bool) -> String {
+    let mode = if keyframes { "keyframes" } else { "fps" };
+    format!(
+        "[[cameras]]\nid = \"{id}\"\nuri = \"{uri}\"\nanalysis_mode = \"{mode}\"\n[[cameras.zones]]\n\
+         id = \"kerb-north-east\"\nkind = \"no_parking\"\n\
+         polygon = [[0.78, 0.07], [1.0, 0.05], [1.0, 0.25], [0.78, 0.25]]\n"
+    )
+}
+
+fn config(cameras: &[String], data: &Path) -> Config {
     let text = format!(
-        r#"
-[daemon]
-box_id = "clips-test"
-data_dir = "{data}"
-[metrics]
-listen = "127.0.0.1:0"
-[clips]
-pre_secs = {PRE}
-post_secs = {POST}
-
-[[cameras]]
-id = "street"
-uri = "{street}"
-analysis_mode = "keyframes"
-[[cameras.zones]]
-id = "kerb-north-east"
-kind = "no_parking"
-polygon = [[0.78, 0.07], [1.0, 0.05], [1.0, 0.25], [0.78, 0.25]]
-
-[[cameras]]
-id = "scene"
-uri = "{fire}"
-
-[rules.illegal_parking]
-dwell_secs = 6
-min_score = 0.3
-"#,
-        data = data.display()
+        "[daemon]\nbox_id = \"clips-test\"\ndata_dir = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
+         [clips]\npre_secs = {PRE}\npost_secs = {POST}\n[rules.illegal_parking]\ndwell_secs = 6\nmin_score = 0.3\n{}",
+        data.display(),
+        cameras.concat()
     );
     let config = Config::parse(&text, Path::new("clips.toml")).unwrap();
     config.validate().unwrap();
     config
 }
 
-/// The issues of each category that have a clip by now.
-fn clipped(store: &Store) -> Vec<(String, String)> {
-    let rows = store.list(None, 20).unwrap();
+/// (camera, category, issue id) of the issues that have a clip by now.
+fn clipped(store: &Store) -> Vec<(String, String, String)> {
+    let rows = store.list(None, 50).unwrap();
     rows.into_iter()
         .filter(|r| store.evidence_of(&r.id).unwrap().iter().any(|e| e.kind == "clip"))
-        .map(|r| (r.category, r.id))
+        .map(|r| (r.source, r.category, r.id))
         .collect()
 }
+
+/// What each camera must file with a clip.
+const WANTED: [(&str, &str); 4] = [
+    ("street-keyframes", "illegal_parking"),
+    ("street-fps", "illegal_parking"),
+    ("fire-keyframes", "fire_smoke"),
+    ("fire-fps", "fire_smoke"),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parking_issue_and_a_fire_issue_each_get_a_playable_clip_covering_the_moment() {
     let dir = tempfile::tempdir().unwrap();
     let fire = fire_footage(dir.path());
-    let street = Stream { gop: 10, ..Stream::new("/street", &shaobing_rtsp_server::street_clip()) };
-    let flame = Stream { gop: 10, bframes: 2, ..Stream::new("/fire", &fire) };
-    let server = RtspServer::start(0, &[street, flame]).unwrap();
+    let street = shaobing_rtsp_server::street_clip();
+    let stream = |mount: &str, file: &Path, bframes| Stream { gop: 10, bframes, ..Stream::new(mount, file) };
+    let server = RtspServer::start(
+        0,
+        &[
+            stream("/street", &street, 0),
+            stream("/street-b", &street, 2),
+            stream("/fire", &fire, 0),
+            stream("/fire-b", &fire, 2),
+        ],
+    )
+    .unwrap();
     let data = dir.path().join("data");
-    let config = config(&server.url("/street"), &server.url("/fire"), &data);
+    let cameras = [
+        camera("street-keyframes", &server.url("/street"), true),
+        camera("street-fps", &server.url("/street-b"), false),
+        camera("fire-keyframes", &server.url("/fire-b"), true),
+        camera("fire-fps", &server.url("/fire"), false),
+    ];
+    let config = config(&cameras, &data);
     let cancel = CancellationToken::new();
     let daemon = Daemon::start(config, cancel.clone()).await.unwrap();
     let metrics = daemon.metrics().clone();
     let store = Store::open(&data, "clips-test").unwrap();
     let started = Instant::now();
     let wanted =
-        |c: &[(String, String)]| ["illegal_parking", "fire_smoke"].iter().all(|w| c.iter().any(|(k, _)| k == w));
-    while !wanted(&clipped(&store)) && started.elapsed() < Duration::from_secs(90) {
+        |c: &[(String, String, String)]| WANTED.iter().all(|(s, k)| c.iter().any(|(cs, ck, _)| cs == s && ck == k));
+    while !wanted(&clipped(&store)) && started.elapsed() < Duration::from_secs(120) {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     cancel.cancel();
     daemon.wait().await.unwrap();
     let clips = clipped(&store);
-    assert!(wanted(&clips), "a clip for a parked car and for the fire within 90 s: {clips:?}\n{}", metrics.render());
-    for (category, id) in clips {
+    assert!(wanted(&clips), "a clip of each camera's issue within 120 s: {clips:?}\n{}", metrics.render());
+    for (camera, category, id) in clips {
         let evidence = store.evidence_of(&id).unwrap();
         let before = evidence.iter().find(|e| e.kind == "before").expect("a snapshot");
         let clip = evidence.iter().find(|e| e.kind == "clip").unwrap();
         let info = inspect_clip(Path::new(&clip.path)).unwrap();
-        let what = format!("{category} {id}: {info:?}");
+        let what = format!("{camera} {category} {id}: {info:?}");
         assert_eq!(info.codec, "video/x-h264", "{what}");
         assert!(info.starts_at_key_frame, "{what}");
         assert!((PRE + POST - GOP_SECS..=PRE + POST + 2.0 * GOP_SECS + 0.2).contains(&info.secs), "{what}");

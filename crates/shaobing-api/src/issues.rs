@@ -123,6 +123,19 @@ pub(crate) async fn evidence(
     Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
 }
 
+/// `GET /api/v1/evidence`: the disk the evidence kept takes, per category, against
+/// `evidence.max_bytes`.
+pub(crate) async fn evidence_usage(State(state): State<Arc<ApiState>>) -> Result<Json<Value>, ApiError> {
+    let max_bytes = state.evidence_max_bytes;
+    let by_category = tokio::task::spawn_blocking(move || open(&state).evidence_bytes_by_category())
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let total: u64 = by_category.iter().map(|(_, b)| b).sum();
+    let categories: Vec<Value> = by_category.into_iter().map(|(c, b)| json!({"category": c, "bytes": b})).collect();
+    Ok(Json(json!({ "total_bytes": total, "max_bytes": max_bytes, "categories": categories })))
+}
+
 /// Issue changes as they happen; a subscriber that falls behind is told how many it missed
 /// (a `lagged` event) rather than silently losing them, and can reload the list.
 pub(crate) async fn events(

@@ -94,6 +94,8 @@ pub struct ApiState {
     pub viewer_token: Option<String>,
     /// Where verdicts go: the issues room's writer.
     pub verdicts: Option<shaobing_issues::Verdicts>,
+    /// `evidence.max_bytes`, shown beside the disk use.
+    pub evidence_max_bytes: u64,
     pub render: FrameRenderer,
 }
 
@@ -137,6 +139,7 @@ fn router(state: ApiState) -> Router {
         .route("/api/v1/issues/{id}/verdict", post(verdicts::apply))
         .route("/api/v1/issues/{id}/suppression", delete(verdicts::lift))
         .route("/api/v1/suppressions", get(verdicts::list))
+        .route("/api/v1/evidence", get(issues::evidence_usage))
         .route("/api/v1/sensors", get(sensors::list))
         .route("/api/v1/events", get(issues::events))
         .with_state(state);

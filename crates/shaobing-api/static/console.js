@@ -404,6 +404,27 @@ async function pollSensors() {
   } catch (e) { showError("sensors", e); }
 }
 
+// ---- evidence on disk ------------------------------------------------------------------------
+
+function fmtBytes(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+async function pollEvidence() {
+  try {
+    const u = await api("/api/v1/evidence");
+    const share = u.max_bytes ? ` (${((100 * u.total_bytes) / u.max_bytes).toFixed(1)} % of ${fmtBytes(u.max_bytes)})` : "";
+    document.querySelector("#evidence .total").textContent = `总计 Total ${fmtBytes(u.total_bytes)}${share}`;
+    document.querySelector("#evidence tbody").replaceChildren(...u.categories.map((c) =>
+      h("tr", { class: "evidence-usage", "data-category": c.category },
+        h("td", {}, `${categoryLabel(c.category)} (${c.category})`), h("td", {}, fmtBytes(c.bytes)))));
+    showError("evidence", null);
+  } catch (e) { showError("evidence", e); }
+}
+
 // ---- start ---------------------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -413,6 +434,8 @@ document.addEventListener("DOMContentLoaded", () => {
   setInterval(pollCameras, 2000);
   pollSensors();
   setInterval(pollSensors, 10000);
+  pollEvidence();
+  setInterval(pollEvidence, 60000);
   loadIssues(null);
   streamEvents(true);
 });

@@ -64,6 +64,9 @@ pub struct TrialArgs {
     model: String,
     #[arg(long, default_value_t = 1)]
     key_frame_burst: usize,
+    /// Each camera keeps its pre-roll for clips (`[clips]` defaults).
+    #[arg(long)]
+    clips: bool,
 }
 
 /// Both modes scale analysed frames to this width (the detector's input is 512 wide).
@@ -133,8 +136,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "mode", "N", "", "analysed/s", "received/s", "cpu/cam", "MiB/cam", "server/cam"
     );
     let key = find_max(&args, &server, Mode::Keyframes)?;
+    let clips = key.map(|k| trial_in_child(&args, &server, Mode::Keyframes, k.cameras, true)).transpose()?;
     let all = find_max(&args, &server, Mode::EveryFrame)?;
     summarise(key, all);
+    if let (Some(k), Some(c)) = (key, clips) {
+        println!(
+            "clips on at the largest key-frame N ({}): {}; +{:.2}% of a core and +{:.1} MiB RSS per camera",
+            c.cameras,
+            if c.pass { "ok" } else { "FAIL" },
+            100.0 * (c.per_camera(c.cpu_cores) - k.per_camera(k.cpu_cores)),
+            c.per_camera(c.rss_mib) - k.per_camera(k.rss_mib)
+        );
+    }
     Ok(())
 }
 
@@ -163,7 +176,7 @@ fn find_max(args: &Args, server: &FixtureServer, mode: Mode) -> anyhow::Result<O
     let mut failed_at = args.max_cameras + 1;
     let mut n = 1;
     loop {
-        let t = trial_in_child(args, server, mode, n)?;
+        let t = trial_in_child(args, server, mode, n, false)?;
         t.print(mode);
         if !t.pass {
             failed_at = n;
@@ -178,7 +191,7 @@ fn find_max(args: &Args, server: &FixtureServer, mode: Mode) -> anyhow::Result<O
     let mut lo = best.map_or(0, |t| t.cameras);
     while failed_at - lo > 1 {
         let mid = (lo + failed_at) / 2;
-        let t = trial_in_child(args, server, mode, mid)?;
+        let t = trial_in_child(args, server, mode, mid, false)?;
         t.print(mode);
         if t.pass {
             lo = mid;
@@ -190,8 +203,9 @@ fn find_max(args: &Args, server: &FixtureServer, mode: Mode) -> anyhow::Result<O
     Ok(best)
 }
 
-/// Runs one trial in a child process and reads its result line.
-fn trial_in_child(args: &Args, server: &FixtureServer, mode: Mode, n: usize) -> anyhow::Result<Trial> {
+/// Runs one trial in a child process and reads its result line; `clips`: with each camera's
+/// pre-roll kept for clips.
+fn trial_in_child(args: &Args, server: &FixtureServer, mode: Mode, n: usize, clips: bool) -> anyhow::Result<Trial> {
     let mut cmd = std::process::Command::new(std::env::current_exe()?);
     cmd.args(["camera-trial", "--port", &server.port.to_string(), "--server-pid", &server.pid()])
         .args(["--cameras", &n.to_string(), "--warmup-secs", &args.warmup_secs.to_string()])
@@ -201,6 +215,9 @@ fn trial_in_child(args: &Args, server: &FixtureServer, mode: Mode, n: usize) -> 
         .args(["--key-frame-burst", &args.key_frame_burst.to_string()]);
     if mode == Mode::Keyframes {
         cmd.arg("--keyframes");
+    }
+    if clips {
+        cmd.arg("--clips");
     }
     let v = trial_child(cmd, 6)?;
     Ok(Trial {
@@ -329,17 +346,18 @@ async fn trial(t: &TrialArgs, pool: &InferencePool, mode: Mode) -> anyhow::Resul
     // when their client connects, so connecting all at once would line every key frame up
     // into one burst that no street sees. Connections are spread over one GOP instead.
     let stagger = Duration::from_secs_f64(f64::from(GOP) / f64::from(FPS) / t.cameras as f64);
+    let clips = shaobing_camera::ClipsConfig::default();
+    let budget = shaobing_camera::ClipBudget::new(clips.memory_bytes, metrics.clip_buffer_bytes());
     for i in 0..t.cameras {
         tokio::time::sleep(stagger).await;
         let slot = Arc::new(FrameSlot::new());
         let record = Arc::new(Analysis { analysed_at: Mutex::new(Vec::new()) });
         let cam = metrics.camera(&format!("cam{i}"));
-        let camera = run_camera(
-            camera_spec(t.port, i, mode == Mode::Keyframes, t.key_frame_burst),
-            slot.clone(),
-            cam.clone(),
-            cancel.clone(),
-        );
+        let mut spec = camera_spec(t.port, i, mode == Mode::Keyframes, t.key_frame_burst);
+        if t.clips {
+            spec.clips = Some(shaobing_camera::ClipRecorder::new(&clips, budget.clone(), cam.clone()));
+        }
+        let camera = run_camera(spec, slot.clone(), cam.clone(), cancel.clone());
         tasks.spawn(async move {
             camera.await;
         });

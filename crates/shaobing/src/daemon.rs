@@ -283,6 +283,7 @@ fn api_state(
         token: config.metrics.access_token.as_ref().map(|t| t.expose().to_string()),
         viewer_token: config.metrics.viewer_token.as_ref().map(|t| t.expose().to_string()),
         verdicts: Some(verdicts.clone()),
+        evidence_max_bytes: config.evidence.max_bytes,
         render: Arc::new(|frame, zones, detections, caption| {
             shaobing_vision::render_live(frame, zones, detections, caption).map_err(|e| e.to_string())
         }),
