@@ -69,7 +69,7 @@ fn confirmed_entry(db: &rusqlite::Connection) -> i64 {
 /// Rewrites the box's chain from entry `from` on, as a forger with write access would: every
 /// hash recomputed so that the box's own chain still verifies.
 fn rewrite_from(db: &rusqlite::Connection, store: &Store, from: i64) {
-    let (entries, _) = store.chain().unwrap();
+    let entries = store.chain().unwrap().entries;
     let mut prev = entries.iter().find(|e| e.seq == from).unwrap().prev_hash.clone();
     for e in entries.iter().filter(|e| e.seq >= from) {
         let hash = entry_hash(&prev, &e.content);

@@ -162,8 +162,15 @@ pub(crate) fn evidence_content(r: &rusqlite::Row<'_>, first: usize) -> rusqlite:
     })
 }
 
+/// A box's chain as stored: its entries in order and the head (number, hash) it should end at.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Chain {
+    pub entries: Vec<ChainEntry>,
+    pub head: Option<(i64, String)>,
+}
+
 /// Every entry of the box's chain, in order, and the head it should end at.
-pub(crate) fn entries(conn: &Connection) -> rusqlite::Result<(Vec<ChainEntry>, Option<(i64, String)>)> {
+pub(crate) fn entries(conn: &Connection) -> rusqlite::Result<Chain> {
     let mut out = Vec::new();
     let mut stmt = conn.prepare(
         "SELECT chain_seq, prev_hash, hash, issue_id, from_status, to_status, actor, note, at_ms FROM status_history
@@ -183,7 +190,7 @@ pub(crate) fn entries(conn: &Connection) -> rusqlite::Result<(Vec<ChainEntry>, O
     out.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
     out.sort_by_key(|e| e.seq);
     let head = conn.query_row("SELECT seq, hash FROM chain_head WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)));
-    Ok((out, head.ok()))
+    Ok(Chain { entries: out, head: head.ok() })
 }
 
 /// What does not match, at the chain entry `seq` (entries are counted from 1).

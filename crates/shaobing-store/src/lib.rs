@@ -38,7 +38,7 @@ mod verdicts;
 
 pub use alerts::AlertRow;
 pub use chain::{
-    ChainEntry, Content, GENESIS, Link, Mismatch, compare as compare_chains, entry_hash, verify as verify_chain,
+    Chain, ChainEntry, Content, GENESIS, Link, Mismatch, compare as compare_chains, entry_hash, verify as verify_chain,
 };
 pub use evidence::{EvidenceFile, EvidenceWriter, sha256_file};
 pub use lifecycle::{TransitionError, parse_status};
@@ -521,14 +521,14 @@ impl Store {
 
     /// `PRAGMA integrity_check`: "ok" for a sound database.
     /// The box's hash chain, in order, and the head it should end at.
-    pub fn chain(&self) -> Result<(Vec<ChainEntry>, Option<(i64, String)>), StoreError> {
+    pub fn chain(&self) -> Result<Chain, StoreError> {
         chain::entries(&self.conn).map_err(self.sql_err())
     }
 
     /// Checks the hash chain and every evidence file still kept against its row: what does not
     /// match, first entry first (empty when all does).
     pub fn verify_evidence(&self) -> Result<EvidenceCheck, StoreError> {
-        let (entries, head) = self.chain()?;
+        let Chain { entries, head } = self.chain()?;
         let mut mismatches = chain::verify(&entries, head.as_ref().map(|(s, h)| (*s, h.as_str())));
         let files = self.kept_files()?;
         for (seq, path, sha256, content) in &files {

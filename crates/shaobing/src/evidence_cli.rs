@@ -64,7 +64,7 @@ async fn central_report(store: &Store, config: Option<&shaobing_config::Config>)
     let central = config.central.as_ref().context("--central: the configuration has no [central] section")?;
     let held =
         central.read_chain(&config.daemon.box_id).await.context("cannot read the chain from the central database")?;
-    let (local, _) = store.chain()?;
+    let local = store.chain()?.entries;
     let (mut mismatches, not_yet_sent) = shaobing_store::compare_chains(&local, &held.entries);
     mismatches.extend(held.bad_data);
     mismatches.sort_by_key(|m| m.seq);
