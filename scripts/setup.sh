@@ -6,7 +6,7 @@
 #   - Debian packages: GStreamer 1.22 (+ RTSP server, plugins), OpenCV 4.6 dev files, clang,
 #     Mosquitto and PostgreSQL (tests start private instances when none is configured),
 #     opencv-doc (ships the vtest.avi street clip used by the demo and the tests), Chromium
-#     (the console's test loads the page in it, headless).
+#     and its chromedriver (the console's tests load the page in it, headless, and click).
 #   - ONNX Runtime 1.31.1, taken from the PyPI wheel `onnxruntime==1.31.1`, into
 #     .local/onnxruntime/ inside the checkout (the binary looks there by default).
 set -euo pipefail
@@ -21,7 +21,7 @@ packages=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
-  mosquitto postgresql python3-pip unzip chromium fonts-wqy-zenhei
+  mosquitto postgresql python3-pip unzip chromium chromium-driver fonts-wqy-zenhei
 )
 
 log() { printf 'setup: %s\n' "$*" >&2; }

@@ -20,11 +20,22 @@ pub fn car_parks(box_id: &str, parks: usize, mqtt_port: u16, data: &Path) -> Con
         data.display()
     );
     for i in 0..parks {
-        writeln!(text, "[sensors.groups.sensors.{}]\naddress = \"三里屯 {i} 号停车场\"", park(i)).unwrap();
+        let (lat, lon) = park_place(i);
+        writeln!(
+            text,
+            "[sensors.groups.sensors.{}]\naddress = \"三里屯 {i} 号停车场\"\nlat = {lat}\nlon = {lon}",
+            park(i)
+        )
+        .unwrap();
     }
     let config = Config::parse(&text, Path::new("test.toml")).unwrap();
     config.validate().unwrap();
     config
+}
+
+/// Where car park `i` stands: a row along 工体北路, about 111 m apart.
+pub fn park_place(i: usize) -> (f64, f64) {
+    (39.93 + 0.001 * i as f64, 116.45)
 }
 
 /// The id of car park `i`.

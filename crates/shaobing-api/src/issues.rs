@@ -85,8 +85,10 @@ pub(crate) async fn detail(
                 })
             })
             .collect();
+        let status = issue.status.clone();
         let mut value = serde_json::to_value(issue).map_err(ApiError::internal)?;
         value["history"] = Value::Array(history);
+        value["verdicts"] = json!(shaobing_store::verdicts_allowed(&status));
         Ok(value)
     })
     .await

@@ -1,11 +1,21 @@
-// shaobing read-only console. Plain ES2020, no dependencies. All data is inserted as text.
+// shaobing console: cameras, issues with their evidence and the operator's verdicts, sensors.
+// Plain ES2020, no dependencies. All data is inserted as text.
 "use strict";
 
 // The token never travels in the URL (it would land in history, logs and Referer headers).
 // A browser that loaded this page with the token as its Basic password sends it with every
 // request of the page by itself; a kiosk page that opens the console may instead put it in
-// sessionStorage under "shaobing-token", and it is then sent as a bearer header.
+// sessionStorage under "shaobing-token", and it is then sent as a bearer header. The sign-in
+// form puts it there for the browser session: verdicts need it (a Basic password only reads).
 const TOKEN = sessionStorage.getItem("shaobing-token");
+const VERDICTS = {
+  confirm: "确认 Confirm", dismiss: "驳回 Dismiss", dispatch: "派单 Dispatch",
+  handled: "已处置 Handled", verify: "核验 Verify", note: "备注 Note",
+};
+const REASONS = {
+  not_a_problem: "不是问题 Not a problem", wrong_category: "类别错误 Wrong category",
+  permitted: "已许可 Permitted", duplicate: "重复 Duplicate",
+};
 const CATEGORIES = {
   illegal_parking: ["机动车乱停放", "Illegal parking"],
   street_vending: ["占道经营", "Street vending"],
@@ -41,14 +51,113 @@ function authHeaders() {
   return TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {};
 }
 
-async function api(path) {
-  const res = await fetch(path, { headers: authHeaders(), cache: "no-store" });
+// GET (or, with `init`, any method) of a JSON API path; an answer that is not 2xx throws its
+// error text, and a 401 opens the sign-in form.
+async function api(path, init) {
+  const headers = { ...authHeaders(), ...((init && init.headers) || {}) };
+  const res = await fetch(path, { cache: "no-store", ...(init || {}), headers });
   if (!res.ok) {
     let msg = `${res.status} ${res.statusText}`;
     try { msg = (await res.json()).error || msg; } catch (_) { /* not JSON */ }
+    if (res.status === 401) askToken();
     throw new Error(msg);
   }
   return res.json();
+}
+
+// ---- sign-in ----------------------------------------------------------------------------------
+
+function askToken() {
+  const dlg = document.getElementById("login");
+  if (dlg && !dlg.open) dlg.showModal();
+}
+
+function setUpSignIn() {
+  const dlg = document.getElementById("login");
+  dlg.querySelector("form").addEventListener("submit", () => {
+    const token = dlg.querySelector("input[name=token]").value.trim();
+    if (token) sessionStorage.setItem("shaobing-token", token);
+    location.reload();
+  });
+  const button = document.getElementById("sign-in");
+  button.textContent = TOKEN ? "退出 Sign out" : "登录 Sign in";
+  button.addEventListener("click", () => {
+    if (!TOKEN) return askToken();
+    sessionStorage.removeItem("shaobing-token");
+    location.reload();
+  });
+}
+
+// ---- verdicts ---------------------------------------------------------------------------------
+
+async function giveVerdict(id, body) {
+  return api(`/api/v1/issues/${encodeURIComponent(id)}/verdict`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+}
+
+// The verdicts the issue's status allows (the server's lifecycle says which), who gives them
+// (kept for the browser session) and a note; the answer redraws the issue.
+function verdictForm(i) {
+  const by = h("input", { name: "by", value: sessionStorage.getItem("shaobing-by") || "", placeholder: "姓名或工号 name or staff no.", maxlength: 64 });
+  const note = h("textarea", { name: "note", rows: 2, maxlength: 2000 });
+  const reason = h("select", { name: "reason" }, Object.entries(REASONS).map(([v, l]) => h("option", { value: v }, l)));
+  const error = h("p", { class: "verdict-error error", role: "alert" });
+  const buttons = (i.verdicts || []).map((v) => h("button", { type: "button", class: `verdict verdict-${v}`, "data-verdict": v }, VERDICTS[v] || v));
+  const form = h("form", { class: "verdict-form" },
+    h("label", {}, "经办人 By ", by), h("label", { class: "reason" }, "驳回理由 Reason ", reason),
+    h("label", { class: "note" }, "备注 Note ", note), h("div", { class: "actions" }, buttons), error);
+  form.addEventListener("submit", (ev) => ev.preventDefault());
+  form.addEventListener("click", async (ev) => {
+    const button = ev.target.closest("button[data-verdict]");
+    if (!button) return;
+    // A page read with the Basic password may read, not decide: the token is asked for.
+    if (!TOKEN) { askToken(); return; }
+    const verdict = button.dataset.verdict;
+    const body = { verdict, by: by.value.trim(), note: note.value.trim() || undefined };
+    if (verdict === "dismiss") body.reason = reason.value;
+    if (!body.by) { error.textContent = "经办人必填 Who gives the verdict?"; by.focus(); return; }
+    sessionStorage.setItem("shaobing-by", body.by);
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      const { issue } = await giveVerdict(i.id, body);
+      note.value = "";
+      upsertIssue(issue, false);
+      await showDetail(i.id);
+      if (verdict === "dismiss") pollSuppressions();
+    } catch (e) {
+      error.textContent = e.message;
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  });
+  return form;
+}
+
+// ---- suppressions -----------------------------------------------------------------------------
+
+async function pollSuppressions() {
+  try {
+    const { items } = await api("/api/v1/suppressions");
+    const rows = items.map((x) => {
+      const undo = h("button", { type: "button", class: "undo", "data-issue": x.issue_id }, "撤销 Undo");
+      undo.addEventListener("click", async () => {
+        const by = sessionStorage.getItem("shaobing-by") || prompt("经办人 By") || "";
+        if (!by.trim()) return;
+        try {
+          await api(`/api/v1/issues/${encodeURIComponent(x.issue_id)}/suppression`, {
+            method: "DELETE", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ by: by.trim() }),
+          });
+          pollSuppressions();
+        } catch (e) { showError("suppressions", e); }
+      });
+      return h("tr", { class: "suppression-row", "data-key": x.dedup_key },
+        h("td", {}, `${categoryLabel(x.category)} (${x.category})`), h("td", {}, x.source), h("td", {}, x.reason),
+        h("td", {}, x.by), h("td", {}, fmtTime(x.until_ms)), h("td", { class: "num suppressed" }, x.suppressed), h("td", {}, undo));
+    });
+    document.querySelector("#suppressions tbody").replaceChildren(...rows);
+    document.querySelector("#suppressions .empty").hidden = rows.length > 0;
+    showError("suppressions", null);
+  } catch (e) { showError("suppressions", e); }
 }
 
 function showError(section, err) {
@@ -315,7 +424,14 @@ async function showDetail(id) {
     h("thead", {}, h("tr", {}, h("th", {}, "时间 At"), h("th", {}, "From"), h("th", {}, "To"), h("th", {}, "Actor"), h("th", {}, "Note"))),
     h("tbody", {}, (i.history || []).map((x) => h("tr", {},
       h("td", {}, fmtTime(x.at)), h("td", {}, x.from || "—"), h("td", {}, x.to), h("td", {}, x.actor), h("td", {}, x.note || "")))));
-  body.replaceChildren(h("h2", {}, categoryLabel(i.category)), dl, shots, h("h3", {}, "历史 History"), history);
+  const verdicts = (i.verdicts || []).length ? [h("h3", {}, "处置 Verdict"), verdictForm(i)] : [];
+  // A redraw (the issue changed meanwhile) keeps what the operator was typing.
+  const typed = body.querySelector(".verdict-form textarea[name=note]");
+  const same = body.querySelector("h2") && body.querySelector("h2").dataset.id === i.id;
+  const keep = same && typed && typed.value && verdicts.length ? typed.value : null;
+  const title = h("h2", { "data-id": i.id, "data-status": i.status }, `${categoryLabel(i.category)} · ${STATUSES[i.status] || ""} ${i.status}`);
+  body.replaceChildren(title, dl, ...verdicts, shots, h("h3", {}, "历史 History"), history);
+  if (keep) body.querySelector(".verdict-form textarea[name=note]").value = keep;
   if (!dlg.open) dlg.showModal();
 }
 
@@ -334,8 +450,9 @@ function handleEvent(type, data) {
   if (!msg || !msg.issue) return;
   // An update to an issue not listed is older than the loaded pages, unless a filter now matches it.
   upsertIssue(msg.issue, true, msg.change === "new" || statusFilter() !== "");
+  // Sightings folded in change nothing an operator acts on; a redraw would only disturb typing.
   const dlg = document.getElementById("detail");
-  if (dlg.open && detailId === msg.issue.id) showDetail(detailId);
+  if (dlg.open && detailId === msg.issue.id && msg.change !== "updated") showDetail(detailId);
 }
 
 async function streamEvents(first) {
@@ -404,6 +521,99 @@ async function pollSensors() {
   } catch (e) { showError("sensors", e); }
 }
 
+// ---- the terminal: a phone's view for street staff (#terminal) --------------------------------
+
+const OPEN = ["candidate", "confirmed", "dispatched"];
+
+// Metres between two points (haversine): close enough across a sub-district.
+function metres(a, b) {
+  const rad = (d) => (d * Math.PI) / 180;
+  const dlat = rad(b.lat - a.lat), dlon = rad(b.lon - a.lon);
+  const x = Math.sin(dlat / 2) ** 2 + Math.cos(rad(a.lat)) * Math.cos(rad(b.lat)) * Math.sin(dlon / 2) ** 2;
+  return 2 * 6371000 * Math.asin(Math.sqrt(x));
+}
+
+function here() {
+  return new Promise((resolve) => {
+    if (!navigator.geolocation) return resolve(null);
+    navigator.geolocation.getCurrentPosition(
+      (p) => resolve({ lat: p.coords.latitude, lon: p.coords.longitude }), () => resolve(null), { timeout: 5000 });
+  });
+}
+
+// The open issues, newest pages first, as far as a phone needs to look.
+async function openIssues() {
+  let items = [], cursor = null;
+  for (let page = 0; page < 10; page += 1) {
+    const q = new URLSearchParams({ limit: "100" });
+    if (cursor) q.set("cursor", cursor);
+    const res = await api(`/api/v1/issues?${q}`);
+    items = items.concat(res.items.filter((i) => OPEN.includes(i.status)));
+    cursor = res.next_cursor;
+    if (!cursor) break;
+  }
+  return items;
+}
+
+function terminalCard(i, where) {
+  const located = i.lat !== null && i.lat !== undefined && i.lon !== null && i.lon !== undefined;
+  const distance = where && located ? Math.round(metres(where, i)) : null;
+  const before = (i.evidence || []).find((e) => e.kind === "before");
+  const img = h("img", { class: "snapshot", alt: "snapshot" });
+  if (before) loadImage(img, before.url, () => img.remove());
+  // geo: opens the phone's own map app; no map server is assumed.
+  const map = located ? h("a", { class: "map", href: `geo:${i.lat},${i.lon}?q=${i.lat},${i.lon}` }, "地图 Map") : null;
+  const note = h("textarea", { name: "note", rows: 2, placeholder: "处置情况 What was done" });
+  const done = h("button", { type: "button", class: "handled" }, "已处置 Handled");
+  const error = h("p", { class: "error", role: "alert" });
+  done.addEventListener("click", async () => {
+    if (!TOKEN) return askToken();
+    const by = sessionStorage.getItem("shaobing-by") || prompt("经办人 By") || "";
+    if (!by.trim()) return;
+    sessionStorage.setItem("shaobing-by", by.trim());
+    done.disabled = true;
+    try {
+      await giveVerdict(i.id, { verdict: "handled", by: by.trim(), note: note.value.trim() || undefined });
+      loadTerminal();
+    } catch (e) { error.textContent = e.message; done.disabled = false; }
+  });
+  return h("li", { class: `terminal-card priority-${i.priority}`, "data-id": i.id },
+    h("h3", {}, `${categoryLabel(i.category)} · ${STATUSES[i.status] || i.status}`),
+    h("p", { class: "address" }, place(i)),
+    distance === null ? null : h("p", { class: "distance" }, `${distance} m`),
+    img, map, note, done, error);
+}
+
+async function loadTerminal() {
+  try {
+    const [issues, where] = await Promise.all([openIssues(), here()]);
+    const select = document.getElementById("terminal-department");
+    const departments = [...new Set(issues.map((i) => i.department))].sort();
+    const chosen = localStorage.getItem("shaobing-department") || departments[0] || "";
+    select.replaceChildren(...departments.map((d) => h("option", { value: d, selected: d === chosen ? "" : null }, d)));
+    const mine = issues.filter((i) => i.department === select.value);
+    if (where) mine.sort((a, b) => (a.lat == null ? Infinity : metres(where, a)) - (b.lat == null ? Infinity : metres(where, b)));
+    document.querySelector("#terminal .where").textContent =
+      where ? "最近的在前 Nearest first" : "最新的在前 Newest first (no position)";
+    document.querySelector("#terminal .cards").replaceChildren(...mine.map((i) => terminalCard(i, where)));
+    showError("terminal", null);
+  } catch (e) { showError("terminal", e); }
+}
+
+function setUpTerminal() {
+  const on = location.hash === "#terminal";
+  document.body.classList.toggle("terminal", on);
+  document.getElementById("terminal").hidden = !on;
+  if (!on) return false;
+  document.getElementById("terminal-department").addEventListener("change", (ev) => {
+    localStorage.setItem("shaobing-department", ev.target.value);
+    loadTerminal();
+  });
+  loadTerminal();
+  setInterval(loadTerminal, 30000);
+  return true;
+}
+
 // ---- evidence on disk ------------------------------------------------------------------------
 
 function fmtBytes(n) {
@@ -428,6 +638,13 @@ async function pollEvidence() {
 // ---- start ---------------------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", () => {
+  setUpSignIn();
+  window.addEventListener("hashchange", () => {
+    if ((location.hash === "#terminal") !== document.body.classList.contains("terminal")) location.reload();
+  });
+  if (setUpTerminal()) return;
+  pollSuppressions();
+  setInterval(pollSuppressions, 10000);
   document.getElementById("load-more").addEventListener("click", () => nextCursor && loadIssues(nextCursor));
   document.getElementById("status-filter").addEventListener("change", resetIssues);
   pollCameras();

@@ -41,7 +41,7 @@ pub use chain::{
     Chain, ChainEntry, Content, GENESIS, Link, Mismatch, compare as compare_chains, entry_hash, verify as verify_chain,
 };
 pub use evidence::{EvidenceFile, EvidenceWriter, sha256_file};
-pub use lifecycle::{TransitionError, parse_status};
+pub use lifecycle::{TransitionError, parse_status, verdicts_allowed};
 pub use outbox::{OutboxKind, OutboxRow, OutboxStats, PRIORITY_EMERGENCY, PRIORITY_ROUTINE};
 pub use recheck::{DEFAULT_VERIFY_SECS, Recheck};
 pub use report::{DepartmentFigures, Precision, Verification, precision, report, verified_since};

@@ -39,6 +39,27 @@ fn allowed(from: IssueStatus) -> &'static [IssueStatus] {
     }
 }
 
+/// The verdicts a person may give an issue in `status`, by name: those whose status the
+/// lifecycle allows from there, and a note, always. What the console offers.
+pub fn verdicts_allowed(status: &str) -> Vec<&'static str> {
+    use shaobing_core::{DismissReason, Verdict};
+    let Ok(from) = parse_status(status) else { return vec!["note"] };
+    let verdicts = [
+        Verdict::Confirm,
+        Verdict::Dismiss { reason: DismissReason::NotAProblem },
+        Verdict::Dispatch,
+        Verdict::Handled,
+        Verdict::Verify,
+    ];
+    let mut names: Vec<&'static str> = verdicts
+        .iter()
+        .filter(|v| v.status().is_some_and(|to| allowed(from).contains(&to)))
+        .map(Verdict::as_str)
+        .collect();
+    names.push(Verdict::Note.as_str());
+    names
+}
+
 pub fn check(from: IssueStatus, to: IssueStatus) -> Result<(), TransitionError> {
     if allowed(from).contains(&to) {
         return Ok(());
@@ -110,6 +131,15 @@ pub(crate) fn history(conn: &Connection, id: &str) -> rusqlite::Result<Vec<Histo
 mod tests {
     use super::*;
     use IssueStatus::*;
+
+    #[test]
+    fn the_verdicts_offered_are_those_the_lifecycle_allows() {
+        assert_eq!(verdicts_allowed("candidate"), ["confirm", "dismiss", "handled", "note"]);
+        assert_eq!(verdicts_allowed("confirmed"), ["dismiss", "dispatch", "handled", "note"]);
+        assert_eq!(verdicts_allowed("dispatched"), ["handled", "note"]);
+        assert_eq!(verdicts_allowed("resolved"), ["dispatch", "verify", "note"]);
+        assert_eq!(verdicts_allowed("dismissed"), ["note"]);
+    }
 
     #[test]
     fn lifecycle_allows_the_seed_path_and_refuses_shortcuts() {

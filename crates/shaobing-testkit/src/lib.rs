@@ -12,9 +12,12 @@
 //! - [`issue`]: a plausible candidate issue for the stages downstream of the rules.
 //! - [`Tmpfs`]: a tiny tmpfs over a directory (root only), to fill a disk.
 //! - [`http`]: plain HTTP/1.1 requests over a socket.
+//! - [`browser`]: headless Chromium driven over WebDriver (chromedriver), at a desktop or a
+//!   phone's size, to click through the console.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: a failed step fails the test
 
+pub mod browser;
 pub mod http;
 pub mod issue;
 mod logs;

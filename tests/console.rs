@@ -1,0 +1,195 @@
+//! The operator's loop in the console, clicked through in headless Chromium (chromedriver) on a
+//! running daemon, at a desktop size and as a phone: sign in with the token, then on car-park
+//! issues raised by real MQTT readings: confirm; dismiss with a reason (and the same car park
+//! full again is not filed while suppressed, counted in the console); confirm, dispatch, mark
+//! handled and see it verified when the car park empties; mark handled and see it reopened
+//! when it stays full. Then the terminal, as street staff's phone with a position: its
+//! department's open issues nearest first, one marked handled with a note from the card.
+//! Screenshots go to target/test-artifacts/.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use serde_json::json;
+use shaobing::daemon::Daemon;
+use shaobing_core::Secret;
+use shaobing_store::Store;
+use shaobing_testkit::browser::{Browser, Screen};
+use shaobing_testkit::mosquitto::{Broker, Client};
+use shaobing_testkit::until;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "operator-token-console";
+const BOX: &str = "box-console";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// The issue of car park `i`: its id and dedup key.
+fn issue_of(data: &Path, i: usize) -> Option<(String, String)> {
+    let rows = Store::open(data, BOX).unwrap().list(None, 100).unwrap();
+    rows.into_iter().find(|r| r.source == common::park(i)).map(|r| (r.id, r.dedup_key))
+}
+
+async fn park(client: &Client, i: usize, percent: u32) {
+    client.publish(&common::park_topic(i), percent.to_string()).await;
+}
+
+/// Opens issue `id`'s detail and gives `verdict` (with `reason` for a dismissal); waits for
+/// the detail to show `status`.
+async fn verdict(b: &Browser, id: &str, verdict: &str, reason: Option<&str>, status: &str) {
+    Box::pin(give(b, id, verdict, reason, status)).await;
+}
+
+async fn give(b: &Browser, id: &str, verdict: &str, reason: Option<&str>, status: &str) {
+    if !b.appears(&format!("#detail[open] h2[data-id=\"{id}\"]"), Duration::from_millis(200)).await {
+        b.click(&format!("tr.issue-row[data-id=\"{id}\"]")).await;
+    }
+    b.type_into("#detail .verdict-form input[name=by]", "值班员 duty-officer").await;
+    b.type_into("#detail .verdict-form textarea[name=note]", &format!("{verdict} from the console")).await;
+    if let Some(reason) = reason {
+        b.select("#detail .verdict-form select[name=reason]", reason).await;
+    }
+    b.click(&format!("#detail button.verdict-{verdict}")).await;
+    b.wait_for(&format!("#detail h2[data-id=\"{id}\"][data-status=\"{status}\"]"), WAIT).await;
+}
+
+async fn close_detail(b: &Browser) {
+    b.click("#detail button.close").await;
+}
+
+/// The whole loop on car parks `first..first + 4`, in a browser of `screen`'s size.
+async fn the_loop(addr: SocketAddr, data: &Path, sensors: &Client, first: usize, screen: Screen, name: &str) {
+    let b = Browser::start(screen).await;
+    // The browser's own prompt for the page (the token as the Basic password) reads; a verdict
+    // asks for the token in the page, kept for the browser session.
+    // (A URL with credentials stands for the prompt; the page then works from its plain URL, as
+    // after a prompt, the browser sending the cached password.)
+    b.goto(&format!("http://duty:{TOKEN}@{addr}/static/console.css")).await;
+    b.goto(&format!("http://{addr}/")).await;
+    b.wait_for("#issues", WAIT).await;
+    if !b.text("#sign-in").await.contains("Sign out") {
+        b.click("#sign-in").await;
+        b.type_into("#login[open] input[name=token]", TOKEN).await;
+        b.click("#login button[type=submit]").await;
+    }
+    assert!(until(WAIT, async || b.text("#sign-in").await.contains("Sign out")).await, "signed in");
+
+    for i in first..first + 4 {
+        park(sensors, i, 100).await;
+    }
+    let ids: Vec<(String, String)> = {
+        assert!(until(WAIT, async || (first..first + 4).all(|i| issue_of(data, i).is_some())).await, "four issues");
+        (first..first + 4).map(|i| issue_of(data, i).unwrap()).collect()
+    };
+    for (id, _) in &ids {
+        b.wait_for(&format!("tr.issue-row[data-id=\"{id}\"]"), WAIT).await;
+    }
+
+    // Confirm.
+    verdict(&b, &ids[0].0, "confirm", None, "confirmed").await;
+    close_detail(&b).await;
+
+    // Dismiss with a reason: listed as suppressed; the car park full again is not filed.
+    let (dismissed, key) = &ids[1];
+    verdict(&b, dismissed, "dismiss", Some("permitted"), "dismissed").await;
+    close_detail(&b).await;
+    let row = format!("#suppressions tr.suppression-row[data-key=\"{key}\"]");
+    b.wait_for(&row, WAIT).await;
+    park(sensors, first + 1, 30).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    park(sensors, first + 1, 100).await;
+    let held = async || b.text(&format!("{row} td.suppressed")).await == "1";
+    assert!(until(Duration::from_secs(25), held).await, "the suppressed candidate is counted in the console");
+    let filed = Store::open(data, BOX).unwrap().list(None, 100).unwrap();
+    assert_eq!(filed.iter().filter(|r| &r.dedup_key == key).count(), 1, "not filed again while suppressed");
+
+    // Confirm, dispatch, handled; the car park empties: verified.
+    let (handled, _) = &ids[2];
+    verdict(&b, handled, "confirm", None, "confirmed").await;
+    verdict(&b, handled, "dispatch", None, "dispatched").await;
+    verdict(&b, handled, "handled", None, "resolved").await;
+    park(sensors, first + 2, 30).await;
+    b.wait_for(&format!("#detail h2[data-id=\"{handled}\"][data-status=\"verified\"]"), WAIT).await;
+    close_detail(&b).await;
+
+    // Handled, but the car park stays full past verify_secs: reopened to its department.
+    let (reopened, _) = &ids[3];
+    verdict(&b, reopened, "handled", None, "resolved").await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    park(sensors, first + 3, 100).await;
+    b.wait_for(&format!("#detail h2[data-id=\"{reopened}\"][data-status=\"dispatched\"]"), WAIT).await;
+    let history = Store::open(data, BOX).unwrap().history(reopened).unwrap();
+    assert!(history.iter().any(|h| h.actor.starts_with("console:")), "the verdict is recorded with who: {history:?}");
+
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    b.screenshot(&artifacts.join(format!("console-verdicts-{name}.png"))).await;
+}
+
+/// Street staff at car park 4: the open issues (car parks 0, 3, 4 and 7 after the loops) nearest
+/// first, and the nearest marked handled with a note from its card.
+async fn the_terminal(addr: SocketAddr, data: &Path) {
+    let b = Browser::start(Screen::Phone { width: 390, height: 844 }).await;
+    let origin = format!("http://{addr}");
+    b.goto(&format!("http://duty:{TOKEN}@{addr}/static/console.css")).await;
+    b.goto(&format!("http://{addr}/#terminal")).await;
+    let (lat, lon) = common::park_place(4);
+    b.place_at(&origin, lat, lon).await;
+    b.click("#sign-in").await;
+    b.type_into("#login[open] input[name=token]", TOKEN).await;
+    b.click("#login button[type=submit]").await;
+    assert!(until(WAIT, async || b.text("#sign-in").await.contains("Sign out")).await, "signed in");
+    let order = [4, 3, 7, 0].map(|i| issue_of(data, i).unwrap().0);
+    let shown = async || {
+        let ids = b
+            .execute("return [...document.querySelectorAll('.terminal-card')].map(c => c.dataset.id)", json!([]))
+            .await;
+        ids.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect::<Vec<_>>())
+    };
+    assert!(
+        until(WAIT, async || shown().await.as_deref() == Some(&order[..])).await,
+        "nearest first: {:?}",
+        shown().await
+    );
+    assert_eq!(b.text("#terminal .where").await, "最近的在前 Nearest first");
+    let first = format!(".terminal-card[data-id=\"{}\"]", order[0]);
+    assert!(b.text(&format!("{first} .distance")).await.ends_with(" m"));
+    b.wait_for(&format!("{first} a.map[href^=\"geo:\"]"), WAIT).await;
+    b.execute("sessionStorage.setItem('shaobing-by', '巡查员 patrol-7')", json!([])).await;
+    b.type_into(&format!("{first} textarea[name=note]"), "车已挪走 moved on").await;
+    b.click(&format!("{first} button.handled")).await;
+    assert!(until(WAIT, async || shown().await.is_some_and(|s| !s.contains(&order[0]))).await, "the handled card goes");
+    let history = Store::open(data, BOX).unwrap().history(&order[0]).unwrap();
+    let last = history.last().unwrap();
+    assert_eq!((last.to_status.as_str(), last.note.as_deref()), ("resolved", Some("车已挪走 moved on")));
+    assert_eq!(last.actor, "console:巡查员 patrol-7");
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    b.screenshot(&artifacts.join("console-terminal-phone.png")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_works_issues_through_the_console_at_desktop_and_phone_sizes() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::car_parks(BOX, 8, broker.port, dir.path());
+    config.metrics.access_token = Some(Secret::new(TOKEN));
+    config.daemon.verify_secs = 1;
+    // A re-check hears a car park still full at the rule's next ongoing report.
+    config.sensors.as_mut().unwrap().groups[0].rules[0].ongoing_every_secs = 1;
+    let cancel = CancellationToken::new();
+    let daemon = Daemon::start(config, cancel.clone()).await.unwrap();
+    let sensors = Client::connect(&broker, "car-parks");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let addr = daemon.metrics_addr();
+    // Boxed: a browser's futures are deep, and a test thread's stack is small.
+    let desktop = Screen::Desktop { width: 1920, height: 1080 };
+    Box::pin(the_loop(addr, dir.path(), &sensors, 0, desktop, "desktop")).await;
+    let phone = Screen::Phone { width: 390, height: 844 };
+    Box::pin(the_loop(addr, dir.path(), &sensors, 4, phone, "phone")).await;
+    Box::pin(the_terminal(addr, dir.path())).await;
+    cancel.cancel();
+    daemon.wait().await.unwrap();
+}
