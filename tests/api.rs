@@ -268,6 +268,9 @@ async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_w
     let parking = usage["categories"].as_array().unwrap().iter().find(|c| c["category"] == "illegal_parking");
     assert!(parking.is_some_and(|c| c["bytes"].as_u64() > Some(10_000)), "the snapshots' disk use: {usage}");
     assert_eq!(usage["max_bytes"], 8u64 << 30);
+    let precision = get_json(addr, "/api/v1/precision", "/api/v1/precision", &spec).await;
+    let judged = precision["items"].as_array().unwrap();
+    assert!(judged.iter().any(|p| p["dismissed"].as_i64() > Some(0)), "the seeded dismissal counts: {precision}");
     let all = get_json(addr, "/api/v1/issues?limit=100", "/api/v1/issues", &spec).await;
     let statuses: std::collections::BTreeSet<&str> =
         all["items"].as_array().unwrap().iter().filter_map(|i| i["status"].as_str()).collect();

@@ -124,6 +124,16 @@ async fn the_loop(addr: SocketAddr, data: &Path, sensors: &Client, first: usize,
     let history = Store::open(data, BOX).unwrap().history(reopened).unwrap();
     assert!(history.iter().any(|h| h.actor.starts_with("console:")), "the verdict is recorded with who: {history:?}");
 
+    // Precision per source and category: the confirmed car park's 100 %, the dismissed one's 0 %.
+    for (i, shown) in [(first, "100 %"), (first + 1, "0 %")] {
+        let cell = format!("#precision tr.precision-row[data-source=\"{}\"] td.precision", common::park(i));
+        assert!(
+            until(WAIT, async || b.appears(&cell, Duration::from_millis(100)).await && b.text(&cell).await == shown)
+                .await,
+            "{cell}: {shown}"
+        );
+    }
+
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     b.screenshot(&artifacts.join(format!("console-verdicts-{name}.png"))).await;

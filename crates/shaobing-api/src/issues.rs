@@ -138,6 +138,16 @@ pub(crate) async fn evidence_usage(State(state): State<Arc<ApiState>>) -> Result
     Ok(Json(json!({ "total_bytes": total, "max_bytes": max_bytes, "categories": categories })))
 }
 
+/// `GET /api/v1/precision`: each camera's and sensor's precision per category (confirmed /
+/// (confirmed + dismissed)), least precise first, as `shaobing issues report` gives it.
+pub(crate) async fn precision(State(state): State<Arc<ApiState>>) -> Result<Json<Value>, ApiError> {
+    let items = tokio::task::spawn_blocking(move || shaobing_store::precision(&open(&state)))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok(Json(json!({ "items": items })))
+}
+
 /// Issue changes as they happen; a subscriber that falls behind is told how many it missed
 /// (a `lagged` event) rather than silently losing them, and can reload the list.
 pub(crate) async fn events(

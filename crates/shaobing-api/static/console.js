@@ -125,6 +125,7 @@ function verdictForm(i) {
       upsertIssue(issue, false);
       await showDetail(i.id);
       if (verdict === "dismiss") pollSuppressions();
+      if (verdict === "confirm" || verdict === "dismiss") pollPrecision();
     } catch (e) {
       error.textContent = e.message;
       buttons.forEach((b) => { b.disabled = false; });
@@ -614,6 +615,21 @@ function setUpTerminal() {
   return true;
 }
 
+// ---- precision -------------------------------------------------------------------------------
+
+async function pollPrecision() {
+  try {
+    const { items } = await api("/api/v1/precision");
+    const judged = items.filter((x) => x.confirmed + x.dismissed > 0);
+    document.querySelector("#precision tbody").replaceChildren(...judged.map((x) =>
+      h("tr", { class: "precision-row", "data-source": x.source, "data-category": x.category },
+        h("td", {}, x.source), h("td", {}, `${categoryLabel(x.category)} (${x.category})`),
+        h("td", { class: "num" }, x.confirmed), h("td", { class: "num" }, x.dismissed),
+        h("td", { class: "num precision" }, x.precision === null ? "—" : `${Math.round(100 * x.precision)} %`))));
+    showError("precision", null);
+  } catch (e) { showError("precision", e); }
+}
+
 // ---- evidence on disk ------------------------------------------------------------------------
 
 function fmtBytes(n) {
@@ -653,6 +669,8 @@ document.addEventListener("DOMContentLoaded", () => {
   setInterval(pollSensors, 10000);
   pollEvidence();
   setInterval(pollEvidence, 60000);
+  pollPrecision();
+  setInterval(pollPrecision, 30000);
   loadIssues(null);
   streamEvents(true);
 });
