@@ -4,6 +4,7 @@
 mod analysis;
 mod cameras;
 mod fixture;
+mod fleet;
 mod procfs;
 mod receive;
 mod store;
@@ -29,6 +30,9 @@ enum Command {
     /// Issues/s committed locally and drained to PostgreSQL, each against the bare work it is
     /// made of; an emergency issue's latency to its committed row.
     Store(store::Args),
+    /// How many boxes one central PostgreSQL serves: issues/s arriving from N boxes at once
+    /// and the round trip of a central verdict to its box (p50, p99), against one box alone.
+    Fleet(fleet::Args),
     /// Per analysed frame: the whole analysis against a bare `session.run` of the same model
     /// on the same input; and the share of inferences the motion gate avoids.
     Analysis(analysis::Args),
@@ -64,6 +68,7 @@ fn main() -> anyhow::Result<()> {
             .build()?
             .block_on(analysis::run(args)),
         Command::Store(args) => tokio::runtime::Runtime::new()?.block_on(store::run(args)),
+        Command::Fleet(args) => tokio::runtime::Runtime::new()?.block_on(fleet::run(args)),
         Command::Receive(args) => receive::run(args),
         Command::ReceiveTrial(args) => tokio::runtime::Runtime::new()?.block_on(receive::trial_main(args)),
         Command::CameraTrial(args) => tokio::runtime::Runtime::new()?.block_on(cameras::trial_main(args)),
