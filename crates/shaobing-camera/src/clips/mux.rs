@@ -199,6 +199,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn emergencies_are_muxed_first_then_the_oldest() {
+        let job = |urgent, seq| Job { urgent, seq, units: Vec::new(), reply: oneshot::channel().0 };
+        let mut heap: BinaryHeap<Job> = [job(false, 1), job(true, 3), job(false, 2), job(true, 4)].into_iter().collect();
+        let order: Vec<(bool, u64)> = std::iter::from_fn(|| heap.pop()).map(|j| (j.urgent, j.seq)).collect();
+        assert_eq!(order, [(true, 3), (true, 4), (false, 1), (false, 2)]);
+    }
+
+    #[test]
     fn decoding_times_never_pass_presentation_times() {
         // I0 P3 B1 B2 P6 B4 B5 in decoding order, 40 ms frames.
         let ms = |v: &[u64]| v.iter().map(|m| Some(m * 1_000_000 + 5_000_000_000)).collect::<Vec<_>>();
