@@ -60,35 +60,34 @@ enum Command {
     },
     /// Read and update the box's problem database.
     Issues {
-        /// The daemon's configuration, for its data directory [default:
-        /// /etc/shaobing/shaobing.toml when it exists].
-        #[arg(long, global = true)]
-        config: Option<PathBuf>,
-        /// The data directory (overrides the configuration's).
-        #[arg(long, global = true)]
-        data_dir: Option<PathBuf>,
-        /// Print JSON (one document per line) instead of tables.
-        #[arg(long, global = true)]
-        json: bool,
+        #[command(flatten)]
+        the_box: BoxArgs,
         #[command(subcommand)]
         command: crate::issues_cli::IssuesCommand,
     },
     /// Check the box's tamper-evident record: the hash chain of its issue history and
     /// evidence, the evidence files, and the central database's copy.
     Evidence {
-        /// The daemon's configuration, for its data directory and `[central]` [default:
-        /// /etc/shaobing/shaobing.toml when it exists].
-        #[arg(long, global = true)]
-        config: Option<PathBuf>,
-        /// The data directory (overrides the configuration's).
-        #[arg(long, global = true)]
-        data_dir: Option<PathBuf>,
-        /// Print one JSON document instead of text.
-        #[arg(long, global = true)]
-        json: bool,
+        #[command(flatten)]
+        the_box: BoxArgs,
         #[command(subcommand)]
         command: crate::evidence_cli::EvidenceCommand,
     },
+}
+
+/// Which box a command that reads its problem database works on, and how it prints.
+#[derive(clap::Args, Debug)]
+struct BoxArgs {
+    /// The daemon's configuration, for its data directory (and `[central]`) [default:
+    /// /etc/shaobing/shaobing.toml when it exists].
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// The data directory (overrides the configuration's).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Print JSON instead of tables and text.
+    #[arg(long, global = true)]
+    json: bool,
 }
 
 /// Runs the command line of this process: `main` of every executable that ships it.
@@ -102,11 +101,11 @@ pub fn main() -> ExitCode {
             .map(|_| println!("{}: ok", config.display()))
             .map_err(anyhow::Error::from),
         Command::Run { config } => runtime().and_then(|rt| rt.block_on(run(config))),
-        Command::Issues { config, data_dir, json, command } => {
-            the_box(config, data_dir).and_then(|(dir, _)| crate::issues_cli::run(&dir, command, json))
+        Command::Issues { the_box: b, command } => {
+            the_box(b.config, b.data_dir).and_then(|(dir, _)| crate::issues_cli::run(&dir, command, b.json))
         }
-        Command::Evidence { config, data_dir, json, command } => the_box(config, data_dir).and_then(|(dir, config)| {
-            runtime()?.block_on(crate::evidence_cli::run(&dir, config.as_ref(), command, json))
+        Command::Evidence { the_box: b, command } => the_box(b.config, b.data_dir).and_then(|(dir, config)| {
+            runtime()?.block_on(crate::evidence_cli::run(&dir, config.as_ref(), command, b.json))
         }),
         Command::Detect(args) => crate::detect_cli::run(&args),
         Command::Eval(args) => runtime().and_then(|rt| rt.block_on(crate::eval_cli::run(&args))),

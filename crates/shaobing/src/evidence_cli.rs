@@ -71,31 +71,29 @@ async fn central_report(store: &Store, config: Option<&shaobing_config::Config>)
     Ok(CentralReport { entries: held.entries.len(), not_yet_sent, mismatches })
 }
 
+/// One line saying whether all matched, then each mismatch.
+fn section(what: &str, mismatches: &[Mismatch]) {
+    match mismatches.len() {
+        0 => println!("{what}: all match"),
+        n => println!("{what}: {n} do not match"),
+    }
+    for m in mismatches {
+        println!("  {m}");
+    }
+}
+
 fn print(report: &Report, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string(report)?);
         return Ok(());
     }
-    let verdict = |n: usize| if n == 0 { "all match".to_string() } else { format!("{n} do not match") };
-    println!(
-        "box: {} chain entries, {} evidence files: {}",
-        report.entries,
-        report.files,
-        verdict(report.mismatches.len())
-    );
-    for m in &report.mismatches {
-        println!("  {m}");
-    }
+    let box_line = format!("box: {} chain entries, {} evidence files", report.entries, report.files);
+    section(&box_line, &report.mismatches);
     if let Some(c) = &report.central {
-        println!(
-            "central: {} entries ({} of the box's not sent yet): {}",
-            c.entries,
-            c.not_yet_sent,
-            verdict(c.mismatches.len())
+        section(
+            &format!("central: {} entries ({} of the box's not sent yet)", c.entries, c.not_yet_sent),
+            &c.mismatches,
         );
-        for m in &c.mismatches {
-            println!("  {m}");
-        }
     }
     Ok(())
 }

@@ -201,7 +201,8 @@ mod tests {
     #[test]
     fn emergencies_are_muxed_first_then_the_oldest() {
         let job = |urgent, seq| Job { urgent, seq, units: Vec::new(), reply: oneshot::channel().0 };
-        let mut heap: BinaryHeap<Job> = [job(false, 1), job(true, 3), job(false, 2), job(true, 4)].into_iter().collect();
+        let mut heap: BinaryHeap<Job> =
+            [job(false, 1), job(true, 3), job(false, 2), job(true, 4)].into_iter().collect();
         let order: Vec<(bool, u64)> = std::iter::from_fn(|| heap.pop()).map(|j| (j.urgent, j.seq)).collect();
         assert_eq!(order, [(true, 3), (true, 4), (false, 1), (false, 2)]);
     }
