@@ -122,11 +122,7 @@ async fn central(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.map(|r| r.get(0)).unwrap_or(0)
 }
 
-async fn wait(limit: Duration, mut done: impl AsyncFnMut() -> bool) -> anyhow::Result<()> {
-    let started = Instant::now();
-    while !done().await {
-        anyhow::ensure!(started.elapsed() < limit, "not done within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+async fn wait(limit: Duration, done: impl AsyncFnMut() -> bool) -> anyhow::Result<()> {
+    anyhow::ensure!(shaobing_testkit::until(limit, done).await, "not done within {limit:?}");
     Ok(())
 }

@@ -440,11 +440,9 @@ impl Store {
     }
 
     fn attach_evidence(&mut self, id: &str, kind: &str, bytes: &[u8], at: UnixMillis) -> Result<(), StoreError> {
-        // An issue may get more than one clip (raised again after a re-check): each its own file.
-        let name = match kind {
-            "clip" => format!("{id}-clip-{}.{}", at.0, evidence::extension_of(bytes)),
-            _ => format!("{id}-{kind}.{}", evidence::extension_of(bytes)),
-        };
+        // An issue may get more than one of a kind (an "after" snapshot and a clip again after a
+        // reopen): each its own file, or the next would overwrite the file an earlier row hashed.
+        let name = format!("{id}-{kind}-{}.{}", at.0, evidence::extension_of(bytes));
         let file = self.evidence.write(&name, bytes)?;
         let priority = outbox::priority_of(row_priority(&self.get(id)?));
         let path = self.path.clone();

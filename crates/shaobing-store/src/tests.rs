@@ -458,3 +458,17 @@ fn the_chain_verifies_and_names_the_entry_when_a_snapshot_byte_or_a_history_row_
     let found = store.verify_evidence().unwrap().mismatches;
     assert_eq!((found[0].seq, found[0].problem.as_str()), (seq, "missing"), "{found:?}");
 }
+
+#[test]
+fn a_second_after_snapshot_is_a_file_of_its_own_and_the_record_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), "box-1").unwrap();
+    let key = "cam-1/kerb/illegal_parking/7-9";
+    let Recorded::Created { id } = store.record(&candidate(key, 1_000), None).unwrap() else { panic!() };
+    store.attach_evidence(&id, "after", &[0xFF, 0xD8, 1], UnixMillis(2_000)).unwrap();
+    store.attach_evidence(&id, "after", &[0xFF, 0xD8, 2], UnixMillis(3_000)).unwrap();
+    let after: Vec<EvidenceRow> = store.evidence_of(&id).unwrap().into_iter().filter(|e| e.kind == "after").collect();
+    assert_eq!(after.len(), 2);
+    assert_ne!(after[0].path, after[1].path);
+    assert_eq!(store.verify_evidence().unwrap().mismatches, vec![], "the first after snapshot was not overwritten");
+}
