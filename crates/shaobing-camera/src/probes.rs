@@ -65,7 +65,10 @@ pub(crate) fn install_intake(pad: &gst::Pad, Intake { keyframe_gate, clock, clip
         let Some(buffer) = info.buffer() else { return gst::PadProbeReturn::Ok };
         let (pts, delta) = (buffer.pts(), buffer.flags().contains(gst::BufferFlags::DELTA_UNIT));
         metrics.frames_received.inc();
-        if let (Some(clips), Some(caps)) = (&clips, pad.current_caps()) {
+        // The caps are looked up only for a camera that keeps clips: this runs for every frame.
+        if let Some(clips) = &clips
+            && let Some(caps) = pad.current_caps()
+        {
             clips.push(buffer, &caps, !delta);
         }
         if let Some(gate) = &keyframe_gate
