@@ -12,6 +12,7 @@ use shaobing_core::Secret;
 use shaobing_rtsp_server::{RtspServer, Stream};
 use shaobing_testkit::http::{Answer, send};
 use shaobing_testkit::mosquitto::{Broker, Client};
+use shaobing_testkit::until;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -205,13 +206,41 @@ fn seed_every_status(data: &std::path::Path, box_id: &str) {
         &[Confirmed, Dispatched, Resolved],
         &[Confirmed, Dispatched, Resolved, Verified],
     ];
-    for (i, path) in paths.iter().enumerate() {
+    // Two more dismissals at the same place as the dismissed one: a mask is offered there.
+    let dismissed_again: [&[shaobing_core::IssueStatus]; 2] = [&[Dismissed], &[Dismissed]];
+    for (i, path) in paths.iter().chain(&dismissed_again).enumerate() {
         let candidate = shaobing_testkit::issue::candidate(&format!("seeded-{i}"), UnixMillis(1_000 + i as i64));
         let shaobing_store::Recorded::Created { id } = store.record(&candidate, None).unwrap() else { panic!() };
         for to in *path {
             store.transition(&id, *to, "duty-officer", Some("seeded")).unwrap();
         }
     }
+    // And one whose response is due at once: the daemon escalates it.
+    let mut late = shaobing_testkit::issue::candidate("seeded-late", UnixMillis(2_000));
+    late.responsibility.deadlines.respond_secs = Some(0);
+    store.record(&late, None).unwrap();
+}
+
+/// The places dismissed again and again, and the deadlines kept, on the seeded issues.
+async fn masks_and_deadlines(addr: SocketAddr, spec: &Value) {
+    let masks = get_json(addr, "/api/v1/mask-suggestions", "/api/v1/mask-suggestions", spec).await;
+    let offered = masks["items"].as_array().unwrap();
+    assert_eq!(offered.len(), 1, "{masks}");
+    assert_eq!((offered[0]["camera"].as_str(), offered[0]["dismissals"].as_u64()), (Some("cam-1"), Some(3)));
+    let corners: Vec<(f64, f64)> = offered[0]["polygon"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap()))
+        .collect();
+    assert_eq!(corners, vec![(0.8, 0.1), (0.9, 0.1), (0.9, 0.2), (0.8, 0.2)], "the dismissed truck's box");
+    let on_time = get_json(addr, "/api/v1/on-time", "/api/v1/on-time", spec).await;
+    let police = on_time["items"].as_array().unwrap().iter().find(|d| d["department"] == "交通支队").unwrap();
+    assert_eq!((police["responses_late"].as_i64(), police["overdue"].as_i64()), (Some(1), Some(1)), "{police}");
+    assert!(police["response_rate"].as_f64().is_some_and(|r| r < 1.0), "{police}");
+    let all = get_json(addr, "/api/v1/issues?limit=100&status=candidate", "/api/v1/issues", spec).await;
+    let late = all["items"].as_array().unwrap().iter().find(|i| i["overdue"] == true).expect("the late issue listed");
+    assert_eq!((late["tier"].as_str(), late["missed"][0].as_str()), (Some("district_supervision"), Some("response")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,9 +258,6 @@ async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_w
     let cancel = CancellationToken::new();
     let daemon = Daemon::start(config, cancel.clone()).await.expect("daemon starts");
     let addr = daemon.metrics_addr();
-    let monitor = Client::connect(&broker, "air-monitor");
-    let reading = format!(r#"{{"ts":{},"seq":1,"pm25":35.0}}"#, now_ms());
-    monitor.publish("sanlitun/air/aq-gongti/state", reading).await;
 
     assert_eq!(get(addr, "/api/v1/cameras", None).await.status, 401, "the token is enforced");
     assert_eq!(get(addr, "/api/v1/cameras", Some("wrong")).await.status, 401);
@@ -258,6 +284,20 @@ async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_w
     let url = detail["evidence"][0]["url"].as_str().unwrap().to_string();
     let before = get(addr, &url, Some(TOKEN)).await;
     assert_eq!((before.status, before.content_type.as_str()), (200, "image/jpeg"));
+    // Published until the box has one stored: a reading sent before the daemon's subscription
+    // is up goes nowhere, as it would from a real monitor.
+    let monitor = Client::connect(&broker, "air-monitor");
+    let mut seq = 0;
+    let stored = until(Duration::from_secs(20), async || {
+        seq += 1;
+        let reading = format!(r#"{{"ts":{},"seq":{seq},"pm25":35.0}}"#, now_ms());
+        monitor.publish("sanlitun/air/aq-gongti/state", reading).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let sensors: Value = serde_json::from_slice(&get(addr, "/api/v1/sensors", Some(TOKEN)).await.body).unwrap();
+        sensors["items"][0]["latest"].as_array().is_some_and(|l| !l.is_empty())
+    })
+    .await;
+    assert!(stored, "a reading of aq-gongti stored");
     let sensors = get_json(addr, "/api/v1/sensors", "/api/v1/sensors", &spec).await;
     let ids: Vec<&str> = sensors["items"].as_array().unwrap().iter().filter_map(|s| s["id"].as_str()).collect();
     assert!(ids.contains(&"aq-gongti") && ids.len() >= 2, "every configured sensor, read or not: {sensors}");
@@ -289,6 +329,7 @@ async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_w
         let error: Value = serde_json::from_slice(&a.body).unwrap();
         check(&spec, &spec["components"]["schemas"]["Error"], &error, path).unwrap();
     }
+    masks_and_deadlines(addr, &spec).await;
     one_rule_for_every_path(addr).await;
     cancel.cancel();
     daemon.wait().await.expect("clean shutdown");

@@ -57,6 +57,10 @@ fn seed_issues(data: &Path) {
         store.transition(&id, to, "duty-officer", None).unwrap();
     }
     store.record(&candidate("open", UnixMillis(2_000)), None).unwrap();
+    // And one past its response deadline, which the daemon escalates.
+    let mut late = candidate("late", UnixMillis(3_000));
+    late.responsibility.deadlines.respond_secs = Some(0);
+    store.record(&late, None).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,6 +107,7 @@ async fn dashboard_and_alert_metrics_exist_and_canary_secrets_appear_nowhere() {
         if exposed.contains(&format!("{inference} "))
             && !exposed.contains(&format!("{inference} 0"))
             && exposed.contains("shaobing_sensor_messages_rejected_total")
+            && exposed.contains("shaobing_issues_overdue_total")
         {
             break;
         }
@@ -370,7 +375,7 @@ fn the_demo_never_deletes_a_database_it_did_not_create() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("did not create") && stderr.contains("--data-dir"), "{stderr}");
     let store = Store::open(&data, "box-ops").unwrap();
-    assert_eq!(store.list(None, 10).unwrap().len(), 2, "the box's issues are untouched");
+    assert_eq!(store.list(None, 10).unwrap().len(), 3, "the box's issues are untouched");
     let entries = std::fs::read_dir(&data).unwrap().count();
     assert!(!data.join(".shaobing-demo").exists() && entries >= 2, "nothing was written into it");
 }

@@ -179,11 +179,13 @@ quantity = "pm2_5"
 raise = 100.0
 clear = 50.0
 min_duration_secs = 60
-ongoing_every_secs = 60
+# An hour: a reopening comes from the re-check's own reading, not the ongoing report.
+ongoing_every_secs = 3600
 "#;
 
 /// 核查: an issue marked handled is watched by the sensor that raised it: the air clearing
-/// verifies it; the episode still going after `verify_secs` reopens it to its department.
+/// verifies it; the episode still going after `verify_secs` reopens it to its department at
+/// the first reading then (not at its next hourly ongoing report), the readings kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handled_sensor_issue_is_verified_by_its_readings_or_reopened() {
     use shaobing_testkit::mosquitto::{Client, now_ms};
@@ -236,6 +238,11 @@ async fn a_handled_sensor_issue_is_verified_by_its_readings_or_reopened() {
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     publish(0.0, 160.0).await;
     assert!(until(Duration::from_secs(10), async || status(&second) == "dispatched").await, "reopened");
+    let kept = Store::open(dir.path(), BOX).unwrap().evidence_of(&second).unwrap();
+    let still = kept.iter().find(|e| e.kind == "still_present").expect("the readings that were still high");
+    let readings: serde_json::Value = serde_json::from_slice(&std::fs::read(&still.path).unwrap()).unwrap();
+    let latest_value = readings["points"].as_array().unwrap().last().unwrap()["value"].as_f64();
+    assert_eq!(latest_value, Some(160.0), "{readings}");
     let metrics =
         send(addr, "GET", "/metrics", &format!("Host: 127.0.0.1\r\nAuthorization: Bearer {OPERATOR}\r\n"), b"").await;
     let text = String::from_utf8_lossy(&metrics.body);

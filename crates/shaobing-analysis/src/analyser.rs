@@ -57,6 +57,10 @@ const NEW_OBJECT_RULES: [Category; 3] =
 /// Shots are taken only in the second half of a dwell: the object has been seen standing
 /// there by then, and its label's seconds say so.
 const SHOT_AFTER_DWELL: f64 = 0.5;
+/// A standing hazard's sightings carry a fresh snapshot this often: the "still present"
+/// evidence when a re-check finds it there after it was marked handled. One JPEG per hazard
+/// per period costs nothing beside the analysis.
+const STILL_SHOT_EVERY: Duration = Duration::from_secs(5);
 
 /// The analysis state of one camera: inference goes to the shared pools, rules run here.
 pub struct Analyser {
@@ -74,6 +78,8 @@ pub struct Analyser {
     masks: Vec<Polygon>,
     responsibility: HashMap<Category, Responsibility>,
     best: HashMap<(Category, u64), BestShot>,
+    /// When each standing hazard's last fresh snapshot was taken, by dedup key.
+    still_shots: HashMap<String, UnixMillis>,
     last: Observation,
     /// When the last frame that every part of the analysis saw was captured.
     last_full: Option<UnixMillis>,
@@ -153,6 +159,7 @@ impl Analyser {
             masks,
             responsibility,
             best: HashMap::new(),
+            still_shots: HashMap::new(),
             last: Observation::default(),
             last_full: None,
             metrics: metrics.camera(&camera.id),
@@ -391,6 +398,9 @@ impl Analyser {
         let zones: Vec<&Zone> =
             rule_zones(&self.dwell_rules, &self.crowd_rule).filter(|z| z.id == hazard.zone).collect();
         let ctx = evidence::Context { camera: &self.camera, zones: &zones, masks: &self.masks };
+        if hazard.phase == Phase::Cleared {
+            self.still_shots.remove(&hazard.dedup_key);
+        }
         match hazard.phase {
             Phase::Cleared => Ok(Finding::Cleared {
                 dedup_key: hazard.dedup_key.clone(),
@@ -400,7 +410,17 @@ impl Analyser {
             }),
             Phase::Ongoing => {
                 let issue = evidence::issue(&ctx, frame, hazard, &self.responsibility[&hazard.category]);
-                Ok(Finding::Ongoing { issue: Box::new(issue) })
+                let due = self
+                    .still_shots
+                    .get(&hazard.dedup_key)
+                    .is_none_or(|at| frame.captured_at.since(*at) >= STILL_SHOT_EVERY);
+                let evidence = if due {
+                    self.still_shots.insert(hazard.dedup_key.clone(), frame.captured_at);
+                    Some(evidence::before(&ctx, frame, &evidence::Pictured::of(hazard), sightings)?)
+                } else {
+                    None
+                };
+                Ok(Finding::Ongoing { issue: Box::new(issue), evidence })
             }
             Phase::Opened => {
                 let issue = evidence::issue(&ctx, frame, hazard, &self.responsibility[&hazard.category]);

@@ -26,6 +26,7 @@ fn setup(rules: RulesConfig) -> Setup {
         department: format!("dept-{c}"),
         tier: EscalationTier::StreetToDistrict,
         resolution_path: "resolve".into(),
+        deadlines: Default::default(),
     })
 }
 

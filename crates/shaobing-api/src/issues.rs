@@ -148,6 +148,41 @@ pub(crate) async fn precision(State(state): State<Arc<ApiState>>) -> Result<Json
     Ok(Json(json!({ "items": items })))
 }
 
+/// `GET /api/v1/on-time`: each department's deadlines kept (responses and resolutions on
+/// time, open issues overdue), least punctual first, as `shaobing issues report` gives it.
+pub(crate) async fn on_time(State(state): State<Arc<ApiState>>) -> Result<Json<Value>, ApiError> {
+    let figures = tokio::task::spawn_blocking(move || shaobing_store::report(&open(&state)))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok(Json(json!({ "items": shaobing_store::on_time(&figures) })))
+}
+
+/// `GET /api/v1/mask-suggestions`: places on a camera's view dismissed again and again,
+/// offered as mask zones; a place an existing mask of its camera already covers is left out.
+pub(crate) async fn mask_suggestions(State(state): State<Arc<ApiState>>) -> Result<Json<Value>, ApiError> {
+    let s = state.clone();
+    let offered = tokio::task::spawn_blocking(move || {
+        shaobing_store::mask_suggestions(&open(&s), shaobing_core::UnixMillis::now())
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let items: Vec<_> = offered.into_iter().filter(|m| !already_masked(&state, m)).collect();
+    Ok(Json(json!({ "items": items, "after_dismissals": shaobing_store::MASK_AFTER_DISMISSALS })))
+}
+
+/// Whether the middle of suggestion `m` lies in a mask zone its camera has.
+fn already_masked(state: &ApiState, m: &shaobing_store::MaskSuggestion) -> bool {
+    let n = m.polygon.len().max(1) as f64;
+    let (x, y) = m.polygon.iter().fold((0.0, 0.0), |(x, y), p| (x + p[0] / n, y + p[1] / n));
+    let point = shaobing_core::Point { x: x as f32, y: y as f32 };
+    state.cameras.iter().filter(|c| c.id == m.camera).flat_map(|c| &c.zones).filter(|z| z.kind == "mask").any(|z| {
+        let points = z.polygon.iter().map(|p| shaobing_core::Point { x: p[0] as f32, y: p[1] as f32 }).collect();
+        shaobing_core::Polygon::new(points).is_ok_and(|poly| poly.contains(point))
+    })
+}
+
 /// Issue changes as they happen; a subscriber that falls behind is told how many it missed
 /// (a `lagged` event) rather than silently losing them, and can reload the list.
 pub(crate) async fn events(

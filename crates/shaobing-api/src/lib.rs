@@ -141,6 +141,8 @@ fn router(state: ApiState) -> Router {
         .route("/api/v1/suppressions", get(verdicts::list))
         .route("/api/v1/evidence", get(issues::evidence_usage))
         .route("/api/v1/precision", get(issues::precision))
+        .route("/api/v1/on-time", get(issues::on_time))
+        .route("/api/v1/mask-suggestions", get(issues::mask_suggestions))
         .route("/api/v1/sensors", get(sensors::list))
         .route("/api/v1/events", get(issues::events))
         .with_state(state);

@@ -36,8 +36,10 @@ const STATUSES = {
 const PRIORITIES = { routine: "常规", emergency: "紧急" };
 
 // h("td", {class: "x"}, "text", node) -> element; strings become text nodes, never markup.
+const SVG_TAGS = new Set(["svg", "polygon", "title"]);
+
 function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
+  const el = SVG_TAGS.has(tag) ? document.createElementNS("http://www.w3.org/2000/svg", tag) : document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v !== null && v !== undefined && v !== false) el.setAttribute(k, String(v));
   }
@@ -245,11 +247,15 @@ function renderCamera(cam, t) {
     const img = h("img", { class: "frame", alt: `latest analysed frame of ${cam.id}` });
     const card = h("article", { class: "camera-card missing", "data-id": cam.id },
       h("h3", {}, cam.id, " ", h("span", { class: "badge state" })),
-      h("div", { class: "frame-box" }, img, h("span", { class: "no-frame" }, "no frame yet")),
+      h("div", { class: "frame-box" },
+        h("span", { class: "frame-wrap" }, img,
+          h("svg", { class: "masks", viewBox: "0 0 1 1", preserveAspectRatio: "none" })),
+        h("span", { class: "no-frame" }, "no frame yet")),
       h("p", { class: "rates" }), h("p", { class: "meta" }));
     document.querySelector("#cameras .grid").append(card);
     entry = { card, img, prev: null, loading: false };
     cameraCards.set(cam.id, entry);
+    drawMasks();
   }
   const { card } = entry;
   const badge = card.querySelector(".state");
@@ -301,8 +307,8 @@ function evidenceCell(issue, old) {
   const key = ev.map((e) => `${e.kind}:${e.sha256}`).join(",");
   if (old && old.dataset.key === key) return old;
   const td = h("td", { class: "evidence", "data-key": key });
-  for (const kind of ["before", "after"]) {
-    const e = ev.find((x) => x.kind === kind);
+  for (const kind of ["before", "after", "still_present"]) {
+    const e = ev.findLast((x) => x.kind === kind);
     if (!e) continue;
     const img = h("img", { class: `evidence-${kind}`, alt: `${kind} snapshot`, title: `${kind} · ${fmtTime(e.captured_at)}` });
     td.append(img);
@@ -313,10 +319,12 @@ function evidenceCell(issue, old) {
 }
 
 function issueRow(i, old) {
-  const tr = h("tr", { class: `issue-row status-${i.status} priority-${i.priority}`, "data-id": i.id, tabindex: 0 },
+  const tr = h("tr", { class: `issue-row status-${i.status} priority-${i.priority}${i.overdue ? " overdue" : ""}`,
+    "data-id": i.id, "data-overdue": i.overdue ? "yes" : "no", tabindex: 0 },
     h("td", { class: "category" }, categoryLabel(i.category), h("small", {}, ` ${i.event_code}`)),
     h("td", { class: "priority" }, `${PRIORITIES[i.priority] || ""} ${i.priority}`),
-    h("td", { class: "status" }, `${STATUSES[i.status] || ""} ${i.status}`),
+    h("td", { class: "status" }, `${STATUSES[i.status] || ""} ${i.status}`,
+      i.overdue ? h("span", { class: "badge overdue", title: `missed: ${i.missed.join(", ")}` }, "超时 overdue") : null),
     h("td", { class: "place" }, place(i)),
     h("td", { class: "department" }, i.department),
     h("td", { class: "cause" }, i.cause),
@@ -397,6 +405,9 @@ async function showDetail(id) {
     ["优先级 Priority", i.priority], ["状态 Status", i.status], ["地点 Place", place(i)],
     ["来源 Source", i.source], ["区域 Zone", i.zone], ["部门 Department", i.department],
     ["层级 Tier", i.tier], ["处置路径 Resolution path", i.resolution_path],
+    ["响应时限 Respond by", i.respond_by ? fmtTime(i.respond_by) : "—"],
+    ["办结时限 Resolve by", i.resolve_by ? fmtTime(i.resolve_by) : "—"],
+    ["超时 Overdue", i.missed.length ? `missed: ${i.missed.join(", ")}` : "no"],
     ["吹哨类型 Whistle kind", i.whistle_kind], ["渠道 Channel", i.channel],
     ["原因 Cause", i.cause], ["规则 Rule", i.rule], ["置信度 Confidence", i.confidence],
     ["次数 Occurrences", i.occurrences], ["首次 First seen", fmtTime(i.first_seen)],
@@ -630,6 +641,59 @@ async function pollPrecision() {
   } catch (e) { showError("precision", e); }
 }
 
+// ---- deadlines kept ----------------------------------------------------------------------------
+
+function share(onTime, late, rate) {
+  return rate === null ? "—" : `${onTime}/${onTime + late} (${Math.round(100 * rate)} %)`;
+}
+
+async function pollOnTime() {
+  try {
+    const { items } = await api("/api/v1/on-time");
+    document.querySelector("#on-time tbody").replaceChildren(...items.map((x) =>
+      h("tr", { class: "on-time-row", "data-department": x.department },
+        h("td", {}, x.department),
+        h("td", { class: "num response" }, share(x.responses_on_time, x.responses_late, x.response_rate)),
+        h("td", { class: "num resolution" }, share(x.resolutions_on_time, x.resolutions_late, x.resolution_rate)),
+        h("td", { class: "num overdue" }, x.overdue))));
+    showError("on-time", null);
+  } catch (e) { showError("on-time", e); }
+}
+
+// ---- masks offered from repeated dismissals ------------------------------------------------------
+
+let maskSuggestions = [];
+
+function maskSnippet(m) {
+  const points = m.polygon.map(([x, y]) => `[${x}, ${y}]`).join(", ");
+  return `[[cameras.zones]]   # under camera "${m.camera}"\nid = "dismissed-${m.cell}"\nkind = "mask"\npolygon = [${points}]`;
+}
+
+/** Outlines each camera's suggested masks over its live frame. */
+function drawMasks() {
+  for (const [id, e] of cameraCards) {
+    const svg = e.card.querySelector("svg.masks");
+    svg.replaceChildren(...maskSuggestions.filter((m) => m.camera === id).map((m) =>
+      h("polygon", { class: "suggested-mask", "data-cell": m.cell, points: m.polygon.map((p) => p.join(",")).join(" ") },
+        h("title", {}, `dismissed ${m.dismissals} times: offered as a mask`))));
+  }
+}
+
+async function pollMasks() {
+  try {
+    const { items } = await api("/api/v1/mask-suggestions");
+    maskSuggestions = items;
+    drawMasks();
+    document.querySelector("#masks tbody").replaceChildren(...items.map((m) =>
+      h("tr", { class: "mask-row", "data-camera": m.camera, "data-cell": m.cell },
+        h("td", {}, m.camera), h("td", {}, m.categories.map(categoryLabel).join(", ")),
+        h("td", { class: "num dismissals" }, m.dismissals), h("td", {}, fmtTime(m.last_dismissed_ms)),
+        h("td", {}, h("pre", { class: "snippet" }, maskSnippet(m))))));
+    document.querySelector("#masks .empty").hidden = items.length > 0;
+    showError("masks", null);
+  } catch (e) { showError("masks", e); }
+}
+
 // ---- evidence on disk ------------------------------------------------------------------------
 
 function fmtBytes(n) {
@@ -671,6 +735,10 @@ document.addEventListener("DOMContentLoaded", () => {
   setInterval(pollEvidence, 60000);
   pollPrecision();
   setInterval(pollPrecision, 30000);
+  pollOnTime();
+  setInterval(pollOnTime, 15000);
+  pollMasks();
+  setInterval(pollMasks, 30000);
   loadIssues(null);
   streamEvents(true);
 });

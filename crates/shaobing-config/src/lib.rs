@@ -268,7 +268,10 @@ impl Config {
 
     /// The responsibility entry for a category: configured, else built in.
     pub fn responsibility_for(&self, category: Category) -> ResponsibilityEntry {
-        self.responsibility.get(&category).cloned().unwrap_or_else(|| default_responsibility(category))
+        match self.responsibility.get(&category) {
+            Some(entry) => entry.clone().with_default_deadlines(category),
+            None => default_responsibility(category),
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 use crate::ConfigError;
 use serde::Deserialize;
-use shaobing_core::{Category, EscalationTier, Responsibility};
+use shaobing_core::{Category, Deadlines, EscalationTier, Responsibility};
 
 /// Who is responsible for a category of problem, and how it is resolved.
 #[derive(Debug, Clone, PartialEq, Deserialize, schemars::JsonSchema)]
@@ -8,10 +8,20 @@ use shaobing_core::{Category, EscalationTier, Responsibility};
 pub struct ResponsibilityEntry {
     /// The department that reports in (报到) when the whistle blows.
     pub department: String,
-    /// `street_to_district` (街道吹哨、部门报到) or `community_to_street` (社区吹哨、科室报到).
+    /// `street_to_district` (街道吹哨、部门报到), `community_to_street` (社区吹哨、科室报到) or
+    /// `district_supervision` (区级专班督办); an overdue issue moves up from here.
     pub tier: EscalationTier,
     /// The suggested resolution path written into each issue.
     pub resolution_path: String,
+    /// Seconds from an issue's creation for its department to respond (confirm, dismiss or
+    /// dispatch it); missed, the issue is overdue and moves up a tier. 0 sets none; absent
+    /// keeps the category's built-in deadline.
+    #[serde(default)]
+    pub respond_secs: Option<u64>,
+    /// Seconds from an issue's creation for it to be resolved; missed, it is overdue and
+    /// moves up a tier. 0 sets none; absent keeps the category's built-in deadline.
+    #[serde(default)]
+    pub resolve_secs: Option<u64>,
 }
 
 impl ResponsibilityEntry {
@@ -22,15 +32,57 @@ impl ResponsibilityEntry {
         if self.resolution_path.trim().is_empty() {
             return Err(ConfigError::invalid(format!("{key}.resolution_path"), "expected a resolution path"));
         }
+        if let (Some(respond), Some(resolve)) = (self.respond_secs, self.resolve_secs)
+            && respond > 0
+            && resolve > 0
+            && respond > resolve
+        {
+            return Err(ConfigError::invalid(
+                format!("{key}.respond_secs"),
+                format!(
+                    "a response is due before the resolution: expected at most resolve_secs ({resolve}), got {respond}"
+                ),
+            ));
+        }
         Ok(())
     }
 
     pub fn to_domain(&self) -> Responsibility {
+        let deadline = |secs: Option<u64>| secs.filter(|s| *s > 0);
         Responsibility {
             department: self.department.clone(),
             tier: self.tier,
             resolution_path: self.resolution_path.clone(),
+            deadlines: Deadlines {
+                respond_secs: deadline(self.respond_secs),
+                resolve_secs: deadline(self.resolve_secs),
+            },
         }
+    }
+
+    /// This entry with the built-in deadlines of `category` where it sets none.
+    pub(crate) fn with_default_deadlines(mut self, category: Category) -> Self {
+        let (respond, resolve) = default_deadlines(category);
+        self.respond_secs = self.respond_secs.or(Some(respond));
+        self.resolve_secs = self.resolve_secs.or(Some(resolve));
+        self
+    }
+}
+
+const MIN: u64 = 60;
+const HOUR: u64 = 3_600;
+
+/// Built-in (respond, resolve) deadlines in seconds: an emergency within minutes, what blocks
+/// the street within the hour, what a shift can plan for within the day.
+fn default_deadlines(category: Category) -> (u64, u64) {
+    match category {
+        Category::FireSmoke => (5 * MIN, 15 * MIN),
+        Category::CrowdGathering | Category::Congestion => (10 * MIN, HOUR),
+        Category::IllegalParking | Category::UnlicensedTricycle => (15 * MIN, HOUR),
+        Category::StreetVending | Category::ParkingSaturated => (30 * MIN, 2 * HOUR),
+        Category::NonMotorParking => (HOUR, 4 * HOUR),
+        Category::StreetClutter | Category::AirPollution => (HOUR, 24 * HOUR),
+        Category::DeviceMaintenance => (4 * HOUR, 48 * HOUR),
     }
 }
 
@@ -87,5 +139,12 @@ pub fn default_responsibility(category: Category) -> ResponsibilityEntry {
             ("街道网格化服务管理中心 (grid management centre)", CommunityToStreet, "安排运维人员检修设备并核对数据接入")
         }
     };
-    ResponsibilityEntry { department: department.into(), tier, resolution_path: path.into() }
+    let entry = ResponsibilityEntry {
+        department: department.into(),
+        tier,
+        resolution_path: path.into(),
+        respond_secs: None,
+        resolve_secs: None,
+    };
+    entry.with_default_deadlines(category)
 }

@@ -28,8 +28,10 @@ pub enum Finding {
     /// A hazard just raised: file the issue (or fold it into the open one with its key), with
     /// its evidence: a JPEG snapshot, or the readings around the event as JSON.
     Opened { issue: Box<CandidateIssue>, evidence: Option<Vec<u8>> },
-    /// A hazard still standing: fold the sighting into its open issue.
-    Ongoing { issue: Box<CandidateIssue> },
+    /// A hazard still standing: fold the sighting into its open issue. Now and then it carries
+    /// fresh evidence (a snapshot, the readings): what a re-check that finds the hazard still
+    /// there after it was marked handled keeps as its "still present" evidence.
+    Ongoing { issue: Box<CandidateIssue>, evidence: Option<Vec<u8>> },
     /// The source saw the problem gone: resolve the open issue with this key, keeping the
     /// "after" snapshot that shows it.
     Cleared { dedup_key: String, actor: String, note: String, after: Option<(Vec<u8>, UnixMillis)> },
@@ -50,7 +52,7 @@ impl Finding {
 
     pub fn dedup_key(&self) -> &str {
         match self {
-            Finding::Opened { issue, .. } | Finding::Ongoing { issue } => &issue.dedup_key,
+            Finding::Opened { issue, .. } | Finding::Ongoing { issue, .. } => &issue.dedup_key,
             Finding::Cleared { dedup_key, .. } | Finding::Clip { dedup_key, .. } => dedup_key,
         }
     }

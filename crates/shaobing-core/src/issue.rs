@@ -238,6 +238,9 @@ pub enum EscalationTier {
     StreetToDistrict,
     /// 社区吹哨、科室报到: the community summons sub-district sections.
     CommunityToStreet,
+    /// 区级专班督办: the district's task force supervises what the sub-district and its
+    /// departments left overdue.
+    DistrictSupervision,
 }
 
 impl EscalationTier {
@@ -245,8 +248,34 @@ impl EscalationTier {
         match self {
             EscalationTier::StreetToDistrict => "street_to_district",
             EscalationTier::CommunityToStreet => "community_to_street",
+            EscalationTier::DistrictSupervision => "district_supervision",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::CommunityToStreet, Self::StreetToDistrict, Self::DistrictSupervision]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+
+    /// The tier an overdue issue moves up to (分级响应: what a community cannot solve goes to
+    /// the sub-district, what the sub-district cannot to the district); the top stays.
+    pub fn up(self) -> Self {
+        match self {
+            EscalationTier::CommunityToStreet => EscalationTier::StreetToDistrict,
+            EscalationTier::StreetToDistrict | EscalationTier::DistrictSupervision => {
+                EscalationTier::DistrictSupervision
+            }
+        }
+    }
+}
+
+/// How long a department has, from an issue's creation, to respond (a verdict: confirm,
+/// dismiss or dispatch) and to resolve it; `None` is no deadline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deadlines {
+    pub respond_secs: Option<u64>,
+    pub resolve_secs: Option<u64>,
 }
 
 /// Who must act and how: copied from the configured responsibility map into each issue when it
@@ -256,6 +285,9 @@ pub struct Responsibility {
     pub department: String,
     pub tier: EscalationTier,
     pub resolution_path: String,
+    /// Absent in findings kept on disk by an earlier version: no deadline.
+    #[serde(default)]
+    pub deadlines: Deadlines,
 }
 
 /// Lifecycle of an issue in the problem database.

@@ -15,6 +15,7 @@ mod kind;
 mod location;
 mod ratelimit;
 mod reading;
+mod recheck;
 mod secret;
 mod time;
 mod verdict;
@@ -26,13 +27,14 @@ pub use finding::{Filing, Finding, Phase, Receipt};
 pub use frame::{CameraId, Frame, LiveView};
 pub use geometry::{BBox, Point, Polygon, PolygonError};
 pub use issue::{
-    CandidateIssue, Category, Cause, Detection, DiscoveryChannel, EscalationTier, IssueStatus, Priority,
+    CandidateIssue, Category, Cause, Deadlines, Detection, DiscoveryChannel, EscalationTier, IssueStatus, Priority,
     Responsibility, WhistleKind,
 };
 pub use kind::ObjectKind;
 pub use location::{Location, ZoneId};
 pub use ratelimit::RateLimiter;
 pub use reading::{Reading, SensorId};
+pub use recheck::RecheckWatch;
 pub use secret::Secret;
 pub use time::UnixMillis;
 pub use verdict::{DismissReason, Verdict};

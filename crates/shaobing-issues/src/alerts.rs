@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! shaobing/<box_id>/availability                   online | offline (retained, last will)
-//! shaobing/<box_id>/issues/emergency/<category>    {"change":"new"|"resolved"|"reopened", "version":N, "issue":{...}}
+//! shaobing/<box_id>/issues/emergency/<category>    {"change":"new"|"resolved"|"reopened"|"overdue", "version":N, "issue":{...}}
 //! shaobing/<box_id>/issues/routine/<category>
 //! ```
 //!
@@ -98,11 +98,7 @@ fn next_batch(store: &mut Store, box_id: &str) -> Result<Vec<Outgoing>, StoreErr
 
 fn message(box_id: &str, row: &AlertRow, issue: IssueDocument) -> (String, Vec<u8>) {
     let topic = issue_topic(box_id, &issue.priority, &issue.category);
-    let change = match row.change.as_str() {
-        "resolved" => IssueChange::Resolved,
-        "reopened" => IssueChange::Reopened,
-        _ => IssueChange::New,
-    };
+    let change = IssueChange::parse(&row.change);
     let mut payload = serde_json::to_value(IssueEvent { change, issue }).unwrap_or_default();
     payload["version"] = row.version.into();
     (topic, payload.to_string().into_bytes())

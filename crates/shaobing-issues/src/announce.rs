@@ -88,6 +88,12 @@ impl Subscriber for IssueMetrics {
             }
             return;
         }
+        if change.kind == IssueChange::Overdue {
+            if let Some(event) = change.event() {
+                self.0.overdue(&event.issue.department, &event.issue.category);
+            }
+            return;
+        }
         let Some(issue) = change.candidate else { return };
         match change.kind {
             IssueChange::New => self.0.issue_emitted(issue.category.as_str(), issue.priority.as_str()),
@@ -96,7 +102,8 @@ impl Subscriber for IssueMetrics {
             | IssueChange::Status
             | IssueChange::Reopened
             | IssueChange::Verified
-            | IssueChange::Evidence => {}
+            | IssueChange::Evidence
+            | IssueChange::Overdue => {}
         }
     }
 }
@@ -150,7 +157,11 @@ impl ConsoleEvents {
                 self.last_update.remove(id);
                 true
             }
-            IssueChange::Status | IssueChange::Reopened | IssueChange::Verified | IssueChange::Evidence => true,
+            IssueChange::Status
+            | IssueChange::Reopened
+            | IssueChange::Verified
+            | IssueChange::Evidence
+            | IssueChange::Overdue => true,
         }
     }
 }

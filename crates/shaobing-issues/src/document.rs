@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 use shaobing_core::UnixMillis;
-use shaobing_store::{EvidenceRow, IssueRow, Store};
+use shaobing_store::{Deadline, EvidenceRow, IssueRow, Store};
 
 /// An issue as it leaves the box, the one shape for MQTT alerts, the console's event stream
 /// and the API: times in RFC 3339, evidence as URLs of the API.
@@ -26,6 +26,12 @@ pub struct IssueDocument {
     pub department: String,
     pub tier: String,
     pub resolution_path: String,
+    /// When a response (confirm, dismiss, dispatch) and the resolution are due (RFC 3339).
+    pub respond_by: Option<String>,
+    pub resolve_by: Option<String>,
+    /// The deadlines missed (`response`, `resolution`); an open issue with one is overdue.
+    pub missed: Vec<&'static str>,
+    pub overdue: bool,
     pub cause: String,
     pub rule: String,
     pub confidence: f64,
@@ -50,7 +56,16 @@ impl IssueDocument {
                 })
             })
             .collect();
+        let missed = [(row.response_late, Deadline::Response), (row.resolution_late, Deadline::Resolution)]
+            .into_iter()
+            .filter(|(late, _)| *late)
+            .map(|(_, d)| d.as_str())
+            .collect();
         Self {
+            respond_by: row.respond_by_ms.map(|t| UnixMillis(t).to_rfc3339()),
+            resolve_by: row.resolve_by_ms.map(|t| UnixMillis(t).to_rfc3339()),
+            overdue: shaobing_store::is_overdue(&row),
+            missed,
             first_seen: UnixMillis(row.first_seen_ms).to_rfc3339(),
             last_seen: UnixMillis(row.last_seen_ms).to_rfc3339(),
             updated: UnixMillis(row.updated_ms.max(row.last_seen_ms)).to_rfc3339(),
@@ -100,6 +115,8 @@ pub enum IssueChange {
     Verified,
     /// New evidence kept with the issue (a clip, which comes after the issue).
     Evidence,
+    /// A deadline passed: the issue moved up a tier.
+    Overdue,
 }
 
 impl IssueChange {
@@ -112,7 +129,16 @@ impl IssueChange {
             IssueChange::Reopened => "reopened",
             IssueChange::Verified => "verified",
             IssueChange::Evidence => "evidence",
+            IssueChange::Overdue => "overdue",
         }
+    }
+
+    /// The change an alert row names (`new` for what it does not know).
+    pub fn parse(s: &str) -> Self {
+        [IssueChange::Resolved, IssueChange::Reopened, IssueChange::Overdue]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .unwrap_or(IssueChange::New)
     }
 }
 

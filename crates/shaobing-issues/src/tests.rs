@@ -17,12 +17,19 @@ fn a_hazard_raised_standing_and_cleared_is_filed_once_counted_and_told_to_the_co
     let announcer = Announcer::new(vec![Box::new(IssueMetrics(metrics.clone())), Box::new(ConsoleEvents::new(events))]);
     let (tx, rx) = mpsc::channel(FINDINGS_QUEUE);
     let (door, inbox) = verdicts(metrics.clone());
-    let writer =
-        spawn_writer(Store::open(dir.path(), "box-1").unwrap(), rx, inbox, announcer, Default::default()).unwrap();
+    let writer = spawn_writer(
+        Store::open(dir.path(), "box-1").unwrap(),
+        rx,
+        inbox,
+        announcer,
+        Default::default(),
+        Default::default(),
+    )
+    .unwrap();
     let seen = |s: i64| candidate("cam-1/kerb/illegal_parking", UnixMillis(1_700_000_000_000 + s * 1000));
     tx.blocking_send(Finding::Opened { issue: Box::new(seen(0)), evidence: Some(b"jpeg".to_vec()) }.into()).unwrap();
     for s in 1..=5 {
-        tx.blocking_send(Finding::Ongoing { issue: Box::new(seen(s)) }.into()).unwrap();
+        tx.blocking_send(Finding::Ongoing { issue: Box::new(seen(s)), evidence: None }.into()).unwrap();
     }
     let cleared = Finding::Cleared {
         dedup_key: "cam-1/kerb/illegal_parking".into(),
@@ -62,7 +69,8 @@ fn a_durable_finding_handed_over_twice_is_applied_once() {
     let (tx, rx) = mpsc::channel(FINDINGS_QUEUE);
     let (door, inbox) = verdicts(Metrics::new());
     let store = Store::open(dir.path(), "box-1").unwrap();
-    let writer = spawn_writer(store, rx, inbox, Announcer::new(Vec::new()), Default::default()).unwrap();
+    let writer =
+        spawn_writer(store, rx, inbox, Announcer::new(Vec::new()), Default::default(), Default::default()).unwrap();
     let (filed_tx, filed_rx) = std::sync::mpsc::channel();
     let key = "sensor:air:aq-1:pm25";
     let opened = || Finding::Opened { issue: Box::new(candidate(key, UnixMillis(1_700_000_000_000))), evidence: None };

@@ -5,7 +5,7 @@
 use crate::announce::{Announcer, Change};
 use crate::document::IssueChange;
 use crate::verdicts::{Decision, Outcome, Request, VerdictInbox};
-use shaobing_core::{Backoff, CandidateIssue, Filing, Finding};
+use shaobing_core::{Backoff, CandidateIssue, Filing, Finding, RecheckWatch};
 use shaobing_store::{Recorded, Store, StoreError};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 /// Findings waiting for the store; bounded so a stuck disk pushes back on the sources
 /// (analysis then drops frames, counted) instead of growing memory.
 pub const FINDINGS_QUEUE: usize = 256;
-/// How often handled issues not seen since are verified.
+/// How often handled issues not seen since are verified, and overdue issues escalated.
 const RECHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// Starts the writer thread; it ends once every sender of `findings` and every [`Verdicts`]
@@ -24,18 +24,21 @@ const RECHECK_EVERY: Duration = Duration::from_secs(2);
 /// `stopping` fires, a write that fails is given up instead of retried, so a full disk cannot
 /// hold the shutdown: a sensor finding stays pending at its source (its receipt is not
 /// called) and is filed at the next start; a camera's was never acknowledged to anyone.
+/// `rechecks` is kept naming the handled issues a sensor is to look at again.
 pub fn spawn_writer(
     mut store: Store,
     mut findings: mpsc::Receiver<Filing>,
     verdicts: VerdictInbox,
     mut announcer: Announcer,
+    rechecks: RecheckWatch,
     stopping: CancellationToken,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     // The thread's own single-threaded runtime only waits on the two channels; every store
     // call is synchronous on this thread.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
     std::thread::Builder::new().name("store".into()).spawn(move || {
-        let mut writer = Writer { store: &mut store, announcer: &mut announcer, stopping: &stopping };
+        let mut writer =
+            Writer { store: &mut store, announcer: &mut announcer, rechecks: &rechecks, stopping: &stopping };
         let VerdictInbox(mut verdicts) = verdicts;
         // Until both sides are gone (a box without cameras or sensors still takes verdicts), or,
         // once stopping, until the findings are: a console's open event stream may keep a
@@ -47,7 +50,10 @@ pub fn spawn_writer(
                 tokio::select! {
                     biased;
                     request = verdicts.recv(), if deciding => match request {
-                        Some(request) => writer.decide(request),
+                        Some(request) => {
+                            writer.decide(request);
+                            writer.watch_rechecks();
+                        }
                         None => deciding = false,
                     },
                     found = findings.recv(), if filing => match found {
@@ -55,7 +61,12 @@ pub fn spawn_writer(
                         None => filing = false,
                     },
                     () = stopping.cancelled(), if !filing => break,
-                    _ = recheck.tick() => writer.settle_rechecks(),
+                    _ = recheck.tick() => {
+                        writer.settle_rechecks();
+                        writer.escalate_overdue();
+                        // Verdicts given by the CLI, or by the centre through another door.
+                        writer.watch_rechecks();
+                    }
                 }
             }
         });
@@ -65,6 +76,7 @@ pub fn spawn_writer(
 struct Writer<'a> {
     store: &'a mut Store,
     announcer: &'a mut Announcer,
+    rechecks: &'a RecheckWatch,
     stopping: &'a CancellationToken,
 }
 
@@ -91,6 +103,33 @@ impl Writer<'_> {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot settle re-checks; trying again"),
+        }
+    }
+
+    /// Tells the sensor stage which handled issues to report on at their due time.
+    fn watch_rechecks(&mut self) {
+        match self.store.sensor_rechecks() {
+            Ok(due) => self.rechecks.set(due),
+            Err(e) => tracing::warn!(error = %e, "cannot read the re-checks; trying again"),
+        }
+    }
+
+    /// Moves every issue past a deadline up a tier, once per deadline, and tells of it.
+    fn escalate_overdue(&mut self) {
+        match self.store.escalate_overdue(shaobing_core::UnixMillis::now()) {
+            Ok(overdue) => {
+                for o in overdue {
+                    tracing::warn!(
+                        id = %o.id,
+                        missed = o.missed.as_str(),
+                        department = %o.department,
+                        tier = %o.tier,
+                        "overdue: escalated"
+                    );
+                    self.announcer.announce(&Change::new(self.store, IssueChange::Overdue, &o.id, None));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot escalate overdue issues; trying again"),
         }
     }
 
@@ -125,8 +164,8 @@ impl Writer<'_> {
                 }
                 announce_recorded(self.store, self.announcer, &recorded, &issue);
             }
-            Finding::Ongoing { issue } => {
-                let recorded = self.retry(|s| s.record_from(&issue, None, source), &issue.dedup_key)?;
+            Finding::Ongoing { issue, evidence } => {
+                let recorded = self.retry(|s| s.record_from(&issue, evidence.as_deref(), source), &issue.dedup_key)?;
                 announce_recorded(self.store, self.announcer, &recorded, &issue);
             }
             Finding::Cleared { dedup_key, actor, note, after } => {

@@ -32,6 +32,7 @@ pub struct Metrics {
     issues_updated: IntCounterVec,
     verdicts: IntCounterVec,
     rechecks: IntCounterVec,
+    overdue: IntCounterVec,
     evidence_bytes: prometheus::IntGaugeVec,
     evidence_orphans: prometheus::IntGaugeVec,
     evidence_purged: prometheus::IntCounter,
@@ -342,6 +343,12 @@ impl Metrics {
                 "Issues marked handled that their camera or sensor then verified (seen gone) or reopened (still there).",
                 &["category", "outcome"],
             ),
+            overdue: counter_vec(
+                r,
+                "shaobing_issues_overdue_total",
+                "Deadlines missed (a response or a resolution not given in time): each moved its issue up a tier.",
+                &["department", "category"],
+            ),
             oldest_open: gauge_vec(r, "shaobing_issue_oldest_open_seconds", "Age of the oldest issue still open."),
             verified_seconds: {
                 let opts = HistogramOpts::new(
@@ -447,6 +454,10 @@ impl Metrics {
 
     pub fn recheck(&self, category: &str, outcome: &str) {
         self.rechecks.with_label_values(&[category, outcome]).inc();
+    }
+
+    pub fn overdue(&self, department: &str, category: &str) {
+        self.overdue.with_label_values(&[department, category]).inc();
     }
 
     pub fn verdict(&self, source: &str, category: &str, verdict: &str) {

@@ -49,6 +49,7 @@ fn start_ingest(broker: &Broker, batch_max: usize) -> Running {
         department: "bench".into(),
         tier: EscalationTier::StreetToDistrict,
         resolution_path: "bench".into(),
+        deadlines: Default::default(),
     };
     let engine = RuleEngine::new(&mapping, department);
     let (findings, mut drain) = tokio::sync::mpsc::channel(1024);

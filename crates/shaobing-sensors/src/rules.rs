@@ -15,8 +15,8 @@ use crate::quantity::Quantity;
 use crate::store::{ReadingsError, ReadingsStore};
 use serde::{Deserialize, Serialize};
 use shaobing_core::{
-    CandidateIssue, Category, Cause, DiscoveryChannel, Finding, Location, Phase, Reading, Responsibility, SensorId,
-    UnixMillis,
+    CandidateIssue, Category, Cause, DiscoveryChannel, Finding, Location, Phase, Reading, RecheckWatch, Responsibility,
+    SensorId, UnixMillis,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -45,7 +45,10 @@ impl SensorIssue {
                 evidence: serde_json::to_vec_pretty(&self.evidence).ok(),
                 issue: Box::new(self.candidate),
             },
-            Phase::Ongoing => Finding::Ongoing { issue: Box::new(self.candidate) },
+            Phase::Ongoing => Finding::Ongoing {
+                evidence: serde_json::to_vec_pretty(&self.evidence).ok(),
+                issue: Box::new(self.candidate),
+            },
             Phase::Cleared => Finding::Cleared {
                 dedup_key: self.candidate.dedup_key,
                 actor: format!("sensor:{}", self.evidence.rule),
@@ -143,13 +146,23 @@ pub struct RuleEngine {
     maintenance: Responsibility,
     /// The first `check_stale` time: a sensor never heard from counts as silent since then.
     origin: Option<UnixMillis>,
+    /// Handled issues to report on at their first reading once due.
+    rechecks: RecheckWatch,
 }
 
 impl RuleEngine {
     /// `responsibility` is the configured responsibility map; it is resolved once per rule.
     pub fn new(mapping: &Mapping, responsibility: impl Fn(Category) -> Responsibility) -> Self {
         let groups = mapping.groups().iter().map(|g| GroupState::new(g, &responsibility)).collect();
-        Self { groups, maintenance: responsibility(Category::DeviceMaintenance), origin: None }
+        let maintenance = responsibility(Category::DeviceMaintenance);
+        Self { groups, maintenance, origin: None, rechecks: RecheckWatch::default() }
+    }
+
+    /// Reports a standing episode whose issue was marked handled at its first reading once
+    /// the re-check is due, not at its next ongoing period.
+    pub fn watching(mut self, rechecks: RecheckWatch) -> Self {
+        self.rechecks = rechecks;
+        self
     }
 
     /// Feeds the readings of one committed message; returns what the rules found.
@@ -157,7 +170,7 @@ impl RuleEngine {
         let Some(group) = self.groups.get_mut(message.group) else { return Vec::new() };
         let mut out = Vec::new();
         for reading in &message.readings {
-            group.observe(reading, &mut out);
+            group.observe(reading, &self.rechecks, &mut out);
         }
         out
     }
@@ -292,7 +305,7 @@ impl GroupState {
         }
     }
 
-    fn observe(&mut self, reading: &Reading, out: &mut Vec<SensorIssue>) {
+    fn observe(&mut self, reading: &Reading, rechecks: &RecheckWatch, out: &mut Vec<SensorIssue>) {
         let Some(quantity) = Quantity::parse(&reading.quantity) else { return };
         let Some(state) = self.sensors.get_mut(&reading.sensor) else { return };
         let t = reading.observed_at;
@@ -311,7 +324,15 @@ impl GroupState {
             }
             let Some(signal) = signal_at(&rule.config, &state.series[&quantity], t, reading.value) else { continue };
             let before = state.episodes[i];
-            let phase = step(&mut state.episodes[i], &rule.config, signal, t);
+            let mut phase = step(&mut state.episodes[i], &rule.config, signal, t);
+            if phase.is_none()
+                && let EpisodeState::Active { since, .. } = state.episodes[i]
+                && !rechecks.is_empty()
+                && rechecks.take_due(&episode_key(&self.name, &reading.sensor, &rule.config), t)
+            {
+                state.episodes[i] = EpisodeState::Active { since, reported: t };
+                phase = Some(Phase::Ongoing);
+            }
             state.changed |= state.episodes[i] != before;
             if let Some(phase) = phase {
                 out.push(threshold_issue(&self.name, &reading.sensor, state, rule, i, phase, t));
@@ -482,8 +503,13 @@ fn threshold_issue(
         since: Some(since),
         points,
     };
-    let key = format!("sensor:{group}:{}:{}", sensor.0, c.name);
+    let key = episode_key(group, sensor, c);
     issue(phase, key, rule.category, state, rule_name, summary, rule.responsibility.clone(), t, evidence)
+}
+
+/// The dedup key of a rule's episodes on one sensor.
+fn episode_key(group: &str, sensor: &SensorId, rule: &RuleConfig) -> String {
+    format!("sensor:{group}:{}:{}", sensor.0, rule.name)
 }
 
 fn stale_issue(

@@ -61,6 +61,7 @@ fn a_clean_year_raises_no_issue_through_decoder_and_rules() {
         department: c.to_string(),
         tier: EscalationTier::StreetToDistrict,
         resolution_path: String::new(),
+        deadlines: Default::default(),
     });
     // 2011-01-01 00:00 UTC; each reading arrives at its own time, so none is too old.
     let year_start = 1_293_840_000_000;

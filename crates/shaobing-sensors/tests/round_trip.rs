@@ -49,7 +49,7 @@ async fn a_sustained_episode_published_over_mqtt_becomes_one_issue_with_its_read
         }
     }
     let minute = |f: &Finding| match f {
-        Finding::Opened { issue, .. } | Finding::Ongoing { issue } => Some((issue.observed_at.0 - start) / MIN),
+        Finding::Opened { issue, .. } | Finding::Ongoing { issue, .. } => Some((issue.observed_at.0 - start) / MIN),
         Finding::Cleared { .. } | Finding::Clip { .. } => None,
     };
     let phases: Vec<(Phase, Option<i64>)> = episode.iter().map(|f| (f.phase(), minute(f))).collect();

@@ -27,8 +27,10 @@
 
 mod alerts;
 mod chain;
+mod deadlines;
 mod evidence;
 mod lifecycle;
+mod masks;
 mod outbox;
 mod recheck;
 mod report;
@@ -40,11 +42,13 @@ pub use alerts::AlertRow;
 pub use chain::{
     Chain, ChainEntry, Content, GENESIS, Link, Mismatch, compare as compare_chains, entry_hash, verify as verify_chain,
 };
+pub use deadlines::{Deadline, Overdue, is_overdue};
 pub use evidence::{EvidenceFile, EvidenceWriter, sha256_file};
 pub use lifecycle::{TransitionError, parse_status, verdicts_allowed};
+pub use masks::{MASK_AFTER_DISMISSALS, MASK_LOOKBACK_MS, MaskSuggestion, mask_suggestions};
 pub use outbox::{OutboxKind, OutboxRow, OutboxStats, PRIORITY_EMERGENCY, PRIORITY_ROUTINE};
 pub use recheck::{DEFAULT_VERIFY_SECS, Recheck};
-pub use report::{DepartmentFigures, Precision, Verification, precision, report, verified_since};
+pub use report::{DepartmentFigures, OnTime, Precision, Verification, on_time, precision, report, verified_since};
 pub use retention::{EvidenceAudit, EvidenceConfig, Purged};
 pub use verdicts::{DEFAULT_SUPPRESS_SECS, Suppression};
 
@@ -134,6 +138,20 @@ pub struct IssueRow {
     /// Last change of the row (a sighting folded in, a status change).
     #[serde(default)]
     pub updated_ms: i64,
+    /// When a response and the resolution are due (none: no deadline, or a snapshot from
+    /// before deadlines).
+    #[serde(default)]
+    pub respond_by_ms: Option<i64>,
+    #[serde(default)]
+    pub resolve_by_ms: Option<i64>,
+    /// The first confirm, dismissal or dispatch.
+    #[serde(default)]
+    pub responded_ms: Option<i64>,
+    /// Deadlines missed (the issue went overdue and moved up a tier for each).
+    #[serde(default)]
+    pub response_late: bool,
+    #[serde(default)]
+    pub resolution_late: bool,
 }
 
 /// One evidence file of an issue: `before` (raised) or `after` (seen resolved).
@@ -247,7 +265,7 @@ impl Store {
             self.fold(&id, issue, source)?;
             return Ok(Recorded::Folded { id, occurrences: occurrences + 1 });
         }
-        if let Some((id, reopened)) = self.recheck_sighting(&issue.dedup_key, issue.observed_at, source)? {
+        if let Some((id, reopened)) = self.recheck_sighting(&issue.dedup_key, issue.observed_at, evidence, source)? {
             return Ok(Recorded::Rechecked { id, reopened });
         }
         let now = UnixMillis::now().0;

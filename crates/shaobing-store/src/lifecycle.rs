@@ -75,6 +75,8 @@ pub fn check(from: IssueStatus, to: IssueStatus) -> Result<(), TransitionError> 
 pub(crate) fn apply(tx: &Transaction<'_>, id: &str, to: IssueStatus, now: i64) -> rusqlite::Result<()> {
     tx.execute(
         "UPDATE issues SET status = ?2, version = version + 1, updated_ms = ?3,
+            responded_ms = CASE WHEN ?2 IN ('confirmed','dismissed','dispatched') THEN IFNULL(responded_ms, ?3)
+                ELSE responded_ms END,
             resolved_ms = CASE WHEN ?2 = 'resolved' THEN ?3 ELSE resolved_ms END,
             verified_ms = CASE WHEN ?2 = 'verified' THEN ?3 ELSE verified_ms END
          WHERE id = ?1",

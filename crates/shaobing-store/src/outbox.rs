@@ -115,6 +115,13 @@ pub(crate) fn set_value(tx: &Transaction<'_>, key: &str, value: &str) -> rusqlit
     Ok(())
 }
 
+/// The outbox (and alert) priority of issue `id`.
+pub(crate) fn priority_of_issue(tx: &Transaction<'_>, id: &str) -> rusqlite::Result<i64> {
+    let priority: String = tx.query_row("SELECT priority FROM issues WHERE id = ?1", [id], |r| r.get(0))?;
+    let emergency = priority == Priority::Emergency.as_str();
+    Ok(priority_of(if emergency { Priority::Emergency } else { Priority::Routine }))
+}
+
 /// Queues the issue's current snapshot with its status history, replacing an unsent older one.
 pub(crate) fn enqueue_issue(tx: &Transaction<'_>, id: &str, priority: i64) -> rusqlite::Result<()> {
     let Some(row) = schema::get(tx, id)? else { return Ok(()) };

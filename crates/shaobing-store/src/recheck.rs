@@ -5,7 +5,7 @@
 //! issue not seen for `verify_secs` after the verdict is verified too; a sensor's episode is
 //! reported only every `ongoing_every_secs`, so only its clearing verifies it.
 
-use crate::outbox::{set_value, setting};
+use crate::outbox::set_value;
 use crate::{Store, StoreError, alerts, lifecycle, outbox, schema};
 use rusqlite::{OptionalExtension, Transaction, params};
 use shaobing_core::{IssueStatus, UnixMillis};
@@ -13,6 +13,9 @@ use shaobing_core::{IssueStatus, UnixMillis};
 /// How long after "handled" the source looks, when no daemon has said otherwise.
 pub const DEFAULT_VERIFY_SECS: u64 = 60;
 const VERIFY_SECS: &str = "verify_secs";
+/// How much longer than `verify_secs` a camera's re-check waits for a sighting with a
+/// snapshot before it reopens without one.
+pub const STILL_SHOT_WAIT_MS: i64 = 30_000;
 /// Who a re-check's own changes are recorded as.
 const ACTOR: &str = "shaobing:recheck";
 
@@ -34,15 +37,16 @@ pub(crate) fn start(tx: &Transaction<'_>, row: &crate::IssueRow, now: i64) -> ru
     Ok(())
 }
 
-fn verify_ms(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
-    let secs: u64 = setting(tx, VERIFY_SECS)?.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_VERIFY_SECS);
+fn verify_ms(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
+    let value: Option<String> =
+        conn.query_row("SELECT value FROM settings WHERE key = ?1", [VERIFY_SECS], |r| r.get(0)).optional()?;
+    let secs: u64 = value.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_VERIFY_SECS);
     Ok(i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX))
 }
 
 /// Moves a re-checked issue on and ends its re-check.
 fn conclude(tx: &Transaction<'_>, id: &str, to: IssueStatus, note: &str, now: i64) -> rusqlite::Result<()> {
-    let priority: String = tx.query_row("SELECT priority FROM issues WHERE id = ?1", [id], |r| r.get(0))?;
-    let priority = if priority == "emergency" { outbox::PRIORITY_EMERGENCY } else { outbox::PRIORITY_ROUTINE };
+    let priority = outbox::priority_of_issue(tx, id)?;
     lifecycle::apply(tx, id, to, now)?;
     lifecycle::record_history(tx, id, Some(IssueStatus::Resolved), to, ACTOR, Some(note), now)?;
     outbox::enqueue_issue(tx, id, priority)?;
@@ -61,32 +65,63 @@ impl Store {
     }
 
     /// A sighting of `dedup_key` at `seen` while its issue is being re-checked: counted, and
-    /// the issue reopened once it is still seen `verify_secs` after it was handled. `None` when
-    /// no re-check waits for this key.
+    /// the issue reopened once it is still seen `verify_secs` after it was handled, keeping the
+    /// sighting's `evidence` as the "still present" evidence. A camera's sightings carry a
+    /// snapshot only now and then: its issue waits for one (up to [`STILL_SHOT_WAIT_MS`] more)
+    /// so that the department sees what is still there. `None` when no re-check waits for
+    /// this key.
     pub(crate) fn recheck_sighting(
         &mut self,
         dedup_key: &str,
         seen: UnixMillis,
+        evidence: Option<&[u8]>,
         source: Option<&str>,
     ) -> Result<Option<(String, bool)>, StoreError> {
         let now = UnixMillis::now().0;
+        let watched: Option<(String, i64, bool)> = self
+            .conn
+            .query_row(
+                "SELECT issue_id, handled_ms, unseen_verifies FROM rechecks WHERE dedup_key = ?1",
+                [dedup_key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(self.sql_err())?;
+        let Some((id, handled, camera)) = watched else { return Ok(None) };
+        let verify = verify_ms(&self.conn).map_err(self.sql_err())?;
+        let standing = seen.0.max(now) - handled;
+        let due = standing >= verify && seen.0 >= handled;
+        let pictured = evidence.is_some() || !camera || standing >= verify + STILL_SHOT_WAIT_MS;
+        let reopen = due && pictured;
+        if let (true, Some(bytes)) = (reopen, evidence) {
+            // Stored first, as an "after" snapshot is: evidence without the change is harmless.
+            self.attach_evidence(&id, "still_present", bytes, seen)?;
+        }
         self.write(|tx| {
-            let watched: Option<(String, i64)> = tx
-                .query_row(
-                    "UPDATE rechecks SET last_seen_ms = MAX(IFNULL(last_seen_ms, 0), ?2) WHERE dedup_key = ?1
-                     RETURNING issue_id, handled_ms",
-                    params![dedup_key, seen.0],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            let Some((id, handled)) = watched else { return Ok(None) };
-            let reopen = seen.0.max(now) - handled >= verify_ms(tx)? && seen.0 >= handled;
+            tx.execute(
+                "UPDATE rechecks SET last_seen_ms = MAX(IFNULL(last_seen_ms, 0), ?2) WHERE issue_id = ?1",
+                params![id, seen.0],
+            )?;
             if reopen {
                 conclude(tx, &id, IssueStatus::Dispatched, "reopened: still present after it was handled", now)?;
             }
-            schema::mark_filed(tx, source)?;
-            Ok(Some((id, reopen)))
-        })
+            schema::mark_filed(tx, source)
+        })?;
+        Ok(Some((id, reopen)))
+    }
+
+    /// The re-checks a sensor answers (not a camera's, which sights on every frame), each as
+    /// (dedup key, when it falls due): what [`shaobing_core::RecheckWatch`] holds.
+    pub fn sensor_rechecks(&self) -> Result<Vec<(String, UnixMillis)>, StoreError> {
+        let verify = verify_ms(&self.conn).map_err(self.sql_err())?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT dedup_key, handled_ms FROM rechecks WHERE NOT unseen_verifies")
+            .map_err(self.sql_err())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, UnixMillis(r.get::<_, i64>(1)?.saturating_add(verify)))))
+            .map_err(self.sql_err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.sql_err())
     }
 
     /// The issue being re-checked under `dedup_key`, if any.

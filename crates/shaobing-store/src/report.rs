@@ -17,6 +17,79 @@ pub struct DepartmentFigures {
     pub max_secs_to_verified: Option<f64>,
     /// Creation time of the oldest issue still open (milliseconds since the epoch).
     pub oldest_open_ms: Option<i64>,
+    /// Responses (confirm, dismiss, dispatch) given by their deadline, and missed (late, or
+    /// still awaited past it).
+    pub responses_on_time: i64,
+    pub responses_late: i64,
+    /// Issues resolved by their deadline, and missed (resolved late, or open past it);
+    /// dismissed issues count in neither.
+    pub resolutions_on_time: i64,
+    pub resolutions_late: i64,
+    /// Open issues that have missed a deadline.
+    pub overdue: i64,
+}
+
+impl DepartmentFigures {
+    /// Responses on time among those due, `None` before any was.
+    pub fn response_rate(&self) -> Option<f64> {
+        rate(self.responses_on_time, self.responses_late)
+    }
+
+    pub fn resolution_rate(&self) -> Option<f64> {
+        rate(self.resolutions_on_time, self.resolutions_late)
+    }
+}
+
+/// A department's deadlines kept, over every category it answers for: the supervision
+/// whistle's response and resolution rates.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OnTime {
+    pub department: String,
+    pub responses_on_time: i64,
+    pub responses_late: i64,
+    /// Responses on time among those due; `None` before any was.
+    pub response_rate: Option<f64>,
+    pub resolutions_on_time: i64,
+    pub resolutions_late: i64,
+    pub resolution_rate: Option<f64>,
+    /// Open issues that have missed a deadline.
+    pub overdue: i64,
+}
+
+/// [`OnTime`] per department from the figures per department and category, the least
+/// punctual (by resolution) first.
+pub fn on_time(figures: &[DepartmentFigures]) -> Vec<OnTime> {
+    let mut by: std::collections::BTreeMap<&str, [i64; 5]> = std::collections::BTreeMap::new();
+    for f in figures {
+        let sums = by.entry(&f.department).or_default();
+        let add = [f.responses_on_time, f.responses_late, f.resolutions_on_time, f.resolutions_late, f.overdue];
+        for (sum, n) in sums.iter_mut().zip(add) {
+            *sum += n;
+        }
+    }
+    let mut all: Vec<OnTime> = by
+        .into_iter()
+        .map(|(department, [r_on, r_late, s_on, s_late, overdue])| OnTime {
+            department: department.to_string(),
+            responses_on_time: r_on,
+            responses_late: r_late,
+            response_rate: rate(r_on, r_late),
+            resolutions_on_time: s_on,
+            resolutions_late: s_late,
+            resolution_rate: rate(s_on, s_late),
+            overdue,
+        })
+        .collect();
+    all.sort_by(|a, b| {
+        let key = |o: &OnTime| o.resolution_rate.unwrap_or(f64::INFINITY);
+        key(a).total_cmp(&key(b)).then(b.overdue.cmp(&a.overdue)).then(a.department.cmp(&b.department))
+    });
+    all
+}
+
+fn rate(on_time: i64, late: i64) -> Option<f64> {
+    let due = on_time + late;
+    (due > 0).then(|| on_time as f64 / due as f64)
 }
 
 /// Figures per department and category, slowest departments first.
@@ -28,13 +101,20 @@ pub fn report(store: &Store) -> Result<Vec<DepartmentFigures>, StoreError> {
                     SUM(status IN ('candidate','confirmed','dispatched')),
                     SUM(resolved_ms IS NOT NULL), SUM(verified_ms IS NOT NULL),
                     AVG(verified_ms - created_ms) / 1000.0, MAX(verified_ms - created_ms) / 1000.0,
-                    MIN(CASE WHEN status IN ('candidate','confirmed','dispatched') THEN created_ms END)
+                    MIN(CASE WHEN status IN ('candidate','confirmed','dispatched') THEN created_ms END),
+                    SUM(responded_ms <= respond_by_ms AND NOT response_late),
+                    SUM(response_late OR responded_ms > respond_by_ms
+                        OR (responded_ms IS NULL AND status = 'candidate' AND respond_by_ms < ?1)),
+                    SUM(status IN ('resolved','verified') AND resolved_ms <= resolve_by_ms AND NOT resolution_late),
+                    SUM(status != 'dismissed' AND (resolution_late OR resolved_ms > resolve_by_ms
+                        OR (status IN ('candidate','confirmed','dispatched') AND resolve_by_ms < ?1))),
+                    SUM(status IN ('candidate','confirmed','dispatched') AND (response_late OR resolution_late))
              FROM issues GROUP BY department, category
              ORDER BY AVG(verified_ms - created_ms) IS NULL, AVG(verified_ms - created_ms) DESC, department",
         )
         .map_err(store.sql_err())?;
     let rows = stmt
-        .query_map([], |r| {
+        .query_map([shaobing_core::UnixMillis::now().0], |r| {
             Ok(DepartmentFigures {
                 department: r.get(0)?,
                 category: r.get(1)?,
@@ -45,6 +125,11 @@ pub fn report(store: &Store) -> Result<Vec<DepartmentFigures>, StoreError> {
                 mean_secs_to_verified: r.get(6)?,
                 max_secs_to_verified: r.get(7)?,
                 oldest_open_ms: r.get(8)?,
+                responses_on_time: r.get::<_, Option<i64>>(9)?.unwrap_or(0),
+                responses_late: r.get::<_, Option<i64>>(10)?.unwrap_or(0),
+                resolutions_on_time: r.get::<_, Option<i64>>(11)?.unwrap_or(0),
+                resolutions_late: r.get::<_, Option<i64>>(12)?.unwrap_or(0),
+                overdue: r.get::<_, Option<i64>>(13)?.unwrap_or(0),
             })
         })
         .map_err(store.sql_err())?;

@@ -178,7 +178,24 @@ CREATE TABLE IF NOT EXISTS evidence_purged (
     // Video clips around issues (a kind of evidence the first CHECK did not know) and the hash
     // chain (chain.rs): in code, `evolve`, so that running them again is harmless.
     "",
+    // Deadlines (deadlines.rs) and the "still present" snapshot of a re-check that reopened
+    // its issue: `evolve` again, with the columns and evidence kinds it now knows.
+    "",
 ];
+
+/// Columns the issues table gained after its first release, with their types.
+const ISSUE_COLUMNS: [(&str, &str); 5] = [
+    // When a response and a resolution are due, when the department responded, and which
+    // deadlines it missed.
+    ("respond_by_ms", "INTEGER"),
+    ("resolve_by_ms", "INTEGER"),
+    ("responded_ms", "INTEGER"),
+    ("response_late", "INTEGER NOT NULL DEFAULT 0"),
+    ("resolution_late", "INTEGER NOT NULL DEFAULT 0"),
+];
+
+/// Every kind of evidence file an issue may have.
+const EVIDENCE_KINDS: &str = "'before','after','clip','still_present'";
 
 /// The columns `table` has.
 fn columns(tx: &Transaction<'_>, table: &str) -> rusqlite::Result<Vec<String>> {
@@ -187,18 +204,19 @@ fn columns(tx: &Transaction<'_>, table: &str) -> rusqlite::Result<Vec<String>> {
     names.collect()
 }
 
-/// The evidence table with `clip` among its kinds and every table with its chain columns,
-/// whatever state an earlier version left them in. SQLite cannot change a CHECK: the evidence
+/// The evidence table with every kind of [`EVIDENCE_KINDS`], every table with its chain
+/// columns and the issues with their [`ISSUE_COLUMNS`], whatever state an earlier version left
+/// them in. SQLite cannot change a CHECK: the evidence
 /// table is rebuilt, its ids kept (evidence_purged names them) and every column it had copied.
 fn evolve(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     let sql: String =
         tx.query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'evidence'", [], |r| r.get(0))?;
-    if !sql.contains("'clip'") {
-        tx.execute_batch(
+    if !sql.contains(EVIDENCE_KINDS) {
+        tx.execute_batch(&format!(
             "CREATE TABLE evidence_new (
                 id          INTEGER PRIMARY KEY,
                 issue_id    TEXT NOT NULL REFERENCES issues (id),
-                kind        TEXT NOT NULL CHECK (kind IN ('before','after','clip')),
+                kind        TEXT NOT NULL CHECK (kind IN ({EVIDENCE_KINDS})),
                 path        TEXT NOT NULL,
                 sha256      TEXT NOT NULL,
                 bytes       INTEGER NOT NULL,
@@ -206,8 +224,8 @@ fn evolve(tx: &Transaction<'_>) -> rusqlite::Result<()> {
                 chain_seq   INTEGER,
                 prev_hash   TEXT,
                 hash        TEXT
-            );",
-        )?;
+            );"
+        ))?;
         let kept = columns(tx, "evidence")?.join(", ");
         tx.execute_batch(&format!(
             "INSERT INTO evidence_new ({kept}) SELECT {kept} FROM evidence;
@@ -216,9 +234,10 @@ fn evolve(tx: &Transaction<'_>) -> rusqlite::Result<()> {
              CREATE INDEX evidence_issue ON evidence (issue_id);"
         ))?;
     }
-    for table in ["status_history", "evidence"] {
+    let chain = [("chain_seq", "INTEGER"), ("prev_hash", "TEXT"), ("hash", "TEXT")];
+    for (table, wanted) in [("status_history", &chain[..]), ("evidence", &chain[..]), ("issues", &ISSUE_COLUMNS[..])] {
         let have = columns(tx, table)?;
-        for (column, kind) in [("chain_seq", "INTEGER"), ("prev_hash", "TEXT"), ("hash", "TEXT")] {
+        for (column, kind) in wanted {
             if !have.iter().any(|c| c == column) {
                 tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
             }
@@ -285,9 +304,10 @@ pub(crate) fn insert_issue(tx: &Transaction<'_>, id: &str, box_id: &str, i: &Can
     tx.execute(
         "INSERT INTO issues (id, box_id, dedup_key, category, event_code, whistle_kind, channel, priority, status,
             source, zone, lat, lon, address, grid_cell, image_x, image_y, cause, rule, confidence, detections_json,
-            department, tier, resolution_path, first_seen_ms, last_seen_ms, occurrences, created_ms, updated_ms)
+            department, tier, resolution_path, first_seen_ms, last_seen_ms, occurrences, created_ms, updated_ms,
+            respond_by_ms, resolve_by_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'candidate', ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-            ?20, ?21, ?22, ?23, ?24, ?24, 1, ?25, ?25)",
+            ?20, ?21, ?22, ?23, ?24, ?24, 1, ?25, ?25, ?26, ?27)",
         params![
             id,
             box_id,
@@ -314,9 +334,16 @@ pub(crate) fn insert_issue(tx: &Transaction<'_>, id: &str, box_id: &str, i: &Can
             i.responsibility.resolution_path,
             i.observed_at.0,
             now,
+            due(now, i.responsibility.deadlines.respond_secs),
+            due(now, i.responsibility.deadlines.resolve_secs),
         ],
     )?;
     Ok(())
+}
+
+/// When a deadline of `secs` from `from` falls.
+fn due(from: i64, secs: Option<u64>) -> Option<i64> {
+    secs.map(|s| from.saturating_add(i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)))
 }
 
 pub(crate) fn insert_occurrence(tx: &Transaction<'_>, issue_id: &str, i: &CandidateIssue) -> rusqlite::Result<()> {
@@ -358,7 +385,8 @@ const SELECT: &str = "SELECT i.id, i.box_id, i.dedup_key, i.category, i.event_co
         AND e.id NOT IN (SELECT evidence_id FROM evidence_purged) ORDER BY e.id LIMIT 1),
     (SELECT sha256 FROM evidence e WHERE e.issue_id = i.id AND e.kind = 'before'
         AND e.id NOT IN (SELECT evidence_id FROM evidence_purged) ORDER BY e.id LIMIT 1),
-    i.grid_cell, i.updated_ms
+    i.grid_cell, i.updated_ms, i.respond_by_ms, i.resolve_by_ms, i.responded_ms, i.response_late,
+    i.resolution_late
     FROM issues i";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<IssueRow> {
@@ -394,6 +422,11 @@ fn row(r: &Row<'_>) -> rusqlite::Result<IssueRow> {
         evidence_sha256: r.get(28)?,
         grid_cell: r.get(29)?,
         updated_ms: r.get(30)?,
+        respond_by_ms: r.get(31)?,
+        resolve_by_ms: r.get(32)?,
+        responded_ms: r.get(33)?,
+        response_late: r.get(34)?,
+        resolution_late: r.get(35)?,
     })
 }
 

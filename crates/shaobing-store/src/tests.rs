@@ -337,10 +337,16 @@ fn a_handled_issue_is_verified_when_its_source_sees_it_gone_and_reopened_when_st
     );
     assert_eq!(store.get(&gone).unwrap().status, "verified");
     assert!(store.evidence_of(&gone).unwrap().iter().any(|e| e.kind == "after"));
-    // Still seen after the verdict: reopened to its department, alerted.
+    // Still seen after the verdict: a camera's sighting without a snapshot waits for one...
     let seen = store.record(&candidate("still", UnixMillis::now().0 + 10), None).unwrap();
+    assert_eq!(seen, Recorded::Rechecked { id: still.clone(), reopened: false });
+    assert_eq!(store.get(&still).unwrap().status, "resolved");
+    // ...and the next with one reopens it to its department, alerted, the snapshot kept.
+    let seen = store.record(&candidate("still", UnixMillis::now().0 + 20), Some(b"\xFF\xD8still")).unwrap();
     assert_eq!(seen, Recorded::Rechecked { id: still.clone(), reopened: true });
     assert_eq!(store.get(&still).unwrap().status, "dispatched");
+    let kinds: Vec<String> = store.evidence_of(&still).unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec!["still_present"]);
     let last = store.history(&still).unwrap().pop().unwrap();
     assert_eq!((last.actor.as_str(), last.to_status.as_str()), ("shaobing:recheck", "dispatched"));
     assert!(store.alerts_batch(50).unwrap().iter().any(|a| a.issue_id == still && a.change == "reopened"));
@@ -471,4 +477,91 @@ fn a_second_after_snapshot_is_a_file_of_its_own_and_the_record_still_verifies() 
     assert_eq!(after.len(), 2);
     assert_ne!(after[0].path, after[1].path);
     assert_eq!(store.verify_evidence().unwrap().mismatches, vec![], "the first after snapshot was not overwritten");
+}
+
+#[test]
+fn an_issue_past_a_deadline_moves_up_a_tier_once_per_deadline_and_counts_against_its_department() {
+    use shaobing_core::Verdict;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), "box-1").unwrap();
+    store.set_alerts(true).unwrap();
+    let now = UnixMillis::now();
+    let mut file = |key: &str, respond: Option<u64>, resolve: Option<u64>| {
+        let mut c = candidate(key, now.0);
+        c.responsibility.tier = shaobing_core::EscalationTier::CommunityToStreet;
+        c.responsibility.deadlines = shaobing_core::Deadlines { respond_secs: respond, resolve_secs: resolve };
+        match store.record(&c, None).unwrap() {
+            Recorded::Created { id } => id,
+            other => panic!("{other:?}"),
+        }
+    };
+    let unanswered = file("unanswered", Some(0), Some(0));
+    let answered = file("answered", Some(60), Some(0));
+    let in_time = file("in-time", Some(60), Some(60));
+    let no_deadline = file("none", None, None);
+    store.apply_verdict(&answered, &Verdict::Confirm, "交通支队", None).unwrap();
+    store.apply_verdict(&in_time, &Verdict::Confirm, "交通支队", None).unwrap();
+    store.apply_verdict(&in_time, &Verdict::Handled, "交通支队", None).unwrap();
+
+    let later = UnixMillis(now.0 + 1_000);
+    let mut overdue = store.escalate_overdue(later).unwrap();
+    overdue.sort_by_key(|o| (o.id.clone(), o.missed.as_str()));
+    let missed: Vec<(&str, &str)> = overdue.iter().map(|o| (o.id.as_str(), o.missed.as_str())).collect();
+    let mut expected =
+        vec![(unanswered.as_str(), "resolution"), (unanswered.as_str(), "response"), (answered.as_str(), "resolution")];
+    expected.sort();
+    assert_eq!(missed, expected);
+    assert!(store.escalate_overdue(UnixMillis(now.0 + 2_000)).unwrap().is_empty(), "each deadline once");
+
+    // Two deadlines missed, two tiers up; one missed, one up; none where none is missed.
+    let tier = |id: &str| store.get(id).unwrap().tier;
+    assert_eq!(tier(&unanswered), "district_supervision");
+    assert_eq!(tier(&answered), "street_to_district");
+    assert_eq!(tier(&in_time), "community_to_street");
+    assert_eq!(tier(&no_deadline), "community_to_street");
+    assert!(is_overdue(&store.get(&unanswered).unwrap()) && !is_overdue(&store.get(&in_time).unwrap()));
+    let last = store.history(&answered).unwrap().pop().unwrap();
+    assert_eq!(
+        (last.actor.as_str(), last.from_status.as_deref(), last.to_status.as_str()),
+        ("shaobing:deadline", Some("confirmed"), "confirmed")
+    );
+    let alerted = store.alerts_batch(50).unwrap().into_iter().filter(|a| a.change == "overdue").count();
+    assert_eq!(alerted, 3);
+    assert!(store.verify_evidence().unwrap().mismatches.is_empty(), "escalations join the hash chain");
+
+    let figures = report(&store).unwrap();
+    let police = &on_time(&figures)[0];
+    assert_eq!(police.department, "交通支队");
+    assert_eq!((police.responses_on_time, police.responses_late), (2, 1), "{police:?}");
+    assert_eq!((police.resolutions_on_time, police.resolutions_late), (1, 2), "{police:?}");
+    assert_eq!(police.overdue, 2);
+    assert_eq!(police.response_rate, Some(2.0 / 3.0));
+}
+
+#[test]
+fn a_place_dismissed_again_and_again_is_offered_as_a_mask() {
+    use shaobing_core::{BBox, DismissReason, Verdict};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), "box-1").unwrap();
+    let dismiss = |store: &mut Store, key: &str, bbox: BBox| {
+        let mut c = candidate(key, 1_000);
+        c.cause.detections[0].bbox = bbox;
+        c.location.image_point = Some(bbox.bottom_centre());
+        let Recorded::Created { id } = store.record(&c, None).unwrap() else { panic!() };
+        store.apply_verdict(&id, &Verdict::Dismiss { reason: DismissReason::Permitted }, "值班员", None).unwrap();
+    };
+    // Three dismissals at one place (boxes that differ a little, standing in one cell), two
+    // at another.
+    dismiss(&mut store, "a1", BBox::from_corners(0.50, 0.40, 0.60, 0.55));
+    dismiss(&mut store, "a2", BBox::from_corners(0.51, 0.42, 0.60, 0.56));
+    dismiss(&mut store, "b1", BBox::from_corners(0.10, 0.70, 0.20, 0.80));
+    assert!(mask_suggestions(&store, UnixMillis::now()).unwrap().is_empty(), "twice is not yet again and again");
+    dismiss(&mut store, "a3", BBox::from_corners(0.49, 0.41, 0.58, 0.55));
+    dismiss(&mut store, "b2", BBox::from_corners(0.10, 0.70, 0.20, 0.80));
+    let offered = mask_suggestions(&store, UnixMillis::now()).unwrap();
+    assert_eq!(offered.len(), 1, "{offered:?}");
+    assert_eq!((offered[0].camera.as_str(), offered[0].dismissals), ("cam-1", 3));
+    assert_eq!(offered[0].polygon, vec![[0.49, 0.4], [0.6, 0.4], [0.6, 0.56], [0.49, 0.56]]);
+    let in_a_month = UnixMillis::now().0 + MASK_LOOKBACK_MS + 1;
+    assert!(mask_suggestions(&store, UnixMillis(in_a_month)).unwrap().is_empty(), "old dismissals no longer count");
 }

@@ -32,6 +32,7 @@ pub fn candidate(dedup_key: &str, observed_at: UnixMillis) -> CandidateIssue {
             department: "交通支队".into(),
             tier: EscalationTier::StreetToDistrict,
             resolution_path: "劝离".into(),
+            deadlines: Default::default(),
         },
         priority: Priority::Routine,
         channel: DiscoveryChannel::CommandCentreVideo,

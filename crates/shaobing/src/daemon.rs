@@ -87,6 +87,7 @@ impl Daemon {
         let evidence = config.evidence.clone();
         sinks.spawn(shaobing_issues::supervise(supervision, evidence, metrics.clone(), cancel.child_token()));
         let (tx, rx) = mpsc::channel(FINDINGS_QUEUE);
+        let rechecks = shaobing_core::RecheckWatch::default();
         if let Some(mqtt) = &config.mqtt {
             let mut connection =
                 shaobing_mqtt::Connection::new(mqtt, &config.daemon.box_id, window(&config), &metrics.registry)?;
@@ -101,8 +102,8 @@ impl Daemon {
             );
             sinks.spawn(alerts.instrument(tracing::info_span!("alerts", broker = %mqtt.host)));
             if let Some(sensors) = &config.sensors {
-                let ingest =
-                    sensor_ingest(&config, sensors, &mut connection, &metrics, tx.clone(), cancel.child_token())?;
+                let stage = SensorStage { findings: tx.clone(), rechecks: rechecks.clone() };
+                let ingest = sensor_ingest(&config, sensors, &mut connection, &metrics, stage, cancel.child_token())?;
                 sinks.spawn(ingest.instrument(tracing::info_span!("sensors", broker = %mqtt.host)));
             }
             sinks.spawn(
@@ -112,7 +113,7 @@ impl Daemon {
         let announcer = shaobing_issues::Announcer::new(subscribers);
         // Read before the writer takes the store: what each camera left open.
         let opened = Store::open(&config.daemon.data_dir, &config.daemon.box_id)?;
-        let store = shaobing_issues::spawn_writer(store, rx, verdict_inbox, announcer, cancel.clone())?;
+        let store = shaobing_issues::spawn_writer(store, rx, verdict_inbox, announcer, rechecks, cancel.clone())?;
         let mut cameras = JoinSet::new();
         let mut analysers = JoinSet::new();
         let setup = config.analysis_setup();
@@ -212,6 +213,13 @@ fn window(config: &Config) -> usize {
     config.sensors.as_ref().map_or(0, |s| s.queue_capacity + s.batch_max)
 }
 
+/// What the sensor stage hands on and is told: findings to the issues room, the handled
+/// issues to report on again.
+struct SensorStage {
+    findings: mpsc::Sender<Filing>,
+    rechecks: shaobing_core::RecheckWatch,
+}
+
 /// The sensor stage: readings committed to the box's readings store (acknowledged to the
 /// broker only then), the rules' findings filed into the problem database.
 fn sensor_ingest(
@@ -219,11 +227,12 @@ fn sensor_ingest(
     sensors: &shaobing_sensors::SensorsConfig,
     connection: &mut shaobing_mqtt::Connection,
     metrics: &Metrics,
-    findings: mpsc::Sender<Filing>,
+    SensorStage { findings, rechecks }: SensorStage,
     cancel: CancellationToken,
 ) -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     let mapping = shaobing_sensors::Mapping::new(sensors.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let engine = shaobing_sensors::RuleEngine::new(&mapping, |c| config.responsibility_for(c).to_domain());
+    let engine =
+        shaobing_sensors::RuleEngine::new(&mapping, |c| config.responsibility_for(c).to_domain()).watching(rechecks);
     let metrics = shaobing_sensors::IngestMetrics::register(&metrics.registry, &mapping)?;
     let store = shaobing_sensors::ReadingsStore::open_in(&config.daemon.data_dir)?;
     let retention = config.readings.clone();

@@ -116,8 +116,10 @@ pub fn run(data_dir: &Path, command: IssuesCommand, json: bool) -> anyhow::Resul
         IssuesCommand::Report => {
             let figures = shaobing_store::report(&store).context("cannot compute the report")?;
             let precision = shaobing_store::precision(&store).context("cannot compute the precision")?;
-            let value = serde_json::json!({ "departments": figures, "precision": precision });
-            out(value, format!("{}\n{}", report_table(&figures), precision_table(&precision)));
+            let on_time = shaobing_store::on_time(&figures);
+            let value = serde_json::json!({ "departments": figures, "on_time": on_time, "precision": precision });
+            let text = [report_table(&figures), on_time_table(&on_time), precision_table(&precision)].join("\n");
+            out(value, text);
         }
         IssuesCommand::Suppressions => {
             let held = store.suppressions()?;
@@ -203,6 +205,7 @@ fn show(r: &IssueRow, history: &[shaobing_store::HistoryRow]) -> String {
         ("location", location),
         ("address", r.address.clone().unwrap_or_default()),
         ("department", format!("{} [{}]", r.department, r.tier)),
+        ("due", deadlines(r)),
         ("resolution path", r.resolution_path.clone()),
         ("first / last seen", format!("{} / {} CST", time(r.first_seen_ms), time(r.last_seen_ms))),
         ("occurrences", r.occurrences.to_string()),
@@ -224,6 +227,40 @@ fn show(r: &IssueRow, history: &[shaobing_store::HistoryRow]) -> String {
         .collect();
     text.push_str(&format!("\n{}\n", table::render(&["when (CST)", "change", "by", "note"], &cells)));
     text
+}
+
+/// When a response and the resolution are due, and which deadlines were missed.
+fn deadlines(r: &shaobing_store::IssueRow) -> String {
+    let at = |t: Option<i64>| t.map_or_else(|| "-".into(), |t| format!("{} CST", time(t)));
+    let mut text = format!("respond by {}, resolve by {}", at(r.respond_by_ms), at(r.resolve_by_ms));
+    let missed: Vec<&str> = [(r.response_late, "response"), (r.resolution_late, "resolution")]
+        .into_iter()
+        .filter_map(|(late, what)| late.then_some(what))
+        .collect();
+    if !missed.is_empty() {
+        text.push_str(&format!(" (missed: {})", missed.join(", ")));
+    }
+    text
+}
+
+fn share(on_time: i64, late: i64, rate: Option<f64>) -> String {
+    rate.map_or_else(|| "-".into(), |r| format!("{on_time}/{} ({:.0} %)", on_time + late, r * 100.0))
+}
+
+fn on_time_table(rows: &[shaobing_store::OnTime]) -> String {
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|o| {
+            vec![
+                o.department.clone(),
+                share(o.responses_on_time, o.responses_late, o.response_rate),
+                share(o.resolutions_on_time, o.resolutions_late, o.resolution_rate),
+                o.overdue.to_string(),
+            ]
+        })
+        .collect();
+    let header = ["department", "responded on time", "resolved on time", "overdue now"];
+    format!("deadlines kept per department (least punctual first)\n\n{}", table::render(&header, &cells))
 }
 
 fn hours(secs: Option<f64>) -> String {

@@ -10,6 +10,7 @@ fn department_of(c: Category) -> Responsibility {
         department: format!("dept-{c}"),
         tier: EscalationTier::StreetToDistrict,
         resolution_path: format!("path-{c}"),
+        deadlines: Default::default(),
     }
 }
 

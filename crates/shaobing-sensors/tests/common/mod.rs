@@ -34,6 +34,7 @@ pub fn responsibility(category: Category) -> Responsibility {
         department: format!("dept-{category}"),
         tier: EscalationTier::StreetToDistrict,
         resolution_path: "resolve".into(),
+        deadlines: Default::default(),
     }
 }
 

@@ -1,0 +1,50 @@
+//! Issues marked handled that their sensor is to look at again (核查). The issues room names
+//! them, each with when its re-check falls due; the sensor stage reports a standing episode of
+//! one at its first reading after that instead of at its next `ongoing_every_secs`, so a
+//! problem still there is reopened with the readings that show it, not a quarter of an hour
+//! later.
+
+use crate::UnixMillis;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Shared between the issues room (which sets it) and the sensor stage (which reads it).
+#[derive(Debug, Clone, Default)]
+pub struct RecheckWatch(Arc<Mutex<HashMap<String, UnixMillis>>>);
+
+impl RecheckWatch {
+    /// The re-checks waiting now, by dedup key, each with when it falls due.
+    pub fn set(&self, due: impl IntoIterator<Item = (String, UnixMillis)>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = due.into_iter().collect();
+    }
+
+    /// Whether a reading at `t` of the episode `dedup_key` is what its re-check waits for; the
+    /// first one is taken (the issues room names it again if it still waits).
+    pub fn take_due(&self, dedup_key: &str, t: UnixMillis) -> bool {
+        let mut due = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match due.get(dedup_key) {
+            Some(at) if t >= *at => due.remove(dedup_key).is_some(),
+            _ => false,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reading_after_the_due_time_is_taken_once() {
+        let watch = RecheckWatch::default();
+        watch.set([("k".to_string(), UnixMillis(1_000))]);
+        assert!(!watch.take_due("k", UnixMillis(999)), "not yet due");
+        assert!(!watch.take_due("other", UnixMillis(5_000)), "not watched");
+        assert!(watch.take_due("k", UnixMillis(1_000)));
+        assert!(!watch.take_due("k", UnixMillis(2_000)), "taken");
+        assert!(watch.is_empty());
+    }
+}
