@@ -248,6 +248,18 @@ fn dismissed_three_times(data: &Path, camera: &str) {
     }
 }
 
+/// A fire filed earlier on camera `camera` that nobody has acknowledged: its id.
+fn unacknowledged_fire(data: &Path, camera: &str) -> String {
+    let mut fire = shaobing_testkit::issue::candidate(&format!("{camera}/fire"), shaobing_core::UnixMillis::now());
+    fire.category = shaobing_core::Category::FireSmoke;
+    fire.priority = shaobing_core::Priority::Emergency;
+    fire.location.source = camera.into();
+    match Store::open(data, BOX).unwrap().record(&fire, Some(b"\xFF\xD8 a fire")).unwrap() {
+        shaobing_store::Recorded::Created { id } => id,
+        other => panic!("{other:?}"),
+    }
+}
+
 /// The camera's open clutter issue, once filed.
 fn clutter_of(data: &Path, camera: &str) -> Option<String> {
     let rows = Store::open(data, BOX).unwrap().list(None, 100).unwrap();
@@ -258,7 +270,8 @@ fn clutter_of(data: &Path, camera: &str) -> Option<String> {
 /// are marked handled from the detail view; where the chairs are then taken away the issue is
 /// verified (with the "after" snapshot), where they are left it is reopened to its department
 /// with the "still present" snapshot shown. A place dismissed three times before is outlined
-/// over its camera's live frame and listed with the mask to add.
+/// over its camera's live frame and listed with the mask to add; a fire nobody acknowledged
+/// holds a banner (and its alarm) until the shift lead does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handled_camera_issue_is_verified_when_taken_away_and_reopened_with_a_snapshot_when_left() {
     let dir = tempfile::tempdir().unwrap();
@@ -266,6 +279,7 @@ async fn a_handled_camera_issue_is_verified_when_taken_away_and_reopened_with_a_
     let taken = pavement_with_chairs(media.path(), "taken-away", Some(45.0));
     let left = pavement_with_chairs(media.path(), "left", None);
     dismissed_three_times(dir.path(), "left");
+    let fire = unacknowledged_fire(dir.path(), "taken-away");
     let text = format!(
         "[daemon]\nbox_id = \"{BOX}\"\ndata_dir = \"{}\"\nverify_secs = 40\n[metrics]\nlisten = \"127.0.0.1:0\"\n\
          access_token = \"{TOKEN}\"\n[clips]\nenabled = false\n\
@@ -279,12 +293,12 @@ async fn a_handled_camera_issue_is_verified_when_taken_away_and_reopened_with_a_
     let cancel = CancellationToken::new();
     let daemon = Daemon::start(config, cancel.clone()).await.unwrap();
     let addr = daemon.metrics_addr();
-    Box::pin(camera_recheck(addr, dir.path())).await;
+    Box::pin(camera_recheck(addr, dir.path(), &fire)).await;
     cancel.cancel();
     daemon.wait().await.unwrap();
 }
 
-async fn camera_recheck(addr: SocketAddr, data: &Path) {
+async fn camera_recheck(addr: SocketAddr, data: &Path, fire: &str) {
     let b = Browser::start(Screen::Desktop { width: 1920, height: 1080 }).await;
     b.goto(&format!("http://duty:{TOKEN}@{addr}/static/console.css")).await;
     b.goto(&format!("http://{addr}/")).await;
@@ -292,6 +306,16 @@ async fn camera_recheck(addr: SocketAddr, data: &Path) {
     b.type_into("#login[open] input[name=token]", TOKEN).await;
     b.click("#login button[type=submit]").await;
     assert!(until(WAIT, async || b.text("#sign-in").await.contains("Sign out")).await, "signed in");
+    // The fire nobody has acknowledged: a banner and its alarm until someone does.
+    b.wait_for(&format!("#emergency[data-alarm=\"on\"][data-id=\"{fire}\"]"), WAIT).await;
+    assert!(b.text("#emergency").await.contains("紧急 Emergency"));
+    b.type_into("#emergency input[name=by]", "值班长 shift-lead").await;
+    b.click("#emergency button.acknowledge").await;
+    b.wait_for("#emergency[data-alarm=\"off\"]", WAIT).await;
+    let fire_row = Store::open(data, BOX).unwrap().get(fire).unwrap();
+    assert!(fire_row.acknowledged_ms.is_some() && fire_row.responded_ms.is_some(), "{fire_row:?}");
+    let last = Store::open(data, BOX).unwrap().history(fire).unwrap().pop().unwrap();
+    assert_eq!((last.actor.as_str(), last.to_status.as_str()), ("console:值班长 shift-lead", "candidate"));
     b.wait_for("#masks tr.mask-row[data-camera=\"left\"]", WAIT).await;
     b.wait_for(".camera-card[data-id=\"left\"] svg.masks polygon.suggested-mask", WAIT).await;
     assert!(b.text("#masks tr.mask-row pre.snippet").await.contains("kind = \"mask\""));

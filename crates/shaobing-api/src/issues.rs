@@ -85,10 +85,10 @@ pub(crate) async fn detail(
                 })
             })
             .collect();
-        let status = issue.status.clone();
+        let verdicts = store.get(&id).map(|row| shaobing_store::verdicts_for(&row)).map_err(ApiError::internal)?;
         let mut value = serde_json::to_value(issue).map_err(ApiError::internal)?;
         value["history"] = Value::Array(history);
-        value["verdicts"] = json!(shaobing_store::verdicts_allowed(&status));
+        value["verdicts"] = json!(verdicts);
         Ok(value)
     })
     .await

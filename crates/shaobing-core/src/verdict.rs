@@ -56,6 +56,8 @@ pub enum Verdict {
     Verify,
     /// A note in the history; the status stays.
     Note,
+    /// An emergency seen by the command centre: its alarm stops; the status stays.
+    Acknowledge,
 }
 
 impl Verdict {
@@ -67,6 +69,7 @@ impl Verdict {
             Verdict::Handled => "handled",
             Verdict::Verify => "verify",
             Verdict::Note => "note",
+            Verdict::Acknowledge => "acknowledge",
         }
     }
 
@@ -78,7 +81,7 @@ impl Verdict {
             Verdict::Dispatch => Some(IssueStatus::Dispatched),
             Verdict::Handled => Some(IssueStatus::Resolved),
             Verdict::Verify => Some(IssueStatus::Verified),
-            Verdict::Note => None,
+            Verdict::Note | Verdict::Acknowledge => None,
         }
     }
 }

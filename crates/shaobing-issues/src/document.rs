@@ -32,6 +32,8 @@ pub struct IssueDocument {
     /// The deadlines missed (`response`, `resolution`); an open issue with one is overdue.
     pub missed: Vec<&'static str>,
     pub overdue: bool,
+    /// When the command centre acknowledged it (an emergency's alarm stops), RFC 3339.
+    pub acknowledged: Option<String>,
     pub cause: String,
     pub rule: String,
     pub confidence: f64,
@@ -65,6 +67,7 @@ impl IssueDocument {
             respond_by: row.respond_by_ms.map(|t| UnixMillis(t).to_rfc3339()),
             resolve_by: row.resolve_by_ms.map(|t| UnixMillis(t).to_rfc3339()),
             overdue: shaobing_store::is_overdue(&row),
+            acknowledged: row.acknowledged_ms.map(|t| UnixMillis(t).to_rfc3339()),
             missed,
             first_seen: UnixMillis(row.first_seen_ms).to_rfc3339(),
             last_seen: UnixMillis(row.last_seen_ms).to_rfc3339(),

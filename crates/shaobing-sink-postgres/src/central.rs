@@ -46,6 +46,7 @@ ALTER TABLE shaobing_issues ADD COLUMN IF NOT EXISTS resolve_by_ms BIGINT;
 ALTER TABLE shaobing_issues ADD COLUMN IF NOT EXISTS responded_ms BIGINT;
 ALTER TABLE shaobing_issues ADD COLUMN IF NOT EXISTS response_late BOOLEAN NOT NULL DEFAULT false;
 ALTER TABLE shaobing_issues ADD COLUMN IF NOT EXISTS resolution_late BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE shaobing_issues ADD COLUMN IF NOT EXISTS acknowledged_ms BIGINT;
 CREATE INDEX IF NOT EXISTS shaobing_issues_open ON shaobing_issues (status, priority);
 CREATE TABLE IF NOT EXISTS shaobing_evidence (
     issue_id TEXT NOT NULL,
@@ -144,16 +145,17 @@ async fn write_issue(client: &impl GenericClient, snapshot: &CentralIssue) -> Re
             "INSERT INTO shaobing_issues (id, box_id, version, category, event_code, whistle_kind, channel, priority,
                 status, source, zone, lat, lon, address, cause, rule, confidence, department, tier, resolution_path,
                 first_seen_ms, last_seen_ms, occurrences, created_ms, resolved_ms, verified_ms, grid_cell, updated_ms,
-                respond_by_ms, resolve_by_ms, responded_ms, response_late, resolution_late)
+                respond_by_ms, resolve_by_ms, responded_ms, response_late, resolution_late, acknowledged_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-                $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33)
+                $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34)
              ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status,
                 last_seen_ms = EXCLUDED.last_seen_ms, occurrences = EXCLUDED.occurrences,
                 resolved_ms = EXCLUDED.resolved_ms, verified_ms = EXCLUDED.verified_ms,
                 grid_cell = EXCLUDED.grid_cell, updated_ms = EXCLUDED.updated_ms, tier = EXCLUDED.tier,
                 respond_by_ms = EXCLUDED.respond_by_ms, resolve_by_ms = EXCLUDED.resolve_by_ms,
                 responded_ms = EXCLUDED.responded_ms, response_late = EXCLUDED.response_late,
-                resolution_late = EXCLUDED.resolution_late, received_at = now()
+                resolution_late = EXCLUDED.resolution_late, acknowledged_ms = EXCLUDED.acknowledged_ms,
+                received_at = now()
              WHERE shaobing_issues.version < EXCLUDED.version",
             &[
                 &i.id,
@@ -189,6 +191,7 @@ async fn write_issue(client: &impl GenericClient, snapshot: &CentralIssue) -> Re
                 &i.responded_ms,
                 &i.response_late,
                 &i.resolution_late,
+                &i.acknowledged_ms,
             ],
         )
         .await?;

@@ -90,6 +90,7 @@ fn parse(verdict: &str, reason: Option<&str>) -> Result<Verdict, String> {
         "handled" => Verdict::Handled,
         "verify" => Verdict::Verify,
         "note" => Verdict::Note,
+        "acknowledge" => Verdict::Acknowledge,
         other => return Err(format!("unknown verdict `{other}`")),
     })
 }

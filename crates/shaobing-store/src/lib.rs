@@ -44,7 +44,7 @@ pub use chain::{
 };
 pub use deadlines::{Deadline, Overdue, is_overdue};
 pub use evidence::{EvidenceFile, EvidenceWriter, sha256_file};
-pub use lifecycle::{TransitionError, parse_status, verdicts_allowed};
+pub use lifecycle::{TransitionError, parse_status, verdicts_allowed, verdicts_for};
 pub use masks::{MASK_AFTER_DISMISSALS, MASK_LOOKBACK_MS, MaskSuggestion, mask_suggestions};
 pub use outbox::{OutboxKind, OutboxRow, OutboxStats, PRIORITY_EMERGENCY, PRIORITY_ROUTINE};
 pub use recheck::{DEFAULT_VERIFY_SECS, Recheck};
@@ -152,6 +152,9 @@ pub struct IssueRow {
     pub response_late: bool,
     #[serde(default)]
     pub resolution_late: bool,
+    /// When the command centre acknowledged it (an emergency's alarm stops).
+    #[serde(default)]
+    pub acknowledged_ms: Option<i64>,
 }
 
 /// One evidence file of an issue: `before` (raised) or `after` (seen resolved).

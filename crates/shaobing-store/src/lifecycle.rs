@@ -60,6 +60,16 @@ pub fn verdicts_allowed(status: &str) -> Vec<&'static str> {
     names
 }
 
+/// The verdicts a person may give `row`: [`verdicts_allowed`] by its status, and for an
+/// emergency not yet acknowledged, the acknowledgement that stops its alarm.
+pub fn verdicts_for(row: &crate::IssueRow) -> Vec<&'static str> {
+    let mut names = verdicts_allowed(&row.status);
+    if row.priority == shaobing_core::Priority::Emergency.as_str() && row.acknowledged_ms.is_none() {
+        names.push(shaobing_core::Verdict::Acknowledge.as_str());
+    }
+    names
+}
+
 pub fn check(from: IssueStatus, to: IssueStatus) -> Result<(), TransitionError> {
     if allowed(from).contains(&to) {
         return Ok(());

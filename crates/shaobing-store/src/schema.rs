@@ -184,7 +184,7 @@ CREATE TABLE IF NOT EXISTS evidence_purged (
 ];
 
 /// Columns the issues table gained after its first release, with their types.
-const ISSUE_COLUMNS: [(&str, &str); 5] = [
+const ISSUE_COLUMNS: [(&str, &str); 6] = [
     // When a response and a resolution are due, when the department responded, and which
     // deadlines it missed.
     ("respond_by_ms", "INTEGER"),
@@ -192,6 +192,8 @@ const ISSUE_COLUMNS: [(&str, &str); 5] = [
     ("responded_ms", "INTEGER"),
     ("response_late", "INTEGER NOT NULL DEFAULT 0"),
     ("resolution_late", "INTEGER NOT NULL DEFAULT 0"),
+    // When the command centre acknowledged an emergency (its alarm stops).
+    ("acknowledged_ms", "INTEGER"),
 ];
 
 /// Every kind of evidence file an issue may have.
@@ -386,7 +388,7 @@ const SELECT: &str = "SELECT i.id, i.box_id, i.dedup_key, i.category, i.event_co
     (SELECT sha256 FROM evidence e WHERE e.issue_id = i.id AND e.kind = 'before'
         AND e.id NOT IN (SELECT evidence_id FROM evidence_purged) ORDER BY e.id LIMIT 1),
     i.grid_cell, i.updated_ms, i.respond_by_ms, i.resolve_by_ms, i.responded_ms, i.response_late,
-    i.resolution_late
+    i.resolution_late, i.acknowledged_ms
     FROM issues i";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<IssueRow> {
@@ -427,6 +429,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<IssueRow> {
         responded_ms: r.get(33)?,
         response_late: r.get(34)?,
         resolution_late: r.get(35)?,
+        acknowledged_ms: r.get(36)?,
     })
 }
 

@@ -565,3 +565,24 @@ fn a_place_dismissed_again_and_again_is_offered_as_a_mask() {
     let in_a_month = UnixMillis::now().0 + MASK_LOOKBACK_MS + 1;
     assert!(mask_suggestions(&store, UnixMillis(in_a_month)).unwrap().is_empty(), "old dismissals no longer count");
 }
+
+#[test]
+fn an_emergency_is_acknowledged_once_without_changing_its_status() {
+    use shaobing_core::{Priority, Verdict};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), "box-1").unwrap();
+    let mut fire = candidate("fire", 1_000);
+    fire.priority = Priority::Emergency;
+    let Recorded::Created { id } = store.record(&fire, None).unwrap() else { panic!() };
+    let Recorded::Created { id: routine } = store.record(&candidate("car", 1_000), None).unwrap() else { panic!() };
+    assert!(verdicts_for(&store.get(&id).unwrap()).contains(&"acknowledge"));
+    assert!(!verdicts_for(&store.get(&routine).unwrap()).contains(&"acknowledge"), "only emergencies sound");
+    let first = store.apply_verdict(&id, &Verdict::Acknowledge, "console:值班长", None).unwrap();
+    assert_eq!(first.status, "candidate");
+    assert!(first.acknowledged_ms.is_some() && first.responded_ms == first.acknowledged_ms);
+    assert!(!verdicts_for(&first).contains(&"acknowledge"), "acknowledged");
+    let again = store.apply_verdict(&id, &Verdict::Acknowledge, "console:another", None).unwrap();
+    assert_eq!(again.acknowledged_ms, first.acknowledged_ms, "the first acknowledgement stands");
+    let last = store.history(&id).unwrap().pop().unwrap();
+    assert_eq!((last.actor.as_str(), last.to_status.as_str()), ("console:another", "candidate"));
+}

@@ -106,6 +106,14 @@ impl Store {
             if *verdict == Verdict::Handled {
                 crate::recheck::start(tx, &current, now)?;
             }
+            if *verdict == Verdict::Acknowledge {
+                // Seeing the alarm is the department's first response.
+                tx.execute(
+                    "UPDATE issues SET acknowledged_ms = IFNULL(acknowledged_ms, ?2),
+                        responded_ms = IFNULL(responded_ms, ?2) WHERE id = ?1",
+                    params![id, now],
+                )?;
+            }
             outbox::enqueue_issue(tx, id, priority)?;
             if to == IssueStatus::Resolved && from != to {
                 alerts::enqueue(tx, id, "resolved", priority)?;

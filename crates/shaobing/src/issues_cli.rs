@@ -44,6 +44,8 @@ pub enum IssuesCommand {
     Verify(Change),
     /// A note in the issue's history; the status stays.
     Note(Change),
+    /// An emergency seen by the command centre: its alarm stops; the status stays.
+    Acknowledge(Change),
     /// Places and categories dismissed and not filed again, with who, why, until when and how
     /// many candidates each held back.
     Suppressions,
@@ -83,6 +85,7 @@ impl IssuesCommand {
             IssuesCommand::Resolve(c) => Some((Verdict::Handled, c)),
             IssuesCommand::Verify(c) => Some((Verdict::Verify, c)),
             IssuesCommand::Note(c) => Some((Verdict::Note, c)),
+            IssuesCommand::Acknowledge(c) => Some((Verdict::Acknowledge, c)),
             _ => None,
         }
     }
