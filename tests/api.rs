@@ -317,6 +317,8 @@ async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_w
     assert_eq!(statuses.len(), 6, "an issue in every status: {statuses:?}");
     let cameras = get_json(addr, "/api/v1/cameras", "/api/v1/cameras", &spec).await;
     assert_eq!(cameras["items"].as_array().unwrap().len(), 2, "{cameras}");
+    let down = cameras["items"].as_array().unwrap().iter().find(|c| c["id"] == "nobody-serves-this").unwrap();
+    assert_eq!((down["up"].as_bool(), down["down_reason"].as_str()), (Some(false), Some("unreachable")), "{down}");
     for (path, status) in [
         ("/api/v1/issues?limit=0", 400),
         ("/api/v1/issues/nope", 404),

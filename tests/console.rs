@@ -341,6 +341,21 @@ async fn camera_recheck(addr: SocketAddr, data: &Path, fire: &str) {
     b.click(&format!("tr.issue-row[data-id=\"{stays}\"]")).await;
     b.wait_for(&format!("#detail h2[data-id=\"{stays}\"][data-status=\"dispatched\"]"), outcome).await;
     b.wait_for("#detail img.evidence-still_present", WAIT).await;
+    // Codes read in Chinese with the English beside them, numbers rounded, the zone named.
+    let detail = b.text("#detail dl").await;
+    for shown in [
+        "社区吹哨、科室报到 Community to sub-district",
+        "疏解整治促提升",
+        "指挥中心视频 Command centre video",
+        "北京时间 CST (UTC+8)",
+    ] {
+        assert!(detail.contains(shown), "{shown} in\n{detail}");
+    }
+    assert!(!detail.contains("street_to_district") && !detail.contains("command_centre_video"), "{detail}");
+    assert!(
+        detail.lines().any(|l| l.trim().ends_with(" %") && l.trim().len() <= 6),
+        "the confidence in per cent: {detail}"
+    );
     let kept = Store::open(data, BOX).unwrap().evidence_of(&stays).unwrap();
     let still = kept.iter().find(|e| e.kind == "still_present").expect("a still-present snapshot");
     assert!(still.captured_ms > kept[0].captured_ms, "taken after the issue was raised: {kept:?}");

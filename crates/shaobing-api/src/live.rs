@@ -55,6 +55,7 @@ pub(crate) async fn cameras(State(state): State<Arc<ApiState>>) -> Json<Value> {
                 "id": c.id,
                 "state": m.state().map_or("connecting", |s| s.as_str()),
                 "up": m.up.get() == 1,
+                "down_reason": m.down_reason(),
                 "models": c.models,
                 "frames": {
                     "received": m.frames_received.get(),

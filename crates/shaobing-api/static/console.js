@@ -34,6 +34,38 @@ const STATUSES = {
   resolved: "已解决", verified: "已核验", dismissed: "已驳回",
 };
 const PRIORITIES = { routine: "常规", emergency: "紧急" };
+const TIERS = {
+  community_to_street: "社区吹哨、科室报到 Community to sub-district",
+  street_to_district: "街道吹哨、部门报到 Sub-district to district",
+  district_supervision: "区级专班督办 District supervision",
+};
+const WHISTLE_KINDS = {
+  clear_rectify_improve: "疏解整治促提升 Clear, rectify, improve", petitions_stability: "信访维稳 Petitions and stability",
+  safety_hazards: "安全隐患 Safety hazards", ecology: "生态文明 Ecology", liveable_life: "宜居生活 Liveable life",
+  public_services: "公共服务 Public services", other: "其他 Other",
+};
+const CHANNELS = {
+  command_centre_video: "指挥中心视频 Command centre video", command_centre_sensor: "指挥中心传感器 Command centre sensor",
+  district_assigned: "区委区政府交办 Assigned by the district", citizen_hotline: "96105 等互动平台 Citizen platforms",
+  sub_district_sections: "街道科室 Sub-district sections", resident_petition: "居民群众反映 Residents' reports",
+  street_chief_patrol: "街巷长、小巷管家巡查 Street chief patrol", grid_worker: "网格员 Grid worker",
+  sudden_emergency: "突发应急事件 Sudden emergency", other: "其他途径 Other",
+};
+const CAMERA_STATES = { connecting: "连接中 connecting", streaming: "正常 streaming", retrying: "重连中 retrying", stopped: "已停止 stopped" };
+const DOWN_REASONS = {
+  eos: "流已结束 stream ended", stalled: "画面停滞 stalled", unreachable: "无法连接 unreachable",
+  unauthorized: "认证失败 wrong user or password", not_found: "路径不存在 no such stream", unsupported: "编码不支持 unsupported codec",
+  no_video: "无视频 no video", bad_stream: "码流损坏 bad stream", start_failed: "启动失败 could not start",
+  bus_closed: "管线关闭 pipeline closed", error: "错误 error", other: "其他 other",
+};
+const MISSED = { response: "响应超时 response late", resolution: "办结超时 resolution late" };
+/** The box keeps China Standard Time (UTC+8, no daylight saving); the page says so. */
+const ZONE = "北京时间 CST (UTC+8)";
+
+/** A code as its Chinese name with the English beside it, the code itself when unknown. */
+function label(names, code) {
+  return (code && names[code]) || code || "—";
+}
 
 // h("td", {class: "x"}, "text", node) -> element; strings become text nodes, never markup.
 const SVG_TAGS = new Set(["svg", "polygon", "title"]);
@@ -281,13 +313,15 @@ async function loadVideo(video, url) {
   }
 }
 
+/** A time in the box's zone (China Standard Time), whatever zone the browser is in. */
 function fmtTime(s) {
   if (!s) return "—";
   const d = new Date(s);
   if (isNaN(d)) return s;
+  const cst = new Date(d.getTime() + 8 * 3600 * 1000);
   const p = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ` +
-    `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  return `${cst.getUTCFullYear()}-${p(cst.getUTCMonth() + 1)}-${p(cst.getUTCDate())} ` +
+    `${p(cst.getUTCHours())}:${p(cst.getUTCMinutes())}:${p(cst.getUTCSeconds())}`;
 }
 
 function categoryLabel(c) {
@@ -332,7 +366,9 @@ function renderCamera(cam, t) {
   }
   const { card } = entry;
   const badge = card.querySelector(".state");
-  badge.textContent = cam.up ? cam.state : `${cam.state} (down)`;
+  const why = cam.up || !cam.down_reason ? "" : `: ${label(DOWN_REASONS, cam.down_reason)}`;
+  badge.textContent = `${label(CAMERA_STATES, cam.state)}${cam.up ? "" : " (down)"}${why}`;
+  badge.dataset.reason = cam.down_reason || "";
   badge.className = `badge state state-${cam.state}${cam.up ? "" : " down"}`;
   const now = { t, frames: cam.frames };
   const f = cam.frames;
@@ -475,18 +511,19 @@ async function showDetail(id) {
     return;
   }
   const fields = [
-    ["ID", i.id], ["类别 Category", `${categoryLabel(i.category)} (${i.category}, ${i.event_code})`],
-    ["优先级 Priority", i.priority], ["状态 Status", i.status], ["地点 Place", place(i)],
+    ["ID", i.id], ["类别 Category", `${categoryLabel(i.category)} (${i.event_code})`],
+    ["优先级 Priority", `${PRIORITIES[i.priority] || ""} ${i.priority}`],
+    ["状态 Status", `${STATUSES[i.status] || ""} ${i.status}`], ["地点 Place", place(i)],
     ["来源 Source", i.source], ["区域 Zone", i.zone], ["部门 Department", i.department],
-    ["层级 Tier", i.tier], ["处置路径 Resolution path", i.resolution_path],
-    ["响应时限 Respond by", i.respond_by ? fmtTime(i.respond_by) : "—"],
-    ["办结时限 Resolve by", i.resolve_by ? fmtTime(i.resolve_by) : "—"],
-    ["超时 Overdue", i.missed.length ? `missed: ${i.missed.join(", ")}` : "no"],
-    ["吹哨类型 Whistle kind", i.whistle_kind], ["渠道 Channel", i.channel],
-    ["原因 Cause", i.cause], ["规则 Rule", i.rule], ["置信度 Confidence", i.confidence],
+    ["层级 Tier", label(TIERS, i.tier)], ["处置路径 Resolution path", i.resolution_path],
+    ["响应时限 Respond by", fmtTime(i.respond_by)], ["办结时限 Resolve by", fmtTime(i.resolve_by)],
+    ["超时 Overdue", i.missed.length ? i.missed.map((m) => label(MISSED, m)).join(", ") : "否 no"],
+    ["知悉 Acknowledged", fmtTime(i.acknowledged)],
+    ["吹哨类型 Whistle kind", label(WHISTLE_KINDS, i.whistle_kind)], ["渠道 Channel", label(CHANNELS, i.channel)],
+    ["原因 Cause", i.cause], ["规则 Rule", i.rule], ["置信度 Confidence", `${Math.round(100 * i.confidence)} %`],
     ["次数 Occurrences", i.occurrences], ["首次 First seen", fmtTime(i.first_seen)],
     ["最近 Last seen", fmtTime(i.last_seen)], ["更新 Updated", fmtTime(i.updated)],
-    ["Dedup key", i.dedup_key],
+    ["时区 Time zone", ZONE], ["Dedup key", i.dedup_key],
   ];
   const dl = h("dl", {}, fields.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v === null || v === undefined ? "—" : v)]));
   const shots = h("div", { class: "shots" });

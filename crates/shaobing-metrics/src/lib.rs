@@ -18,6 +18,7 @@ pub struct Metrics {
     frames_decoded: IntCounterVec,
     decode_seconds: HistogramVec,
     camera_state: IntGaugeVec,
+    down_reasons: DownReasons,
     frames_analysed: IntCounterVec,
     frames_dropped: IntCounterVec,
     inferences_skipped: IntCounterVec,
@@ -64,8 +65,13 @@ pub struct CameraMetrics {
     pub up: IntGauge,
     states: [IntGauge; CameraState::ALL.len()],
     reconnects: IntCounterVec,
+    down_reasons: DownReasons,
     camera: String,
 }
+
+/// Why each camera last restarted, while it is not streaming: what the console says beside a
+/// camera that is down (Prometheus has the counts, by reason, in the reconnect counters).
+type DownReasons = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, &'static str>>>;
 
 /// Every reason a camera pipeline restarts, the `reason` label of
 /// `shaobing_camera_reconnects_total`. Each camera's series start at zero so that dashboards
@@ -115,6 +121,16 @@ impl CameraMetrics {
     pub fn reconnected(&self, reason: &'static str) {
         let reason = if RECONNECT_REASONS.contains(&reason) { reason } else { "other" };
         self.reconnects.with_label_values(&[self.camera.as_str(), reason]).inc();
+        self.reasons().insert(self.camera.clone(), reason);
+    }
+
+    /// Why the camera last restarted, while it is not streaming.
+    pub fn down_reason(&self) -> Option<&'static str> {
+        self.reasons().get(&self.camera).copied()
+    }
+
+    fn reasons(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, &'static str>> {
+        self.down_reasons.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn reconnects(&self, reason: &'static str) -> u64 {
@@ -124,6 +140,9 @@ impl CameraMetrics {
     pub fn set_state(&self, state: CameraState) {
         for (gauge, s) in self.states.iter().zip(CameraState::ALL) {
             gauge.set(i64::from(s == state));
+        }
+        if state == CameraState::Streaming {
+            self.reasons().remove(&self.camera);
         }
     }
 
@@ -368,6 +387,7 @@ impl Metrics {
             ],
             camera_up,
             camera_state,
+            down_reasons: DownReasons::default(),
             decode_seconds,
             inference_seconds,
             registry,
@@ -393,6 +413,7 @@ impl Metrics {
             up: self.camera_up.with_label_values(&[camera]),
             states: CameraState::ALL.map(|s| self.camera_state.with_label_values(&[camera, s.as_str()])),
             reconnects: self.camera_reconnects.clone(),
+            down_reasons: self.down_reasons.clone(),
             camera: camera.to_string(),
         }
     }
@@ -585,6 +606,10 @@ mod tests {
         cam.frames_decoded.inc_by(3);
         cam.up.set(1);
         cam.reconnected("eos");
+        cam.set_state(CameraState::Retrying);
+        assert_eq!(m.camera("gate-1").down_reason(), Some("eos"), "the reason, whichever handle asks");
+        m.camera("gate-1").set_state(CameraState::Streaming);
+        assert_eq!(cam.down_reason(), None, "streaming again");
         cam.set_state(CameraState::Retrying);
         m.inference("centernet").observe(0.03);
         m.issue_emitted("illegal_parking", "routine");
