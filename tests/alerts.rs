@@ -75,3 +75,41 @@ async fn a_burst_of_2000_issues_with_the_broker_stalling_publishes_every_alert_o
         assert_eq!(seen.get(&(issue.id.clone(), "new".to_string())), Some(&1), "alert for {}", issue.id);
     }
 }
+
+/// A car park full that nobody answers within its category's respond_secs (1 s here): the
+/// command centre hears it is overdue, moved up from community_to_street, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issue_nobody_answers_in_time_is_alerted_as_overdue_a_tier_up() {
+    use shaobing_core::Category;
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut centre = Client::connect(&broker, "command-centre");
+    centre.client.subscribe("shaobing/box-late/issues/#", rumqttc::QoS::AtLeastOnce).await.unwrap();
+    let mut config = common::car_parks("box-late", 1, broker.port, dir.path());
+    let mut parking = shaobing_config::default_responsibility(Category::ParkingSaturated);
+    (parking.respond_secs, parking.resolve_secs) = (Some(1), Some(3_600));
+    config.responsibility.insert(Category::ParkingSaturated, parking);
+    let cancel = CancellationToken::new();
+    let daemon = Daemon::start(config, cancel.clone()).await.unwrap();
+    let park = Client::connect(&broker, "park");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    park.publish(&common::park_topic(0), "100").await;
+    let mut changes = Vec::new();
+    while let Some(p) = centre.next(Duration::from_secs(8)).await {
+        let body: serde_json::Value = serde_json::from_slice(&p.payload).unwrap();
+        changes
+            .push((body["change"].as_str().unwrap().to_string(), body["issue"]["tier"].as_str().unwrap().to_string()));
+        if changes.len() == 2 {
+            break;
+        }
+    }
+    while let Some(p) = centre.next(Duration::from_secs(3)).await {
+        changes.push((String::from_utf8_lossy(&p.payload).to_string(), String::new()));
+    }
+    cancel.cancel();
+    daemon.wait().await.unwrap();
+    // (The new alert carries the issue as it is when sent: its tier is not checked.)
+    let got: Vec<&str> = changes.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(got, ["new", "overdue"], "one new, one overdue alert: {changes:?}");
+    assert_eq!(changes[1].1, "street_to_district", "moved up from community_to_street");
+}
