@@ -315,12 +315,24 @@ async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_w
     let statuses: std::collections::BTreeSet<&str> =
         all["items"].as_array().unwrap().iter().filter_map(|i| i["status"].as_str()).collect();
     assert_eq!(statuses.len(), 6, "an issue in every status: {statuses:?}");
+    let dismissed = get_json(
+        addr,
+        "/api/v1/issues?category=illegal_parking&status=dismissed&source=cam-1",
+        "/api/v1/issues",
+        &spec,
+    )
+    .await;
+    assert_eq!(dismissed["items"].as_array().unwrap().len(), 3, "the seeded dismissals: {dismissed}");
+    let none = get_json(addr, "/api/v1/issues?priority=emergency&since=1", "/api/v1/issues", &spec).await;
+    assert_eq!(none["items"].as_array().unwrap().len(), 0, "no emergency here: {none}");
     let cameras = get_json(addr, "/api/v1/cameras", "/api/v1/cameras", &spec).await;
     assert_eq!(cameras["items"].as_array().unwrap().len(), 2, "{cameras}");
     let down = cameras["items"].as_array().unwrap().iter().find(|c| c["id"] == "nobody-serves-this").unwrap();
     assert_eq!((down["up"].as_bool(), down["down_reason"].as_str()), (Some(false), Some("unreachable")), "{down}");
     for (path, status) in [
         ("/api/v1/issues?limit=0", 400),
+        ("/api/v1/issues?priority=urgent", 400),
+        ("/api/v1/issues?category=nope", 400),
         ("/api/v1/issues/nope", 404),
         ("/api/v1/cameras/nope/frame.jpg", 404),
         ("/api/v1/nothing-here", 404),

@@ -123,6 +123,10 @@ async fn the_loop(addr: SocketAddr, data: &Path, sensors: &Client, first: usize,
     b.wait_for(&format!("#detail h2[data-id=\"{reopened}\"][data-status=\"dispatched\"]"), WAIT).await;
     let history = Store::open(data, BOX).unwrap().history(reopened).unwrap();
     assert!(history.iter().any(|h| h.actor.starts_with("console:")), "the verdict is recorded with who: {history:?}");
+    // The readings around it as a chart with its thresholds, the occupancy in per cent.
+    b.wait_for("#detail svg.readings-chart polyline.signal", WAIT).await;
+    let caption = b.text("#detail figure.readings figcaption").await;
+    assert!(caption.contains("占用率 occupancy 100 %") && caption.contains("触发 raise 0.95"), "{caption}");
 
     // Precision per source and category: the confirmed car park's 100 %, the dismissed one's 0 %.
     for (i, shown) in [(first, "100 %"), (first + 1, "0 %")] {
@@ -362,4 +366,25 @@ async fn camera_recheck(addr: SocketAddr, data: &Path, fire: &str) {
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     b.screenshot(&artifacts.join("console-recheck-camera.png")).await;
+    close_detail(&b).await;
+    Box::pin(filters_kept_in_the_url(&b, addr)).await;
+}
+
+/// The issue list filtered by category: only the two clutter issues, the filter in the URL
+/// and still applied after a reload.
+async fn filters_kept_in_the_url(b: &Browser, addr: SocketAddr) {
+    let categories = async || {
+        let shown = b
+            .execute("return [...document.querySelectorAll('tr.issue-row')].map(r => r.querySelector('td.category').textContent)", json!([]))
+            .await;
+        shown.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect::<Vec<_>>())
+    };
+    let only_clutter =
+        async || categories().await.is_some_and(|c| c.len() == 2 && c.iter().all(|c| c.starts_with("乱堆物料")));
+    b.select("#category-filter", "street_clutter").await;
+    assert!(until(WAIT, only_clutter).await, "only clutter listed: {:?}", categories().await);
+    assert_eq!(b.execute("return location.search", json!([])).await, json!("?category=street_clutter"));
+    b.goto(&format!("http://{addr}/?category=street_clutter")).await;
+    b.wait_for("tr.issue-row", WAIT).await;
+    assert!(until(WAIT, only_clutter).await, "still filtered after a reload: {:?}", categories().await);
 }

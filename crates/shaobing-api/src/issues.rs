@@ -27,6 +27,39 @@ pub(crate) struct ListQuery {
     status: Option<String>,
     limit: Option<usize>,
     cursor: Option<String>,
+    category: Option<String>,
+    /// The camera or sensor that raised it.
+    source: Option<String>,
+    priority: Option<String>,
+    /// First seen at or after, and before, these times (milliseconds since the epoch).
+    since: Option<i64>,
+    until: Option<i64>,
+}
+
+impl ListQuery {
+    /// The store's filter, every value checked; an empty parameter is no filter.
+    fn filter(&self) -> Result<shaobing_store::IssueFilter, ApiError> {
+        let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+        let bad = |key: &str, e: String| ApiError::bad_request(format!("{key}: {e}"));
+        let priority = match given(&self.priority).as_deref() {
+            None => None,
+            Some("routine") => Some(shaobing_core::Priority::Routine),
+            Some("emergency") => Some(shaobing_core::Priority::Emergency),
+            Some(other) => return Err(bad("priority", format!("expected routine or emergency, got `{other}`"))),
+        };
+        Ok(shaobing_store::IssueFilter {
+            status: given(&self.status)
+                .as_deref()
+                .map(parse_status)
+                .transpose()
+                .map_err(|e| bad("status", e.to_string()))?,
+            category: given(&self.category).map(|c| c.parse()).transpose().map_err(|e: String| bad("category", e))?,
+            source: given(&self.source),
+            priority,
+            since: self.since.map(UnixMillis),
+            until: self.until.map(UnixMillis),
+        })
+    }
 }
 
 pub(crate) async fn list(
@@ -37,12 +70,12 @@ pub(crate) async fn list(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request(format!("limit: expected 1..=500, got {limit}")));
     }
-    let status = q.status.as_deref().map(parse_status).transpose().map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let filter = q.filter()?;
     let after = q.cursor.as_deref().map(parse_cursor).transpose()?;
     let page = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
         let store = open(&state);
         let rows =
-            store.page(status, limit, after.as_ref().map(|(t, id)| (*t, id.as_str()))).map_err(ApiError::internal)?;
+            store.page(&filter, limit, after.as_ref().map(|(t, id)| (*t, id.as_str()))).map_err(ApiError::internal)?;
         let next =
             (rows.len() == limit).then(|| rows.last().map(|r| format!("{}.{}", r.first_seen_ms, r.id))).flatten();
         let items = rows

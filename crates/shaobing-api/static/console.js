@@ -68,7 +68,7 @@ function label(names, code) {
 }
 
 // h("td", {class: "x"}, "text", node) -> element; strings become text nodes, never markup.
-const SVG_TAGS = new Set(["svg", "polygon", "title"]);
+const SVG_TAGS = new Set(["svg", "polygon", "polyline", "title"]);
 
 function h(tag, attrs, ...children) {
   const el = SVG_TAGS.has(tag) ? document.createElementNS("http://www.w3.org/2000/svg", tag) : document.createElement(tag);
@@ -446,8 +446,49 @@ function issueRow(i, old) {
   return tr;
 }
 
-function statusFilter() {
-  return document.getElementById("status-filter").value;
+// The list's filters, kept in the page's URL (?category=…&priority=…) so that a view can be
+// bookmarked, shared and reloaded. `since` is a look-back in hours, sent as a time.
+const FILTERS = ["status", "category", "source", "priority", "since"];
+
+function filterInput(name) {
+  return document.getElementById(`${name}-filter`);
+}
+
+function filters() {
+  const f = {};
+  for (const name of FILTERS) {
+    const v = filterInput(name).value.trim();
+    if (v) f[name] = v;
+  }
+  return f;
+}
+
+/** Whether issue `i` belongs in the list as filtered. */
+function listed(i) {
+  const f = filters();
+  const since = f.since ? Date.now() - Number(f.since) * 3600 * 1000 : null;
+  return (!f.status || i.status === f.status) && (!f.category || i.category === f.category) &&
+    (!f.source || i.source === f.source) && (!f.priority || i.priority === f.priority) &&
+    (since === null || new Date(i.first_seen).getTime() >= since);
+}
+
+function filtered() {
+  return Object.keys(filters()).length > 0;
+}
+
+function setUpFilters() {
+  const category = filterInput("category");
+  for (const [code, [zh, en]] of Object.entries(CATEGORIES)) category.append(h("option", { value: code }, `${zh} ${en}`));
+  const url = new URLSearchParams(location.search);
+  for (const name of FILTERS) {
+    const input = filterInput(name);
+    if (url.has(name)) input.value = url.get(name);
+    input.addEventListener("change", () => {
+      const q = new URLSearchParams(filters());
+      history.replaceState(null, "", `${location.pathname}${q.toString() ? `?${q}` : ""}${location.hash}`);
+      resetIssues();
+    });
+  }
 }
 
 // Inserts or replaces an issue's row; a new row goes first when `top`, else last; an issue not
@@ -456,8 +497,7 @@ function upsertIssue(i, top, insert = true) {
   trackEmergency(i);
   const tbody = document.querySelector("#issues tbody");
   const old = issueRows.get(i.id);
-  const f = statusFilter();
-  if (f && i.status !== f) {
+  if (!listed(i)) {
     if (old) { old.remove(); issueRows.delete(i.id); }
   } else if (old || insert) {
     const tr = issueRow(i, old);
@@ -471,8 +511,9 @@ function upsertIssue(i, top, insert = true) {
 }
 
 async function loadIssues(cursor) {
-  const q = new URLSearchParams({ limit: "50" });
-  if (statusFilter()) q.set("status", statusFilter());
+  const { since, ...f } = filters();
+  const q = new URLSearchParams({ limit: "50", ...f });
+  if (since) q.set("since", String(Date.now() - Number(since) * 3600 * 1000));
   if (cursor) q.set("cursor", cursor);
   try {
     const page = await api(`/api/v1/issues?${q}`);
@@ -538,9 +579,13 @@ async function showDetail(id) {
     const img = h("img", { class: `evidence-${e.kind}`, alt: `${e.kind} snapshot` });
     shots.append(h("figure", {}, img, caption));
     loadImage(img, e.url, async () => {
-      let text = `${e.kind}: not available`;
-      try { text = JSON.stringify(await api(e.url), null, 2); } catch (err) { text = `${e.kind}: ${err.message}`; }
-      img.replaceWith(h("pre", { class: `evidence-${e.kind} data` }, text));
+      try {
+        const chart = readingsChart(await api(e.url));
+        chart.classList.add(`evidence-${e.kind}`, "data");
+        img.replaceWith(chart);
+      } catch (err) {
+        img.replaceWith(h("p", { class: `evidence-${e.kind} data` }, `${e.kind}: ${err.message}`));
+      }
     });
   }
   const history = h("table", { class: "history" },
@@ -572,7 +617,7 @@ function handleEvent(type, data) {
   try { msg = JSON.parse(data); } catch (_) { return; }
   if (!msg || !msg.issue) return;
   // An update to an issue not listed is older than the loaded pages, unless a filter now matches it.
-  upsertIssue(msg.issue, true, msg.change === "new" || statusFilter() !== "");
+  upsertIssue(msg.issue, true, msg.change === "new" || filtered());
   // Sightings folded in change nothing an operator acts on; a redraw would only disturb typing.
   const dlg = document.getElementById("detail");
   if (dlg.open && detailId === msg.issue.id && msg.change !== "updated") showDetail(detailId);
@@ -613,6 +658,55 @@ async function streamEvents(first) {
 
 // ---- sensors -------------------------------------------------------------------------------
 
+const QUANTITIES = {
+  pm2_5: "PM2.5", pm10: "PM10", no2: "NO₂ 二氧化氮", so2: "SO₂ 二氧化硫", o3: "O₃ 臭氧", co: "CO 一氧化碳",
+  occupancy: "占用率 occupancy", free_spaces: "空位 free spaces", flow: "流量 flow", speed: "车速 speed",
+  congestion_index: "拥堵指数 congestion index",
+};
+
+/** A reading as people write it: µg/m³, a ratio in per cent, rounded. */
+function reading(quantity, value, unit) {
+  const round = (v, digits) => Number(v.toFixed(digits)).toString();
+  const name = label(QUANTITIES, quantity);
+  switch (unit) {
+    case "ug/m3": return `${name} ${round(value, 1)} µg/m³`;
+    case "mg/m3": return `${name} ${round(value, 2)} mg/m³`;
+    case "ratio": return `${name} ${round(100 * value, 1)} %`;
+    case "percent": return `${name} ${round(value, 1)} %`;
+    case "count": return `${name} ${round(value, 0)}`;
+    case "index": return `${name} ${round(value, 2)}`;
+    default: return `${name} ${round(value, 2)} ${unit || ""}`.trim();
+  }
+}
+
+/**
+ * A sensor issue's evidence (the readings around it) as a small chart: the signal over time,
+ * the raise and clear thresholds as lines, times in the box's zone.
+ */
+function readingsChart(ev) {
+  const points = (ev.points || []).filter((p) => Number.isFinite(p.signal ?? p.value));
+  if (points.length === 0) return h("p", { class: "readings-chart empty" }, "无读数 No readings");
+  // Each point's time is epoch milliseconds (`t`).
+  const t = (p) => (typeof p.t === "number" ? p.t : new Date(p.t).getTime());
+  const y = (p) => p.signal ?? p.value;
+  const values = points.map(y).concat([ev.raise, ev.clear].filter(Number.isFinite));
+  const [t0, t1] = [t(points[0]), Math.max(t(points[points.length - 1]), t(points[0]) + 1)];
+  const [lo, hi] = [Math.min(...values), Math.max(...values, Math.min(...values) + 1e-9)];
+  const W = 600, H = 160, pad = 8;
+  const px = (ms) => pad + ((ms - t0) / (t1 - t0)) * (W - 2 * pad);
+  const py = (v) => H - pad - ((v - lo) / (hi - lo)) * (H - 2 * pad);
+  const line = (v, cls) => h("polyline", { class: cls, points: `${pad},${py(v)} ${W - pad},${py(v)}` });
+  const svg = h("svg", { class: "readings-chart", viewBox: `0 0 ${W} ${H}`, role: "img",
+    "aria-label": `${ev.sensor || ""} ${ev.quantity || ""}` },
+    Number.isFinite(ev.raise) ? line(ev.raise, "raise") : null,
+    Number.isFinite(ev.clear) ? line(ev.clear, "clear") : null,
+    h("polyline", { class: "signal", points: points.map((p) => `${px(t(p)).toFixed(1)},${py(y(p)).toFixed(1)}`).join(" ") }));
+  const last = points[points.length - 1];
+  const caption = `${ev.sensor || ""} · ${reading(ev.quantity, last.value, ev.unit)} · ` +
+    `${fmtTime(t(points[0]))} – ${fmtTime(t(last))} · 触发 raise ${ev.raise ?? "—"} · 解除 clear ${ev.clear ?? "—"}`;
+  return h("figure", { class: "readings" }, svg, h("figcaption", {}, caption));
+}
+
 // HJ 633-2012 AQI level colours.
 function aqiClass(iaqi) {
   if (iaqi <= 50) return "aqi-1";
@@ -627,7 +721,7 @@ function sensorRow(s) {
   const loc = s.location || {};
   const where = loc.address || (loc.lat !== null && loc.lat !== undefined ? `${loc.lat}, ${loc.lon}` : "—");
   const readings = h("ul", { class: "readings" }, (s.latest || []).map((r) =>
-    h("li", { title: r.at }, `${r.quantity} ${r.value} ${r.unit}`, h("small", {}, ` ${fmtTime(r.at)}`))));
+    h("li", { title: r.at }, reading(r.quantity, r.value, r.unit), h("small", {}, ` ${fmtTime(r.at)}`))));
   const lv = s.level;
   const level = lv
     ? h("td", { class: `level ${aqiClass(lv.iaqi)}` }, `${lv.iaqi} ${lv.category_zh} ${lv.category}`)
@@ -837,7 +931,7 @@ document.addEventListener("DOMContentLoaded", () => {
   pollSuppressions();
   setInterval(pollSuppressions, 10000);
   document.getElementById("load-more").addEventListener("click", () => nextCursor && loadIssues(nextCursor));
-  document.getElementById("status-filter").addEventListener("change", resetIssues);
+  setUpFilters();
   pollCameras();
   setInterval(pollCameras, 2000);
   pollSensors();

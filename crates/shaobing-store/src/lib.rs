@@ -157,6 +157,19 @@ pub struct IssueRow {
     pub acknowledged_ms: Option<i64>,
 }
 
+/// Which issues a page holds: each field set narrows it, none set is every issue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IssueFilter {
+    pub status: Option<IssueStatus>,
+    pub category: Option<shaobing_core::Category>,
+    /// The camera or sensor that raised it.
+    pub source: Option<String>,
+    pub priority: Option<Priority>,
+    /// First seen at or after `since` and before `until`.
+    pub since: Option<UnixMillis>,
+    pub until: Option<UnixMillis>,
+}
+
 /// One evidence file of an issue: `before` (raised) or `after` (seen resolved).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvidenceRow {
@@ -476,15 +489,15 @@ impl Store {
         .map_err(|source| StoreError::Sqlite { path, source })
     }
 
-    /// One page of issues, newest first, optionally only those in `status`; `after` is the
-    /// (first seen, id) of the previous page's last row.
+    /// One page of issues, newest first, those `filter` lets through; `after` is the (first
+    /// seen, id) of the previous page's last row.
     pub fn page(
         &self,
-        status: Option<IssueStatus>,
+        filter: &IssueFilter,
         limit: usize,
         after: Option<(i64, &str)>,
     ) -> Result<Vec<IssueRow>, StoreError> {
-        let rows = schema::page(&self.conn, status.map(IssueStatus::as_str), limit, after).map_err(self.sql_err())?;
+        let rows = schema::page(&self.conn, filter, limit, after).map_err(self.sql_err())?;
         Ok(rows.into_iter().map(|r| self.resolve_row(r)).collect())
     }
 

@@ -436,16 +436,32 @@ fn row(r: &Row<'_>) -> rusqlite::Result<IssueRow> {
 /// One page of issues, newest first: those before `after` (the last row of the previous page).
 pub(crate) fn page(
     conn: &Connection,
-    status: Option<&str>,
+    filter: &crate::IssueFilter,
     limit: usize,
     after: Option<(i64, &str)>,
 ) -> rusqlite::Result<Vec<IssueRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         "{SELECT} WHERE (?1 IS NULL OR i.status = ?1) AND (?3 IS NULL OR (i.first_seen_ms, i.id) < (?3, ?4))
+            AND (?5 IS NULL OR i.category = ?5) AND (?6 IS NULL OR i.source = ?6) AND (?7 IS NULL OR i.priority = ?7)
+            AND (?8 IS NULL OR i.first_seen_ms >= ?8) AND (?9 IS NULL OR i.first_seen_ms < ?9)
          ORDER BY i.first_seen_ms DESC, i.id DESC LIMIT ?2"
     ))?;
     let (at, id) = after.map_or((None, None), |(t, i)| (Some(t), Some(i)));
-    let rows = stmt.query_map(params![status, limit as i64, at, id], row)?;
+    let f = filter;
+    let rows = stmt.query_map(
+        params![
+            f.status.map(|s| s.as_str()),
+            limit as i64,
+            at,
+            id,
+            f.category.map(|c| c.as_str()),
+            f.source,
+            f.priority.map(|p| p.as_str()),
+            f.since.map(|t| t.0),
+            f.until.map(|t| t.0)
+        ],
+        row,
+    )?;
     rows.collect()
 }
 

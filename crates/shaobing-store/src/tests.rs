@@ -163,7 +163,7 @@ fn pages_walk_every_issue_once_newest_first_and_after_evidence_is_listed() {
     let mut seen = Vec::new();
     let mut after: Option<(i64, String)> = None;
     loop {
-        let page = store.page(None, 2, after.as_ref().map(|(t, id)| (*t, id.as_str()))).unwrap();
+        let page = store.page(&IssueFilter::default(), 2, after.as_ref().map(|(t, id)| (*t, id.as_str()))).unwrap();
         seen.extend(page.iter().map(|r| (r.first_seen_ms, r.dedup_key.clone())));
         let Some(last) = page.last().filter(|_| page.len() == 2) else { break };
         after = Some((last.first_seen_ms, last.id.clone()));
@@ -585,4 +585,26 @@ fn an_emergency_is_acknowledged_once_without_changing_its_status() {
     assert_eq!(again.acknowledged_ms, first.acknowledged_ms, "the first acknowledgement stands");
     let last = store.history(&id).unwrap().pop().unwrap();
     assert_eq!((last.actor.as_str(), last.to_status.as_str()), ("console:another", "candidate"));
+}
+
+#[test]
+fn a_page_holds_what_its_filter_lets_through() {
+    use shaobing_core::{Category, Priority};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path(), "box-1").unwrap();
+    let mut fire = candidate("fire", 3_000);
+    (fire.category, fire.priority, fire.location.source) = (Category::FireSmoke, Priority::Emergency, "cam-2".into());
+    store.record(&fire, None).unwrap();
+    for (key, at) in [("a", 1_000), ("b", 2_000), ("c", 4_000)] {
+        store.record(&candidate(key, at), None).unwrap();
+    }
+    let keys = |f: IssueFilter| -> Vec<String> {
+        store.page(&f, 10, None).unwrap().into_iter().map(|r| r.dedup_key).collect()
+    };
+    assert_eq!(keys(IssueFilter { category: Some(Category::FireSmoke), ..Default::default() }), ["fire"]);
+    assert_eq!(keys(IssueFilter { priority: Some(Priority::Routine), ..Default::default() }), ["c", "b", "a"]);
+    assert_eq!(keys(IssueFilter { source: Some("cam-2".into()), ..Default::default() }), ["fire"]);
+    let window = IssueFilter { since: Some(UnixMillis(2_000)), until: Some(UnixMillis(4_000)), ..Default::default() };
+    assert_eq!(keys(window), ["fire", "b"]);
+    assert_eq!(keys(IssueFilter { status: Some(IssueStatus::Verified), ..Default::default() }), Vec::<String>::new());
 }
