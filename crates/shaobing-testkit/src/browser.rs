@@ -225,8 +225,26 @@ fn complete(raw: &[u8]) -> Option<&[u8]> {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // chromedriver ends its browsers with it.
+        // Ends the session first: chromedriver closes its browser then, which a killed
+        // chromedriver cannot, and renderers left behind would load the machine for every later
+        // test. Blocking, with a timeout: a drop cannot await.
+        self.quit_blocking(Duration::from_secs(5));
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+impl Browser {
+    fn quit_blocking(&self, timeout: Duration) {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect_timeout(&self.addr, timeout) else { return };
+        let _ = stream.set_read_timeout(Some(timeout));
+        let request = format!(
+            "DELETE /session/{} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.session, self.addr
+        );
+        if stream.write_all(request.as_bytes()).is_ok() {
+            let _ = stream.read_to_end(&mut Vec::new());
+        }
     }
 }
