@@ -158,7 +158,7 @@ async fn one_rule_for_every_path(addr: SocketAddr) {
         let pair = base64::engine::general_purpose::STANDARD.encode(format!("duty-officer:{password}"));
         format!("Host: localhost\r\nAuthorization: Basic {pair}\r\n")
     };
-    for path in ["/", "/static/console.js", "/static/console.css", "/metrics", "/api/v1/issues"] {
+    for path in ["/", "/static/common.js", "/static/leaflet.js", "/static/console.css", "/metrics", "/api/v1/issues"] {
         let refused = get(addr, path, None).await;
         assert_eq!(refused.status, 401, "{path} without the token");
         let error: Value = serde_json::from_slice(&refused.body).unwrap();
@@ -170,7 +170,11 @@ async fn one_rule_for_every_path(addr: SocketAddr) {
     let page = get(addr, "/", None).await;
     assert!(page.head.to_ascii_lowercase().contains("www-authenticate: basic"), "the browser asks: {}", page.head);
     let page = request(addr, "/", &basic(TOKEN)).await;
-    assert!(String::from_utf8_lossy(&page.body).contains("/static/console.js"));
+    let html = String::from_utf8_lossy(&page.body).to_string();
+    for script in ["common", "issues", "cameras", "sensors", "map", "main", "leaflet"] {
+        assert!(html.contains(&format!("/static/{script}.js")), "{script}.js in the page");
+        assert_eq!(get(addr, &format!("/static/{script}.js"), Some(TOKEN)).await.status, 200, "{script}.js served");
+    }
     for probe in ["/healthz", "/readyz"] {
         assert_ne!(get(addr, probe, None).await.status, 401, "{probe} needs no token");
     }
@@ -304,6 +308,11 @@ async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_w
     let gongti = sensors["items"].as_array().unwrap().iter().find(|s| s["id"] == "aq-gongti").unwrap();
     assert_eq!(gongti["latest"][0]["value"], 35.0, "{sensors}");
     assert!(gongti["location"]["address"].as_str().is_some_and(|a| a.contains("工体")), "{gongti}");
+    let trend = get_json(addr, "/api/v1/sensors/aq-gongti/trend?hours=1", "/api/v1/sensors/{id}/trend", &spec).await;
+    let pm25 = trend["quantities"].as_array().unwrap().iter().find(|q| q["quantity"] == "pm2_5").unwrap();
+    assert_eq!(pm25["points"].as_array().unwrap().last().unwrap()["max"], 35.0, "{trend}");
+    let map = get_json(addr, "/api/v1/map", "/api/v1/map", &spec).await;
+    assert!(map["tiles"].is_null(), "no tiles configured: a plain grid, {map}");
     let usage = get_json(addr, "/api/v1/evidence", "/api/v1/evidence", &spec).await;
     let parking = usage["categories"].as_array().unwrap().iter().find(|c| c["category"] == "illegal_parking");
     assert!(parking.is_some_and(|c| c["bytes"].as_u64() > Some(10_000)), "the snapshots' disk use: {usage}");
@@ -335,6 +344,9 @@ async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_w
         ("/api/v1/issues?category=nope", 400),
         ("/api/v1/issues/nope", 404),
         ("/api/v1/cameras/nope/frame.jpg", 404),
+        ("/api/v1/sensors/nope/trend", 404),
+        ("/api/v1/sensors/aq-gongti/trend?hours=0", 400),
+        ("/api/v1/sensors/aq-gongti/trend?hours=73", 400),
         ("/api/v1/nothing-here", 404),
         ("/nothing-here", 404),
     ] {

@@ -554,6 +554,54 @@ pub(crate) fn crowd_rule(r: &RulesConfig, camera: &CameraConfig) -> Option<Crowd
         .then(|| CrowdRule::new(CameraId(camera.id.clone()), zones, r.crowd_gathering.clone()))
 }
 
+/// A kind of object the rules of a camera follow: the lowest score any of them counts, and the
+/// categories it may be filed as. What the console draws on the live frame by default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Followed {
+    pub kind: ObjectKind,
+    pub min_score: f32,
+    pub categories: Vec<Category>,
+}
+
+/// What the rules of `camera` follow, from the same rules the analysis runs. A `new_object`
+/// is found without a detector, so no detection is one.
+pub fn followed(r: &RulesConfig, camera: &CameraConfig) -> Vec<Followed> {
+    let mut out: Vec<Followed> = Vec::new();
+    let mut add = |kind: ObjectKind, min_score: f32, category: Category| {
+        if kind == ObjectKind::NewObject {
+            return;
+        }
+        match out.iter_mut().find(|f| f.kind == kind) {
+            Some(f) => {
+                f.min_score = f.min_score.min(min_score);
+                if !f.categories.contains(&category) {
+                    f.categories.push(category);
+                }
+            }
+            None => out.push(Followed { kind, min_score, categories: vec![category] }),
+        }
+    };
+    for rule in dwell_rules(r, camera) {
+        let c = rule.config();
+        let s = &c.subject;
+        let attended = s.kinds.iter().any(|k| s.needs_companion.contains(k));
+        let fallback = if s.cargo_fallback { &[ObjectKind::Cycle, ObjectKind::Cargo][..] } else { &[] };
+        let companions = if attended { &s.companion[..] } else { &[] };
+        for &kind in s.kinds.iter().chain(companions).chain(fallback) {
+            add(kind, s.min_score, c.category);
+        }
+    }
+    if crowd_rule(r, camera).is_some() {
+        add(ObjectKind::Person, r.crowd_gathering.min_score, Category::CrowdGathering);
+    }
+    if r.fire_smoke.enabled {
+        for kind in [ObjectKind::Flame, ObjectKind::Smoke] {
+            add(kind, r.fire_smoke.min_score, Category::FireSmoke);
+        }
+    }
+    out
+}
+
 /// The zones every rule of a camera watches.
 fn rule_zones<'a>(dwell: &'a [DwellRule], crowd: &'a Option<CrowdRule>) -> impl Iterator<Item = &'a Zone> {
     dwell.iter().flat_map(|r| r.zones()).chain(crowd.iter().flat_map(|r| r.zones()))

@@ -191,3 +191,25 @@ async fn hazards_left_open_before_a_restart_resolve_when_the_rules_do_not_raise_
     assert_eq!(at(&parked), Some((patience.as_secs_f64() / 0.5).ceil() as u64), "{cleared:?}");
     assert_eq!(cleared.len(), 2, "each once: {cleared:?}");
 }
+
+#[test]
+fn the_console_draws_what_the_camera_s_rules_follow_at_their_lowest_score() {
+    use shaobing_core::ObjectKind::*;
+    let mut rules = RulesConfig::default();
+    rules.illegal_parking.min_score = 0.5;
+    let kinds = |rules: &RulesConfig, extra: &str| {
+        followed(rules, &camera(extra)).into_iter().map(|f| (f.kind, f.min_score)).collect::<Vec<_>>()
+    };
+    // A kerb camera: parked vehicles, and fire anywhere.
+    assert_eq!(kinds(&rules, ""), vec![(Vehicle, 0.5), (Flame, 0.4), (Smoke, 0.4)]);
+    // A stall zone as well: stalls and the tables and people that make one; the person is
+    // followed at the vending rule's score.
+    let vending = "[[zones]]\nid = \"pave\"\nkind = \"no_vending\"\npolygon = [[0.0, 0.0], [0.5, 0.0], [0.5, 0.5]]\n";
+    let with_stalls = kinds(&rules, vending);
+    for kind in [Stall, StallProxy, Person] {
+        assert!(with_stalls.contains(&(kind, 0.3)), "{kind} in {with_stalls:?}");
+    }
+    rules.fire_smoke.enabled = false;
+    rules.illegal_parking.enabled = false;
+    assert!(kinds(&rules, "").is_empty(), "nothing followed: nothing drawn");
+}

@@ -29,6 +29,38 @@ pub struct ConsoleConfig {
     /// characters, different from `access_token`; needs `access_token`.
     #[serde(default)]
     pub viewer_token: Option<shaobing_core::Secret>,
+    /// The console's map of the box's cameras, sensors and open issues.
+    #[serde(default)]
+    pub map: MapConfig,
+}
+
+/// Where the console's map gets its background. A command centre serves map tiles on its
+/// intranet; the internet is not assumed. Without `tiles_url` the map is a plain coordinate
+/// grid with the same points on it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MapConfig {
+    /// An XYZ tile URL template with `{z}`, `{x}` and `{y}` (Leaflet's syntax, `{s}` for
+    /// subdomains allowed), e.g. `http://tiles.intranet:8080/{z}/{x}/{y}.png`. The tiles must
+    /// be in WGS-84 Web Mercator (EPSG:3857) for points to sit where they are.
+    #[serde(default)]
+    pub tiles_url: Option<String>,
+    /// The tiles' attribution, shown in the map's corner as their licence asks.
+    #[serde(default)]
+    pub attribution: Option<String>,
+    /// The deepest zoom level the tile server has.
+    #[serde(default = "default_max_zoom")]
+    pub max_zoom: u8,
+}
+
+fn default_max_zoom() -> u8 {
+    18
+}
+
+impl Default for MapConfig {
+    fn default() -> Self {
+        Self { tiles_url: None, attribution: None, max_zoom: default_max_zoom() }
+    }
 }
 
 /// Shortest token accepted: guessing 12 random characters over the network is hopeless, and
@@ -41,12 +73,13 @@ fn default_metrics_listen() -> SocketAddr {
 
 impl Default for ConsoleConfig {
     fn default() -> Self {
-        Self { listen: default_metrics_listen(), access_token: None, viewer_token: None }
+        Self { listen: default_metrics_listen(), access_token: None, viewer_token: None, map: MapConfig::default() }
     }
 }
 
 impl ConsoleConfig {
     pub fn validate(&self) -> Result<(), ConsoleConfigError> {
+        self.map.validate()?;
         if self.access_token.as_ref().is_some_and(|t| t.expose().trim().len() < MIN_TOKEN_CHARS) {
             // An empty token would otherwise read as "no token": authentication off by accident.
             return Err(ConsoleConfigError {
@@ -81,5 +114,48 @@ impl ConsoleConfig {
             });
         }
         Ok(())
+    }
+}
+
+impl MapConfig {
+    fn validate(&self) -> Result<(), ConsoleConfigError> {
+        let problem =
+            |key: &str, message: String| Err(ConsoleConfigError { key: format!("metrics.map.{key}"), message });
+        if let Some(url) = &self.tiles_url {
+            if !(url.starts_with("http://") || url.starts_with("https://") || url.starts_with('/')) {
+                return problem("tiles_url", format!("expected an http(s) URL or a path on this box, got `{url}`"));
+            }
+            if let Some(missing) = ["{z}", "{x}", "{y}"].into_iter().find(|p| !url.contains(p)) {
+                return problem(
+                    "tiles_url",
+                    format!("expected {{z}}, {{x}} and {{y}} in the template; {missing} is missing"),
+                );
+            }
+        }
+        if !(1..=24).contains(&self.max_zoom) {
+            return problem("max_zoom", format!("expected 1 to 24, got {}", self.max_zoom));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(text: &str) -> Result<(), String> {
+        let m: MapConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        m.validate().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_tile_template_needs_its_placeholders_and_a_scheme() {
+        assert_eq!(map(""), Ok(()));
+        assert_eq!(MapConfig::default().validate().map_err(|e| e.to_string()), Ok(()), "no [metrics.map] at all");
+        assert_eq!(map("tiles_url = \"http://tiles.intranet/{z}/{x}/{y}.png\""), Ok(()));
+        let missing = map("tiles_url = \"http://tiles.intranet/{z}/{x}.png\"").unwrap_err();
+        assert!(missing.starts_with("metrics.map.tiles_url:") && missing.contains("{y} is missing"), "{missing}");
+        assert!(map("tiles_url = \"ftp://x/{z}/{x}/{y}\"").unwrap_err().contains("http(s)"));
+        assert!(map("max_zoom = 30").unwrap_err().starts_with("metrics.map.max_zoom"));
     }
 }

@@ -14,7 +14,7 @@ mod sensors;
 mod server;
 mod verdicts;
 
-pub use config::{ConsoleConfig, ConsoleConfigError};
+pub use config::{ConsoleConfig, ConsoleConfigError, MapConfig};
 pub use live::LiveFrames;
 pub use server::{Server, serve};
 
@@ -24,7 +24,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::Serialize;
-use shaobing_core::{Detection, Frame, Polygon};
+use shaobing_core::{Detection, Frame, ObjectKind, Polygon};
 use shaobing_metrics::Metrics;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,6 +36,40 @@ pub struct CameraView {
     pub id: String,
     pub models: Vec<String>,
     pub zones: Vec<ZoneView>,
+    pub place: shaobing_core::Place,
+    /// What the camera's rules follow: drawn on the live frame unless everything is asked for.
+    pub followed: Vec<FollowedView>,
+    #[serde(skip)]
+    pub kinds_of: ClassKinds,
+}
+
+/// A kind of object a camera's rules follow, from what score, and for which categories.
+#[derive(Debug, Clone, Serialize)]
+pub struct FollowedView {
+    pub kind: ObjectKind,
+    pub min_score: f32,
+    pub categories: Vec<String>,
+}
+
+/// The kinds a detected class means on a camera (its models' class maps).
+#[derive(Clone)]
+pub struct ClassKinds(pub Arc<KindsOf>);
+
+/// A class name -> the kinds it means.
+pub type KindsOf = dyn Fn(&str) -> Vec<ObjectKind> + Send + Sync;
+
+impl std::fmt::Debug for ClassKinds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClassKinds")
+    }
+}
+
+impl CameraView {
+    /// Whether the camera's rules follow `d`: a kind they follow, at a score they count.
+    pub fn follows(&self, d: &Detection) -> bool {
+        let kinds = (self.kinds_of.0)(&d.label);
+        self.followed.iter().any(|f| d.score >= f.min_score && kinds.contains(&f.kind))
+    }
 }
 
 /// A sensor as configured: its group, what the group measures and where it stands.
@@ -71,10 +105,11 @@ impl ZoneView {
     }
 }
 
-/// Draws a live frame with its zones, detections and a caption into a JPEG. The wiring
-/// supplies it (OpenCV, in `shaobing-vision`): the console stores frames but does not draw.
+/// Draws a live frame with its zones, detections (each marked whether the rules follow it) and a
+/// caption into a JPEG. The wiring supplies it (OpenCV, in `shaobing-vision`): the console
+/// stores frames but does not draw.
 pub type FrameRenderer =
-    Arc<dyn Fn(&Frame, &[(String, Polygon)], &[Detection], &str) -> Result<Vec<u8>, String> + Send + Sync>;
+    Arc<dyn Fn(&Frame, &[(String, Polygon)], &[(Detection, bool)], &str) -> Result<Vec<u8>, String> + Send + Sync>;
 
 /// Everything the handlers read.
 pub struct ApiState {
@@ -96,6 +131,8 @@ pub struct ApiState {
     pub verdicts: Option<shaobing_issues::Verdicts>,
     /// `evidence.max_bytes`, shown beside the disk use.
     pub evidence_max_bytes: u64,
+    /// The map's tiles (`metrics.map`).
+    pub map: MapConfig,
     pub render: FrameRenderer,
 }
 
@@ -144,7 +181,9 @@ fn router(state: ApiState) -> Router {
         .route("/api/v1/on-time", get(issues::on_time))
         .route("/api/v1/mask-suggestions", get(issues::mask_suggestions))
         .route("/api/v1/sensors", get(sensors::list))
+        .route("/api/v1/sensors/{id}/trend", get(sensors::trend))
         .route("/api/v1/events", get(issues::events))
+        .route("/api/v1/map", get(map))
         .with_state(state);
     Router::new()
         .route("/", get(|| static_file("index.html")))
@@ -153,21 +192,74 @@ fn router(state: ApiState) -> Router {
         .fallback(|| async { ApiError::not_found("no such path") })
 }
 
-const INDEX_HTML: &str = include_str!("../static/index.html");
-const CONSOLE_JS: &str = include_str!("../static/console.js");
-const CONSOLE_CSS: &str = include_str!("../static/console.css");
+/// The console's files, embedded in the binary: no build toolchain or file tree at run time.
+/// One page, one script per view (loaded in this order, sharing `common.js`), one stylesheet,
+/// and Leaflet for the map (`static/vendor/README.md` says where it comes from).
+const STATIC: &[(&str, &str, &str)] = &[
+    ("index.html", include_str!("../static/index.html"), "text/html; charset=utf-8"),
+    ("console.css", include_str!("../static/console.css"), "text/css; charset=utf-8"),
+    ("common.js", include_str!("../static/common.js"), JS),
+    ("emergency.js", include_str!("../static/emergency.js"), JS),
+    ("issues.js", include_str!("../static/issues.js"), JS),
+    ("cameras.js", include_str!("../static/cameras.js"), JS),
+    ("sensors.js", include_str!("../static/sensors.js"), JS),
+    ("map.js", include_str!("../static/map.js"), JS),
+    ("terminal.js", include_str!("../static/terminal.js"), JS),
+    ("panels.js", include_str!("../static/panels.js"), JS),
+    ("main.js", include_str!("../static/main.js"), JS),
+    ("leaflet.js", include_str!("../static/vendor/leaflet/leaflet.js"), JS),
+    ("leaflet.css", include_str!("../static/vendor/leaflet/leaflet.css"), "text/css; charset=utf-8"),
+];
+const JS: &str = "text/javascript; charset=utf-8";
 
 async fn static_file_owned(name: String) -> Response {
     static_file(&name).await
 }
 
-/// The console's files, embedded in the binary: no build toolchain or file tree at run time.
 async fn static_file(name: &str) -> Response {
-    let (body, kind) = match name {
-        "index.html" => (INDEX_HTML, "text/html; charset=utf-8"),
-        "console.js" => (CONSOLE_JS, "text/javascript; charset=utf-8"),
-        "console.css" => (CONSOLE_CSS, "text/css; charset=utf-8"),
-        _ => return ApiError::not_found(format!("no static file `{name}`")).into_response(),
-    };
-    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+    match STATIC.iter().find(|(file, ..)| *file == name) {
+        Some((_, body, kind)) => {
+            ([(header::CONTENT_TYPE, *kind), (header::CACHE_CONTROL, "no-cache")], *body).into_response()
+        }
+        None => ApiError::not_found(format!("no static file `{name}`")).into_response(),
+    }
+}
+
+/// The map's background: the configured tiles, or none (a plain coordinate grid).
+async fn map(axum::extract::State(state): axum::extract::State<Arc<ApiState>>) -> axum::Json<serde_json::Value> {
+    let tiles = state.map.tiles_url.as_ref().map(
+        |url| serde_json::json!({ "url": url, "attribution": state.map.attribution, "max_zoom": state.map.max_zoom }),
+    );
+    axum::Json(serde_json::json!({ "tiles": tiles }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shaobing_core::BBox;
+
+    fn detection(label: &str, score: f32) -> Detection {
+        Detection { class_id: 0, label: label.into(), score, bbox: BBox::from_corners(0.1, 0.1, 0.2, 0.2) }
+    }
+
+    #[test]
+    fn the_live_frame_draws_only_what_the_rules_follow_at_their_score() {
+        let kerb = CameraView {
+            id: "kerb".into(),
+            models: vec!["coco".into()],
+            zones: Vec::new(),
+            place: Default::default(),
+            followed: vec![FollowedView {
+                kind: ObjectKind::Vehicle,
+                min_score: 0.4,
+                categories: vec!["illegal_parking".into()],
+            }],
+            kinds_of: ClassKinds(Arc::new(|class: &str| ObjectKind::defaults_for(class).to_vec())),
+        };
+        assert!(kerb.follows(&detection("car", 0.5)));
+        assert!(kerb.follows(&detection("truck", 0.4)), "at the rule's own score");
+        assert!(!kerb.follows(&detection("car", 0.39)), "below the score the rule counts");
+        assert!(!kerb.follows(&detection("person", 0.9)), "people are not what this camera's rules follow");
+        assert!(!kerb.follows(&detection("sports ball", 0.9)));
+    }
 }

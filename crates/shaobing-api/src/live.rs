@@ -3,7 +3,7 @@
 
 use crate::{ApiError, ApiState};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -66,15 +66,25 @@ pub(crate) async fn cameras(State(state): State<Arc<ApiState>>) -> Json<Value> {
                 "analysed_fps": analysed_fps,
                 "last_frame_at": last,
                 "zones": c.zones,
+                "place": c.place,
+                "followed": c.followed,
             })
         })
         .collect();
     Json(json!({ "items": items }))
 }
 
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct FrameQuery {
+    /// `1`: draw every detection, not only what the camera's rules follow.
+    #[serde(default)]
+    all: Option<u8>,
+}
+
 pub(crate) async fn frame_jpeg(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
+    Query(q): Query<FrameQuery>,
 ) -> Result<Response, ApiError> {
     let camera =
         state.cameras.iter().find(|c| c.id == id).ok_or_else(|| ApiError::not_found(format!("no camera `{id}`")))?;
@@ -90,11 +100,20 @@ pub(crate) async fn frame_jpeg(
             Polygon::new(points).ok().map(|p| (z.id.clone(), p))
         })
         .collect();
+    let everything = q.all.unwrap_or(0) != 0;
+    let marked: Vec<(Detection, bool)> = detections
+        .into_iter()
+        .map(|d| {
+            let followed = camera.follows(&d);
+            (d, followed)
+        })
+        .filter(|(_, followed)| everything || *followed)
+        .collect();
     // Drawing and encoding a frame is milliseconds of CPU: off the async workers.
     let render = state.render.clone();
     let jpeg = tokio::task::spawn_blocking(move || {
         let caption = format!("{id} {} CST", UnixMillis(frame.captured_at.0).to_china_time_string());
-        render(&frame, &polygons, &detections, &caption).map_err(ApiError::internal)
+        render(&frame, &polygons, &marked, &caption).map_err(ApiError::internal)
     })
     .await
     .map_err(ApiError::internal)??;

@@ -2,9 +2,9 @@
 
 use crate::{ApiError, ApiState, SensorView};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use serde_json::{Value, json};
-use shaobing_core::Reading;
+use shaobing_core::{Reading, SensorId, UnixMillis};
 use shaobing_sensors::{Quantity, ReadingsStore, aqi};
 use std::sync::Arc;
 
@@ -37,6 +37,43 @@ fn with_readings(sensors: &[SensorView], latest: &[Reading]) -> Vec<Value> {
             item
         })
         .collect()
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct TrendQuery {
+    hours: Option<u32>,
+}
+
+/// Points per quantity on a trend chart: one every 90 s over 6 hours.
+const TREND_BUCKETS: u32 = 240;
+/// The longest look-back a chart offers: three days.
+const MAX_TREND_HOURS: u32 = 72;
+
+/// A sensor's readings over the last `hours` (6 by default), per quantity, in buckets.
+pub(crate) async fn trend(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+    Query(q): Query<TrendQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let hours = q.hours.unwrap_or(6);
+    if !(1..=MAX_TREND_HOURS).contains(&hours) {
+        return Err(ApiError::bad_request(format!("hours: expected 1 to {MAX_TREND_HOURS}, got {hours}")));
+    }
+    let sensor =
+        state.sensors.iter().find(|s| s.id == id).ok_or_else(|| ApiError::not_found(format!("no sensor `{id}`")))?;
+    let to = UnixMillis::now();
+    let from = UnixMillis(to.0 - i64::from(hours) * 3_600_000);
+    let path = state.readings_db.clone();
+    let sensor_id = SensorId(sensor.id.clone());
+    let quantities = tokio::task::spawn_blocking(move || match path {
+        Some(path) if path.exists() => ReadingsStore::open(&path)
+            .and_then(|s| s.trend(&sensor_id, from, to, TREND_BUCKETS))
+            .map_err(ApiError::internal),
+        _ => Ok(Vec::new()),
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(json!({ "sensor": sensor.id, "from_ms": from.0, "to_ms": to.0, "quantities": quantities })))
 }
 
 /// Groups the latest readings by sensor; the worst individual AQI of a sensor is its level.

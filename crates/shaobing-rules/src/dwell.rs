@@ -132,6 +132,10 @@ impl DwellRule {
         Self { camera, zones, config, tracker, subjects, raised, last_exempt }
     }
 
+    pub fn config(&self) -> &DwellRuleConfig {
+        &self.config
+    }
+
     pub fn zones(&self) -> &[Zone] {
         &self.zones
     }

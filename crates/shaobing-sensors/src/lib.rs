@@ -27,7 +27,8 @@ pub use metrics::{IngestMetrics, UNMATCHED_GROUP};
 pub use quantity::{Quantity, Unit};
 pub use rules::{Evidence, EvidencePoint, RuleEngine, SensorIssue};
 pub use store::{
-    CommitOutcome, READINGS_DB_FILE, ReadingsError, ReadingsStore, RetentionConfig, RuleWrites, StoredReading,
+    CommitOutcome, READINGS_DB_FILE, ReadingsError, ReadingsStore, RetentionConfig, RuleWrites, StoredReading, Trend,
+    TrendPoint,
 };
 
 #[cfg(test)]

@@ -130,6 +130,9 @@ CREATE TABLE pending_findings (
     finding TEXT NOT NULL
 );
 "#,
+    // A sensor's trend reads hours of one series: without this it scans the series' whole
+    // retention.
+    "CREATE INDEX readings_series_observed ON readings (series, observed_ms);",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -422,6 +425,70 @@ impl ReadingsStore {
             })
             .map_err(self.err())?;
         rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+}
+
+/// One bucket of a trend: the readings of one quantity observed in `[start_ms, start_ms + width)`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TrendPoint {
+    pub start_ms: i64,
+    pub mean: f64,
+    pub min: f64,
+    pub max: f64,
+    pub count: u64,
+}
+
+/// A quantity's readings over a span, in buckets.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Trend {
+    pub quantity: String,
+    pub unit: String,
+    pub bucket_ms: i64,
+    pub points: Vec<TrendPoint>,
+}
+
+impl ReadingsStore {
+    /// Every quantity of `sensor` observed in `from..to`, averaged into at most `buckets`
+    /// buckets each (a chart a few hundred pixels wide needs no more, whatever the rate).
+    pub fn trend(
+        &self,
+        sensor: &SensorId,
+        from: UnixMillis,
+        to: UnixMillis,
+        buckets: u32,
+    ) -> Result<Vec<Trend>, ReadingsError> {
+        let width = ((to.0 - from.0) / i64::from(buckets.max(1))).max(1);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT s.quantity, s.unit, (r.observed_ms - ?2) / ?4 AS b,
+                        AVG(r.value), MIN(r.value), MAX(r.value), COUNT(*)
+                 FROM series s JOIN readings r ON r.series = s.id
+                 WHERE s.sensor = ?1 AND r.observed_ms >= ?2 AND r.observed_ms < ?3
+                 GROUP BY s.id, b ORDER BY s.quantity, b",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map(params![sensor.0, from.0, to.0, width], |r| {
+                let point = TrendPoint {
+                    start_ms: from.0 + r.get::<_, i64>(2)? * width,
+                    mean: r.get(3)?,
+                    min: r.get(4)?,
+                    max: r.get(5)?,
+                    count: u64::try_from(r.get::<_, i64>(6)?).unwrap_or(0),
+                };
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, point))
+            })
+            .map_err(self.err())?;
+        let mut trends: Vec<Trend> = Vec::new();
+        for row in rows {
+            let (quantity, unit, point) = row.map_err(self.err())?;
+            match trends.last_mut() {
+                Some(t) if t.quantity == quantity => t.points.push(point),
+                _ => trends.push(Trend { quantity, unit, bucket_ms: width, points: vec![point] }),
+            }
+        }
+        Ok(trends)
     }
 }
 

@@ -16,26 +16,31 @@ pub struct Annotation<'a> {
     pub caption: String,
 }
 
-/// A camera's live frame as the console shows it: its zones, everything detected (with
-/// scores), and a caption.
+/// A camera's live frame as the console shows it: its zones, the detections with their scores
+/// (green those the camera's rules follow, grey the rest when asked for everything), and a
+/// caption.
 pub fn render_live(
     frame: &Frame,
     zones: &[(String, Polygon)],
-    detections: &[shaobing_core::Detection],
+    detections: &[(shaobing_core::Detection, bool)],
     caption: &str,
 ) -> Result<Vec<u8>, VisionError> {
     let note = Annotation {
         zones: zones.iter().map(|(id, p)| (id.as_str(), p)).collect(),
-        boxes: detections.iter().map(|d| (format!("{} {:.2}", d.label, d.score), d.bbox)).collect(),
+        boxes: Vec::new(),
         caption: caption.to_string(),
     };
-    render_evidence(frame, &note)
+    let marks = detections
+        .iter()
+        .map(|(d, followed)| (format!("{} {:.2}", d.label, d.score), d.bbox, if *followed { GREEN } else { GREY }));
+    render(frame, &note, marks.collect())
 }
 
 // Colours in BGR: OpenCV encodes BGR images.
 const RED: (f64, f64, f64) = (40.0, 40.0, 230.0);
 const YELLOW: (f64, f64, f64) = (0.0, 215.0, 255.0);
 const GREEN: (f64, f64, f64) = (80.0, 200.0, 80.0);
+const GREY: (f64, f64, f64) = (170.0, 170.0, 170.0);
 
 fn colour((b, g, r): (f64, f64, f64)) -> Scalar {
     Scalar::new(b, g, r, 0.0)
@@ -43,6 +48,17 @@ fn colour((b, g, r): (f64, f64, f64)) -> Scalar {
 
 /// Draws zones, boxes and caption over the frame and returns it as a JPEG.
 pub fn render_evidence(frame: &Frame, note: &Annotation<'_>) -> Result<Vec<u8>, VisionError> {
+    let marks =
+        note.boxes.iter().enumerate().map(|(i, (text, b))| (text.clone(), *b, if i == 0 { RED } else { GREEN }));
+    render(frame, note, marks.collect())
+}
+
+/// The note's zones and caption, and `marks` (text, box, colour).
+fn render(
+    frame: &Frame,
+    note: &Annotation<'_>,
+    marks: Vec<(String, BBox, (f64, f64, f64))>,
+) -> Result<Vec<u8>, VisionError> {
     let src = frame_mat(frame)?;
     let mut img = Mat::default();
     imgproc::cvt_color_def(&src, &mut img, imgproc::COLOR_RGB2BGR)?;
@@ -56,8 +72,8 @@ pub fn render_evidence(frame: &Frame, note: &Annotation<'_>) -> Result<Vec<u8>, 
         let first = polygon.points()[0];
         label(&mut img, name, px(first.x, first.y), YELLOW)?;
     }
-    for (i, (text, b)) in note.boxes.iter().enumerate() {
-        let c = if i == 0 { RED } else { GREEN };
+    for (text, b, c) in &marks {
+        let c = *c;
         let (p1, p2) = (px(b.x1, b.y1), px(b.x2, b.y2));
         imgproc::rectangle(&mut img, Rect::from_points(p1, p2), colour(c), thick, imgproc::LINE_8, 0)?;
         label(&mut img, text, p1, c)?;

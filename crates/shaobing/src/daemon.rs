@@ -3,7 +3,7 @@
 use crate::preflight::Prepared;
 use anyhow::Context;
 use shaobing_analysis::Analyser;
-use shaobing_api::{ApiState, CameraView, LiveFrames, SensorLocation, SensorView, ZoneView};
+use shaobing_api::{ApiState, CameraView, ClassKinds, FollowedView, LiveFrames, SensorLocation, SensorView, ZoneView};
 use shaobing_camera::{CameraExit, ClipRecorder, FrameSlot, init_gstreamer, run_camera};
 use shaobing_config::Config;
 use shaobing_core::Filing;
@@ -264,6 +264,32 @@ fn sensor_views(config: &Config) -> Vec<SensorView> {
         .collect()
 }
 
+/// A configured camera as the console shows it, with what its rules follow.
+fn camera_view(config: &Config, c: &shaobing_analysis::CameraConfig) -> CameraView {
+    let followed = shaobing_analysis::followed(&config.rules, c)
+        .into_iter()
+        .map(|f| FollowedView {
+            kind: f.kind,
+            min_score: f.min_score,
+            categories: f.categories.iter().map(|c| c.as_str().to_string()).collect(),
+        })
+        .collect();
+    let (models, camera_models) = (config.models.clone(), c.models.clone());
+    let kinds_of = ClassKinds(Arc::new(move |class: &str| {
+        let mut kinds: Vec<_> = camera_models.iter().flat_map(|m| models.kinds_of(m, class)).collect();
+        kinds.dedup();
+        kinds
+    }));
+    CameraView {
+        id: c.id.clone(),
+        models: c.models.clone(),
+        zones: c.zones.iter().map(|z| ZoneView::new(&z.id.0, z.kind.as_str(), &z.polygon)).collect(),
+        place: c.place.clone(),
+        followed,
+        kinds_of,
+    }
+}
+
 fn api_state(
     config: &Config,
     metrics: &Metrics,
@@ -271,15 +297,7 @@ fn api_state(
     events: &broadcast::Sender<IssueEvent>,
     verdicts: &shaobing_issues::Verdicts,
 ) -> anyhow::Result<ApiState> {
-    let cameras = config
-        .cameras
-        .iter()
-        .map(|c| CameraView {
-            id: c.id.clone(),
-            models: c.models.clone(),
-            zones: c.zones.iter().map(|z| ZoneView::new(&z.id.0, z.kind.as_str(), &z.polygon)).collect(),
-        })
-        .collect();
+    let cameras = config.cameras.iter().map(|c| camera_view(config, c)).collect();
     Ok(ApiState {
         cameras,
         live: LiveFrames::clone(live),
@@ -293,6 +311,7 @@ fn api_state(
         viewer_token: config.metrics.viewer_token.as_ref().map(|t| t.expose().to_string()),
         verdicts: Some(verdicts.clone()),
         evidence_max_bytes: config.evidence.max_bytes,
+        map: config.metrics.map.clone(),
         render: Arc::new(|frame, zones, detections, caption| {
             shaobing_vision::render_live(frame, zones, detections, caption).map_err(|e| e.to_string())
         }),

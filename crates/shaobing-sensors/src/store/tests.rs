@@ -135,3 +135,22 @@ fn an_old_backfill_ages_out_behind_the_readings_inserted_before_it() {
     assert_eq!(store.enforce_retention(&by_age, NOW).unwrap(), 0);
     assert_eq!(store.enforce_retention(&by_age, UnixMillis(NOW.0 + day)).unwrap(), 2);
 }
+
+#[test]
+fn a_trend_averages_each_bucket_and_leaves_out_what_is_outside_the_span() {
+    let (_dir, mut store) = open();
+    // 60 readings a second apart, values 0..60; one more a minute before the span.
+    let start = NOW.0 - 60_000;
+    let mut batch: Vec<_> = (0..60).map(|i| air_message(i, start + i as i64 * 1_000, i as f64)).collect();
+    batch.push(air_message(99, start - 60_000, 1_000.0));
+    store.commit(&batch).unwrap();
+    let trends = store.trend(&batch[0].sensor, UnixMillis(start), UnixMillis(start + 60_000), 6).unwrap();
+    assert_eq!(trends.len(), 1, "{trends:?}");
+    let t = &trends[0];
+    assert_eq!((t.quantity.as_str(), t.unit.as_str(), t.bucket_ms), ("pm2_5", "ug/m3", 10_000));
+    assert_eq!(t.points.len(), 6);
+    // The first ten seconds: readings 0..=9.
+    assert_eq!(t.points[0], TrendPoint { start_ms: start, mean: 4.5, min: 0.0, max: 9.0, count: 10 });
+    assert_eq!(t.points[5].start_ms, start + 50_000);
+    assert!(t.points.iter().all(|p| p.max < 1_000.0), "the reading before the span is left out");
+}
