@@ -9,9 +9,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 #[serde(transparent)]
 pub struct UnixMillis(pub i64);
 
+/// A configured number of seconds as milliseconds, saturating at `i64::MAX`.
+pub fn secs_as_millis(secs: u64) -> i64 {
+    i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
 impl UnixMillis {
     pub fn now() -> Self {
         Self::from(SystemTime::now())
+    }
+
+    /// `secs` seconds later, saturating: a configured period of years never wraps round.
+    pub fn plus_secs(self, secs: u64) -> UnixMillis {
+        UnixMillis(self.0.saturating_add(secs_as_millis(secs)))
     }
 
     /// Time elapsed from `earlier` to `self`; zero when `earlier` is later.

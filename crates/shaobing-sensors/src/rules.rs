@@ -327,8 +327,7 @@ impl GroupState {
             let mut phase = step(&mut state.episodes[i], &rule.config, signal, t);
             if phase.is_none()
                 && let EpisodeState::Active { since, .. } = state.episodes[i]
-                && !rechecks.is_empty()
-                && rechecks.take_due(&episode_key(&self.name, &reading.sensor, &rule.config), t)
+                && rechecks.take_due_with(|| episode_key(&self.name, &reading.sensor, &rule.config), t)
             {
                 state.episodes[i] = EpisodeState::Active { since, reported: t };
                 phase = Some(Phase::Ongoing);

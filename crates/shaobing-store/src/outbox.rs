@@ -99,8 +99,9 @@ fn central_on(tx: &Transaction<'_>) -> rusqlite::Result<bool> {
     Ok(setting(tx, CENTRAL)?.as_deref() != Some("off"))
 }
 
-pub(crate) fn setting(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<String>> {
-    tx.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()
+/// A setting's value; a transaction dereferences to the connection it runs on.
+pub(crate) fn setting(conn: &rusqlite::Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()
 }
 
 pub(crate) fn set_setting(tx: &Transaction<'_>, key: &str, on: bool) -> rusqlite::Result<()> {

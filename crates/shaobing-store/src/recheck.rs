@@ -38,10 +38,8 @@ pub(crate) fn start(tx: &Transaction<'_>, row: &crate::IssueRow, now: i64) -> ru
 }
 
 fn verify_ms(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
-    let value: Option<String> =
-        conn.query_row("SELECT value FROM settings WHERE key = ?1", [VERIFY_SECS], |r| r.get(0)).optional()?;
-    let secs: u64 = value.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_VERIFY_SECS);
-    Ok(i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX))
+    let secs = outbox::setting(conn, VERIFY_SECS)?.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_VERIFY_SECS);
+    Ok(shaobing_core::secs_as_millis(secs))
 }
 
 /// Moves a re-checked issue on and ends its re-check.

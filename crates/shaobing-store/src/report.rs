@@ -29,17 +29,6 @@ pub struct DepartmentFigures {
     pub overdue: i64,
 }
 
-impl DepartmentFigures {
-    /// Responses on time among those due, `None` before any was.
-    pub fn response_rate(&self) -> Option<f64> {
-        rate(self.responses_on_time, self.responses_late)
-    }
-
-    pub fn resolution_rate(&self) -> Option<f64> {
-        rate(self.resolutions_on_time, self.resolutions_late)
-    }
-}
-
 /// A department's deadlines kept, over every category it answers for: the supervision
 /// whistle's response and resolution rates.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -345,7 +345,7 @@ pub(crate) fn insert_issue(tx: &Transaction<'_>, id: &str, box_id: &str, i: &Can
 
 /// When a deadline of `secs` from `from` falls.
 fn due(from: i64, secs: Option<u64>) -> Option<i64> {
-    secs.map(|s| from.saturating_add(i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)))
+    secs.map(|s| UnixMillis(from).plus_secs(s).0)
 }
 
 pub(crate) fn insert_occurrence(tx: &Transaction<'_>, issue_id: &str, i: &CandidateIssue) -> rusqlite::Result<()> {

@@ -40,7 +40,7 @@ pub(crate) fn hold_back(tx: &Transaction<'_>, dedup_key: &str, now: i64) -> rusq
 
 fn suppress(tx: &Transaction<'_>, row: &IssueRow, reason: &str, by: &str, now: i64) -> rusqlite::Result<()> {
     let secs: u64 = setting(tx, SUPPRESS_SECS)?.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_SUPPRESS_SECS);
-    let until = now.saturating_add(i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX));
+    let until = UnixMillis(now).plus_secs(secs).0;
     tx.execute(
         "INSERT INTO suppressions (dedup_key, issue_id, category, source, reason, by, created_ms, until_ms, suppressed)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)
