@@ -7,7 +7,8 @@ use crate::view::View;
 use crate::{evidence, sight};
 use shaobing_camera::{ClipRecorder, FrameSlot};
 use shaobing_core::{
-    CameraId, Category, Filing, Finding, Frame, LiveView, ObjectKind, Phase, Polygon, Responsibility, UnixMillis,
+    CameraId, Category, Filing, Finding, Frame, LiveView, ObjectKind, Phase, Polygon, RecheckWatch, Responsibility,
+    UnixMillis,
 };
 use shaobing_detect::{InferencePool, ModelsConfig, Pending};
 use shaobing_metrics::{CameraMetrics, Metrics};
@@ -57,9 +58,10 @@ const NEW_OBJECT_RULES: [Category; 3] =
 /// Shots are taken only in the second half of a dwell: the object has been seen standing
 /// there by then, and its label's seconds say so.
 const SHOT_AFTER_DWELL: f64 = 0.5;
-/// A standing hazard's sightings carry a fresh snapshot this often: the "still present"
-/// evidence when a re-check finds it there after it was marked handled. One JPEG per hazard
-/// per period costs nothing beside the analysis.
+/// While a re-check of a standing hazard is due, its sightings carry a fresh snapshot this
+/// often: the "still present" evidence when the re-check finds it there after it was marked
+/// handled. Only then: a JPEG per hazard every few seconds for nobody would be drawing and
+/// encoding on the analysis's hot path.
 const STILL_SHOT_EVERY: Duration = Duration::from_secs(5);
 
 /// The analysis state of one camera: inference goes to the shared pools, rules run here.
@@ -80,6 +82,8 @@ pub struct Analyser {
     best: HashMap<(Category, u64), BestShot>,
     /// When each standing hazard's last fresh snapshot was taken, by dedup key.
     still_shots: HashMap<String, UnixMillis>,
+    /// The handled issues whose re-check is due, by dedup key (the issues room keeps it).
+    rechecks: RecheckWatch,
     last: Observation,
     /// When the last frame that every part of the analysis saw was captured.
     last_full: Option<UnixMillis>,
@@ -160,6 +164,7 @@ impl Analyser {
             responsibility,
             best: HashMap::new(),
             still_shots: HashMap::new(),
+            rechecks: RecheckWatch::default(),
             last: Observation::default(),
             last_full: None,
             metrics: metrics.camera(&camera.id),
@@ -172,6 +177,12 @@ impl Analyser {
     }
 
     /// Publishes every analysed frame with its detections for the console's live view.
+    /// Takes "still present" snapshots of the hazards whose re-check `rechecks` says is due.
+    pub fn with_rechecks(mut self, rechecks: RecheckWatch) -> Self {
+        self.rechecks = rechecks;
+        self
+    }
+
     pub fn with_live(mut self, live: Arc<dyn LiveView>) -> Self {
         self.live = Some(live);
         self
@@ -410,10 +421,11 @@ impl Analyser {
             }),
             Phase::Ongoing => {
                 let issue = evidence::issue(&ctx, frame, hazard, &self.responsibility[&hazard.category]);
-                let due = self
-                    .still_shots
-                    .get(&hazard.dedup_key)
-                    .is_none_or(|at| frame.captured_at.since(*at) >= STILL_SHOT_EVERY);
+                let due = self.rechecks.is_due(&hazard.dedup_key, frame.captured_at)
+                    && self
+                        .still_shots
+                        .get(&hazard.dedup_key)
+                        .is_none_or(|at| frame.captured_at.since(*at) >= STILL_SHOT_EVERY);
                 let evidence = if due {
                     self.still_shots.insert(hazard.dedup_key.clone(), frame.captured_at);
                     Some(evidence::before(&ctx, frame, &evidence::Pictured::of(hazard), sightings)?)

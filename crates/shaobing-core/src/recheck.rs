@@ -20,6 +20,13 @@ impl RecheckWatch {
 
     /// Whether a reading at `t` of the episode `dedup_key` is what its re-check waits for; the
     /// first one is taken (the issues room names it again if it still waits).
+    /// Whether the re-check of `dedup_key` is due at `t`, leaving it waiting: a camera sends
+    /// snapshots until the issues room has concluded it.
+    pub fn is_due(&self, dedup_key: &str, t: UnixMillis) -> bool {
+        let due = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        due.get(dedup_key).is_some_and(|at| t >= *at)
+    }
+
     pub fn take_due(&self, dedup_key: &str, t: UnixMillis) -> bool {
         self.take_due_with(|| dedup_key.to_string(), t)
     }
@@ -51,6 +58,10 @@ mod tests {
         assert!(!watch.take_due("other", UnixMillis(5_000)), "not watched");
         assert!(watch.take_due("k", UnixMillis(1_000)));
         assert!(!watch.take_due("k", UnixMillis(2_000)), "taken");
+        watch.set([("cam".to_string(), UnixMillis(1_000))]);
+        assert!(!watch.is_due("cam", UnixMillis(999)) && watch.is_due("cam", UnixMillis(1_000)));
+        assert!(watch.is_due("cam", UnixMillis(2_000)), "still waiting until the issues room ends it");
+        watch.set([]);
         let made = std::cell::Cell::new(false);
         assert!(!watch.take_due_with(
             || {

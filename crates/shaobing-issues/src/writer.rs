@@ -106,9 +106,10 @@ impl Writer<'_> {
         }
     }
 
-    /// Tells the sensor stage which handled issues to report on at their due time.
+    /// Tells the sensor stage and the cameras which handled issues to report on at their due
+    /// time.
     fn watch_rechecks(&mut self) {
-        match self.store.sensor_rechecks() {
+        match self.store.rechecks_due() {
             Ok(due) => self.rechecks.set(due),
             Err(e) => tracing::warn!(error = %e, "cannot read the re-checks; trying again"),
         }

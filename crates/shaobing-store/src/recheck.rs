@@ -108,14 +108,13 @@ impl Store {
         Ok(Some((id, reopen)))
     }
 
-    /// The re-checks a sensor answers (not a camera's, which sights on every frame), each as
-    /// (dedup key, when it falls due): what [`shaobing_core::RecheckWatch`] holds.
-    pub fn sensor_rechecks(&self) -> Result<Vec<(String, UnixMillis)>, StoreError> {
+    /// Every re-check waiting, as (dedup key, when it falls due): what
+    /// [`shaobing_core::RecheckWatch`] holds. A sensor reports its episode then; a camera sends
+    /// a fresh snapshot with its sightings from then on.
+    pub fn rechecks_due(&self) -> Result<Vec<(String, UnixMillis)>, StoreError> {
         let verify = verify_ms(&self.conn).map_err(self.sql_err())?;
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT dedup_key, handled_ms FROM rechecks WHERE NOT unseen_verifies")
-            .map_err(self.sql_err())?;
+        let mut stmt =
+            self.conn.prepare_cached("SELECT dedup_key, handled_ms FROM rechecks").map_err(self.sql_err())?;
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(0)?, UnixMillis(r.get::<_, i64>(1)?.saturating_add(verify)))))
             .map_err(self.sql_err())?;

@@ -113,7 +113,8 @@ impl Daemon {
         let announcer = shaobing_issues::Announcer::new(subscribers);
         // Read before the writer takes the store: what each camera left open.
         let opened = Store::open(&config.daemon.data_dir, &config.daemon.box_id)?;
-        let store = shaobing_issues::spawn_writer(store, rx, verdict_inbox, announcer, rechecks, cancel.clone())?;
+        let store =
+            shaobing_issues::spawn_writer(store, rx, verdict_inbox, announcer, rechecks.clone(), cancel.clone())?;
         let mut cameras = JoinSet::new();
         let mut analysers = JoinSet::new();
         let setup = config.analysis_setup();
@@ -137,6 +138,7 @@ impl Daemon {
             let open = open_hazards(&opened, &camera.id)?;
             let mut analyser = Analyser::new(&setup, camera, models.for_camera(camera)?, &metrics)?
                 .with_live(live.clone())
+                .with_rechecks(rechecks.clone())
                 .with_open_issues(open);
             if let Some(clips) = clips {
                 analyser = analyser.with_clips(clips);
