@@ -210,7 +210,13 @@ async fn look(s: &Scene, screen: Screen, name: &str) {
     // On a phone from its row in the list (clicked as an element: rows arriving above it move
     // it under a pointer aimed a moment before).
     match screen {
-        Screen::Desktop { .. } => b.click("path.map-issue.category-illegal_parking").await,
+        Screen::Desktop { .. } => {
+            // Centred first, as an operator scrolls it: the emergency banner stands over the
+            // top of the page until acknowledged.
+            let marker = "path.map-issue.category-illegal_parking";
+            b.execute("document.querySelector(arguments[0]).scrollIntoView({block: 'center'})", json!([marker])).await;
+            b.click(marker).await;
+        }
         Screen::Phone { .. } => {
             let row = format!("tr.issue-row[data-id=\"{}\"]", s.parked);
             b.wait_for(&row, WAIT).await;

@@ -156,7 +156,7 @@ async function refreshMap() {
     // Kept clear of the legend in the top right corner, which would hide the points under it.
     const legend = document.querySelector("#map .map-legend");
     const right = (legend ? legend.offsetWidth : 0) + 24;
-    theMap.fitBounds(L.latLngBounds(points), { maxZoom: 17, paddingTopLeft: [24, 24], paddingBottomRight: [right, 24] });
+    theMap.fitBounds(L.latLngBounds(points), { maxZoom: 17, paddingTopLeft: [40, 40], paddingBottomRight: [right, 24] });
     fittedTo = points.length;
   }
 }
