@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
 
+mod common;
+
 use serde_json::Value;
 use shaobing::daemon::Daemon;
 use shaobing_core::Secret;
@@ -188,8 +190,7 @@ async fn one_rule_for_every_path(addr: SocketAddr) {
 /// Adds the sensors of the shipped fixture (on `broker`) and a second camera nobody serves.
 fn with_sensors_and_a_camera_down(config: &mut shaobing_config::Config, broker: &Broker) {
     config.mqtt = Some(toml::from_str(&format!("host = \"127.0.0.1\"\nport = {}\n", broker.port)).unwrap());
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/shaobing-sensors/fixtures/sensors.toml");
-    config.sensors = Some(toml::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap());
+    common::with_fixture_sensors(config);
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut down = config.cameras[0].clone();
     down.id = "nobody-serves-this".into();

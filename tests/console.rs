@@ -303,13 +303,7 @@ async fn a_handled_camera_issue_is_verified_when_taken_away_and_reopened_with_a_
 }
 
 async fn camera_recheck(addr: SocketAddr, data: &Path, fire: &str) {
-    let b = Browser::start(Screen::Desktop { width: 1920, height: 1080 }).await;
-    b.goto(&format!("http://duty:{TOKEN}@{addr}/static/console.css")).await;
-    b.goto(&format!("http://{addr}/")).await;
-    b.click("#sign-in").await;
-    b.type_into("#login[open] input[name=token]", TOKEN).await;
-    b.click("#login button[type=submit]").await;
-    assert!(until(WAIT, async || b.text("#sign-in").await.contains("Sign out")).await, "signed in");
+    let b = common::signed_in(addr, TOKEN, Screen::Desktop { width: 1920, height: 1080 }).await;
     // The fire nobody has acknowledged: a banner and its alarm until someone does.
     b.wait_for(&format!("#emergency[data-alarm=\"on\"][data-id=\"{fire}\"]"), WAIT).await;
     assert!(b.text("#emergency").await.contains("紧急 Emergency"));

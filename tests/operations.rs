@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
 
+mod common;
+
 use shaobing::daemon::Daemon;
 use shaobing_core::{IssueStatus, UnixMillis};
 use shaobing_rtsp_server::{RtspServer, Stream};
@@ -88,11 +90,7 @@ async fn dashboard_and_alert_metrics_exist_and_canary_secrets_appear_nowhere() {
         api = CANARIES[3],
     );
     let mut config = shaobing_config::Config::parse(&text, Path::new("ops.toml")).unwrap();
-    let sensors = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../crates/shaobing-sensors/fixtures/sensors.toml"
-    ));
-    config.sensors = Some(toml::from_str(&sensors.unwrap()).unwrap());
+    common::with_fixture_sensors(&mut config);
     let printed = format!("{config:?}");
     let cancel = CancellationToken::new();
     let daemon = Daemon::start(config, cancel.clone()).await.unwrap();

@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use serde_json::json;
 use shaobing::daemon::Daemon;
 use shaobing_config::Config;
@@ -53,11 +55,7 @@ fn config(data: &Path, broker: &Broker, tiles: Option<&str>) -> Config {
         shaobing_rtsp_server::street_clip().display(),
     );
     let mut config = Config::parse(&text, Path::new("screen.toml")).unwrap();
-    let sensors = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../crates/shaobing-sensors/fixtures/sensors.toml"
-    ));
-    config.sensors = Some(toml::from_str(&sensors.unwrap()).unwrap());
+    common::with_fixture_sensors(&mut config);
     config.validate().unwrap();
     config
 }
@@ -166,17 +164,6 @@ fn artifact(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-async fn signed_in(addr: SocketAddr, screen: Screen) -> Browser {
-    let b = Browser::start(screen).await;
-    b.goto(&format!("http://duty:{TOKEN}@{addr}/static/console.css")).await;
-    b.goto(&format!("http://{addr}/")).await;
-    b.click("#sign-in").await;
-    b.type_into("#login[open] input[name=token]", TOKEN).await;
-    b.click("#login button[type=submit]").await;
-    assert!(until(WAIT, async || b.text("#sign-in").await.contains("Sign out")).await, "signed in");
-    b
-}
-
 /// The page's measure of something, by a script.
 async fn measure(b: &Browser, script: &str) -> f64 {
     b.execute(script, json!([])).await.as_f64().unwrap_or(f64::NAN)
@@ -184,7 +171,7 @@ async fn measure(b: &Browser, script: &str) -> f64 {
 
 /// Every item of issue 19, at one screen size.
 async fn look(s: &Scene, screen: Screen, name: &str) {
-    let b = signed_in(s.addr, screen).await;
+    let b = common::signed_in(s.addr, TOKEN, screen).await;
     let width = measure(&b, "return window.innerWidth").await;
     let wider = measure(&b, "return document.documentElement.scrollWidth").await;
     assert!(wider <= width + 1.0, "nothing wider than the {width} px window: the page is {wider} px");
@@ -329,7 +316,7 @@ async fn the_map_draws_on_the_tiles_the_operator_configures() {
     config.cameras.clear();
     let cancel = CancellationToken::new();
     let daemon = Daemon::start(config, cancel.clone()).await.unwrap();
-    let b = signed_in(daemon.metrics_addr(), Screen::Desktop { width: 1280, height: 800 }).await;
+    let b = common::signed_in(daemon.metrics_addr(), TOKEN, Screen::Desktop { width: 1280, height: 800 }).await;
     b.wait_for("#map-canvas[data-background=\"tiles\"]", WAIT).await;
     b.wait_for("#map-canvas img.leaflet-tile-loaded", WAIT).await;
     b.wait_for(".leaflet-marker-icon.map-sensor", WAIT).await;

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed step is a failed test
 
+mod common;
+
 use shaobing::daemon::Daemon;
 use shaobing_config::Config;
 use shaobing_store::Store;
@@ -23,11 +25,7 @@ fn config(broker: &Broker, data: &Path) -> Config {
         broker.port
     );
     let mut config = Config::parse(&text, Path::new("test.toml")).unwrap();
-    let sensors = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../crates/shaobing-sensors/fixtures/sensors.toml"
-    ));
-    config.sensors = Some(toml::from_str(&sensors.unwrap()).unwrap());
+    common::with_fixture_sensors(&mut config);
     config.validate().unwrap();
     config
 }

@@ -88,3 +88,30 @@ pub fn encode_frames(frames: impl Iterator<Item = shaobing_core::Frame>, fps: i3
     assert!(matches!(msg.view(), gst::MessageView::Eos(_)), "encoding failed: {msg:?}");
     pipeline.set_state(gst::State::Null).unwrap();
 }
+
+/// The sensors of the shipped fixture (an air monitor at 工体北路, a car park) in `config`.
+pub fn with_fixture_sensors(config: &mut Config) {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/shaobing-sensors/fixtures/sensors.toml");
+    config.sensors = Some(toml::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap());
+}
+
+/// A browser at the console on `addr`, signed in with `token` as an operator would: the
+/// browser's own prompt for the page (the token as its Basic password; a URL with credentials
+/// stands for the prompt), then the page's sign-in, which keeps the token for the session.
+pub async fn signed_in(
+    addr: std::net::SocketAddr,
+    token: &str,
+    screen: shaobing_testkit::browser::Screen,
+) -> shaobing_testkit::browser::Browser {
+    let b = shaobing_testkit::browser::Browser::start(screen).await;
+    b.goto(&format!("http://duty:{token}@{addr}/static/console.css")).await;
+    b.goto(&format!("http://{addr}/")).await;
+    b.click("#sign-in").await;
+    b.type_into("#login[open] input[name=token]", token).await;
+    b.click("#login button[type=submit]").await;
+    let signed = shaobing_testkit::until(std::time::Duration::from_secs(15), async || {
+        b.text("#sign-in").await.contains("Sign out")
+    });
+    assert!(signed.await, "signed in");
+    b
+}
