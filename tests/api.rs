@@ -325,6 +325,11 @@ async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_w
     let statuses: std::collections::BTreeSet<&str> =
         all["items"].as_array().unwrap().iter().filter_map(|i| i["status"].as_str()).collect();
     assert_eq!(statuses.len(), 6, "an issue in every status: {statuses:?}");
+    let open =
+        get_json(addr, "/api/v1/issues?status=candidate,confirmed,dispatched&limit=100", "/api/v1/issues", &spec).await;
+    let open: std::collections::BTreeSet<&str> =
+        open["items"].as_array().unwrap().iter().filter_map(|i| i["status"].as_str()).collect();
+    assert_eq!(open, ["candidate", "confirmed", "dispatched"].into(), "every open status, no other");
     let dismissed = get_json(
         addr,
         "/api/v1/issues?category=illegal_parking&status=dismissed&source=cam-1",
@@ -343,6 +348,7 @@ async fn every_documented_endpoint_answers_to_its_schema_and_new_issues_stream_w
         ("/api/v1/issues?limit=0", 400),
         ("/api/v1/issues?priority=urgent", 400),
         ("/api/v1/issues?category=nope", 400),
+        ("/api/v1/issues?status=candidate,nope", 400),
         ("/api/v1/issues/nope", 404),
         ("/api/v1/cameras/nope/frame.jpg", 404),
         ("/api/v1/sensors/nope/trend", 404),

@@ -48,11 +48,11 @@ impl ListQuery {
             Some(other) => return Err(bad("priority", format!("expected routine or emergency, got `{other}`"))),
         };
         Ok(shaobing_store::IssueFilter {
-            status: given(&self.status)
-                .as_deref()
-                .map(parse_status)
+            statuses: given(&self.status)
+                .map(|list| list.split(',').map(|s| parse_status(s.trim())).collect::<Result<Vec<_>, _>>())
                 .transpose()
-                .map_err(|e| bad("status", e.to_string()))?,
+                .map_err(|e| bad("status", e.to_string()))?
+                .unwrap_or_default(),
             category: given(&self.category).map(|c| c.parse()).transpose().map_err(|e: String| bad("category", e))?,
             source: given(&self.source),
             priority,

@@ -20,11 +20,12 @@ function here() {
   });
 }
 
-// The open issues, newest pages first, as far as a phone needs to look.
+// The open issues, newest first, asked of the box as such: however many issues it has closed,
+// the oldest open one is still found (up to 2,000 open issues, the most a screen can use).
 async function openIssues() {
   let items = [], cursor = null;
   for (let page = 0; page < 10; page += 1) {
-    const q = new URLSearchParams({ limit: "100" });
+    const q = new URLSearchParams({ limit: "200", status: OPEN.join(",") });
     if (cursor) q.set("cursor", cursor);
     const res = await api(`/api/v1/issues?${q}`);
     items = items.concat(res.items.filter((i) => OPEN.includes(i.status)));

@@ -160,7 +160,8 @@ pub struct IssueRow {
 /// Which issues a page holds: each field set narrows it, none set is every issue.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IssueFilter {
-    pub status: Option<IssueStatus>,
+    /// Any of these statuses; empty: any status.
+    pub statuses: Vec<IssueStatus>,
     pub category: Option<shaobing_core::Category>,
     /// The camera or sensor that raised it.
     pub source: Option<String>,

@@ -441,16 +441,19 @@ pub(crate) fn page(
     after: Option<(i64, &str)>,
 ) -> rusqlite::Result<Vec<IssueRow>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "{SELECT} WHERE (?1 IS NULL OR i.status = ?1) AND (?3 IS NULL OR (i.first_seen_ms, i.id) < (?3, ?4))
+        "{SELECT} WHERE (?1 IS NULL OR instr(?1, ',' || i.status || ',') > 0) AND (?3 IS NULL OR (i.first_seen_ms, i.id) < (?3, ?4))
             AND (?5 IS NULL OR i.category = ?5) AND (?6 IS NULL OR i.source = ?6) AND (?7 IS NULL OR i.priority = ?7)
             AND (?8 IS NULL OR i.first_seen_ms >= ?8) AND (?9 IS NULL OR i.first_seen_ms < ?9)
          ORDER BY i.first_seen_ms DESC, i.id DESC LIMIT ?2"
     ))?;
     let (at, id) = after.map_or((None, None), |(t, i)| (Some(t), Some(i)));
     let f = filter;
+    // One statement for any set of statuses: `,candidate,confirmed,` holds `,confirmed,`.
+    let statuses = (!f.statuses.is_empty())
+        .then(|| f.statuses.iter().fold(",".to_string(), |list, s| format!("{list}{},", s.as_str())));
     let rows = stmt.query_map(
         params![
-            f.status.map(|s| s.as_str()),
+            statuses,
             limit as i64,
             at,
             id,

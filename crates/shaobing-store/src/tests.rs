@@ -589,7 +589,7 @@ fn an_emergency_is_acknowledged_once_without_changing_its_status() {
 
 #[test]
 fn a_page_holds_what_its_filter_lets_through() {
-    use shaobing_core::{Category, Priority};
+    use shaobing_core::{Category, Priority, Verdict};
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path(), "box-1").unwrap();
     let mut fire = candidate("fire", 3_000);
@@ -606,5 +606,15 @@ fn a_page_holds_what_its_filter_lets_through() {
     assert_eq!(keys(IssueFilter { source: Some("cam-2".into()), ..Default::default() }), ["fire"]);
     let window = IssueFilter { since: Some(UnixMillis(2_000)), until: Some(UnixMillis(4_000)), ..Default::default() };
     assert_eq!(keys(window), ["fire", "b"]);
-    assert_eq!(keys(IssueFilter { status: Some(IssueStatus::Verified), ..Default::default() }), Vec::<String>::new());
+    assert_eq!(keys(IssueFilter { statuses: vec![IssueStatus::Verified], ..Default::default() }), Vec::<String>::new());
+    let id = |key: &str| store.list(None, 10).unwrap().into_iter().find(|r| r.dedup_key == key).unwrap().id;
+    let (a, b) = (id("a"), id("b"));
+    let dismiss = Verdict::Dismiss { reason: shaobing_core::DismissReason::NotAProblem };
+    store.apply_verdict(&a, &dismiss, "duty", None).unwrap();
+    store.apply_verdict(&b, &Verdict::Confirm, "duty", None).unwrap();
+    let keys = |f: IssueFilter| -> Vec<String> {
+        store.page(&f, 10, None).unwrap().into_iter().map(|r| r.dedup_key).collect()
+    };
+    let open = IssueFilter { statuses: vec![IssueStatus::Candidate, IssueStatus::Confirmed], ..Default::default() };
+    assert_eq!(keys(open), ["c", "fire", "b"], "either status, the dismissed one left out");
 }
