@@ -169,7 +169,9 @@ async fn sigterm_exits_promptly_when_the_central_database_never_answers() {
         data.display()
     );
     std::fs::write(&config, text).unwrap();
-    for wait_before_term in [Duration::from_millis(800), Duration::from_secs(3)] {
+    // At once (while it loads its runtime and models), then while it drains to a centre that
+    // never answers.
+    for wait_before_term in [Duration::from_millis(200), Duration::from_millis(800), Duration::from_secs(3)] {
         let mut daemon = start_daemon(&config);
         tokio::time::sleep(wait_before_term).await;
         let asked = Instant::now();

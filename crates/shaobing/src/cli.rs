@@ -172,9 +172,11 @@ fn init_tracing(default: &str, format: LogFormat) {
 }
 
 async fn run(config_path: PathBuf) -> anyhow::Result<()> {
-    let prepared = crate::preflight::Prepared::load(&config_path)?;
+    // Before anything slow (loading the runtime and the models takes a second or more on a
+    // loaded box): a stop asked for meanwhile is a graceful stop, never a kill by the signal.
     let cancel = CancellationToken::new();
     crate::service::stop_on_signals(cancel.clone()).context("cannot install signal handlers")?;
+    let prepared = crate::preflight::Prepared::load(&config_path)?;
     let daemon = crate::daemon::Daemon::start_prepared(prepared, cancel).await?;
     tracing::info!(metrics = %daemon.metrics_addr(), "shaobing running");
     crate::service::notify("READY=1");
