@@ -205,6 +205,14 @@ impl Analyser {
 
     /// Analyses one frame; returns what the rules found in it.
     pub async fn process(&mut self, frame: &Frame) -> anyhow::Result<Vec<Finding>> {
+        let found = self.analyse(frame).await;
+        if found.is_ok() {
+            self.metrics.analysis_latency.observe(UnixMillis::now().since(frame.captured_at).as_secs_f64());
+        }
+        found
+    }
+
+    async fn analyse(&mut self, frame: &Frame) -> anyhow::Result<Vec<Finding>> {
         self.metrics.frames_analysed.inc();
         if self.follows(frame) {
             return tokio::task::block_in_place(|| self.watch_fire(frame));

@@ -74,7 +74,7 @@ async fn watch(
         None => Some(Outcome::failed(Reason::BusClosed, "bus closed")),
         Some(msg) => classify(&msg),
     };
-    let on_tick = |_: &mut ()| watchdog(spec, &built.last_frame_ms, started, metrics);
+    let on_tick = |_: &mut ()| watchdog(spec, built.last_sign(), started, metrics);
     run_until(bus.stream(), &mut (), cancel, on_message, on_tick).await
 }
 

@@ -13,6 +13,7 @@
 
 use crate::FrameSlot;
 use crate::clock::StreamClock;
+use crate::decode_queue::{DeadlineQueue, Shed};
 use crate::gst_util::{element, frame_from_sample, scaler, sink_caps};
 use crate::spec::CameraSpec;
 use gstreamer as gst;
@@ -21,13 +22,17 @@ use gstreamer_app as gst_app;
 use shaobing_core::{CameraId, Frame, UnixMillis};
 use shaobing_metrics::CameraMetrics;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// Key frames waiting for a decoder, at most, across all cameras: a few seconds of a full box
-/// at 0.5 key frames/s per camera, and a bound on the compressed frames held (~150 KB each).
-const QUEUE: usize = 32;
+/// Bursts of one camera waiting for a decoder, at most: a newer one displaces the oldest. Two
+/// let a camera's next key frame queue behind one still waiting, and bound what a camera holds
+/// (a 1080p key frame is ~150 KB compressed).
+const PER_CAMERA: usize = 2;
+
+/// How long a burst may wait for a decoder. Past it, the camera's next key frame is near and
+/// the analysis would be stale: the burst is shed, counted, without costing a decode.
+const DEADLINE: Duration = Duration::from_secs(4);
 
 /// Where one camera's key frames go: the same for every frame of a run, shared by them.
 pub(crate) struct Destination {
@@ -44,8 +49,10 @@ pub(crate) struct Destination {
     /// Frames decoded from each key frame on, and the current burst while it gathers.
     burst: usize,
     gathering: Mutex<Option<Burst>>,
-    /// Bursts handed to the decoders and not yet delivered or reported.
+    /// Bursts handed to the decoders and not yet delivered, reported or shed.
     pending: AtomicUsize,
+    /// When the camera's newest burst was queued: while bursts wait, the camera is not stalled.
+    queued_ms: AtomicI64,
     /// Told each key frame's capture time, to place an issue's moment in the stream.
     clips: Option<Arc<crate::ClipRecorder>>,
 }
@@ -67,8 +74,30 @@ impl Destination {
         let (camera, width, burst) = (spec.id.clone(), spec.analysis_width, spec.key_frame_burst.max(1));
         let clock = Mutex::new(StreamClock::new(StreamClock::is_live(&spec.uri), slot.last_captured()));
         let (seq, gathering) = (AtomicU64::new(0), Mutex::new(None));
-        let (pending, clips) = (AtomicUsize::new(0), spec.clips.clone());
-        Self { camera, width, slot, metrics, last_frame_ms, reporter, seq, clock, burst, gathering, pending, clips }
+        let (pending, queued_ms, clips) = (AtomicUsize::new(0), AtomicI64::new(0), spec.clips.clone());
+        Self {
+            camera,
+            width,
+            slot,
+            metrics,
+            last_frame_ms,
+            reporter,
+            seq,
+            clock,
+            burst,
+            gathering,
+            pending,
+            queued_ms,
+            clips,
+        }
+    }
+
+    /// When the camera last showed it streams, for its watchdog: its last decoded frame, or
+    /// its newest burst while bursts still wait for a decoder on a loaded box.
+    pub fn last_sign(&self) -> UnixMillis {
+        let decoded = self.last_frame_ms.load(Ordering::Relaxed);
+        let waiting = if self.pending.load(Ordering::Acquire) > 0 { self.queued_ms.load(Ordering::Relaxed) } else { 0 };
+        UnixMillis(decoded.max(waiting))
     }
 
     /// At the end of a stream: hands over the burst still gathering and waits (up to `limit`)
@@ -154,42 +183,53 @@ pub(crate) enum Reporter {
     Run(Arc<Mutex<Option<String>>>),
 }
 
-/// Hands `job` to the process-wide decoders, started on first use. They live as long as the
-/// process: they hold no state worth saving, and the daemon stops by exiting.
+/// The process-wide decoders' queue, with the decoders started on first use. They live as long
+/// as the process: they hold no state worth saving, and the daemon stops by exiting.
+fn queue() -> &'static DeadlineQueue<DecodeJob> {
+    static QUEUE: OnceLock<&'static DeadlineQueue<DecodeJob>> = OnceLock::new();
+    QUEUE.get_or_init(|| {
+        let queue: &'static DeadlineQueue<DecodeJob> = Box::leak(Box::new(DeadlineQueue::new(PER_CAMERA)));
+        start_workers(queue);
+        queue
+    })
+}
+
+/// Hands `job` to the decoders. Never a wait in the camera's streaming thread: the job queues,
+/// and a camera with too many waiting gives up its oldest.
 fn submit(job: DecodeJob) {
-    static QUEUE_TX: OnceLock<SyncSender<DecodeJob>> = OnceLock::new();
-    let tx = QUEUE_TX.get_or_init(start_workers);
-    job.to.pending.fetch_add(1, Ordering::AcqRel);
-    match tx.try_send(job) {
-        Ok(()) => {}
-        // Never a wait in the camera's streaming thread: a key frame that finds the queue full
-        // is dropped, counted, and the camera's next one comes a GOP later.
-        Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
-            job.to.pending.fetch_sub(1, Ordering::AcqRel);
-            job.to.metrics.frames_dropped.inc_by(job.burst.samples.len() as u64)
-        }
+    let to = job.to.clone();
+    to.pending.fetch_add(1, Ordering::AcqRel);
+    to.queued_ms.store(UnixMillis::now().0, Ordering::Relaxed);
+    let owner = Arc::as_ptr(&to) as usize;
+    if let Some(displaced) = queue().push(owner, job.burst.received + DEADLINE, job) {
+        shed(displaced, Shed::Displaced);
     }
 }
 
-fn start_workers() -> SyncSender<DecodeJob> {
-    let (tx, rx) = sync_channel(QUEUE);
-    let rx = Arc::new(Mutex::new(rx));
+/// A job that leaves the queue without a decode.
+fn shed(job: DecodeJob, why: Shed) {
+    let counter = match why {
+        Shed::Expired => &job.to.metrics.key_frames_expired,
+        Shed::Displaced => &job.to.metrics.key_frames_displaced,
+    };
+    counter.inc();
+    job.to.pending.fetch_sub(1, Ordering::AcqRel);
+}
+
+fn start_workers(queue: &'static DeadlineQueue<DecodeJob>) {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     for i in 0..workers {
-        let rx = rx.clone();
-        let spawned = std::thread::Builder::new().name(format!("keyframes-{i}")).spawn(move || work(&rx));
+        let spawned = std::thread::Builder::new().name(format!("keyframes-{i}")).spawn(move || work(queue));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start a key-frame decoder thread");
         }
     }
-    tx
 }
 
-fn work(rx: &Mutex<Receiver<DecodeJob>>) {
+fn work(queue: &DeadlineQueue<DecodeJob>) {
     let mut chain: Option<Chain> = None;
     loop {
-        let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-        let Ok(job) = next else { return };
+        let job = queue.pop(|late| shed(late, Shed::Expired));
         match decode(&mut chain, &job) {
             Ok(frames) => deliver(&job, frames),
             Err(detail) => {
@@ -371,5 +411,61 @@ impl Chain {
 impl Drop for Chain {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shaobing_metrics::Metrics;
+
+    /// One 1080p H.264 key frame with its parameter sets, as a camera's pipeline hands it over.
+    fn key_frame() -> gst::Sample {
+        crate::init_gstreamer().unwrap();
+        let pipeline = gst::parse::launch(
+            "videotestsrc num-buffers=1 pattern=ball ! video/x-raw,width=1920,height=1080 \
+             ! x264enc speed-preset=ultrafast ! h264parse config-interval=-1 \
+             ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=out",
+        )
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+        let sink = pipeline.by_name("out").unwrap().downcast::<gst_app::AppSink>().unwrap();
+        pipeline.set_state(gst::State::Playing).unwrap();
+        let sample = sink.pull_sample().unwrap();
+        pipeline.set_state(gst::State::Null).unwrap();
+        sample
+    }
+
+    /// Cameras connected together send their key frames together: far more at once than the
+    /// decoders take. Each waits its turn and is decoded; none is lost, and while a camera's
+    /// waits the camera shows as streaming.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_key_frames_from_many_cameras_is_decoded_in_turn() {
+        const CAMERAS: usize = 96;
+        let sample = key_frame();
+        let metrics = Metrics::new();
+        let spec = crate::spec::tests::spec(Duration::from_secs(3));
+        let cameras: Vec<(Arc<FrameSlot>, Arc<Destination>)> = (0..CAMERAS)
+            .map(|i| {
+                let spec = CameraSpec { id: CameraId(format!("burst{i}")), analysis_width: Some(960), ..spec.clone() };
+                let slot = Arc::new(FrameSlot::new());
+                let (cm, last) = (metrics.camera(&spec.id.0), Arc::new(AtomicI64::new(0)));
+                let to = Destination::new(&spec, slot.clone(), cm, last, Reporter::Run(Arc::default()));
+                (slot, Arc::new(to))
+            })
+            .collect();
+        let sent = UnixMillis::now();
+        for (_, to) in &cameras {
+            to.send(sample.clone());
+        }
+        let waiting = cameras.iter().filter(|(_, to)| to.pending.load(Ordering::Acquire) > 0).count();
+        assert!(waiting > 32, "the burst is larger than the decoders take at once ({waiting} waiting)");
+        assert!(cameras.iter().all(|(_, to)| to.last_sign() >= sent), "a camera whose key frame waits is streaming");
+        for (i, (slot, to)) in cameras.iter().enumerate() {
+            let frame = slot.take(DEADLINE).await.unwrap();
+            assert!(frame.is_some_and(|f| f.width == 960), "camera {i}: its key frame was decoded");
+            assert_eq!(to.metrics.key_frames_expired.get() + to.metrics.key_frames_displaced.get(), 0, "camera {i}");
+        }
     }
 }

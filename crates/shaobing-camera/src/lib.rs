@@ -17,6 +17,7 @@ mod clip;
 mod clips;
 mod clock;
 mod config;
+mod decode_queue;
 mod gst_receiver;
 mod gst_util;
 mod keyframes;

@@ -136,7 +136,7 @@ async fn stream(
     };
     let on_tick = |intake: &mut Intake| match intake.decode_error() {
         Some(detail) => Some(Outcome::failed(Reason::BadStream, detail)),
-        None => watchdog(spec, &intake.to.last_frame_ms, started, &intake.to.metrics),
+        None => watchdog(spec, intake.to.last_sign(), started, &intake.to.metrics),
     };
     run_until(session, &mut intake, cancel, on_item, on_tick).await
 }

@@ -12,6 +12,7 @@ use crate::spec::CameraSpec;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
+use shaobing_core::UnixMillis;
 use shaobing_metrics::CameraMetrics;
 use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,15 @@ pub(crate) struct CameraPipeline {
     /// In key-frame mode, where the key frames go: waited on at the end of a stream.
     pub keyframes: std::sync::OnceLock<Arc<crate::keyframes::Destination>>,
     _live: LiveGuard,
+}
+
+impl CameraPipeline {
+    /// When the camera last showed it streams: a decoded frame, or in key-frame mode a key
+    /// frame still waiting for the shared decoders.
+    pub fn last_sign(&self) -> UnixMillis {
+        let decoded = UnixMillis(self.last_frame_ms.load(std::sync::atomic::Ordering::Relaxed));
+        self.keyframes.get().map_or(decoded, |to| to.last_sign().max(decoded))
+    }
 }
 
 impl Drop for CameraPipeline {

@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use shaobing_core::UnixMillis;
 use shaobing_metrics::{CameraMetrics, CameraState};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -95,15 +95,15 @@ pub(crate) async fn run_until<S: futures_util::Stream + Unpin, T>(
     }
 }
 
-/// Sets the up metric and state from the last decoded frame of a run begun at `started`; a
-/// stall once no frame came for the watchdog's time.
+/// Sets the up metric and state from the camera's `last` sign of streaming (a decoded frame, or
+/// a key frame waiting for a decoder) in a run begun at `started`; a stall once there was none
+/// for the watchdog's time.
 pub(crate) fn watchdog(
     spec: &CameraSpec,
-    last_frame_ms: &AtomicI64,
+    last: UnixMillis,
     started: UnixMillis,
     metrics: &CameraMetrics,
 ) -> Option<Outcome> {
-    let last = UnixMillis(last_frame_ms.load(Ordering::Relaxed));
     let now = UnixMillis::now();
     let fresh = last >= started && now.since(last) < spec.watchdog;
     metrics.up.set(i64::from(fresh));
@@ -131,21 +131,19 @@ mod tests {
     #[test]
     fn the_watchdog_reports_a_fresh_frame_as_up_and_streaming() {
         let metrics = Metrics::new().camera("w");
-        let last = AtomicI64::new(ago(100).0);
-        assert!(watchdog(&spec(), &last, ago(1000), &metrics).is_none());
+        assert!(watchdog(&spec(), ago(100), ago(1000), &metrics).is_none());
         assert_eq!((metrics.up.get(), metrics.state()), (1, Some(CameraState::Streaming)));
     }
 
     #[test]
     fn the_watchdog_gives_a_new_run_its_time_then_calls_it_stalled() {
         let metrics = Metrics::new().camera("w");
-        let never = AtomicI64::new(0);
-        assert!(watchdog(&spec(), &never, ago(1000), &metrics).is_none(), "within the watchdog's time");
+        let never = UnixMillis(0);
+        assert!(watchdog(&spec(), never, ago(1000), &metrics).is_none(), "within the watchdog's time");
         assert_eq!(metrics.up.get(), 0);
-        let stalled = watchdog(&spec(), &never, ago(3500), &metrics);
+        let stalled = watchdog(&spec(), never, ago(3500), &metrics);
         assert!(matches!(stalled, Some(Outcome::Failed { reason: Reason::Stalled, .. })), "{stalled:?}");
-        let old_frame = AtomicI64::new(ago(4000).0);
-        let stalled = watchdog(&spec(), &old_frame, ago(10_000), &metrics);
+        let stalled = watchdog(&spec(), ago(4000), ago(10_000), &metrics);
         assert!(matches!(stalled, Some(Outcome::Failed { reason: Reason::Stalled, .. })), "{stalled:?}");
         assert_eq!(metrics.up.get(), 0);
     }

@@ -326,6 +326,42 @@ async fn keyframe_mode_decodes_a_burst_from_each_key_frame() {
     }
 }
 
+/// Cameras connected together, as after a power cut, each start at a key frame and so send
+/// their key frames together every GOP: a burst larger than the shared decoders take at once.
+/// Every key frame waits its turn and is analysed; none is shed, and no camera whose frames
+/// wait is called stalled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cameras_connected_together_have_every_key_frame_decoded_in_turn() {
+    const CAMERAS: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("720p-gop10.mkv");
+    support::encode(&format!(
+        "filesrc location={} ! decodebin ! videoconvert ! videoscale ! video/x-raw,width=1280,height=720 \
+         ! x264enc speed-preset=ultrafast bframes=0 key-int-max=10 ! h264parse ! matroskamux \
+         ! filesink location={}",
+        vtest().display(),
+        clip.display()
+    ));
+    let streams: Vec<Stream> =
+        (0..CAMERAS).map(|i| Stream { passthrough: true, ..Stream::new(&format!("/t{i}"), &clip) }).collect();
+    let server = RtspServer::start(0, &streams).unwrap();
+    let metrics = Metrics::new();
+    let uris: Vec<String> = (0..CAMERAS).map(|i| server.url(&format!("/t{i}"))).collect();
+    let cams = keyframe_cameras("cam-together", &uris, 1, &metrics);
+    // A key frame a second (GOP 10 at 10 frames/s): 8 in 10 s, less the start.
+    let ok = wait_for(Duration::from_secs(30), || cams.iter().all(|c| c.taken() >= 8)).await;
+    let taken: Vec<u64> = cams.iter().map(Cam::taken).collect();
+    assert!(ok.is_some(), "key frames analysed per camera: {taken:?}");
+    for (i, cam) in cams.into_iter().enumerate() {
+        let m = &cam.metrics;
+        let shed = m.key_frames_expired.get() + m.key_frames_displaced.get();
+        assert_eq!(shed, 0, "camera {i}: key frames shed");
+        let reasons = ["unreachable", "bad_stream", "stalled", "error"];
+        assert_eq!(reasons.iter().map(|r| m.reconnects(r)).sum::<u64>(), 0, "camera {i}: restarted");
+        cam.stop().await;
+    }
+}
+
 /// A clip served over RTSP ends with an RTCP BYE on a connection left open; with
 /// `on_eos = "stop"` that is the camera's end in both modes, not a stall to restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

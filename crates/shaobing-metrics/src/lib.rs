@@ -21,6 +21,8 @@ pub struct Metrics {
     down_reasons: DownReasons,
     frames_analysed: IntCounterVec,
     frames_dropped: IntCounterVec,
+    key_frames_shed: IntCounterVec,
+    analysis_latency: HistogramVec,
     inferences_skipped: IntCounterVec,
     scene_breaks: IntCounterVec,
     camera_up: IntGaugeVec,
@@ -57,6 +59,12 @@ pub struct CameraMetrics {
     pub scene_cuts: IntCounter,
     pub scene_gaps: IntCounter,
     pub decode_seconds: Histogram,
+    /// Key frames shed before decoding on a loaded box: `expired` waited past their deadline,
+    /// `displaced` gave way to the camera's newer ones.
+    pub key_frames_expired: IntCounter,
+    pub key_frames_displaced: IntCounter,
+    /// From a frame's capture to the end of its analysis.
+    pub analysis_latency: Histogram,
     /// Clips written around issues, and those that could not be (no pre-roll, a mux error).
     pub clips_written: IntCounter,
     pub clips_failed: IntCounter,
@@ -153,6 +161,10 @@ impl CameraMetrics {
 
 // Decoding one frame takes from 1 ms (a small H.264 frame) to 50 ms (4K HEVC on a small CPU).
 const DECODE_BUCKETS: &[f64] = &[0.001, 0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.1, 0.25];
+
+// A frame is analysed within a second on an idle box; a loaded one queues key frames for up
+// to their deadline (a few seconds) before they are shed.
+const LATENCY_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0];
 
 // Inference on a small edge CPU takes 5 ms to 1 s; these buckets resolve that range.
 const INFERENCE_BUCKETS: &[f64] = &[0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5];
@@ -257,6 +269,16 @@ impl Metrics {
         )
         .expect("static metric definition");
         registry.register(Box::new(inference_seconds.clone())).expect("metric registered once");
+        let analysis_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "shaobing_analysis_latency_seconds",
+                "Time from a frame's capture to the end of its analysis, queueing for the decoders included.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["camera"],
+        )
+        .expect("static metric definition");
+        registry.register(Box::new(analysis_latency.clone())).expect("metric registered once");
         Self {
             frames_received: counter_vec(
                 r,
@@ -281,6 +303,12 @@ impl Metrics {
                 "shaobing_frames_dropped_total",
                 "Decoded frames not analysed: not due at the analysis rate, or replaced by a newer one.",
                 &["camera"],
+            ),
+            key_frames_shed: counter_vec(
+                r,
+                "shaobing_key_frames_shed_total",
+                "Key frames shed before decoding: waited past their deadline (expired) or gave way to the camera's newer ones (displaced).",
+                &["camera", "reason"],
             ),
             inferences_skipped: counter_vec(
                 r,
@@ -389,6 +417,7 @@ impl Metrics {
             camera_state,
             down_reasons: DownReasons::default(),
             decode_seconds,
+            analysis_latency,
             inference_seconds,
             registry,
         }
@@ -407,6 +436,9 @@ impl Metrics {
             scene_cuts: self.scene_breaks.with_label_values(&[camera, "cut"]),
             scene_gaps: self.scene_breaks.with_label_values(&[camera, "gap"]),
             decode_seconds: self.decode_seconds.with_label_values(&[camera]),
+            key_frames_expired: self.key_frames_shed.with_label_values(&[camera, "expired"]),
+            key_frames_displaced: self.key_frames_shed.with_label_values(&[camera, "displaced"]),
+            analysis_latency: self.analysis_latency.with_label_values(&[camera]),
             clips_written: self.clips.with_label_values(&[camera, "written"]),
             clips_failed: self.clips.with_label_values(&[camera, "failed"]),
             preroll_shed: self.preroll_shed.with_label_values(&[camera]),
