@@ -97,6 +97,8 @@ pub struct Analyser {
     restart_rules: RulesConfig,
     /// The camera's pre-roll, asked for a clip around each issue it raises.
     clips: Option<Arc<ClipRecorder>>,
+    /// Frames the detectors ran on (not skipped by the motion gate, not a burst's follower).
+    inferences: u64,
 }
 
 /// What the detectors saw in the latest inferred frame; reused while the gate holds.
@@ -168,6 +170,7 @@ impl Analyser {
             last: Observation::default(),
             last_full: None,
             metrics: metrics.camera(&camera.id),
+            inferences: 0,
             live: None,
             restored: HashMap::new(),
             first_frame: None,
@@ -201,6 +204,11 @@ impl Analyser {
     pub fn with_open_issues(mut self, open: impl IntoIterator<Item = (String, Category)>) -> Self {
         self.restored = open.into_iter().map(|(key, c)| (key, self.restart_rules.restart_patience(c))).collect();
         self
+    }
+
+    /// Frames the detectors have run on so far.
+    pub fn inferences(&self) -> u64 {
+        self.inferences
     }
 
     /// Analyses one frame; returns what the rules found in it.
@@ -346,6 +354,7 @@ impl Analyser {
         }
         // The models run on the pool's threads while this one runs the fire detector.
         let pending = if infer {
+            self.inferences += 1;
             Some(self.models.iter().map(|m| m.start(frame)).collect::<anyhow::Result<Vec<_>>>()?)
         } else {
             self.metrics.inferences_skipped.inc();

@@ -40,3 +40,49 @@ impl CpuMeter {
         (cpu_seconds_of(&self.pid) - self.cpu) / self.wall.elapsed().as_secs_f64().max(1e-9)
     }
 }
+
+/// CPU of this process's threads by what they do, told apart by their names.
+#[derive(Debug, Clone)]
+pub struct ThreadCpu {
+    start: Vec<(&'static str, f64)>,
+    wall: Instant,
+}
+
+/// The groups threads fall in, by the prefix of their name; the rest is `other`.
+const GROUPS: [(&str, &str); 4] = [
+    ("inference-", "inference"),
+    ("keyframes-", "key-frame decode and scale"),
+    ("receive", "receive (RTSP, depacketise)"),
+    ("analysis", "analysis (gate, fire, rules)"),
+];
+
+impl ThreadCpu {
+    pub fn start() -> Self {
+        Self { start: thread_cpu_seconds(), wall: Instant::now() }
+    }
+
+    /// Cores each group used since the start (threads that ended meanwhile are not counted).
+    pub fn cores(&self) -> Vec<(String, f64)> {
+        let wall = self.wall.elapsed().as_secs_f64().max(1e-9);
+        let at = |v: &[(&'static str, f64)], g: &str| v.iter().find(|(n, _)| *n == g).map_or(0.0, |(_, s)| *s);
+        let now = thread_cpu_seconds();
+        let names = GROUPS.iter().map(|(_, g)| *g).chain(["other"]);
+        names.map(|g| (g.to_string(), (at(&now, g) - at(&self.start, g)).max(0.0) / wall)).collect()
+    }
+}
+
+/// Seconds of CPU per group of this process's threads.
+fn thread_cpu_seconds() -> Vec<(&'static str, f64)> {
+    let mut sums: Vec<(&'static str, f64)> = GROUPS.iter().map(|(_, g)| (*g, 0.0)).chain([("other", 0.0)]).collect();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return sums };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
+        let name = stat.split_once('(').and_then(|(_, r)| r.rsplit_once(')')).map_or("", |(n, _)| n);
+        let group = GROUPS.iter().find(|(prefix, _)| name.starts_with(prefix)).map_or("other", |(_, g)| g);
+        let secs = cpu_seconds_of(&format!("self/task/{}", task.file_name().to_string_lossy()));
+        if let Some(sum) = sums.iter_mut().find(|(g, _)| *g == group) {
+            sum.1 += secs;
+        }
+    }
+    sums
+}

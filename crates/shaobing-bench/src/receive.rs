@@ -5,7 +5,8 @@
 //! pre-roll, `[clips]` defaults) over the same retina client. Each client in a fresh process,
 //! in the same run.
 
-use crate::cameras::{camera_spec, trial_child};
+use crate::camera_trial::camera_spec;
+use crate::cameras::trial_child;
 use crate::fixture::{self, FixtureServer};
 use crate::procfs::CpuMeter;
 use shaobing_camera::{FrameSlot, run_camera};
