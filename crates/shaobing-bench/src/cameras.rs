@@ -133,7 +133,17 @@ fn print_header(args: &Args) {
     );
     println!(
         "{:<12} {:>4}  {:<4}  {:>10}  {:>10}  {:>8}  {:>8}  {:>10}  {:>13}  {:>8}  {:>5}",
-        "trial", "N", "", "analysed/s", "received/s", "cpu/cam", "MiB/cam", "server/cam", "latency p50/99", "restarts", "shed"
+        "trial",
+        "N",
+        "",
+        "analysed/s",
+        "received/s",
+        "cpu/cam",
+        "MiB/cam",
+        "server/cam",
+        "latency p50/99",
+        "restarts",
+        "shed"
     );
 }
 
@@ -224,9 +234,10 @@ impl Bench<'_> {
         }
         let out = cmd.output()?;
         let text = String::from_utf8_lossy(&out.stdout);
-        let line = text.lines().find_map(|l| l.strip_prefix("TRIAL ")).ok_or_else(|| {
-            anyhow::anyhow!("a trial printed no result: {}", String::from_utf8_lossy(&out.stderr))
-        })?;
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("TRIAL "))
+            .ok_or_else(|| anyhow::anyhow!("a trial printed no result: {}", String::from_utf8_lossy(&out.stderr)))?;
         Ok(serde_json::from_str(line)?)
     }
 }
@@ -262,7 +273,12 @@ fn summarise(best: &[(Kind, Option<Trial>)]) {
             .iter()
             .map(|(group, cores)| format!("{group} {:.2}% ({:.0}%)", 100.0 * t.per_camera(*cores), 100.0 * cores))
             .collect();
-        println!("where the CPU goes at N = {} ({}), per camera (in all): {}", t.cameras, kind.name(), parts.join(", "));
+        println!(
+            "where the CPU goes at N = {} ({}), per camera (in all): {}",
+            t.cameras,
+            kind.name(),
+            parts.join(", ")
+        );
         if kind == Kind::Gated {
             println!("gated: {:.0}% of the full analyses ran inference", 100.0 * t.inferred_share);
         }

@@ -184,6 +184,14 @@ fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> 
 }
 
 #[allow(clippy::expect_used)] // static definitions: a failure is a programming error
+fn histogram_vec(registry: &Registry, name: &str, help: &str, buckets: &[f64], labels: &[&str]) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels)
+        .expect("static metric definition");
+    registry.register(Box::new(h.clone())).expect("metric registered once");
+    h
+}
+
+#[allow(clippy::expect_used)] // static definitions: a failure is a programming error
 fn gauge_vec(registry: &Registry, name: &str, help: &str) -> GaugeVec {
     let g = GaugeVec::new(Opts::new(name, help), &["department", "category"]).expect("static metric definition");
     registry.register(Box::new(g.clone())).expect("metric registered once");
@@ -252,33 +260,27 @@ impl Metrics {
         )
         .expect("static metric definition");
         registry.register(Box::new(camera_state.clone())).expect("metric registered once");
-        let decode_seconds = HistogramVec::new(
-            HistogramOpts::new("shaobing_decode_seconds", "Time from a frame entering the decoder to leaving it.")
-                .buckets(DECODE_BUCKETS.to_vec()),
+        let decode_seconds = histogram_vec(
+            r,
+            "shaobing_decode_seconds",
+            "Time from a frame entering the decoder to leaving it.",
+            DECODE_BUCKETS,
             &["camera"],
-        )
-        .expect("static metric definition");
-        registry.register(Box::new(decode_seconds.clone())).expect("metric registered once");
-        let inference_seconds = HistogramVec::new(
-            HistogramOpts::new(
-                "shaobing_inference_seconds",
-                "Time of one model inference, pre- and post-processing included.",
-            )
-            .buckets(INFERENCE_BUCKETS.to_vec()),
+        );
+        let inference_seconds = histogram_vec(
+            r,
+            "shaobing_inference_seconds",
+            "Time of one model inference, pre- and post-processing included.",
+            INFERENCE_BUCKETS,
             &["model"],
-        )
-        .expect("static metric definition");
-        registry.register(Box::new(inference_seconds.clone())).expect("metric registered once");
-        let analysis_latency = HistogramVec::new(
-            HistogramOpts::new(
-                "shaobing_analysis_latency_seconds",
-                "Time from a frame's capture to the end of its analysis, queueing for the decoders included.",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
+        );
+        let analysis_latency = histogram_vec(
+            r,
+            "shaobing_analysis_latency_seconds",
+            "Time from a frame's capture to the end of its analysis, queueing for the decoders included.",
+            LATENCY_BUCKETS,
             &["camera"],
-        )
-        .expect("static metric definition");
-        registry.register(Box::new(analysis_latency.clone())).expect("metric registered once");
+        );
         Self {
             frames_received: counter_vec(
                 r,
