@@ -43,6 +43,8 @@ pub struct TrialArgs {
     pub measure_secs: u64,
     #[arg(long)]
     pub inference_workers: usize,
+    #[arg(long, default_value_t = 0)]
+    pub intra_threads: usize,
     #[arg(long)]
     pub model: String,
     #[arg(long, default_value_t = 1)]
@@ -98,8 +100,8 @@ impl Trial {
 
 /// The child side: the detector loaded and warm, then N cameras; prints `TRIAL <json>`.
 pub async fn trial_main(t: TrialArgs) -> anyhow::Result<()> {
-    // One thread per inference and no spinning: the box's cores belong to many cameras.
-    let runtime = Runtime::load(&RuntimeConfig { intra_threads: 1, ..Default::default() })?;
+    // No spinning: the box's cores belong to many cameras.
+    let runtime = Runtime::load(&RuntimeConfig { intra_threads: t.intra_threads, ..Default::default() })?;
     let manifest = Manifest::load(&shaobing_detect::manifest_path(None))?;
     let height = ANALYSIS_WIDTH * 9 / 16;
     let warm = Frame {

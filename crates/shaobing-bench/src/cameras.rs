@@ -33,8 +33,12 @@ pub struct Args {
     #[arg(long, default_value = "target/bench-fixtures")]
     fixture_dir: PathBuf,
     /// Inference sessions serving all cameras (the daemon's `runtime.inference_workers`).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 2)]
     inference_workers: usize,
+    /// Threads each inference may use (the daemon's `runtime.intra_threads`; 0: the cores
+    /// shared among the workers).
+    #[arg(long, default_value_t = 0)]
+    intra_threads: usize,
     /// The detector shaobing runs (a name in models/manifest.toml); the peer runs CenterNet.
     #[arg(long, default_value = "centernet-mobilenetv3-coco")]
     model: String,
@@ -118,10 +122,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn print_header(args: &Args) {
     println!("cameras: 1080p{FPS} H.264, GOP {GOP}, served from another process over RTSP/TCP on loopback");
     println!(
-        "shaobing: {} on {} inference worker(s), key-frame burst {}, cameras connected {}; \
+        "shaobing: {} on {} inference worker(s) of {}, key-frame burst {}, cameras connected {}; \
          peer: CenterNet, OpenCV decoding every frame, all connected together",
         args.model,
         args.inference_workers,
+        match args.intra_threads {
+            0 => "the cores shared".to_string(),
+            n => format!("{n} thread(s)"),
+        },
         args.key_frame_burst,
         if args.spread { "over one GOP" } else { "together" }
     );
@@ -225,6 +233,7 @@ impl Bench<'_> {
             .args(["--mode", mode_name, "--cameras", &n.to_string()])
             .args(["--warmup-secs", &a.warmup_secs.to_string(), "--measure-secs", &a.measure_secs.to_string()])
             .args(["--inference-workers", &a.inference_workers.to_string(), "--model", &a.model])
+            .args(["--intra-threads", &a.intra_threads.to_string()])
             .args(["--key-frame-burst", &a.key_frame_burst.to_string()]);
         if a.spread {
             cmd.arg("--spread");

@@ -51,7 +51,7 @@ pub(crate) struct Destination {
     gathering: Mutex<Option<Burst>>,
     /// Bursts handed to the decoders and not yet delivered, reported or shed.
     pending: AtomicUsize,
-    /// When the camera's newest burst was queued: while bursts wait, the camera is not stalled.
+    /// When the camera's newest burst was handed to the decoders.
     queued_ms: AtomicI64,
     /// Told each key frame's capture time, to place an issue's moment in the stream.
     clips: Option<Arc<crate::ClipRecorder>>,
@@ -92,12 +92,11 @@ impl Destination {
         }
     }
 
-    /// When the camera last showed it streams, for its watchdog: its last decoded frame, or
-    /// its newest burst while bursts still wait for a decoder on a loaded box.
+    /// When the camera last showed it streams, for its watchdog: its last decoded frame or its
+    /// newest key frame handed to the decoders. A box too loaded to decode them in time sheds
+    /// them (counted); restarting the camera would only line its key frames up with the others.
     pub fn last_sign(&self) -> UnixMillis {
-        let decoded = self.last_frame_ms.load(Ordering::Relaxed);
-        let waiting = if self.pending.load(Ordering::Acquire) > 0 { self.queued_ms.load(Ordering::Relaxed) } else { 0 };
-        UnixMillis(decoded.max(waiting))
+        UnixMillis(self.last_frame_ms.load(Ordering::Relaxed).max(self.queued_ms.load(Ordering::Relaxed)))
     }
 
     /// At the end of a stream: hands over the burst still gathering and waits (up to `limit`)

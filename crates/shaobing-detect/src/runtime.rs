@@ -112,14 +112,24 @@ impl Runtime {
         &self.env
     }
 
+    /// Threads per inference: as configured, or the cores shared among the inference workers,
+    /// so that the workers together never ask for more threads than there are cores.
+    fn intra_threads(&self) -> usize {
+        match self.options.intra_threads {
+            0 => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                (cores / self.options.inference_workers.max(1)).max(1)
+            }
+            n => n,
+        }
+    }
+
     /// A session for a verified model file, on the effective provider with the thread settings.
     pub(crate) fn session(&self, model: &[u8]) -> Result<Session, DetectError> {
         let mut builder = Session::builder(&self.env)?
             .with_optimization_level(GraphOptimizationLevel::Level3)?
             .with_intra_op_spinning(self.options.intra_op_spinning)?;
-        if self.options.intra_threads > 0 {
-            builder = builder.with_intra_threads(self.options.intra_threads)?;
-        }
+        builder = builder.with_intra_threads(self.intra_threads())?;
         if let Provider::Cuda { device } = self.provider {
             builder = builder.with_execution_providers([CUDA::default().with_device_id(device).build()])?;
         }
