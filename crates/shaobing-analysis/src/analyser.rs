@@ -7,8 +7,8 @@ use crate::view::View;
 use crate::{evidence, sight};
 use shaobing_camera::{ClipRecorder, FrameSlot};
 use shaobing_core::{
-    CameraId, Category, Filing, Finding, Frame, LiveView, ObjectKind, Phase, Polygon, RecheckWatch, Responsibility,
-    UnixMillis,
+    CameraId, Category, Filing, Finding, Followed, Frame, LiveView, ObjectKind, Phase, Polygon, RecheckWatch,
+    Responsibility, UnixMillis,
 };
 use shaobing_detect::{InferencePool, ModelsConfig, Pending};
 use shaobing_metrics::{CameraMetrics, Metrics};
@@ -581,15 +581,6 @@ pub(crate) fn crowd_rule(r: &RulesConfig, camera: &CameraConfig) -> Option<Crowd
     let zones = zones_of(camera, ZoneKind::CrowdWatch);
     (r.crowd_gathering.enabled && !zones.is_empty())
         .then(|| CrowdRule::new(CameraId(camera.id.clone()), zones, r.crowd_gathering.clone()))
-}
-
-/// A kind of object the rules of a camera follow: the lowest score any of them counts, and the
-/// categories it may be filed as. What the console draws on the live frame by default.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Followed {
-    pub kind: ObjectKind,
-    pub min_score: f32,
-    pub categories: Vec<Category>,
 }
 
 /// What the rules of `camera` follow, from the same rules the analysis runs. A `new_object`

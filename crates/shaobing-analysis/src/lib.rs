@@ -12,7 +12,7 @@ mod sight;
 mod silence;
 mod view;
 
-pub use analyser::{Analyser, Followed, Setup, followed};
+pub use analyser::{Analyser, Setup, followed};
 pub use camera::{CameraConfig, CameraConfigError, MotionGateSettings, ZoneConfig, ZoneKind};
 pub use models::{ModelLoadError, Models};
 

@@ -24,7 +24,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::Serialize;
-use shaobing_core::{Detection, Frame, ObjectKind, Polygon};
+use shaobing_core::{Detection, Followed, Frame, ObjectKind, Place, Polygon};
 use shaobing_metrics::Metrics;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,19 +36,11 @@ pub struct CameraView {
     pub id: String,
     pub models: Vec<String>,
     pub zones: Vec<ZoneView>,
-    pub place: shaobing_core::Place,
+    pub place: Place,
     /// What the camera's rules follow: drawn on the live frame unless everything is asked for.
-    pub followed: Vec<FollowedView>,
+    pub followed: Vec<Followed>,
     #[serde(skip)]
     pub kinds_of: ClassKinds,
-}
-
-/// A kind of object a camera's rules follow, from what score, and for which categories.
-#[derive(Debug, Clone, Serialize)]
-pub struct FollowedView {
-    pub kind: ObjectKind,
-    pub min_score: f32,
-    pub categories: Vec<String>,
 }
 
 /// The kinds a detected class means on a camera (its models' class maps).
@@ -79,14 +71,7 @@ pub struct SensorView {
     pub group: String,
     /// `air_quality`, `parking` or `road`.
     pub kind: String,
-    pub location: SensorLocation,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SensorLocation {
-    pub lat: Option<f64>,
-    pub lon: Option<f64>,
-    pub address: Option<String>,
+    pub location: Place,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -249,10 +234,10 @@ mod tests {
             models: vec!["coco".into()],
             zones: Vec::new(),
             place: Default::default(),
-            followed: vec![FollowedView {
+            followed: vec![Followed {
                 kind: ObjectKind::Vehicle,
                 min_score: 0.4,
-                categories: vec!["illegal_parking".into()],
+                categories: vec![shaobing_core::Category::IllegalParking],
             }],
             kinds_of: ClassKinds(Arc::new(|class: &str| ObjectKind::defaults_for(class).to_vec())),
         };

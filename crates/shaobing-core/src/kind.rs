@@ -85,6 +85,15 @@ impl fmt::Display for ObjectKind {
     }
 }
 
+/// A kind of object the rules of a camera follow: the lowest score any of them counts, and the
+/// categories it may be filed as. What the console draws on the live frame by default.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Followed {
+    pub kind: ObjectKind,
+    pub min_score: f32,
+    pub categories: Vec<crate::Category>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,7 +30,7 @@ pub use issue::{
     CandidateIssue, Category, Cause, Deadlines, Detection, DiscoveryChannel, EscalationTier, IssueStatus, Priority,
     Responsibility, WhistleKind,
 };
-pub use kind::ObjectKind;
+pub use kind::{Followed, ObjectKind};
 pub use location::{Location, ZoneId};
 pub use ratelimit::RateLimiter;
 pub use reading::{Reading, SensorId};

@@ -3,7 +3,7 @@
 use crate::preflight::Prepared;
 use anyhow::Context;
 use shaobing_analysis::Analyser;
-use shaobing_api::{ApiState, CameraView, ClassKinds, FollowedView, LiveFrames, SensorLocation, SensorView, ZoneView};
+use shaobing_api::{ApiState, CameraView, ClassKinds, LiveFrames, SensorView, ZoneView};
 use shaobing_camera::{CameraExit, ClipRecorder, FrameSlot, init_gstreamer, run_camera};
 use shaobing_config::Config;
 use shaobing_core::Filing;
@@ -260,7 +260,7 @@ fn sensor_views(config: &Config) -> Vec<SensorView> {
                 id: id.clone(),
                 group: g.name.clone(),
                 kind: g.kind.as_str().to_string(),
-                location: SensorLocation { lat: place.lat, lon: place.lon, address: place.address.clone() },
+                location: place.clone(),
             })
         })
         .collect()
@@ -268,20 +268,10 @@ fn sensor_views(config: &Config) -> Vec<SensorView> {
 
 /// A configured camera as the console shows it, with what its rules follow.
 fn camera_view(config: &Config, c: &shaobing_analysis::CameraConfig) -> CameraView {
-    let followed = shaobing_analysis::followed(&config.rules, c)
-        .into_iter()
-        .map(|f| FollowedView {
-            kind: f.kind,
-            min_score: f.min_score,
-            categories: f.categories.iter().map(|c| c.as_str().to_string()).collect(),
-        })
-        .collect();
+    let followed = shaobing_analysis::followed(&config.rules, c);
     let (models, camera_models) = (config.models.clone(), c.models.clone());
-    let kinds_of = ClassKinds(Arc::new(move |class: &str| {
-        let mut kinds: Vec<_> = camera_models.iter().flat_map(|m| models.kinds_of(m, class)).collect();
-        kinds.dedup();
-        kinds
-    }));
+    let kinds_of =
+        ClassKinds(Arc::new(move |class: &str| camera_models.iter().flat_map(|m| models.kinds_of(m, class)).collect()));
     CameraView {
         id: c.id.clone(),
         models: c.models.clone(),
