@@ -101,7 +101,9 @@ impl Trial {
 /// The child side: the detector loaded and warm, then N cameras; prints `TRIAL <json>`.
 pub async fn trial_main(t: TrialArgs) -> anyhow::Result<()> {
     // No spinning: the box's cores belong to many cameras.
-    let runtime = Runtime::load(&RuntimeConfig { intra_threads: t.intra_threads, ..Default::default() })?;
+    let options =
+        RuntimeConfig { intra_threads: t.intra_threads, inference_workers: t.inference_workers, ..Default::default() };
+    let runtime = Runtime::load(&options)?;
     let manifest = Manifest::load(&shaobing_detect::manifest_path(None))?;
     let height = ANALYSIS_WIDTH * 9 / 16;
     let warm = Frame {
@@ -250,7 +252,8 @@ async fn measure(t: &TrialArgs, mut fleet: Fleet, rss_before: f64) -> anyhow::Re
     let received_before: Vec<u64> = fleet.records.iter().map(|(_, m)| m.frames_received.get()).collect();
     let window_start = Instant::now();
     tokio::time::sleep(WINDOW).await;
-    let window = window_start.elapsed().as_secs_f64();
+    let window_end = Instant::now();
+    let window = window_end.duration_since(window_start).as_secs_f64();
     let (cpu_cores, server_cores, threads) = (cpu.cores(), server_cpu.cores(), threads.cores());
     // Everything this process holds beyond its warm detector: pipelines, buffers, frames,
     // and GStreamer's one-time plugin loading, shared by all cameras.
@@ -260,11 +263,12 @@ async fn measure(t: &TrialArgs, mut fleet: Fleet, rss_before: f64) -> anyhow::Re
     let (mut latencies, mut full, mut inferred) = (Vec::new(), 0usize, 0usize);
     for (i, ((record, m), before)) in fleet.records.iter().zip(received_before).enumerate() {
         let analyses = record.lock().unwrap_or_else(|p| p.into_inner());
-        let counted = analyses.iter().filter(|(at, _, ran)| *at >= window_start && (*ran || gated)).count();
+        let in_window = |at: &Instant| *at >= window_start && *at <= window_end;
+        let counted = analyses.iter().filter(|(at, _, ran)| in_window(at) && (*ran || gated)).count();
         // Over the nominal window, as the peer counts: 9 analyses in 20 s are 0.45/s.
         let (analysed, received) =
             (counted as f64 / WINDOW.as_secs_f64(), (m.frames_received.get() - before) as f64 / window);
-        let measured: Vec<_> = analyses.iter().filter(|(at, _, _)| *at >= started).collect();
+        let measured: Vec<_> = analyses.iter().filter(|(at, _, _)| *at >= started && *at <= window_end).collect();
         latencies.extend(measured.iter().map(|(_, l, _)| *l));
         full += measured.len();
         inferred += measured.iter().filter(|(_, _, ran)| *ran).count();

@@ -140,6 +140,10 @@ fn print_header(args: &Args) {
         WINDOW.as_secs()
     );
     println!(
+        "* latency, seconds: shaobing from a key frame's arrival (stamped at capture) to its analysis result; \
+         the peer from grabbing the sampled frame (decoded) to its result, and its second figure is its p95"
+    );
+    println!(
         "{:<12} {:>4}  {:<4}  {:>10}  {:>10}  {:>8}  {:>8}  {:>10}  {:>13}  {:>8}  {:>5}",
         "trial",
         "N",
@@ -149,7 +153,7 @@ fn print_header(args: &Args) {
         "cpu/cam",
         "MiB/cam",
         "server/cam",
-        "latency p50/99",
+        "latency p50/99*",
         "restarts",
         "shed"
     );

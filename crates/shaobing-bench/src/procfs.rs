@@ -44,7 +44,7 @@ impl CpuMeter {
 /// CPU of this process's threads by what they do, told apart by their names.
 #[derive(Debug, Clone)]
 pub struct ThreadCpu {
-    start: Vec<(&'static str, f64)>,
+    start: Vec<(String, &'static str, f64)>,
     wall: Instant,
 }
 
@@ -58,31 +58,36 @@ const GROUPS: [(&str, &str); 4] = [
 
 impl ThreadCpu {
     pub fn start() -> Self {
-        Self { start: thread_cpu_seconds(), wall: Instant::now() }
+        Self { start: threads(), wall: Instant::now() }
     }
 
-    /// Cores each group used since the start (threads that ended meanwhile are not counted).
+    /// Cores each group used since the start, thread by thread (a thread that ended meanwhile
+    /// is not counted).
     pub fn cores(&self) -> Vec<(String, f64)> {
         let wall = self.wall.elapsed().as_secs_f64().max(1e-9);
-        let at = |v: &[(&'static str, f64)], g: &str| v.iter().find(|(n, _)| *n == g).map_or(0.0, |(_, s)| *s);
-        let now = thread_cpu_seconds();
-        let names = GROUPS.iter().map(|(_, g)| *g).chain(["other"]);
-        names.map(|g| (g.to_string(), (at(&now, g) - at(&self.start, g)).max(0.0) / wall)).collect()
+        let mut sums: Vec<(String, f64)> =
+            GROUPS.iter().map(|(_, g)| *g).chain(["other"]).map(|g| (g.to_string(), 0.0)).collect();
+        for (tid, group, secs) in threads() {
+            let before = self.start.iter().find(|(t, _, _)| *t == tid).map_or(0.0, |(_, _, s)| *s);
+            if let Some(sum) = sums.iter_mut().find(|(g, _)| g == group) {
+                sum.1 += (secs - before).max(0.0) / wall;
+            }
+        }
+        sums
     }
 }
 
-/// Seconds of CPU per group of this process's threads.
-fn thread_cpu_seconds() -> Vec<(&'static str, f64)> {
-    let mut sums: Vec<(&'static str, f64)> = GROUPS.iter().map(|(_, g)| (*g, 0.0)).chain([("other", 0.0)]).collect();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return sums };
+/// This process's threads: id, group and seconds of CPU.
+fn threads() -> Vec<(String, &'static str, f64)> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Vec::new() };
+    let mut out = Vec::new();
     for task in tasks.flatten() {
+        let tid = task.file_name().to_string_lossy().to_string();
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
         let name = stat.split_once('(').and_then(|(_, r)| r.rsplit_once(')')).map_or("", |(n, _)| n);
         let group = GROUPS.iter().find(|(prefix, _)| name.starts_with(prefix)).map_or("other", |(_, g)| g);
-        let secs = cpu_seconds_of(&format!("self/task/{}", task.file_name().to_string_lossy()));
-        if let Some(sum) = sums.iter_mut().find(|(g, _)| *g == group) {
-            sum.1 += secs;
-        }
+        let secs = cpu_seconds_of(&format!("self/task/{tid}"));
+        out.push((tid, group, secs));
     }
-    sums
+    out
 }

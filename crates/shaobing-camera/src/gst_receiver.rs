@@ -46,8 +46,8 @@ impl Receiver for GstPipeline {
 }
 
 /// How long the end of a stream waits for the shared decoders to deliver the camera's last key
-/// frames.
-const KEY_FRAMES_AT_END: Duration = Duration::from_secs(3);
+/// frames: as long as they may wait in the queue, and a decode more.
+const KEY_FRAMES_AT_END: Duration = Duration::from_secs(crate::keyframes::DEADLINE.as_secs() + 1);
 
 /// At the end of a stream in key-frame mode the last key frames may still be at the shared
 /// decoders: the camera's end waits for them, or a clip read in one go would deliver nothing.

@@ -32,7 +32,7 @@ const PER_CAMERA: usize = 2;
 
 /// How long a burst may wait for a decoder. Past it, the camera's next key frame is near and
 /// the analysis would be stale: the burst is shed, counted, without costing a decode.
-const DEADLINE: Duration = Duration::from_secs(4);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(4);
 
 /// Where one camera's key frames go: the same for every frame of a run, shared by them.
 pub(crate) struct Destination {
@@ -229,7 +229,11 @@ fn work(queue: &DeadlineQueue<DecodeJob>) {
     let mut chain: Option<Chain> = None;
     loop {
         let job = queue.pop(|late| shed(late, Shed::Expired));
-        match decode(&mut chain, &job) {
+        // A panic in a decoder or element must not take the thread with it: with every
+        // decoder gone, nothing would take the queue again.
+        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode(&mut chain, &job)))
+            .unwrap_or_else(|_| Err("the decoder panicked".into()));
+        match decoded {
             Ok(frames) => deliver(&job, frames),
             Err(detail) => {
                 // A fresh chain for the next frame: this one may be in any state.

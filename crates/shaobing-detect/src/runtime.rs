@@ -112,8 +112,8 @@ impl Runtime {
         &self.env
     }
 
-    /// Threads per inference: as configured, or the cores shared among the inference workers,
-    /// so that the workers together never ask for more threads than there are cores.
+    /// Threads per inference: as configured, or the cores shared among one model's inference
+    /// workers (a second model's pool, busy at the same moment, shares the same cores).
     fn intra_threads(&self) -> usize {
         match self.options.intra_threads {
             0 => {

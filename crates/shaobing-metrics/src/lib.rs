@@ -246,7 +246,7 @@ impl Metrics {
     fn with_registry(registry: Registry) -> Self {
         let r = &registry;
         let camera_up = IntGaugeVec::new(
-            Opts::new("shaobing_camera_up", "1 while the camera delivers frames, 0 otherwise."),
+            Opts::new("shaobing_camera_up", "1 while the camera streams (frames decoded, or key frames reaching the decoders; see shaobing_key_frames_shed_total), 0 otherwise."),
             &["camera"],
         )
         .expect("static metric definition");
