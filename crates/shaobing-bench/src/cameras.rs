@@ -245,13 +245,7 @@ impl Bench<'_> {
         if clips {
             cmd.arg("--clips");
         }
-        let out = cmd.output()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let line = text
-            .lines()
-            .find_map(|l| l.strip_prefix("TRIAL "))
-            .ok_or_else(|| anyhow::anyhow!("a trial printed no result: {}", String::from_utf8_lossy(&out.stderr)))?;
-        Ok(serde_json::from_str(line)?)
+        Ok(serde_json::from_str(&trial_line(cmd)?)?)
     }
 }
 
@@ -298,14 +292,19 @@ fn summarise(best: &[(Kind, Option<Trial>)]) {
     }
 }
 
-/// Runs a trial process and parses the `width` numbers of its `TRIAL` line.
-pub(crate) fn trial_child(mut cmd: std::process::Command, width: usize) -> anyhow::Result<Vec<f64>> {
+/// Runs a trial process; what its `TRIAL` line says.
+fn trial_line(mut cmd: std::process::Command) -> anyhow::Result<String> {
     let out = cmd.output()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text
-        .lines()
+    text.lines()
         .find_map(|l| l.strip_prefix("TRIAL "))
-        .ok_or_else(|| anyhow::anyhow!("a trial printed no result: {}", String::from_utf8_lossy(&out.stderr)))?;
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("a trial printed no result: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Runs a trial process and parses the `width` numbers of its `TRIAL` line.
+pub(crate) fn trial_child(cmd: std::process::Command, width: usize) -> anyhow::Result<Vec<f64>> {
+    let line = trial_line(cmd)?;
     let v: Vec<f64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
     anyhow::ensure!(v.len() == width, "malformed trial result `{line}`");
     Ok(v)
