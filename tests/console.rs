@@ -345,7 +345,7 @@ async fn camera_recheck(addr: SocketAddr, data: &Path, fire: &str) {
         "社区吹哨、科室报到 Community to sub-district",
         "疏解整治促提升",
         "指挥中心视频 Command centre video",
-        "北京时间 CST (UTC+8)",
+        "北京时间 CST (UTC+08:00)",
     ] {
         assert!(detail.contains(shown), "{shown} in\n{detail}");
     }
@@ -381,4 +381,56 @@ async fn filters_kept_in_the_url(b: &Browser, addr: SocketAddr) {
     b.goto(&format!("http://{addr}/?category=street_clutter")).await;
     b.wait_for("tr.issue-row", WAIT).await;
     assert!(until(WAIT, only_clutter).await, "still filtered after a reload: {:?}", categories().await);
+}
+
+/// A box process whose end is the test's: killed when dropped, whatever failed before.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The box's clock is its configuration (`daemon.utc_offset`), not the browser's: the console
+/// writes an issue's times in the box's zone and names it, and so does the command line. The
+/// shipped binary in a process of its own, since the zone is the whole process's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_and_the_command_line_write_times_in_the_box_s_configured_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // 2025-12-04 00:00:00 UTC: 20:30 the evening before at UTC-03:30.
+    let seen = shaobing_core::UnixMillis(1_764_806_400_000);
+    let candidate = shaobing_testkit::issue::candidate("zone", seen);
+    let shaobing_store::Recorded::Created { id } = Store::open(&data, BOX).unwrap().record(&candidate, None).unwrap()
+    else {
+        panic!("filed")
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], shaobing_testkit::mosquitto::free_port()));
+    let config = dir.path().join("box.toml");
+    let text = format!(
+        "[daemon]\nbox_id = \"{BOX}\"\ndata_dir = \"{}\"\nutc_offset = \"-03:30\"\n[metrics]\nlisten = \"{addr}\"\n\
+         access_token = \"{TOKEN}\"\n",
+        data.display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let bin = env!("CARGO_BIN_EXE_shaobing-under-test");
+    let listed = std::process::Command::new(bin).args(["issues", "list", "--config"]).arg(&config).output().unwrap();
+    let table = String::from_utf8_lossy(&listed.stdout);
+    assert!(table.contains("first seen (UTC-03:30)") && table.contains("2025-12-03 20:30:00"), "{table}");
+
+    let spawned = std::process::Command::new(bin).args(["run", "--config"]).arg(&config).spawn().unwrap();
+    let _daemon = Running(spawned);
+    let up = until(Duration::from_secs(30), async || tokio::net::TcpStream::connect(addr).await.is_ok());
+    assert!(up.await, "the box serves its console");
+    let b = common::signed_in(addr, TOKEN, Screen::Desktop { width: 1280, height: 800 }).await;
+    let row = format!("tr.issue-row[data-id=\"{id}\"]");
+    b.wait_for(&row, WAIT).await;
+    assert_eq!(b.text(&format!("{row} td.first-seen")).await.trim(), "2025-12-03 20:30:00");
+    b.click(&row).await;
+    b.wait_for(&format!("#detail h2[data-id=\"{id}\"]"), WAIT).await;
+    let detail = b.text("#detail dl").await;
+    assert!(detail.contains("UTC-03:30") && detail.contains("2025-12-03 20:30:00"), "{detail}");
+    assert!(!detail.contains("北京时间"), "{detail}");
 }

@@ -230,7 +230,7 @@ async fn look(s: &Scene, screen: Screen, name: &str) {
     for step in ["首次发现 First seen", "立案 Filed", step, "console:值班员 duty-officer"] {
         assert!(timeline.contains(step), "{step} in the timeline:\n{timeline}");
     }
-    assert!(b.text("#detail dl").await.contains("北京时间 CST (UTC+8)"));
+    assert!(b.text("#detail dl").await.contains("北京时间 CST (UTC+08:00)"));
     b.screenshot(&artifact(&format!("screen-{name}-issue.png"))).await;
     b.click("#detail button.close").await;
     // 4. Cameras: the one down says why; the street camera enlarged, its zone named, the legend

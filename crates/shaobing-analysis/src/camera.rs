@@ -156,7 +156,7 @@ pub struct ZoneConfig {
     pub kind: ZoneKind,
     /// At least three `[x, y]` points in 0..=1.
     pub polygon: Polygon,
-    /// Hours (`"HH:MM-HH:MM"`, China time) when the zone forbids nothing: a night market
+    /// Hours (`"HH:MM-HH:MM"`, the box's local time: `daemon.utc_offset`) when the zone forbids nothing: a night market
     /// permitted 18:00-22:00, a loading bay 06:00-08:00.
     #[serde(default)]
     pub exempt: Vec<shaobing_rules::TimeWindow>,

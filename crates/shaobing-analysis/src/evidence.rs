@@ -129,7 +129,7 @@ fn render(
     let note = Annotation {
         zones,
         boxes,
-        caption: format!("{} {} CST  {what}", ctx.camera.id, frame.captured_at.to_china_time_string()),
+        caption: format!("{} {}  {what}", ctx.camera.id, frame.captured_at.to_local_string_zoned()),
     };
     Ok(render_evidence(frame, &note)?)
 }

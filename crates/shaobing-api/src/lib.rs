@@ -171,7 +171,7 @@ fn router(state: ApiState) -> Router {
         .route("/api/v1/map", get(map))
         .with_state(state);
     Router::new()
-        .route("/", get(|| static_file("index.html")))
+        .route("/", get(index))
         .route("/static/{file}", get(|Path(file): Path<String>| static_file_owned(file)))
         .merge(api)
         .fallback(|| async { ApiError::not_found("no such path") })
@@ -197,11 +197,26 @@ const STATIC: &[(&str, &str, &str)] = &[
 ];
 const JS: &str = "text/javascript; charset=utf-8";
 
+/// The page, told the box's zone: every time on it is shown in that zone, named, whatever zone
+/// the browser is in.
+async fn index() -> Response {
+    let zone = shaobing_core::box_zone();
+    let page = STATIC[0].1.replacen("__UTC_OFFSET_MINUTES__", &zone.minutes().to_string(), 1).replacen(
+        "__ZONE_NAME__",
+        &zone.name(),
+        1,
+    );
+    ([(header::CONTENT_TYPE, STATIC[0].2), (header::CACHE_CONTROL, "no-cache")], page).into_response()
+}
+
 async fn static_file_owned(name: String) -> Response {
     static_file(&name).await
 }
 
 async fn static_file(name: &str) -> Response {
+    if name == "index.html" {
+        return index().await;
+    }
     match STATIC.iter().find(|(file, ..)| *file == name) {
         Some((_, body, kind)) => {
             ([(header::CONTENT_TYPE, *kind), (header::CACHE_CONTROL, "no-cache")], *body).into_response()

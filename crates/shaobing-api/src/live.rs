@@ -112,7 +112,7 @@ pub(crate) async fn frame_jpeg(
     // Drawing and encoding a frame is milliseconds of CPU: off the async workers.
     let render = state.render.clone();
     let jpeg = tokio::task::spawn_blocking(move || {
-        let caption = format!("{id} {} CST", UnixMillis(frame.captured_at.0).to_china_time_string());
+        let caption = format!("{id} {}", UnixMillis(frame.captured_at.0).to_local_string_zoned());
         render(&frame, &polygons, &marked, &caption).map_err(ApiError::internal)
     })
     .await

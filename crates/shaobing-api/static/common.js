@@ -75,8 +75,10 @@ const CATEGORY_COLOURS = {
   parking_saturated: "#2ca02c", congestion: "#bcbd22", device_maintenance: "#444444",
 };
 const MISSED = { response: "响应超时 response late", resolution: "办结超时 resolution late" };
-/** The box keeps China Standard Time (UTC+8, no daylight saving); the page says so. */
-const ZONE = "北京时间 CST (UTC+8)";
+/** The box's zone (daemon.utc_offset, Beijing time by default), as the server wrote it into
+ * the page; the page names it beside its times. */
+const ZONE_OFFSET_MIN = Number(document.documentElement.dataset.utcOffset) || 0;
+const ZONE = document.documentElement.dataset.zoneName || "UTC";
 
 /** A code as its Chinese name with the English beside it, the code itself when unknown. */
 function label(names, code) {
@@ -195,15 +197,15 @@ async function loadVideo(video, url) {
   }
 }
 
-/** A time in the box's zone (China Standard Time), whatever zone the browser is in. */
+/** A time in the box's zone, whatever zone the browser is in. */
 function fmtTime(s) {
   if (!s) return "—";
   const d = new Date(s);
   if (isNaN(d)) return s;
-  const cst = new Date(d.getTime() + 8 * 3600 * 1000);
+  const local = new Date(d.getTime() + ZONE_OFFSET_MIN * 60 * 1000);
   const p = (n) => String(n).padStart(2, "0");
-  return `${cst.getUTCFullYear()}-${p(cst.getUTCMonth() + 1)}-${p(cst.getUTCDate())} ` +
-    `${p(cst.getUTCHours())}:${p(cst.getUTCMinutes())}:${p(cst.getUTCSeconds())}`;
+  return `${local.getUTCFullYear()}-${p(local.getUTCMonth() + 1)}-${p(local.getUTCDate())} ` +
+    `${p(local.getUTCHours())}:${p(local.getUTCMinutes())}:${p(local.getUTCSeconds())}`;
 }
 
 function categoryLabel(c) {

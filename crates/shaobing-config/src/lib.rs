@@ -101,6 +101,15 @@ pub struct DaemonConfig {
     /// verdict reopens it to its department.
     #[serde(default = "default_verify_secs")]
     pub verify_secs: u64,
+    /// The box's clock, as an offset from UTC (`+08:00`, `-03:30`): the times on the console,
+    /// the evidence captions and the command line, and the zones' and rules' permitted hours
+    /// (`exempt`). Beijing time by default; the console names the zone beside its times.
+    #[serde(default = "default_utc_offset")]
+    pub utc_offset: shaobing_core::UtcOffset,
+}
+
+fn default_utc_offset() -> shaobing_core::UtcOffset {
+    shaobing_core::UtcOffset::CHINA
 }
 
 fn default_verify_secs() -> u64 {
@@ -126,6 +135,7 @@ impl Default for DaemonConfig {
             data_dir: default_data_dir(),
             dismissed_suppress_days: default_dismissed_suppress_days(),
             verify_secs: default_verify_secs(),
+            utc_offset: default_utc_offset(),
         }
     }
 }

@@ -36,7 +36,7 @@ pub use ratelimit::RateLimiter;
 pub use reading::{Reading, SensorId};
 pub use recheck::RecheckWatch;
 pub use secret::Secret;
-pub use time::{UnixMillis, secs_as_millis};
+pub use time::{UnixMillis, UtcOffset, box_zone, secs_as_millis, set_box_zone};
 pub use verdict::{DismissReason, Verdict};
 
 /// Whether `value` may be an identifier: ids become metric labels, file names, dedup keys and

@@ -122,7 +122,7 @@ pub struct DwellRuleSettings {
     /// box attached), marked low confidence.
     #[serde(default = "yes")]
     pub coco_fallback: bool,
-    /// Hours (`"HH:MM-HH:MM"`, China time) when the rule does not apply anywhere, e.g.
+    /// Hours (`"HH:MM-HH:MM"`, the box's local time: `daemon.utc_offset`) when the rule does not apply anywhere, e.g.
     /// `["18:00-22:00"]` for a permitted night market; a zone may add its own (`exempt`).
     #[serde(default)]
     pub exempt: Vec<TimeWindow>,
@@ -211,7 +211,7 @@ pub struct CrowdRuleSettings {
     /// Seconds below `min_people` after which the issue is resolved by observation.
     #[serde(default = "default_clear_secs")]
     pub clear_secs: f64,
-    /// Hours (`"HH:MM-HH:MM"`, China time) when crowds are expected (a market, a concert).
+    /// Hours (`"HH:MM-HH:MM"`, the box's local time: `daemon.utc_offset`) when crowds are expected (a market, a concert).
     #[serde(default)]
     pub exempt: Vec<TimeWindow>,
 }

@@ -1,12 +1,9 @@
 //! Hours of the day when a rule does not apply: a night market permitted 18:00-22:00, a
-//! loading bay 06:00-08:00. Read on the frames' own time in China Standard Time (UTC+8, no
-//! daylight saving), the time the sub-district's permits are written in.
+//! loading bay 06:00-08:00. Read on the frames' own time in the box's zone (`daemon.utc_offset`,
+//! Beijing time by default), the time the sub-district's permits are written in.
 
 use serde::{Deserialize, Deserializer};
 use shaobing_core::UnixMillis;
-
-const DAY_MIN: u32 = 24 * 60;
-const CST_OFFSET_MS: i64 = 8 * 3600 * 1000;
 
 /// `HH:MM-HH:MM`, start included, end excluded; a window may run past midnight (`22:00-06:00`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, schemars::JsonSchema)]
@@ -18,7 +15,7 @@ pub struct TimeWindow {
 
 impl TimeWindow {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || format!("expected HH:MM-HH:MM (China time), got `{s}`");
+        let bad = || format!("expected HH:MM-HH:MM (local time), got `{s}`");
         let (a, b) = s.split_once('-').ok_or_else(bad)?;
         let minute = |t: &str| -> Result<u32, String> {
             let (h, m) = t.trim().split_once(':').ok_or_else(bad)?;
@@ -37,7 +34,7 @@ impl TimeWindow {
 
     /// Whether `t` falls inside the window.
     pub fn contains(&self, t: UnixMillis) -> bool {
-        let minute = ((t.0 + CST_OFFSET_MS).rem_euclid(86_400_000) / 60_000) as u32 % DAY_MIN;
+        let minute = t.local_minute_of_day();
         if self.start < self.end {
             (self.start..self.end).contains(&minute)
         } else {
@@ -61,9 +58,9 @@ pub fn exempt(windows: &[TimeWindow], t: UnixMillis) -> bool {
 mod tests {
     use super::*;
 
-    /// 2026-12-03 at `h:m` China time.
+    /// 2026-12-03 at `h:m` China time, the zone of a box whose configuration names none.
     fn cst(h: i64, m: i64) -> UnixMillis {
-        UnixMillis(1_796_256_000_000 + (h * 60 + m) * 60_000 - CST_OFFSET_MS)
+        UnixMillis(1_796_256_000_000 + (h * 60 + m) * 60_000 - 8 * 3_600_000)
     }
 
     #[test]

@@ -486,7 +486,7 @@ fn threshold_issue(
         signal_name(c.signal),
         if c.direction == Direction::Above { ">=" } else { "<=" },
         c.raise,
-        since.to_china_time_string(),
+        since.to_local_string_zoned(),
         phase_name(phase),
         c.clear,
     );
@@ -520,7 +520,7 @@ fn stale_issue(
     t: UnixMillis,
 ) -> SensorIssue {
     let rule_name = format!("sensor/{group}/stale");
-    let last = state.last_seen.map_or_else(|| "never since start".to_string(), |s| s.to_china_time_string());
+    let last = state.last_seen.map_or_else(|| "never since start".to_string(), |s| s.to_local_string_zoned());
     let summary = format!("{}: sensor silent, last reading {last} ({})", sensor.0, phase_name(phase));
     let evidence = Evidence {
         rule: rule_name.clone(),

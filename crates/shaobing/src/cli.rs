@@ -147,6 +147,9 @@ fn the_box(
     // The installed configuration only when no data directory is given.
     let installed = Some(PathBuf::from(INSTALLED_CONFIG)).filter(|p| data_dir.is_none() && p.is_file());
     let config = config.or(installed).map(|c| shaobing_config::Config::load(&c)).transpose()?;
+    if let Some(c) = &config {
+        shaobing_core::set_box_zone(c.daemon.utc_offset);
+    }
     let data_dir = match (data_dir, &config) {
         (Some(d), _) => d,
         (None, Some(c)) => c.daemon.data_dir.clone(),

@@ -150,7 +150,8 @@ pub fn run(data_dir: &Path, command: IssuesCommand, json: bool) -> anyhow::Resul
 }
 
 fn suppressions_table(held: &[shaobing_store::Suppression]) -> String {
-    let header = ["dismissed issue", "category", "source", "reason", "by", "until (CST)", "held back"];
+    let until = zoned("until");
+    let header = ["dismissed issue", "category", "source", "reason", "by", &until, "held back"];
     let cells: Vec<Vec<String>> = held
         .iter()
         .map(|h| {
@@ -169,11 +170,17 @@ fn suppressions_table(held: &[shaobing_store::Suppression]) -> String {
 }
 
 fn time(ms: i64) -> String {
-    UnixMillis(ms).to_china_time_string()
+    UnixMillis(ms).to_local_string()
+}
+
+/// A time column's heading with the box's zone: `first seen (CST)`.
+fn zoned(heading: &str) -> String {
+    format!("{heading} ({})", shaobing_core::box_zone().abbreviation())
 }
 
 pub fn list_table(rows: &[IssueRow]) -> String {
-    let header = ["id", "status", "category", "where", "department", "first seen (CST)", "seen", "cause"];
+    let first_seen = zoned("first seen");
+    let header = ["id", "status", "category", "where", "department", &first_seen, "seen", "cause"];
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -210,7 +217,10 @@ fn show(r: &IssueRow, history: &[shaobing_store::HistoryRow]) -> String {
         ("department", format!("{} [{}]", r.department, r.tier)),
         ("due", deadlines(r)),
         ("resolution path", r.resolution_path.clone()),
-        ("first / last seen", format!("{} / {} CST", time(r.first_seen_ms), time(r.last_seen_ms))),
+        (
+            "first / last seen",
+            format!("{} / {}", time(r.first_seen_ms), UnixMillis(r.last_seen_ms).to_local_string_zoned()),
+        ),
         ("occurrences", r.occurrences.to_string()),
         ("discovered via", r.channel.clone()),
         ("evidence", r.evidence_path.clone().unwrap_or_else(|| "-".into())),
@@ -228,13 +238,13 @@ fn show(r: &IssueRow, history: &[shaobing_store::HistoryRow]) -> String {
             ]
         })
         .collect();
-    text.push_str(&format!("\n{}\n", table::render(&["when (CST)", "change", "by", "note"], &cells)));
+    text.push_str(&format!("\n{}\n", table::render(&[&zoned("when"), "change", "by", "note"], &cells)));
     text
 }
 
 /// When a response and the resolution are due, and which deadlines were missed.
 fn deadlines(r: &shaobing_store::IssueRow) -> String {
-    let at = |t: Option<i64>| t.map_or_else(|| "-".into(), |t| format!("{} CST", time(t)));
+    let at = |t: Option<i64>| t.map_or_else(|| "-".into(), |t| UnixMillis(t).to_local_string_zoned());
     let mut text = format!("respond by {}, resolve by {}", at(r.respond_by_ms), at(r.resolve_by_ms));
     let missed: Vec<&str> = [(r.response_late, "response"), (r.resolution_late, "resolution")]
         .into_iter()

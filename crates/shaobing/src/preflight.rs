@@ -24,6 +24,7 @@ impl Prepared {
     /// Loads the ONNX Runtime library, the model manifest, every model a camera names
     /// (checksums included) and the files the broker connection reads.
     pub fn from_config(config: Config) -> Result<Self, ConfigError> {
+        shaobing_core::set_box_zone(config.daemon.utc_offset);
         let runtime = Runtime::load(&config.runtime).map_err(|e| at(runtime_key(&e), e))?;
         let manifest_path = shaobing_detect::manifest_path(config.models.manifest.as_deref());
         let manifest = Manifest::load(&manifest_path).map_err(|e| at("models.manifest", e))?;
