@@ -195,13 +195,14 @@ def split_fused_ops(graph_def):
     return new
 
 
-def build_graph_def(src_dir: str):
-    """Rebuild the frozen TF GraphDef (plain ops, fp32 weights) from the TFJS files."""
+def build_graph_def(src_dir: str, name: str = "centernet"):
+    """Rebuild the frozen TF GraphDef (plain ops, fp32 weights) from the TFJS files
+    ``<name>.json`` + its weights (``measure_levers.py`` reads ``nanodet`` with it too)."""
     from google.protobuf import json_format
     from tensorflow.core.framework import graph_pb2
     from tensorflow.python.framework import tensor_util
 
-    with open(os.path.join(src_dir, "centernet.json")) as f:
+    with open(os.path.join(src_dir, f"{name}.json")) as f:
         model_json = json.load(f)
     weights = decode_weights(model_json, src_dir)
 
@@ -217,6 +218,8 @@ def build_graph_def(src_dir: str):
         if node.name not in weights:
             raise ValueError(f"no weight for Const {node.name}")
         arr = weights[node.name]
+        if node.attr["dtype"].type == 9:  # DT_INT64: TFJS stores it as int32
+            arr = arr.astype(np.int64)
         node.attr["value"].tensor.CopyFrom(tensor_util.make_tensor_proto(arr, shape=arr.shape))
         filled += 1
     if filled != len(weights):
