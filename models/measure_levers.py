@@ -25,7 +25,7 @@ softmax expectation over 11 bins times the stride; cell centres at (i + 0.5) * s
 NanoDet's own normalisation (BGR, mean/std); ``--nanodet-input human`` feeds RGB / 255 as the
 ``human`` library does.
 
-Run by hand through ``measure_levers.sh``; never in CI. Nothing it writes is committed.
+Run by hand through ``convert_centernet.sh --levers``; never in CI. Nothing it writes is committed.
 """
 
 from __future__ import annotations
