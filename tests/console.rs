@@ -44,8 +44,12 @@ async fn verdict(b: &Browser, id: &str, verdict: &str, reason: Option<&str>, sta
 }
 
 async fn give(b: &Browser, id: &str, verdict: &str, reason: Option<&str>, status: &str) {
-    if !b.appears(&format!("#detail[open] h2[data-id=\"{id}\"]"), Duration::from_millis(200)).await {
+    let open = format!("#detail[open] h2[data-id=\"{id}\"]");
+    if !b.appears(&open, Duration::from_millis(200)).await {
         b.click(&format!("tr.issue-row[data-id=\"{id}\"]")).await;
+        // The detail of the issue before stays in the page, closed, until this one is fetched:
+        // its form is there but hidden, and typing into it is refused.
+        b.wait_for(&open, WAIT).await;
     }
     b.type_into("#detail .verdict-form input[name=by]", "值班员 duty-officer").await;
     b.type_into("#detail .verdict-form textarea[name=note]", &format!("{verdict} from the console")).await;

@@ -165,20 +165,23 @@ impl Browser {
         self.on_element(css, "value", json!({ "text": text })).await;
     }
 
-    /// `action` on the element matching `css`, found again if the page redrew it meanwhile.
+    /// `action` on the element matching `css`, found again if the page redrew it meanwhile,
+    /// or tried again while it is not yet shown (a dialog opening, a form being laid out).
     async fn on_element(&self, css: &str, action: &str, body: Value) -> Value {
-        for _ in 0..5 {
+        for _ in 0..20 {
             let element = self.wait_for(css, Duration::from_secs(10)).await;
             let path = format!("/session/{}/element/{element}/{action}", self.session);
             let method = if action == "text" { "GET" } else { "POST" };
             let value = self.raw(method, &path, body.clone()).await;
             match value.get("error").and_then(Value::as_str) {
                 None => return value,
-                Some("stale element reference") => tokio::time::sleep(Duration::from_millis(100)).await,
+                Some("stale element reference" | "element not interactable") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 Some(error) => panic!("webdriver {action} on `{css}`: {error}: {}", value["message"]),
             }
         }
-        panic!("`{css}` kept being redrawn under the {action}");
+        panic!("`{css}` kept being redrawn or hidden under the {action}");
     }
 
     /// Chooses the option `value` of the select matching `css`.
