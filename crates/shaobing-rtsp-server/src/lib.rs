@@ -119,7 +119,6 @@ impl Stream {
 pub struct RtspServer {
     port: u16,
     server: rtsp::RTSPServer,
-    context: glib::MainContext,
     main_loop: glib::MainLoop,
     thread: Option<JoinHandle<()>>,
 }
@@ -162,13 +161,6 @@ impl RtspServer {
             auth.add_basic(&rtsp::RTSPAuth::make_basic(user, password), &token);
             server.set_auth(Some(&auth));
         }
-        // Clients are served on the server's own thread, not the thread pool's: a client closed
-        // from another thread while its pool thread reads from it leaves that thread reading a
-        // closed connection in a loop (a GLib critical each turn, a core spent) for the life of
-        // the process. On one thread the stop below closes them between two reads.
-        if let Some(pool) = server.thread_pool() {
-            pool.set_max_threads(0);
-        }
         let context = glib::MainContext::new();
         let source = server.attach(Some(&context)).map_err(|e| RtspServerError::Start(e.to_string()))?;
         let port = u16::try_from(server.bound_port()).map_err(|_| RtspServerError::Start("no bound port".into()))?;
@@ -188,7 +180,7 @@ impl RtspServer {
             })
             .map_err(|e| RtspServerError::Start(e.to_string()))?;
         tracing::debug!(port, "RTSP server started");
-        Ok(Self { port, server: handle, context, main_loop, thread: Some(thread) })
+        Ok(Self { port, server: handle, main_loop, thread: Some(thread) })
     }
 
     pub fn port(&self) -> u16 {
@@ -204,12 +196,8 @@ impl Drop for RtspServer {
     /// Stops like a camera that goes away: client connections are closed and their media
     /// torn down, and the port is released for a restart.
     fn drop(&mut self) {
-        let (server, main_loop) = (self.server.clone(), self.main_loop.clone());
-        // On the server's thread, where its clients are read: see `start_with_auth`.
-        self.context.invoke(move || {
-            server.client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
-            main_loop.quit();
-        });
+        self.server.client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
+        self.main_loop.quit();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
