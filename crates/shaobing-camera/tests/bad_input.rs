@@ -86,12 +86,13 @@ async fn bad_inputs_are_classified_retried_and_leave_nothing_behind() {
     let (fds_before, pipelines_before) = (fds(), live_pipelines());
     flap_fifty(spec("flapping", &file_uri(&garbage))).await;
     flap_fifty(keyframe_spec("flapping-k", &refused)).await;
+    // None left behind, whatever an earlier camera's pipeline was still tearing down when the
+    // flaps began (CI once counted one there, gone by the end).
     assert!(
-        wait_for(Duration::from_secs(5), || live_pipelines() == pipelines_before).await.is_some(),
-        "pipelines leaked: {}",
+        wait_for(Duration::from_secs(5), || live_pipelines() == 0).await.is_some(),
+        "pipelines leaked: {} (before the flaps: {pipelines_before})",
         live_pipelines()
     );
-    assert_eq!(live_pipelines(), 0);
     assert!(fds() <= fds_before + 4, "file descriptors grew from {fds_before} to {}", fds());
 }
 
