@@ -177,11 +177,10 @@ fn router(state: ApiState) -> Router {
         .fallback(|| async { ApiError::not_found("no such path") })
 }
 
-/// The console's files, embedded in the binary: no build toolchain or file tree at run time.
-/// One page, one script per view (loaded in this order, sharing `common.js`), one stylesheet,
+/// The console's files besides the page (`index`), embedded in the binary: no build toolchain
+/// or file tree at run time. One page, one script per view (loaded in this order, sharing `common.js`), one stylesheet,
 /// and Leaflet for the map (`static/vendor/README.md` says where it comes from).
 const STATIC: &[(&str, &str, &str)] = &[
-    ("index.html", include_str!("../static/index.html"), "text/html; charset=utf-8"),
     ("console.css", include_str!("../static/console.css"), "text/css; charset=utf-8"),
     ("common.js", include_str!("../static/common.js"), JS),
     ("emergency.js", include_str!("../static/emergency.js"), JS),
@@ -197,16 +196,17 @@ const STATIC: &[(&str, &str, &str)] = &[
 ];
 const JS: &str = "text/javascript; charset=utf-8";
 
-/// The page, told the box's zone: every time on it is shown in that zone, named, whatever zone
-/// the browser is in.
+/// The page, served at `/` only: it is told the box's zone, so every time on it is shown in
+/// that zone, named, whatever zone the browser is in.
 async fn index() -> Response {
+    const PAGE: &str = include_str!("../static/index.html");
     let zone = shaobing_core::box_zone();
-    let page = STATIC[0].1.replacen("__UTC_OFFSET_MINUTES__", &zone.minutes().to_string(), 1).replacen(
+    let page = PAGE.replacen("__UTC_OFFSET_MINUTES__", &zone.minutes().to_string(), 1).replacen(
         "__ZONE_NAME__",
         &zone.name(),
         1,
     );
-    ([(header::CONTENT_TYPE, STATIC[0].2), (header::CACHE_CONTROL, "no-cache")], page).into_response()
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], page).into_response()
 }
 
 async fn static_file_owned(name: String) -> Response {
@@ -214,9 +214,6 @@ async fn static_file_owned(name: String) -> Response {
 }
 
 async fn static_file(name: &str) -> Response {
-    if name == "index.html" {
-        return index().await;
-    }
     match STATIC.iter().find(|(file, ..)| *file == name) {
         Some((_, body, kind)) => {
             ([(header::CONTENT_TYPE, *kind), (header::CACHE_CONTROL, "no-cache")], *body).into_response()

@@ -43,7 +43,7 @@ impl UnixMillis {
 
     /// `YYYY-MM-DD HH:MM:SS` at `zone`'s offset.
     pub fn to_string_in(self, zone: UtcOffset) -> String {
-        let secs = self.0.div_euclid(1000) + i64::from(zone.minutes) * 60;
+        let secs = self.local_millis(zone).div_euclid(1000);
         let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
         let (y, m, d) = civil_from_days(days);
         format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
@@ -51,8 +51,12 @@ impl UnixMillis {
 
     /// Minutes since local midnight in the box's zone, 0..1440.
     pub fn local_minute_of_day(self) -> u32 {
-        let local = self.0 + i64::from(box_zone().minutes) * 60_000;
-        (local.rem_euclid(86_400_000) / 60_000) as u32
+        (self.local_millis(box_zone()).rem_euclid(86_400_000) / 60_000) as u32
+    }
+
+    /// Milliseconds since the epoch as a clock at `zone` reads them.
+    fn local_millis(self, zone: UtcOffset) -> i64 {
+        self.0 + i64::from(zone.minutes) * 60_000
     }
 
     /// RFC 3339 in UTC with milliseconds, e.g. `2026-11-26T10:00:00.123Z`.
@@ -133,12 +137,6 @@ impl UtcOffset {
     /// What a screen calls the zone: `北京时间 CST (UTC+08:00)` for Beijing time.
     pub fn name(self) -> String {
         if self == Self::CHINA { format!("北京时间 CST ({})", self.label()) } else { self.label() }
-    }
-}
-
-impl Default for UtcOffset {
-    fn default() -> Self {
-        Self::CHINA
     }
 }
 
