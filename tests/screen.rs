@@ -17,7 +17,7 @@ use shaobing_config::Config;
 use shaobing_core::{BBox, Category, Priority, UnixMillis};
 use shaobing_store::{Recorded, Store};
 use shaobing_testkit::browser::{Browser, Screen};
-use shaobing_testkit::mosquitto::{Broker, Client};
+use shaobing_testkit::mosquitto::{Broker, Client, until_online};
 use shaobing_testkit::until;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -133,16 +133,11 @@ async fn the_command_centre_sees_where_the_problems_are_and_the_fire_at_once() {
         let rows = Store::open(dir.path(), BOX).unwrap().list(None, 50).unwrap();
         rows.into_iter().find(|r| r.category == "air_pollution").map(|r| r.id)
     };
-    // The box subscribes a moment after it starts: the monitor publishes until it is heard.
-    let mut air = None;
-    for _ in 0..10 {
-        air_episode(&monitor).await;
-        if until(Duration::from_secs(3), async || filed().await.is_some()).await {
-            air = filed().await;
-            break;
-        }
-    }
-    let air = air.expect("the PM2.5 episode filed");
+    // A reading published before the box has subscribed goes nowhere, as from a real monitor.
+    assert!(until_online(&broker, BOX, WAIT).await, "the box announced itself online");
+    air_episode(&monitor).await;
+    assert!(until(WAIT, async || filed().await.is_some()).await, "the PM2.5 episode filed");
+    let air = filed().await.unwrap();
     let addr = daemon.metrics_addr();
     let scene = Scene { addr, fire, parked, air };
     Box::pin(look(&scene, Screen::Desktop { width: 1920, height: 1080 }, "desktop")).await;

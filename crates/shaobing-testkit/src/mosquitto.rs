@@ -207,6 +207,23 @@ impl Drop for Client {
     }
 }
 
+/// Waits, up to `timeout`, for box `box_id` to announce `online` on `broker`. The box queues its
+/// subscriptions before that announcement on the same connection, and the broker handles one
+/// connection's packets in order, so from then on what is published to its topics is heard.
+pub async fn until_online(broker: &Broker, box_id: &str, timeout: Duration) -> bool {
+    let mut probe = Client::connect(broker, &format!("online-probe-{box_id}"));
+    probe.client.subscribe(format!("shaobing/{box_id}/availability"), QoS::AtLeastOnce).await.unwrap();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while let Some(left) = deadline.checked_duration_since(tokio::time::Instant::now()) {
+        match probe.next(left).await {
+            Some(p) if p.payload.as_ref() == b"online" => return true,
+            Some(_) => {}
+            None => return false,
+        }
+    }
+    false
+}
+
 pub fn now_ms() -> i64 {
     UnixMillis::now().0
 }
