@@ -273,11 +273,17 @@ async fn measure(t: &TrialArgs, mut fleet: Fleet, rss_before: f64) -> anyhow::Re
         full += measured.len();
         inferred += measured.iter().filter(|(_, _, ran)| *ran).count();
         if std::env::var_os("BENCH_VERBOSE").is_some() {
+            let restarts: Vec<String> = RECONNECT_REASONS
+                .iter()
+                .filter(|r| m.reconnects(r) > 0)
+                .map(|r| format!("{r} {}", m.reconnects(r)))
+                .collect();
             eprintln!(
-                "cam{i}: analysed {analysed:.2}/s, received {received:.1}/s, decoded {}, shed {}+{}",
+                "cam{i}: analysed {analysed:.2}/s, received {received:.1}/s, decoded {}, shed {}+{}, restarts [{}]",
                 m.frames_decoded.get(),
                 m.key_frames_expired.get(),
-                m.key_frames_displaced.get()
+                m.key_frames_displaced.get(),
+                restarts.join(", ")
             );
         }
         min_analysed = min_analysed.min(analysed);

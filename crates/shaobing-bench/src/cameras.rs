@@ -26,6 +26,9 @@ pub struct Args {
     /// Largest number of cameras tried.
     #[arg(long, default_value_t = 64)]
     max_cameras: usize,
+    /// Threads of the fixture server writing to its clients (GStreamer's default is one).
+    #[arg(long, default_value_t = 1)]
+    server_threads: u32,
     /// Connect shaobing's cameras over one GOP instead of all at once.
     #[arg(long)]
     spread: bool,
@@ -88,7 +91,7 @@ struct Bench<'a> {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let file = fixture::ensure(&shaobing_rtsp_server::street_clip(), &args.fixture_dir)?;
-    let server = FixtureServer::spawn(&file, args.max_cameras)?;
+    let server = FixtureServer::spawn(&file, args.max_cameras, args.server_threads)?;
     let peer = match args.trials.contains(&Kind::Peer) {
         true => Some(Peer {
             python: crate::peer::python()?,
@@ -120,7 +123,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn print_header(args: &Args) {
-    println!("cameras: 1080p{FPS} H.264, GOP {GOP}, served from another process over RTSP/TCP on loopback");
+    println!(
+        "cameras: 1080p{FPS} H.264, GOP {GOP}, served from another process over RTSP/TCP on loopback \
+         by {} client thread(s)",
+        args.server_threads
+    );
     println!(
         "shaobing: {} on {} inference worker(s) of {}, key-frame burst {}, cameras connected {}; \
          peer: CenterNet, OpenCV decoding every frame, all connected together",

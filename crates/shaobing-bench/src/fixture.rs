@@ -45,10 +45,10 @@ pub fn ensure(clip: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// The child process side: serve and print the port, until stdin closes.
-pub fn serve(file: &Path, mounts: usize) -> anyhow::Result<()> {
+pub fn serve(file: &Path, mounts: usize, client_threads: u32) -> anyhow::Result<()> {
     let streams: Vec<Stream> =
         (0..mounts).map(|i| Stream { passthrough: true, ..Stream::new(&format!("/cam{i}"), file) }).collect();
-    let server = RtspServer::start(0, &streams)?;
+    let server = RtspServer::start_pooled(0, &streams, client_threads)?;
     println!("PORT {}", server.port());
     std::io::stdout().flush()?;
     let mut line = String::new();
@@ -67,11 +67,11 @@ pub struct FixtureServer {
 }
 
 impl FixtureServer {
-    pub fn spawn(file: &Path, mounts: usize) -> anyhow::Result<Self> {
+    pub fn spawn(file: &Path, mounts: usize, client_threads: u32) -> anyhow::Result<Self> {
         let mut child = Command::new(std::env::current_exe()?)
             .args(["serve-fixture", "--file"])
             .arg(file)
-            .args(["--mounts", &mounts.to_string()])
+            .args(["--mounts", &mounts.to_string(), "--client-threads", &client_threads.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()?;

@@ -49,6 +49,9 @@ enum Command {
         file: PathBuf,
         #[arg(long)]
         mounts: usize,
+        /// Threads writing to the clients.
+        #[arg(long)]
+        client_threads: u32,
     },
 }
 
@@ -78,6 +81,6 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(camera_trial::trial_main(args)),
-        Command::ServeFixture { file, mounts } => fixture::serve(&file, mounts),
+        Command::ServeFixture { file, mounts, client_threads } => fixture::serve(&file, mounts, client_threads),
     }
 }

@@ -58,7 +58,7 @@ const WARMUP: Duration = Duration::from_secs(6);
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let file = fixture::ensure(&shaobing_rtsp_server::street_clip(), &args.fixture_dir)?;
-    let server = FixtureServer::spawn(&file, args.cameras)?;
+    let server = FixtureServer::spawn(&file, args.cameras, 1)?;
     println!("{} key-frame cameras, 1080p25 H.264, GOP 50, over RTSP/TCP on loopback; no analysis", args.cameras);
     println!(
         "{:<22} {:>9} {:>11} {:>11} {:>12} {:>12}",

@@ -119,6 +119,7 @@ impl Stream {
 pub struct RtspServer {
     port: u16,
     server: rtsp::RTSPServer,
+    context: glib::MainContext,
     main_loop: glib::MainLoop,
     thread: Option<JoinHandle<()>>,
 }
@@ -134,6 +135,23 @@ impl RtspServer {
         port: u16,
         streams: &[Stream],
         credentials: Option<(&str, &str)>,
+    ) -> Result<Self, RtspServerError> {
+        Self::start_inner(port, streams, credentials, 0)
+    }
+
+    /// As [`RtspServer::start`], serving clients on a pool of `client_threads` threads instead
+    /// of the server's one: for a load fixture of many cameras, whose packets one thread cannot
+    /// write fast enough. Dropping it with clients connected can leave a pool thread reading a
+    /// closed connection in a loop (see `start_inner`), so such a fixture ends with its process.
+    pub fn start_pooled(port: u16, streams: &[Stream], client_threads: u32) -> Result<Self, RtspServerError> {
+        Self::start_inner(port, streams, None, client_threads)
+    }
+
+    fn start_inner(
+        port: u16,
+        streams: &[Stream],
+        credentials: Option<(&str, &str)>,
+        client_threads: u32,
     ) -> Result<Self, RtspServerError> {
         gst::init().map_err(|e| RtspServerError::Init(e.to_string()))?;
         let server = rtsp::RTSPServer::new();
@@ -161,6 +179,13 @@ impl RtspServer {
             auth.add_basic(&rtsp::RTSPAuth::make_basic(user, password), &token);
             server.set_auth(Some(&auth));
         }
+        // By default clients are served on the server's own thread, not a pool's: a client
+        // closed from another thread while its pool thread reads from it leaves that thread
+        // reading a closed connection in a loop (a GLib critical each turn, a core spent) for
+        // the life of the process. On one thread the stop below closes them between two reads.
+        if let Some(pool) = server.thread_pool() {
+            pool.set_max_threads(i32::try_from(client_threads).unwrap_or(i32::MAX));
+        }
         let context = glib::MainContext::new();
         let source = server.attach(Some(&context)).map_err(|e| RtspServerError::Start(e.to_string()))?;
         let port = u16::try_from(server.bound_port()).map_err(|_| RtspServerError::Start("no bound port".into()))?;
@@ -180,7 +205,7 @@ impl RtspServer {
             })
             .map_err(|e| RtspServerError::Start(e.to_string()))?;
         tracing::debug!(port, "RTSP server started");
-        Ok(Self { port, server: handle, main_loop, thread: Some(thread) })
+        Ok(Self { port, server: handle, context, main_loop, thread: Some(thread) })
     }
 
     pub fn port(&self) -> u16 {
@@ -196,8 +221,12 @@ impl Drop for RtspServer {
     /// Stops like a camera that goes away: client connections are closed and their media
     /// torn down, and the port is released for a restart.
     fn drop(&mut self) {
-        self.server.client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
-        self.main_loop.quit();
+        let (server, main_loop) = (self.server.clone(), self.main_loop.clone());
+        // On the server's thread, where its clients are read: see `start_inner`.
+        self.context.invoke(move || {
+            server.client_filter(Some(&mut |_, _| rtsp::RTSPFilterResult::Remove));
+            main_loop.quit();
+        });
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
