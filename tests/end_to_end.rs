@@ -87,12 +87,13 @@ fn a_model_that_fails_its_checksum_is_refused_by_name() {
     let shipped = shaobing_detect::manifest_path(None);
     let manifest_copy = dir.path().join("manifest.toml");
     std::fs::copy(&shipped, &manifest_copy).unwrap();
-    let model = std::fs::read(shipped.parent().unwrap().join("centernet-mobilenetv3-coco.onnx")).unwrap();
-    std::fs::write(dir.path().join("centernet-mobilenetv3-coco.onnx"), &model[..model.len() / 2]).unwrap();
+    let file = Manifest::load(&shipped).unwrap().get(MODEL).unwrap().file.clone();
+    let model = std::fs::read(shipped.parent().unwrap().join(&file)).unwrap();
+    std::fs::write(dir.path().join(&file), &model[..model.len() / 2]).unwrap();
     let manifest = Manifest::load(&manifest_copy).unwrap();
     let err = Detector::load(&runtime(), &manifest, MODEL).unwrap_err();
     assert!(matches!(err, DetectError::ChecksumMismatch { .. }), "{err}");
-    assert!(err.to_string().contains("centernet-mobilenetv3-coco.onnx"), "{err}");
+    assert!(err.to_string().contains(file.to_str().unwrap()), "{err}");
 }
 
 #[test]

@@ -95,7 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let peer = match args.trials.contains(&Kind::Peer) {
         true => Some(Peer {
             python: crate::peer::python()?,
-            model: shaobing_detect::manifest_path(None).with_file_name("centernet-mobilenetv3-coco.onnx"),
+            model: crate::peer::model(&shaobing_detect::Manifest::load(&shaobing_detect::manifest_path(None))?),
             warmup_secs: args.warmup_secs,
             measure_secs: args.measure_secs,
         }),

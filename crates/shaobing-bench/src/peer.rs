@@ -13,6 +13,11 @@ pub fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("peer/peer_opencv.py")
 }
 
+/// The peer's detector: CenterNet as converted, with the graph's own decoding tail.
+pub fn model(manifest: &shaobing_detect::Manifest) -> PathBuf {
+    manifest.dir.join("centernet-mobilenetv3-coco.onnx")
+}
+
 /// Makes the peer's Python venv (`scripts/peer-venv.sh`, quick when it is there); its Python.
 pub fn python() -> anyhow::Result<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

@@ -1,4 +1,6 @@
-use crate::head::{DecodeContext, OutputFormat, decode_centernet, decode_ssd, decode_yolo, nms};
+use crate::head::{
+    DecodeContext, HeadsGrid, OutputFormat, decode_centernet, decode_centernet_heads, decode_ssd, decode_yolo, nms,
+};
 use crate::input::InputTensor;
 use crate::manifest::{Batch, Manifest, ModelSpec};
 use crate::{DetectError, Runtime};
@@ -151,6 +153,18 @@ fn decode_outputs<'a>(
                 }
                 decode_centernet(per_image(data, i), &ctx)
             }
+            OutputFormat::CenternetHeads => {
+                let [(logits_shape, logits), (boxes_shape, boxes)] = &tensors[..] else {
+                    return Err(bad("two outputs: heatmap, boxes", shape));
+                };
+                let grid = heads_grid(spec, logits_shape, boxes_shape).ok_or_else(|| {
+                    bad(
+                        "heatmap [B, classes, H, W] and boxes [B, 4, H, W]",
+                        if logits_shape.len() == 4 { boxes_shape } else { logits_shape },
+                    )
+                })?;
+                decode_centernet_heads(per_image(logits, i), per_image(boxes, i), grid, &ctx)
+            }
             OutputFormat::Yolo => {
                 if shape.len() != 3 || shape[1] < 5 {
                     return Err(bad("[B, 4 + classes, anchors]", shape));
@@ -169,6 +183,23 @@ fn decode_outputs<'a>(
         results.push(detections);
     }
     Ok(results)
+}
+
+/// The heads' grid when both tensors have it: `[B, C, H, W]` logits, `[B, 4, H, W]` boxes.
+fn heads_grid(spec: &ModelSpec, logits: &[i64], boxes: &[i64]) -> Option<HeadsGrid> {
+    let dims = |s: &[i64]| -> Option<[usize; 4]> {
+        let d: Vec<usize> = s.iter().map(|v| usize::try_from(*v).ok()).collect::<Option<_>>()?;
+        d.try_into().ok()
+    };
+    let ([_, classes, height, width], [_, four, bh, bw]) = (dims(logits)?, dims(boxes)?);
+    let stride = spec.output.stride?;
+    (four == 4 && (bh, bw) == (height, width) && height > 0 && width > 0).then_some(HeadsGrid {
+        classes,
+        height,
+        width,
+        stride,
+        top_k: spec.output.top_k,
+    })
 }
 
 /// The manifest's class names, else the `names` an Ultralytics export writes into the ONNX

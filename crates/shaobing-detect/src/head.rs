@@ -12,6 +12,10 @@ pub enum OutputFormat {
     /// Ultralytics YOLOv8/YOLO11 export `[B, 4 + C, A]`: per anchor cx, cy, w, h, then one
     /// score per class (no objectness); needs NMS.
     Yolo,
+    /// CenterNet cut at its two heads: class logits `[B, C, H, W]` before the sigmoid, and each
+    /// cell's distances to the box's left, top, right and bottom edges `[B, 4, H, W]`; peaks
+    /// (3 x 3 maxima) are found here, only among the cells above the score threshold.
+    CenternetHeads,
     /// TensorFlow Object Detection API SSD with NMS inside the graph: four outputs, boxes
     /// `[B, N, 4]` as normalised y1, x1, y2, x2, scores `[B, N]`, classes `[B, N]`, count `[B]`.
     Ssd,
@@ -95,6 +99,86 @@ pub fn decode_ssd(
 /// crash the analysis of a street: such rows are skipped.
 pub fn decode_centernet(rows: &[f32], ctx: &DecodeContext<'_>) -> Vec<Detection> {
     rows.chunks_exact(6).filter_map(|r| ctx.detection(r[5], r[4], [r[0], r[1], r[2], r[3]])).collect()
+}
+
+/// The grid of a CenterNet's heads: classes and cells, and the input pixels between cells.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeadsGrid {
+    pub classes: usize,
+    pub height: usize,
+    pub width: usize,
+    pub stride: f32,
+    /// At most this many peaks, the strongest (the graph's own tail kept 100).
+    pub top_k: usize,
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Decodes one image of CenterNet's heads as the graph's own tail did (sigmoid, a cell kept
+/// where it equals the 3 x 3 maximum of its class, the `top_k` strongest, boxes from the
+/// cell's centre), but looking only at logits above the threshold's: at 0.3 that is a few
+/// hundred of 1.3 million, where the tail took the sigmoid, transposes, pooled and sorted all.
+pub fn decode_centernet_heads(
+    logits: &[f32],
+    boxes: &[f32],
+    grid: HeadsGrid,
+    ctx: &DecodeContext<'_>,
+) -> Vec<Detection> {
+    let HeadsGrid { classes, height, width, stride, top_k } = grid;
+    let cells = height * width;
+    if logits.len() < classes * cells || boxes.len() < 4 * cells {
+        return Vec::new();
+    }
+    // A margin below the threshold's logit: the score itself is checked after the sigmoid.
+    let floor = match ctx.min_score {
+        s if s <= 0.0 => f32::NEG_INFINITY,
+        s => (s / (1.0 - s)).ln() - 1e-3,
+    };
+    let mut peaks: Vec<(f32, usize, usize)> = Vec::new();
+    for c in 0..classes {
+        let plane = &logits[c * cells..(c + 1) * cells];
+        for (cell, &v) in plane.iter().enumerate() {
+            if v >= floor && is_peak(plane, cell, width, height) {
+                peaks.push((sigmoid(v), c, cell));
+            }
+        }
+    }
+    if peaks.len() > top_k {
+        peaks.select_nth_unstable_by(top_k, |a, b| b.0.total_cmp(&a.0));
+        peaks.truncate(top_k);
+    }
+    peaks
+        .into_iter()
+        .filter_map(|(score, c, cell)| {
+            let (y, x) = (cell / width, cell % width);
+            let (cx, cy) = (x as f32 * stride, y as f32 * stride);
+            let d = |k: usize| boxes[k * cells + cell];
+            ctx.detection(c as f32, score, [cx - d(0), cy - d(1), cx + d(2), cy + d(3)])
+        })
+        .collect()
+}
+
+/// Whether `cell`'s score is the largest of its 3 x 3 neighbourhood, ties kept, as the
+/// graph's max-pool compared scores: only a neighbour with a larger logit can beat it, and
+/// then only if its score is larger too (two logits can round to one score near 1).
+fn is_peak(plane: &[f32], cell: usize, width: usize, height: usize) -> bool {
+    let (y, x) = (cell / width, cell % width);
+    let v = plane[cell];
+    if v.is_nan() {
+        return false;
+    }
+    let score = sigmoid(v);
+    for ny in y.saturating_sub(1)..=(y + 1).min(height - 1) {
+        for nx in x.saturating_sub(1)..=(x + 1).min(width - 1) {
+            let n = plane[ny * width + nx];
+            if n > v && sigmoid(n) > score {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Greedy non-maximum suppression, highest score first; within each class, or across classes
@@ -219,6 +303,49 @@ mod tests {
         let d = decode_centernet(&rows, &ctx(&t, &names(), (100.0, 100.0)));
         assert_eq!(d[0].label, "car");
         assert!((d[0].bbox.x2 - 0.5).abs() < 1e-6 && (d[0].bbox.y1 - 0.2).abs() < 1e-6);
+    }
+
+    /// Logits of 2 classes on a 3 x 4 grid, all far below any threshold but where set.
+    fn heads(set: &[(usize, usize, f32)]) -> Vec<f32> {
+        let mut logits = vec![-20.0; 2 * 12];
+        for &(c, cell, v) in set {
+            logits[c * 12 + cell] = v;
+        }
+        logits
+    }
+
+    fn grid(top_k: usize) -> HeadsGrid {
+        HeadsGrid { classes: 2, height: 3, width: 4, stride: 10.0, top_k }
+    }
+
+    #[test]
+    fn heads_keep_peaks_above_the_threshold_with_boxes_from_the_cell_centre() {
+        // Class 1: a peak at cell 5 (y 1, x 1) with a weaker neighbour at 6; class 0: peaks at
+        // 11 (score 0.5) and at 2 below the threshold (0.27); boxes 2 px left and up, 3 px right and down of every centre.
+        let logits = heads(&[(1, 5, 2.0), (1, 6, 1.0), (0, 11, 0.0), (0, 2, -1.0)]);
+        let boxes: Vec<f32> = [2.0, 2.0, 3.0, 3.0].iter().flat_map(|d| [*d; 12]).collect();
+        let t = identity(40, 30);
+        let d = decode_centernet_heads(&logits, &boxes, grid(100), &ctx(&t, &names(), (1.0, 1.0)));
+        assert_eq!(d.len(), 2, "{d:?}");
+        let car = d.iter().find(|d| d.label == "car").unwrap();
+        assert!((car.score - 0.880_797).abs() < 1e-5, "{}", car.score);
+        assert_eq!(car.bbox, BBox { x1: 8.0 / 40.0, y1: 8.0 / 30.0, x2: 13.0 / 40.0, y2: 13.0 / 30.0 });
+        let person = d.iter().find(|d| d.label == "person").unwrap();
+        assert_eq!((person.score, person.bbox.x2, person.bbox.y2), (0.5, 33.0 / 40.0, 23.0 / 30.0));
+    }
+
+    #[test]
+    fn heads_keep_ties_and_at_most_top_k() {
+        // Two equal neighbours are both maxima of their 3 x 3, as in the graph's max-pool.
+        let logits = heads(&[(0, 0, 3.0), (0, 1, 3.0), (1, 10, 1.0), (1, 3, 0.5)]);
+        let boxes = vec![1.0; 4 * 12];
+        let t = identity(40, 30);
+        let all = decode_centernet_heads(&logits, &boxes, grid(100), &ctx(&t, &names(), (1.0, 1.0)));
+        assert_eq!(all.len(), 4, "{all:?}");
+        let two = decode_centernet_heads(&logits, &boxes, grid(2), &ctx(&t, &names(), (1.0, 1.0)));
+        let scores: Vec<f32> = two.iter().map(|d| d.score).collect();
+        assert_eq!(scores, vec![sigmoid(3.0); 2], "the strongest two");
+        assert!(decode_centernet_heads(&logits[..10], &boxes, grid(2), &ctx(&t, &names(), (1.0, 1.0))).is_empty());
     }
 
     #[test]

@@ -14,7 +14,9 @@ mod runtime;
 
 pub use config::{ExecutionProviderKind, KindList, ModelsConfig, RuntimeConfig};
 pub use detector::{Detector, MAX_BATCH, parse_ultralytics_names};
-pub use head::{DecodeContext, OutputFormat, decode_centernet, decode_ssd, decode_yolo, nms};
+pub use head::{
+    DecodeContext, HeadsGrid, OutputFormat, decode_centernet, decode_centernet_heads, decode_ssd, decode_yolo, nms,
+};
 pub use manifest::{Batch, InputSpec, InputType, Layout, Manifest, ModelSpec, OutputSpec, Resize};
 pub use pool::{InferencePool, Pending};
 pub use runtime::{OrtLibrarySource, Provider, Runtime, locate_onnxruntime, manifest_path, shipped};

@@ -125,9 +125,17 @@ pub struct OutputSpec {
     /// (`names`, as Ultralytics exports write it).
     #[serde(default)]
     pub class_names: Vec<String>,
-    /// `ssd` only: the four output tensors.
+    /// `ssd`: the four output tensors; `centernet_heads`: `heatmap` and `boxes`.
     #[serde(default)]
     pub boxes: Option<String>,
+    #[serde(default)]
+    pub heatmap: Option<String>,
+    /// `centernet_heads`: input pixels between two cells of the heads.
+    #[serde(default)]
+    pub stride: Option<f32>,
+    /// `centernet_heads`: at most this many peaks per image, the strongest.
+    #[serde(default = "default_top_k")]
+    pub top_k: usize,
     #[serde(default)]
     pub scores: Option<String>,
     #[serde(default)]
@@ -149,6 +157,10 @@ fn default_nms_iou() -> f32 {
     0.5
 }
 
+fn default_top_k() -> usize {
+    100
+}
+
 impl OutputSpec {
     /// The output tensors the head reads, in the order the decoder wants them; names a
     /// missing key so a manifest error points at it.
@@ -159,6 +171,12 @@ impl OutputSpec {
         };
         match self.format {
             OutputFormat::Centernet | OutputFormat::Yolo => Ok(vec![need(&self.name, "name")?]),
+            OutputFormat::CenternetHeads => {
+                self.stride
+                    .filter(|s| *s > 0.0)
+                    .ok_or_else(|| format!("output.stride (> 0) is required for format {format:?}"))?;
+                Ok(vec![need(&self.heatmap, "heatmap")?, need(&self.boxes, "boxes")?])
+            }
             OutputFormat::Ssd => Ok(vec![
                 need(&self.boxes, "boxes")?,
                 need(&self.scores, "scores")?,
