@@ -63,11 +63,11 @@ def cut(src: str, out: str) -> None:
     logits, boxes = head_tensors(full.graph)
     # The extractor finds the heads' shapes among the inferred ones.
     model = utils.Extractor(onnx.shape_inference.infer_shapes(full)).extract_model(["images"], [logits, boxes])
-    names = {logits: "heatmap", boxes: "boxes"}
-    for n in model.graph.node:
-        n.output[:] = [names.get(o, o) for o in n.output]
-    for o in model.graph.output:
-        o.name = names.get(o.name, o.name)
+    sys.path.insert(0, HERE)
+    from convert_centernet import _rename_value
+
+    _rename_value(model.graph, logits, "heatmap")
+    _rename_value(model.graph, boxes, "boxes")
     del model.graph.value_info[:]
     model.graph.name = "centernet-mobilenetv3-coco-heads"
     model.ir_version, model.producer_name = full.ir_version, full.producer_name

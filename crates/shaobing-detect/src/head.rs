@@ -140,8 +140,10 @@ pub fn decode_centernet_heads(
     for c in 0..classes {
         let plane = &logits[c * cells..(c + 1) * cells];
         for (cell, &v) in plane.iter().enumerate() {
-            if v >= floor && is_peak(plane, cell, width, height) {
-                peaks.push((sigmoid(v), c, cell));
+            if v >= floor
+                && let Some(score) = peak_score(plane, cell, width, height)
+            {
+                peaks.push((score, c, cell));
             }
         }
     }
@@ -160,25 +162,25 @@ pub fn decode_centernet_heads(
         .collect()
 }
 
-/// Whether `cell`'s score is the largest of its 3 x 3 neighbourhood, ties kept, as the
-/// graph's max-pool compared scores: only a neighbour with a larger logit can beat it, and
-/// then only if its score is larger too (two logits can round to one score near 1).
-fn is_peak(plane: &[f32], cell: usize, width: usize, height: usize) -> bool {
+/// `cell`'s score if it is the largest of its 3 x 3 neighbourhood, ties kept, as the graph's
+/// max-pool compared scores: only a neighbour with a larger logit can beat it, and then only
+/// if its score is larger too (two logits can round to one score near 1).
+fn peak_score(plane: &[f32], cell: usize, width: usize, height: usize) -> Option<f32> {
     let (y, x) = (cell / width, cell % width);
     let v = plane[cell];
     if v.is_nan() {
-        return false;
+        return None;
     }
     let score = sigmoid(v);
     for ny in y.saturating_sub(1)..=(y + 1).min(height - 1) {
         for nx in x.saturating_sub(1)..=(x + 1).min(width - 1) {
             let n = plane[ny * width + nx];
             if n > v && sigmoid(n) > score {
-                return false;
+                return None;
             }
         }
     }
-    true
+    Some(score)
 }
 
 /// Greedy non-maximum suppression, highest score first; within each class, or across classes

@@ -212,7 +212,7 @@ impl Drop for Client {
 /// connection's packets in order, so from then on what is published to its topics is heard.
 pub async fn until_online(broker: &Broker, box_id: &str, timeout: Duration) -> bool {
     let mut probe = Client::connect(broker, &format!("online-probe-{box_id}"));
-    probe.client.subscribe(format!("shaobing/{box_id}/availability"), QoS::AtLeastOnce).await.unwrap();
+    probe.client.subscribe(shaobing_mqtt::availability_topic(box_id), QoS::AtLeastOnce).await.unwrap();
     let deadline = tokio::time::Instant::now() + timeout;
     while let Some(left) = deadline.checked_duration_since(tokio::time::Instant::now()) {
         match probe.next(left).await {
